@@ -1,0 +1,126 @@
+# Wattline — build, run and test.  `make run` and `make test` install what is
+# missing first (tools/deps.sh), then re-enter make so pkg-config sees it.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+
+PKGS     := libmicrohttpd libwebsockets libpq jansson libjwt openssl
+SIM_PKGS := libcurl jansson
+
+WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Werror
+CSTD     := -std=c17 -D_GNU_SOURCE
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDHARDEN := -pie -Wl,-z,relro,-z,now
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard handlers/*.c) $(wildcard db/*.c)
+SIM_SRC    := $(wildcard tools/sim/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+# Release objects (bin/) and sanitizer objects (build/asan/) live apart.
+REL_OBJ  := $(SERVER_SRC:%.c=build/rel/%.o)
+ASAN_OBJ := $(SERVER_SRC:%.c=build/asan/%.o)
+SIM_REL_OBJ  := $(SIM_SRC:%.c=build/rel/%.o)
+SIM_ASAN_OBJ := $(filter-out build/asan/tools/sim/main.o,$(SIM_SRC:%.c=build/asan/%.o))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+
+REL_CFLAGS  := $(CSTD) $(WARN) -O2 -g $(HARDEN) -MMD -MP
+ASAN_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined -MMD -MP
+
+.PHONY: all deps run test unit api e2e lint lint-openapi format install clean certs bench
+
+all: bin/wattline bin/wattline-sim
+
+bin/wattline: $(REL_OBJ) build/rel/server/main.o
+	@mkdir -p $(@D)
+	$(CC) $(LDHARDEN) -o $@ $^ $(PKG_LIBS)
+
+bin/wattline-sim: $(SIM_REL_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDHARDEN) -o $@ $^ $(shell pkg-config --libs $(SIM_PKGS)) -lm
+
+build/rel/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) $(shell pkg-config --cflags $(SIM_PKGS)) -c -o $@ $<
+
+build/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/asan/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(shell pkg-config --cflags $(SIM_PKGS)) -c -o $@ $<
+
+build/asan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/asan/libwattline.a: $(ASAN_OBJ) $(SIM_ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/asan/wattline: $(ASAN_OBJ) build/asan/server/main.o
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(PKG_LIBS)
+
+build/asan/tests/%: tests/unit/%.c build/asan/libwattline.a
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
+	  build/asan/libwattline.a $(PKG_LIBS) $(shell pkg-config --libs cmocka $(SIM_PKGS))
+
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(SIM_REL_OBJ:.o=.d) $(SIM_ASAN_OBJ:.o=.d)
+
+deps:
+	@tools/deps.sh all
+
+run:
+	@tools/deps.sh run
+	@$(MAKE) --no-print-directory all
+	@tools/run.sh
+
+# Everything CI runs: unit tests under sanitizers, the OpenAPI lint, the API
+# and WebSocket tests, the browser tests, and the lint of the C sources.
+test:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN)
+	@$(MAKE) --no-print-directory lint unit api e2e
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+api: build/asan/wattline bin/wattline-sim
+	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 api/
+
+e2e: build/asan/wattline
+	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 e2e/
+
+lint: lint-openapi
+	clang-format --dry-run --Werror $(SERVER_SRC) server/main.c $(SIM_SRC) $(UNIT_SRC) \
+	  $(wildcard server/*.h handlers/*.h db/*.h tools/sim/*.h)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	  --std=c11 -D_GNU_SOURCE $(SERVER_SRC) server/main.c $(SIM_SRC)
+
+lint-openapi:
+	cd tests && npx --no-install redocly lint ../docs/openapi.json --config redocly.yaml
+
+format:
+	clang-format -i $(SERVER_SRC) server/main.c $(SIM_SRC) $(UNIT_SRC) \
+	  $(wildcard server/*.h handlers/*.h db/*.h tools/sim/*.h)
+
+certs:
+	@tools/certs.sh
+
+bench:
+	@tools/bench/run.sh
+
+install: bin/wattline bin/wattline-sim
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wattline
+	install -m 0755 bin/wattline bin/wattline-sim $(DESTDIR)$(PREFIX)/bin/
+	cp -R web migrations $(DESTDIR)$(PREFIX)/share/wattline/
+	install -m 0644 docs/openapi.json $(DESTDIR)$(PREFIX)/share/wattline/
+
+clean:
+	rm -rf build bin

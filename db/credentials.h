@@ -1,0 +1,15 @@
+/* credentials: the two lookups every authenticated request may make. */
+#ifndef WATTLINE_DB_CREDENTIALS_H
+#define WATTLINE_DB_CREDENTIALS_H
+
+#include "db.h"
+#include "models.h"
+
+/* The stored role of a user; STATUS_NOT_FOUND when the user is gone. */
+enum status db_credentials_user_role(struct db_conn *conn, long long user_id, enum role *role);
+
+/* The device holding a token (by its SHA-256 hex); STATUS_NOT_FOUND if none. */
+enum status db_credentials_device_by_token(struct db_conn *conn, const char *token_hash,
+                                           long long *device_id, enum reading_type *type);
+
+#endif

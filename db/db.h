@@ -1,0 +1,61 @@
+/* db: the connection pool and the typed calls handlers make.
+ *
+ * A fixed number of libpq connections, each prepared lazily with the
+ * statements it runs. When PostgreSQL is away, db_pool_acquire() gives NULL
+ * quickly (the caller answers 503) and the pool reconnects by itself once
+ * PostgreSQL is back: at most one connection attempt per second while down.
+ */
+#ifndef WATTLINE_DB_H
+#define WATTLINE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+
+struct db_pool;
+struct db_conn;
+
+struct db_pool_options {
+    const char *url;          /* libpq connection string or URL */
+    int size;                 /* connections */
+    int statement_timeout_ms; /* per statement */
+    int connect_timeout_s;    /* per attempt (libpq's minimum is 2) */
+    const char *application_name;
+};
+
+/* Creates the pool without connecting (connections open on first use).
+ * Returns NULL on allocation failure. Caller frees with db_pool_free(). */
+struct db_pool *db_pool_create(const struct db_pool_options *opts);
+void db_pool_free(struct db_pool *pool);
+
+/* Borrows a connected connection, waiting up to wait_ms for a free one.
+ * NULL when none is free in time or PostgreSQL cannot be reached. */
+struct db_conn *db_pool_acquire(struct db_pool *pool, int wait_ms);
+/* Returns a connection; one left broken or inside a transaction is closed
+ * and reopened on its next use. NULL is a no-op. */
+void db_pool_release(struct db_pool *pool, struct db_conn *conn);
+
+struct db_pool_stats {
+    int size;
+    int in_use;
+    int connected;
+    unsigned long acquire_timeouts;
+    unsigned long connect_failures;
+};
+void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
+
+/* Opens a connection outside the pool (CLI commands, the LISTEN connection).
+ * NULL on failure, with the reason (without secrets) in err. */
+struct db_conn *db_connect(const struct db_pool_options *opts, char *err, size_t errlen);
+void db_disconnect(struct db_conn *conn);
+
+/* Transactions on a borrowed connection. */
+enum status db_begin(struct db_conn *conn);
+enum status db_commit(struct db_conn *conn);
+void db_rollback(struct db_conn *conn);
+
+/* SELECT 1: the database answers. */
+enum status db_ping(struct db_conn *conn);
+
+#endif

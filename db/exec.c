@@ -1,0 +1,114 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "../server/log.h"
+#include "internal.h"
+
+static bool is_prepared(const struct db_conn *c, const struct db_stmt *stmt)
+{
+    for (int i = 0; i < c->nprepared; i++)
+        if (c->prepared[i] == stmt)
+            return true;
+    return false;
+}
+
+PGresult *db_exec(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                  const char *const *values)
+{
+    if (!is_prepared(c, stmt)) {
+        if (c->nprepared == DB_MAX_PREPARED)
+            return PQexecParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, 0);
+        PGresult *prep = PQprepare(c->pg, stmt->name, stmt->sql, 0, NULL);
+        if (PQresultStatus(prep) != PGRES_COMMAND_OK)
+            return prep;
+        PQclear(prep);
+        c->prepared[c->nprepared++] = stmt;
+    }
+    return PQexecPrepared(c->pg, stmt->name, nparams, values, NULL, NULL, 0);
+}
+
+enum status db_check(struct db_conn *c, const PGresult *res, ExecStatusType expected)
+{
+    ExecStatusType got = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (got == expected)
+        return STATUS_OK;
+    if (!res || PQstatus(c->pg) != CONNECTION_OK) {
+        log_warn("database: connection lost: %s", PQerrorMessage(c->pg));
+        return STATUS_UNAVAILABLE;
+    }
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state && !strcmp(state, "23505"))
+        return STATUS_CONFLICT;
+    if (state && (!strcmp(state, "23503") || !strcmp(state, "23514")))
+        return STATUS_INVALID;
+    /* 57014 statement timeout, 57P01 admin shutdown, 08xxx connection trouble */
+    bool transient = state && (!strcmp(state, "57P01") || !strcmp(state, "57014") ||
+                               !strncmp(state, "08", 2) || !strcmp(state, "40001") ||
+                               !strcmp(state, "40P01"));
+    log_error("database: %s (SQLSTATE %s)", PQresultErrorMessage(res), state ? state : "?");
+    return transient ? STATUS_UNAVAILABLE : STATUS_INTERNAL;
+}
+
+enum status db_command(struct db_conn *c, const char *sql)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    /* A command may be a SELECT of a function for its effect (advisory locks). */
+    enum status st = PQresultStatus(res) == PGRES_TUPLES_OK ? STATUS_OK
+                                                           : db_check(c, res, PGRES_COMMAND_OK);
+    PQclear(res);
+    return st;
+}
+
+enum status db_begin(struct db_conn *c)
+{
+    return db_command(c, "BEGIN");
+}
+
+enum status db_commit(struct db_conn *c)
+{
+    return db_command(c, "COMMIT");
+}
+
+void db_rollback(struct db_conn *c)
+{
+    if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+}
+
+enum status db_ping(struct db_conn *c)
+{
+    PGresult *res = PQexec(c->pg, "SELECT 1");
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    PQclear(res);
+    return st;
+}
+
+long long db_get_ll(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+double db_get_double(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtod(PQgetvalue(res, row, col), NULL);
+}
+
+bool db_get_bool(const PGresult *res, int row, int col)
+{
+    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+void db_get_str(const PGresult *res, int row, int col, char *out, size_t size)
+{
+    const char *v = PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+    size_t n = strlen(v);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+bool db_is_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col);
+}

@@ -1,0 +1,38 @@
+/* app: the process-wide objects, made once in main and passed to every
+ * handler, the HTTP server and the WebSocket hub. Nothing else is global. */
+#ifndef WATTLINE_APP_H
+#define WATTLINE_APP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "../db/db.h"
+#include "../server/config.h"
+
+struct metrics;
+struct migration_set;
+struct password_limiter;
+struct authn;
+struct ingest;
+struct hub;
+
+struct app {
+    const struct config *config;
+    struct db_pool *pool;
+    struct metrics *metrics;
+    const struct migration_set *migrations;
+    struct password_limiter *password_limiter;
+    struct authn *authn;   /* user and device credential caches, login throttle */
+    struct ingest *ingest; /* the one entry point for readings, any source */
+    struct hub *hub;       /* WebSocket sessions; NULL when not serving WS */
+    const char *ws_url;    /* what /api/v1/config announces */
+    const char *csp;       /* Content-Security-Policy sent with every response */
+    atomic_bool draining;  /* shutting down: readyz answers 503 */
+};
+
+/* How long a request waits for a pooled connection before answering 503. */
+#define APP_DB_WAIT_MS 2000
+
+#define WATTLINE_VERSION "0.1.0"
+
+#endif

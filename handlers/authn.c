@@ -1,0 +1,177 @@
+#include "authn.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../db/credentials.h"
+#include "app.h"
+#include "crypto.h"
+
+/* Direct-mapped caches: a slot per key modulo the size, overwritten on
+ * collision. Small, bounded, and a miss only costs one indexed query. */
+#define CACHE_SLOTS 1024
+#define JWT_ISSUER  "wattline"
+
+struct user_slot {
+    long long user_id;
+    enum role role; /* ROLE_NONE: the user does not exist */
+    double fetched;
+};
+
+struct device_slot {
+    char token_hash[CRYPTO_SHA256_HEX_LEN + 1];
+    long long device_id;
+    enum reading_type reading_type;
+    double fetched;
+};
+
+struct authn {
+    pthread_mutex_t mutex;
+    struct user_slot users[CACHE_SLOTS];
+    struct device_slot devices[CACHE_SLOTS];
+};
+
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct authn *authn_create(void)
+{
+    struct authn *a = calloc(1, sizeof *a);
+    if (a)
+        pthread_mutex_init(&a->mutex, NULL);
+    return a;
+}
+
+void authn_free(struct authn *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_destroy(&a->mutex);
+    free(a);
+}
+
+static bool user_cached(struct authn *a, long long id, enum role *role)
+{
+    struct user_slot *s = &a->users[(unsigned long long)id % CACHE_SLOTS];
+    pthread_mutex_lock(&a->mutex);
+    bool hit = s->user_id == id && s->fetched > 0 && monotonic() - s->fetched < AUTHN_CACHE_TTL_S;
+    if (hit)
+        *role = s->role;
+    pthread_mutex_unlock(&a->mutex);
+    return hit;
+}
+
+static void user_store(struct authn *a, long long id, enum role role)
+{
+    struct user_slot *s = &a->users[(unsigned long long)id % CACHE_SLOTS];
+    pthread_mutex_lock(&a->mutex);
+    *s = (struct user_slot){.user_id = id, .role = role, .fetched = monotonic()};
+    pthread_mutex_unlock(&a->mutex);
+}
+
+enum status authn_user(struct app *app, const char *token, struct caller *out)
+{
+    const struct config *cfg = app->config;
+    struct jwt_claims claims;
+    enum jwt_verdict v = jwt_verify((const unsigned char *)cfg->jwt_secret, cfg->jwt_secret_len,
+                                    JWT_ISSUER, token, (long long)time(NULL), &claims);
+    if (v != JWT_VALID)
+        return STATUS_UNAUTHORIZED;
+    char *end;
+    long long id = strtoll(claims.sub, &end, 10);
+    if (*end || id <= 0)
+        return STATUS_UNAUTHORIZED;
+
+    enum role role;
+    if (!user_cached(app->authn, id, &role)) {
+        struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+        if (!conn)
+            return STATUS_UNAVAILABLE;
+        enum status st = db_credentials_user_role(conn, id, &role);
+        db_pool_release(app->pool, conn);
+        if (st == STATUS_NOT_FOUND)
+            role = ROLE_NONE;
+        else if (st != STATUS_OK)
+            return st;
+        user_store(app->authn, id, role);
+    }
+    if (role == ROLE_NONE)
+        return STATUS_UNAUTHORIZED;
+    *out = (struct caller){
+        .kind = CALLER_USER, .user_id = id, .role = role, .token_exp = claims.exp};
+    return STATUS_OK;
+}
+
+/* The slot for a token hash: its first 8 hex digits are uniformly random. */
+static struct device_slot *device_slot(struct authn *a, const char *hash)
+{
+    unsigned long v = strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
+                                        hash[6], hash[7], 0},
+                              NULL, 16);
+    return &a->devices[v % CACHE_SLOTS];
+}
+
+enum status authn_device(struct app *app, const char *token, struct caller *out)
+{
+    size_t len = strlen(token);
+    if (len < 16 || len > 256)
+        return STATUS_UNAUTHORIZED;
+    char hash[CRYPTO_SHA256_HEX_LEN + 1];
+    crypto_sha256_hex(token, len, hash);
+
+    struct authn *a = app->authn;
+    struct device_slot *s = device_slot(a, hash);
+    long long device_id = 0;
+    enum reading_type type = READING_CUMULATIVE;
+    pthread_mutex_lock(&a->mutex);
+    if (s->fetched > 0 && monotonic() - s->fetched < AUTHN_CACHE_TTL_S &&
+        crypto_equal(s->token_hash, hash, CRYPTO_SHA256_HEX_LEN)) {
+        device_id = s->device_id;
+        type = s->reading_type;
+    }
+    pthread_mutex_unlock(&a->mutex);
+
+    if (!device_id) {
+        struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+        if (!conn)
+            return STATUS_UNAVAILABLE;
+        enum status st = db_credentials_device_by_token(conn, hash, &device_id, &type);
+        db_pool_release(app->pool, conn);
+        if (st == STATUS_NOT_FOUND)
+            return STATUS_UNAUTHORIZED;
+        if (st != STATUS_OK)
+            return st;
+        pthread_mutex_lock(&a->mutex);
+        memcpy(s->token_hash, hash, sizeof hash);
+        s->device_id = device_id;
+        s->reading_type = type;
+        s->fetched = monotonic();
+        pthread_mutex_unlock(&a->mutex);
+    }
+    *out = (struct caller){.kind = CALLER_DEVICE, .device_id = device_id, .reading_type = type};
+    return STATUS_OK;
+}
+
+void authn_forget_user(struct authn *a, long long user_id)
+{
+    pthread_mutex_lock(&a->mutex);
+    struct user_slot *s = &a->users[(unsigned long long)user_id % CACHE_SLOTS];
+    if (s->user_id == user_id)
+        s->fetched = 0;
+    pthread_mutex_unlock(&a->mutex);
+}
+
+void authn_forget_device(struct authn *a, long long device_id)
+{
+    pthread_mutex_lock(&a->mutex);
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        if (a->devices[i].device_id == device_id)
+            a->devices[i].fetched = 0;
+    pthread_mutex_unlock(&a->mutex);
+}

@@ -1,0 +1,28 @@
+/* authn: who is calling. Verifies user access tokens and device tokens for
+ * the dispatcher, with short-lived caches so that a deleted user, a demoted
+ * admin, or a rotated device token loses access within a second. */
+#ifndef WATTLINE_AUTHN_H
+#define WATTLINE_AUTHN_H
+
+#include "handler.h"
+
+struct authn;
+
+/* Caches live this long; the contract allows 2 s, rotation 1 s. */
+#define AUTHN_CACHE_TTL_S 1.0
+
+struct authn *authn_create(void);
+void authn_free(struct authn *authn);
+
+/* A user access token (JWT): verified, then the user's current role read
+ * (cached). STATUS_UNAUTHORIZED for a bad token or a user that is gone. */
+enum status authn_user(struct app *app, const char *token, struct caller *out);
+
+/* A device token: hashed and looked up (cached). */
+enum status authn_device(struct app *app, const char *token, struct caller *out);
+
+/* Forgets cached entries (after a delete, demotion or rotation here). */
+void authn_forget_user(struct authn *authn, long long user_id);
+void authn_forget_device(struct authn *authn, long long device_id);
+
+#endif

@@ -1,0 +1,110 @@
+/* handler: what the dispatcher hands a handler and what it gets back.
+ *
+ * Handlers never see libmicrohttpd: they read a struct request (borrowed,
+ * valid for the call) and fill a struct response (which owns what it is
+ * given). Domain code returns an enum status; status_http() maps it once.
+ */
+#ifndef WATTLINE_HANDLER_H
+#define WATTLINE_HANDLER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../db/models.h"
+#include "../db/status.h"
+
+struct app;
+
+/* The HTTP status for a domain status (OK is 200). */
+int status_http(enum status st);
+
+enum caller_kind { CALLER_ANONYMOUS = 0, CALLER_USER, CALLER_DEVICE };
+
+struct caller {
+    enum caller_kind kind;
+    long long user_id;   /* CALLER_USER */
+    enum role role;      /* CALLER_USER */
+    long long token_exp; /* CALLER_USER: access token expiry (unix seconds) */
+    long long device_id; /* CALLER_DEVICE */
+    enum reading_type reading_type; /* CALLER_DEVICE */
+};
+
+#define REQUEST_MAX_PARAMS 4
+
+struct query_arg {
+    const char *name;
+    const char *value;
+};
+
+struct request {
+    const char *method;
+    const char *path;       /* decoded path, without the query string */
+    const char *route;      /* the matched pattern, e.g. "/api/v1/devices/{id}" */
+    const char *request_id;
+    const char *client_ip;
+    const char *accept;     /* Accept header or NULL */
+    const char *params[REQUEST_MAX_PARAMS]; /* path parameters, in pattern order */
+    int nparams;
+    const struct query_arg *query;
+    int nquery;
+    json_t *body;           /* parsed JSON body (borrowed) or NULL */
+    struct caller caller;
+    double now;             /* request start, unix seconds */
+};
+
+/* Streaming body: read() fills buf with up to max bytes and returns the count,
+ * 0 at the end, -1 on error (the connection is then cut). free() runs once,
+ * when the response is done or abandoned. */
+struct response_stream {
+    ssize_t (*read)(void *ctx, char *buf, size_t max);
+    void (*free)(void *ctx);
+    void *ctx;
+};
+
+#define RESPONSE_MAX_HEADERS 6
+
+struct response_header {
+    char *name;
+    char *value;
+};
+
+struct response {
+    int status;
+    json_t *json;              /* owned; rendered as application/json */
+    bool problem;              /* json is a problem document */
+    char *raw;                 /* owned raw body (with content_type) */
+    size_t raw_len;
+    const char *content_type;  /* static string */
+    struct response_stream stream;
+    bool has_file; /* file_fd is an open file to send (closed by the sender) */
+    int file_fd;
+    size_t file_size;
+    struct response_header headers[RESPONSE_MAX_HEADERS];
+    int nheaders;
+};
+
+typedef int (*handler_fn)(const struct request *req, struct response *res, struct app *app);
+
+/* ---- building responses (all return the HTTP status they set) ---- */
+
+/* Takes ownership of body (may be NULL for 204). */
+int response_json(struct response *res, int status, json_t *body);
+/* Copies the value. */
+void response_header(struct response *res, const char *name, const char *value);
+/* A problem document (RFC 9457): code is the stable machine string, field is
+ * the input member at fault or NULL, detail is printf-formatted. */
+int response_problem(struct response *res, int status, const char *code, const char *field,
+                     const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The problem for a domain status that carries no more specific detail. */
+int response_status(struct response *res, enum status st);
+void response_clear(struct response *res);
+
+/* ---- reading requests ---- */
+
+const char *request_query(const struct request *req, const char *name);
+/* Parses path parameter i as a positive id; false when it is not one. */
+bool request_param_id(const struct request *req, int i, long long *id);
+
+#endif

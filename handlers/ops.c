@@ -1,0 +1,103 @@
+#include "ops.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../server/migrations.h"
+#include "app.h"
+#include "metrics.h"
+
+/* GET /healthz — anyone — 200 while the process runs. */
+int ops_healthz(const struct request *req, struct response *res, struct app *app)
+{
+    (void)req;
+    (void)app;
+    return response_json(res, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* GET /readyz — anyone — 200 when the database answers and every migration
+ * is applied; 503 otherwise, and while shutting down. */
+int ops_readyz(const struct request *req, struct response *res, struct app *app)
+{
+    (void)req;
+    if (atomic_load(&app->draining))
+        return response_problem(res, 503, "shutting_down", NULL, "the server is shutting down");
+    struct db_conn *conn = db_pool_acquire(app->pool, 500);
+    if (!conn)
+        return response_status(res, STATUS_UNAVAILABLE);
+    enum status st = db_migrate_check(conn, app->migrations->items, app->migrations->count);
+    db_pool_release(app->pool, conn);
+    if (st == STATUS_CONFLICT)
+        return response_problem(res, 503, "schema_outdated", NULL,
+                                "the database schema is not current; run wattline migrate");
+    if (st != STATUS_OK)
+        return response_status(res, STATUS_UNAVAILABLE);
+    return response_json(res, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+/* GET /metrics — anyone — Prometheus text exposition. */
+int ops_metrics(const struct request *req, struct response *res, struct app *app)
+{
+    (void)req;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    metrics_render_requests(app->metrics, &buf, &len, &cap);
+
+    struct db_pool_stats ps;
+    db_pool_stats(app->pool, &ps);
+    metrics_printf(&buf, &len, &cap,
+                   "# HELP wattline_db_pool_connections Database pool connections by state.\n"
+                   "# TYPE wattline_db_pool_connections gauge\n"
+                   "wattline_db_pool_connections{state=\"size\"} %d\n"
+                   "wattline_db_pool_connections{state=\"in_use\"} %d\n"
+                   "wattline_db_pool_connections{state=\"connected\"} %d\n"
+                   "# HELP wattline_db_pool_acquire_timeouts_total Requests that found no free "
+                   "connection in time.\n"
+                   "# TYPE wattline_db_pool_acquire_timeouts_total counter\n"
+                   "wattline_db_pool_acquire_timeouts_total %lu\n"
+                   "# HELP wattline_db_connect_failures_total Failed connection attempts.\n"
+                   "# TYPE wattline_db_connect_failures_total counter\n"
+                   "wattline_db_connect_failures_total %lu\n"
+                   "# HELP wattline_build_info Build information.\n"
+                   "# TYPE wattline_build_info gauge\n"
+                   "wattline_build_info{version=\"%s\"} 1\n",
+                   ps.size, ps.in_use, ps.connected, ps.acquire_timeouts, ps.connect_failures,
+                   WATTLINE_VERSION);
+    if (!buf)
+        return response_status(res, STATUS_INTERNAL);
+    res->status = 200;
+    res->raw = buf;
+    res->raw_len = len;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return 200;
+}
+
+/* GET /api/v1/config — anyone — where the WebSocket is. */
+int ops_config(const struct request *req, struct response *res, struct app *app)
+{
+    (void)req;
+    return response_json(res, 200,
+                         json_pack("{s:s, s:s}", "ws_url", app->ws_url, "version", WATTLINE_VERSION));
+}
+
+/* GET /api/v1/openapi.json — anyone — the OpenAPI 3.1 description. */
+int ops_openapi(const struct request *req, struct response *res, struct app *app)
+{
+    (void)req;
+    int fd = open(app->config->openapi_file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return response_problem(res, 404, "not_found", NULL, "no OpenAPI description installed");
+    }
+    res->status = 200;
+    res->has_file = true;
+    res->file_fd = fd;
+    res->file_size = (size_t)st.st_size;
+    res->content_type = "application/json";
+    return 200;
+}

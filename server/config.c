@@ -1,0 +1,271 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_LOG_LEVEL, OPT_LOG_FORMAT };
+
+struct option_spec {
+    const char *env;
+    enum opt_type type;
+    size_t offset;
+    const char *fallback; /* default as text, NULL for none */
+    long min, max;        /* OPT_INT bounds */
+    const char *help;
+};
+
+#define STR(field, env, def, help) {env, OPT_STRING, offsetof(struct config, field), def, 0, 0, help}
+#define INT(field, env, def, lo, hi, help)                                                         \
+    {env, OPT_INT, offsetof(struct config, field), def, lo, hi, help}
+
+static const struct option_spec OPTIONS[] = {
+    STR(database_url, "DATABASE_URL", NULL, "PostgreSQL connection URL (required)"),
+    STR(http_addr, "HTTP_ADDR", "127.0.0.1", "address to listen on (HTTP and WebSocket)"),
+    INT(http_port, "HTTP_PORT", "8080", 1, 65535, "HTTP(S) port for the API and dashboard"),
+    INT(ws_port, "WS_PORT", "8081", 1, 65535, "WebSocket port (path /ws)"),
+    STR(jwt_secret, "JWT_SECRET", NULL, "HS256 secret, at least 32 bytes"),
+    STR(jwt_secret_file, "JWT_SECRET_FILE", NULL, "file holding the JWT secret"),
+    INT(access_token_ttl, "ACCESS_TOKEN_TTL", "900", 60, 86400, "access token lifetime, seconds"),
+    STR(tls_cert, "TLS_CERT", NULL, "PEM certificate: serve HTTPS and WSS"),
+    STR(tls_key, "TLS_KEY", NULL, "PEM private key for TLS_CERT"),
+    STR(web_root, "WEB_ROOT", "web", "directory of the dashboard's static files"),
+    STR(migrations_dir, "MIGRATIONS_DIR", "migrations", "directory of numbered SQL migrations"),
+    STR(openapi_file, "OPENAPI_FILE", "docs/openapi.json", "the OpenAPI description to serve"),
+    STR(public_ws_url, "PUBLIC_WS_URL", NULL, "WebSocket URL announced to clients (behind a proxy)"),
+    {"LOG_LEVEL", OPT_LOG_LEVEL, offsetof(struct config, log_level), "info", 0, 0,
+     "debug | info | warn | error"},
+    {"LOG_FORMAT", OPT_LOG_FORMAT, offsetof(struct config, log_format), "text", 0, 0,
+     "text | json"},
+    INT(db_pool_size, "DB_POOL_SIZE", "0", 0, 256, "database connections (0: one per HTTP thread + 2)"),
+    INT(http_threads, "HTTP_THREADS", "0", 0, 256, "HTTP worker threads (0: one per core)"),
+    INT(ws_max_sessions_per_user, "WS_MAX_SESSIONS_PER_USER", "16", 1, 100000,
+        "open WebSocket sessions per user"),
+    INT(ws_max_sessions, "WS_MAX_SESSIONS", "20000", 1, 1000000, "open WebSocket sessions in all"),
+    INT(max_body_bytes, "MAX_BODY_BYTES", "4194304", 1024, 1 << 30, "largest request body, bytes"),
+    INT(max_connections, "MAX_CONNECTIONS", "4096", 1, 1000000, "open HTTP connections in all"),
+    INT(max_connections_per_ip, "MAX_CONNECTIONS_PER_IP", "1024", 1, 1000000,
+        "open HTTP connections per client address"),
+    INT(connection_timeout, "CONNECTION_TIMEOUT", "60", 1, 3600, "idle HTTP connection timeout, seconds"),
+    INT(statement_timeout_ms, "STATEMENT_TIMEOUT_MS", "10000", 100, 3600000,
+        "PostgreSQL statement_timeout, milliseconds"),
+    INT(password_hash_slots, "PASSWORD_HASH_SLOTS", "4", 1, 64, "password hashes run at once"),
+    {"NO_MIGRATE", OPT_BOOL, offsetof(struct config, no_migrate), "false", 0, 0,
+     "serve without applying migrations"},
+};
+
+#define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+
+/* "HTTP_PORT" -> "http-port" */
+static void flag_name(const char *env, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; env[i] && i + 1 < size; i++)
+        out[i] = env[i] == '_' ? '-' : (char)tolower((unsigned char)env[i]);
+    out[i] = '\0';
+}
+
+static bool set_value(struct config *cfg, const struct option_spec *o, const char *value,
+                      const char *source, char *err, size_t errlen)
+{
+    char *base = (char *)cfg + o->offset;
+    switch (o->type) {
+    case OPT_STRING: {
+        char **slot = (char **)base;
+        free(*slot);
+        *slot = strdup(value);
+        if (!*slot) {
+            snprintf(err, errlen, "out of memory");
+            return false;
+        }
+        if (slot == &cfg->jwt_secret)
+            cfg->jwt_secret_len = strlen(value);
+        return true;
+    }
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < o->min || v > o->max) {
+            snprintf(err, errlen, "%s: invalid %s '%s' (an integer from %ld to %ld)", source,
+                     o->env, value, o->min, o->max);
+            return false;
+        }
+        *(int *)base = (int)v;
+        return true;
+    }
+    case OPT_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes")) {
+            *(bool *)base = true;
+        } else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
+                   !*value) {
+            *(bool *)base = false;
+        } else {
+            snprintf(err, errlen, "%s: invalid %s '%s' (true or false)", source, o->env, value);
+            return false;
+        }
+        return true;
+    case OPT_LOG_LEVEL: {
+        static const char *const levels[] = {"debug", "info", "warn", "error"};
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(value, levels[i])) {
+                *(int *)base = i;
+                return true;
+            }
+        snprintf(err, errlen, "%s: invalid %s '%s' (debug, info, warn or error)", source, o->env,
+                 value);
+        return false;
+    }
+    case OPT_LOG_FORMAT:
+        if (!strcmp(value, "text") || !strcmp(value, "json")) {
+            *(int *)base = !strcmp(value, "json") ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
+            return true;
+        }
+        snprintf(err, errlen, "%s: invalid %s '%s' (text or json)", source, o->env, value);
+        return false;
+    }
+    return false;
+}
+
+static const struct option_spec *find_flag(const char *name, size_t len)
+{
+    char flag[64];
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        flag_name(OPTIONS[i].env, flag, sizeof flag);
+        if (strlen(flag) == len && !strncmp(flag, name, len))
+            return &OPTIONS[i];
+    }
+    return NULL;
+}
+
+bool config_parse(struct config *cfg, config_getenv_fn getenv_fn, void *env_ctx, int argc,
+                  char **argv, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const char *v = getenv_fn(OPTIONS[i].env, env_ctx);
+        if (v && !*v && OPTIONS[i].type == OPT_STRING)
+            v = NULL; /* an empty variable means unset */
+        if (!v)
+            v = OPTIONS[i].fallback;
+        if (v && !set_value(cfg, &OPTIONS[i], v, "environment", err, errlen))
+            return false;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s'", arg);
+            return false;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option_spec *o = find_flag(name, len);
+        if (!o) {
+            snprintf(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
+            return false;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value && o->type == OPT_BOOL)
+            value = "true";
+        if (!value && i + 1 < argc)
+            value = argv[++i];
+        if (!value) {
+            snprintf(err, errlen, "option '--%.*s' needs a value", (int)len, name);
+            return false;
+        }
+        if (!set_value(cfg, o, value, "command line", err, errlen))
+            return false;
+    }
+    if (!cfg->database_url) {
+        snprintf(err, errlen, "DATABASE_URL is not set (e.g. postgresql://user@localhost/wattline)");
+        return false;
+    }
+    return true;
+}
+
+static bool read_secret_file(struct config *cfg, char *err, size_t errlen)
+{
+    FILE *f = fopen(cfg->jwt_secret_file, "rb");
+    if (!f) {
+        snprintf(err, errlen, "JWT_SECRET_FILE: cannot open '%s': %s", cfg->jwt_secret_file,
+                 strerror(errno));
+        return false;
+    }
+    char buf[4097];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    bool too_long = !feof(f);
+    fclose(f);
+    if (too_long) {
+        snprintf(err, errlen, "JWT_SECRET_FILE: '%s' is longer than 4096 bytes",
+                 cfg->jwt_secret_file);
+        return false;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--; /* editors and `echo` add a newline that is not part of the secret */
+    buf[n] = '\0';
+    free(cfg->jwt_secret);
+    cfg->jwt_secret = malloc(n + 1);
+    if (!cfg->jwt_secret) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    memcpy(cfg->jwt_secret, buf, n + 1);
+    cfg->jwt_secret_len = n;
+    explicit_bzero(buf, sizeof buf);
+    return true;
+}
+
+bool config_check_serve(struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->jwt_secret_file && !read_secret_file(cfg, err, errlen))
+        return false;
+    if (!cfg->jwt_secret) {
+        snprintf(err, errlen, "JWT_SECRET or JWT_SECRET_FILE must be set (at least 32 bytes)");
+        return false;
+    }
+    if (cfg->jwt_secret_len < 32) {
+        snprintf(err, errlen, "the JWT secret is %zu bytes; at least 32 are required",
+                 cfg->jwt_secret_len);
+        return false;
+    }
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        snprintf(err, errlen, "TLS_CERT and TLS_KEY must be set together");
+        return false;
+    }
+    const char *files[] = {cfg->tls_cert, cfg->tls_key};
+    for (int i = 0; i < 2; i++)
+        if (files[i] && access(files[i], R_OK) != 0) {
+            snprintf(err, errlen, "%s: cannot read '%s': %s", i ? "TLS_KEY" : "TLS_CERT",
+                     files[i], strerror(errno));
+            return false;
+        }
+    return true;
+}
+
+void config_print_help(void)
+{
+    char flag[64];
+    printf("Settings (environment variable, or the flag, which wins):\n");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        flag_name(OPTIONS[i].env, flag, sizeof flag);
+        printf("  --%-26s %-26s %s%s%s%s\n", flag, OPTIONS[i].env, OPTIONS[i].help,
+               OPTIONS[i].fallback ? " [" : "", OPTIONS[i].fallback ? OPTIONS[i].fallback : "",
+               OPTIONS[i].fallback ? "]" : "");
+    }
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg->jwt_secret)
+        explicit_bzero(cfg->jwt_secret, cfg->jwt_secret_len);
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (OPTIONS[i].type == OPT_STRING) {
+            char **slot = (char **)((char *)cfg + OPTIONS[i].offset);
+            free(*slot);
+            *slot = NULL;
+        }
+}

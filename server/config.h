@@ -1,0 +1,64 @@
+/* config: settings from the environment, overridden by command-line flags.
+ *
+ * One table names every setting once: its variable, its flag (derived:
+ * HTTP_PORT -> --http-port), its type and bounds. A bad value is reported as
+ * one line in err and the caller exits with status 2.
+ */
+#ifndef WATTLINE_CONFIG_H
+#define WATTLINE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+struct config {
+    char *database_url;
+    char *http_addr;
+    int http_port;
+    int ws_port;
+    char *jwt_secret; /* raw bytes, NUL-terminated (from JWT_SECRET or the file) */
+    size_t jwt_secret_len;
+    char *jwt_secret_file;
+    int access_token_ttl;
+    char *tls_cert;
+    char *tls_key;
+    char *web_root;
+    char *migrations_dir;
+    char *openapi_file;
+    char *public_ws_url;
+    int log_level;  /* enum log_level */
+    int log_format; /* enum log_format */
+    int db_pool_size;
+    int http_threads;
+    int ws_max_sessions_per_user;
+    int ws_max_sessions;
+    int max_body_bytes;
+    int max_connections;
+    int max_connections_per_ip;
+    int connection_timeout;
+    int statement_timeout_ms;
+    int password_hash_slots;
+    bool no_migrate;
+};
+
+typedef const char *(*config_getenv_fn)(const char *name, void *ctx);
+
+/* Fills cfg from env (looked up through getenv_fn) and then argv[0..argc),
+ * which holds only options ("--http-port=9000" or "--http-port 9000").
+ * Returns false with a one-line message in err on any bad or unknown input.
+ * cfg must be freed with config_free() either way. */
+bool config_parse(struct config *cfg, config_getenv_fn getenv_fn, void *env_ctx, int argc,
+                  char **argv, char *err, size_t errlen);
+
+/* Checks what `serve` needs beyond the common settings (the JWT secret, TLS
+ * pairs) and loads JWT_SECRET_FILE. Returns false with err set. */
+bool config_check_serve(struct config *cfg, char *err, size_t errlen);
+
+/* Prints the options table (for --help). */
+void config_print_help(void);
+
+void config_free(struct config *cfg);
+
+#endif

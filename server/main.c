@@ -1,0 +1,227 @@
+/* wattline: serve the API, dashboard and WebSocket; migrate; add users. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../handlers/app.h"
+#include "../handlers/authn.h"
+#include "../handlers/crypto.h"
+#include "../handlers/metrics.h"
+#include "cli.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "migrations.h"
+#include "routes.h"
+
+#define EXIT_CONFIG 2
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: wattline COMMAND [OPTIONS]\n"
+            "\n"
+            "Commands:\n"
+            "  serve                      serve the API, dashboard and WebSocket\n"
+            "  migrate                    apply database migrations and exit\n"
+            "  user add --email E --name N --role admin|client [--generate-password] "
+            "[--if-none]\n"
+            "                             add a user; the password is read as one line on\n"
+            "                             standard input unless --generate-password prints one\n"
+            "  --help, --version\n"
+            "\n");
+}
+
+static const char *env_lookup(const char *name, void *ctx)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+/* Parses settings for a command; exits with status 2 on a bad one. */
+static void load_config(struct config *cfg, int argc, char **argv, bool serving)
+{
+    char err[512];
+    bool ok = config_parse(cfg, env_lookup, NULL, argc, argv, err, sizeof err) &&
+              (!serving || config_check_serve(cfg, err, sizeof err));
+    if (!ok) {
+        fprintf(stderr, "wattline: %s\n", err);
+        config_free(cfg);
+        exit(EXIT_CONFIG);
+    }
+    log_setup(cfg->log_level, cfg->log_format);
+}
+
+static struct db_pool_options pool_options(const struct config *cfg, int size)
+{
+    return (struct db_pool_options){
+        .url = cfg->database_url,
+        .size = size,
+        .statement_timeout_ms = cfg->statement_timeout_ms,
+        .connect_timeout_s = 3,
+        .application_name = "wattline",
+    };
+}
+
+/* Applies pending migrations, waiting up to wait_s for PostgreSQL to accept
+ * connections (containers start together). Returns an exit status. */
+static int run_migrations(const struct config *cfg, const struct migration_set *set, int wait_s)
+{
+    char err[512];
+    struct db_pool_options opts = pool_options(cfg, 1);
+    struct db_conn *conn = NULL;
+    for (int i = 0; !(conn = db_connect(&opts, err, sizeof err)) && i < wait_s; i++)
+        sleep(1);
+    if (!conn) {
+        fprintf(stderr, "wattline: %s\n", err);
+        return 1;
+    }
+    int applied = 0;
+    enum status st = db_migrate(conn, set->items, set->count, &applied, err, sizeof err);
+    db_disconnect(conn);
+    if (st != STATUS_OK) {
+        fprintf(stderr, "wattline: %s\n", err);
+        return 1;
+    }
+    log_info("migrate: schema current (%zu migrations, %d applied now)", set->count, applied);
+    return 0;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+    struct config cfg;
+    load_config(&cfg, argc, argv, false);
+    struct migration_set set;
+    char err[512];
+    int rc = 1;
+    if (!migrations_load(cfg.migrations_dir, &set, err, sizeof err))
+        fprintf(stderr, "wattline: %s\n", err);
+    else
+        rc = run_migrations(&cfg, &set, 10);
+    migrations_free(&set);
+    config_free(&cfg);
+    return rc;
+}
+
+/* "ws://127.0.0.1:8081/ws" unless PUBLIC_WS_URL says otherwise. */
+static void build_ws_url(const struct config *cfg, char *out, size_t size)
+{
+    if (cfg->public_ws_url)
+        snprintf(out, size, "%s", cfg->public_ws_url);
+    else
+        snprintf(out, size, "%s://%s:%d/ws", cfg->tls_cert ? "wss" : "ws",
+                 strcmp(cfg->http_addr, "0.0.0.0") ? cfg->http_addr : "127.0.0.1", cfg->ws_port);
+}
+
+static void build_csp(const char *ws_url, char *out, size_t size)
+{
+    /* connect-src must name the WebSocket origin: it is on its own port. */
+    snprintf(out, size,
+             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+             "connect-src 'self' %s; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+             ws_url);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct config cfg;
+    load_config(&cfg, argc, argv, true);
+
+    /* Signals are taken synchronously by this thread; every thread started
+     * below inherits the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512], ws_url[512], csp[1024];
+    int rc = 1;
+    struct migration_set migrations = {0};
+    struct app app = {.config = &cfg};
+    struct http_server *http = NULL;
+
+    if (!migrations_load(cfg.migrations_dir, &migrations, err, sizeof err)) {
+        fprintf(stderr, "wattline: %s\n", err);
+        goto out;
+    }
+    if (!cfg.no_migrate && run_migrations(&cfg, &migrations, 30) != 0)
+        goto out;
+
+    build_ws_url(&cfg, ws_url, sizeof ws_url);
+    build_csp(ws_url, csp, sizeof csp);
+    app.ws_url = ws_url;
+    app.csp = csp;
+    app.migrations = &migrations;
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cfg.http_threads ? cfg.http_threads : (int)(cores > 0 ? cores : 2);
+    struct db_pool_options opts = pool_options(&cfg, cfg.db_pool_size ? cfg.db_pool_size : threads + 2);
+    const char *methods[64], *patterns[64];
+    for (size_t i = 0; i < ROUTES_COUNT && i < 64; i++) {
+        methods[i] = ROUTES[i].method;
+        patterns[i] = ROUTES[i].pattern;
+    }
+    app.pool = db_pool_create(&opts);
+    app.metrics = metrics_create(methods, patterns, ROUTES_COUNT);
+    app.authn = authn_create();
+    app.password_limiter = password_limiter_create(cfg.password_hash_slots);
+    if (!app.pool || !app.metrics || !app.authn || !app.password_limiter) {
+        fprintf(stderr, "wattline: out of memory\n");
+        goto out;
+    }
+    http = http_start(&app, err, sizeof err);
+    if (!http) {
+        fprintf(stderr, "wattline: %s\n", err);
+        goto out;
+    }
+    log_info("serving http%s://%s:%d/ (WebSocket %s)", cfg.tls_cert ? "s" : "", cfg.http_addr,
+             cfg.http_port, ws_url);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_info("received %s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&app.draining, true);
+    rc = 0;
+
+out:
+    http_stop(http, 10000);
+    password_limiter_free(app.password_limiter);
+    authn_free(app.authn);
+    metrics_free(app.metrics);
+    db_pool_free(app.pool);
+    migrations_free(&migrations);
+    config_free(&cfg);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_CONFIG;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        config_print_help();
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("wattline %s\n", WATTLINE_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "migrate"))
+        return cmd_migrate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "user") && argc >= 3 && !strcmp(argv[2], "add"))
+        return cli_user_add(argc - 3, argv + 3);
+    fprintf(stderr, "wattline: unknown command '%s' (see wattline --help)\n", cmd);
+    return EXIT_CONFIG;
+}

@@ -1,0 +1,53 @@
+/* router: one table of {method, pattern, handler, who may call}.
+ *
+ * Patterns are literal segments and "{name}" parameters, e.g.
+ * "/api/v1/devices/{id}/token". Paths no route knows are the static files'.
+ * Matching tells 404 (no pattern fits the path) from 405 (a pattern fits but
+ * not with this method) and collects the Allow list for the latter.
+ */
+#ifndef WATTLINE_ROUTER_H
+#define WATTLINE_ROUTER_H
+
+#include <stddef.h>
+
+#include "../handlers/handler.h"
+
+enum route_access {
+    ACCESS_ANYONE = 0,
+    ACCESS_USER,   /* any user with a valid access token */
+    ACCESS_ADMIN,  /* users whose stored role is admin */
+    ACCESS_DEVICE, /* a device token */
+};
+
+enum route_body {
+    BODY_NONE = 0, /* any body is ignored; no Content-Type needed */
+    BODY_JSON,     /* a JSON body is required */
+};
+
+struct route {
+    const char *method;
+    const char *pattern;
+    handler_fn handler;
+    enum route_access access;
+    enum route_body body;
+};
+
+enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
+
+#define ROUTE_PATH_MAX 1024
+
+struct route_match {
+    const struct route *route;
+    int index; /* position of route in the table */
+    const char *params[REQUEST_MAX_PARAMS];
+    int nparams;
+    char allow[96]; /* "GET, HEAD, POST" for ROUTE_METHOD_NOT_ALLOWED */
+    char buf[ROUTE_PATH_MAX];
+};
+
+/* Matches method and path (decoded, no query) against table[0..n).
+ * HEAD matches GET routes. params point into m->buf. */
+enum route_result router_match(const struct route *table, size_t n, const char *method,
+                               const char *path, struct route_match *m);
+
+#endif
