@@ -50,6 +50,10 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
 struct db_conn *db_connect(const struct db_pool_options *opts, char *err, size_t errlen);
 void db_disconnect(struct db_conn *conn);
 
+/* True when the connection is up and no close notice from the server waits
+ * in its socket (PostgreSQL restarted since its last use). Cheap: no query. */
+bool db_conn_alive(struct db_conn *conn);
+
 /* Transactions on a borrowed connection. */
 enum status db_begin(struct db_conn *conn);
 enum status db_commit(struct db_conn *conn);

@@ -45,3 +45,26 @@ void db_get_str(const PGresult *res, int row, int col, char *out, size_t size);
 bool db_is_null(const PGresult *res, int row, int col);
 
 #endif
+
+/* A PostgreSQL array literal ("{1,2,3}") built from numbers, passed as ONE
+ * parameter: how a batch reaches the server in one round trip without any
+ * SQL being built from data. */
+struct db_array {
+    char *text;
+    size_t len, cap;
+    bool failed; /* out of memory: the caller answers STATUS_INTERNAL */
+};
+
+void db_array_init(struct db_array *a);
+void db_array_add_ll(struct db_array *a, long long v);
+void db_array_add_double(struct db_array *a, double v); /* %.17g: exact round trip */
+void db_array_add_text(struct db_array *a, const char *s); /* quoted and escaped */
+/* Closes the literal; returns its text (owned by a) or NULL on failure. */
+const char *db_array_finish(struct db_array *a);
+void db_array_free(struct db_array *a);
+
+/* Formats a long long parameter. */
+struct db_ll_text {
+    char s[24];
+};
+const char *db_ll(struct db_ll_text *buf, long long v);

@@ -59,7 +59,7 @@ struct db_pool *db_pool_create(const struct db_pool_options *opts)
     if (!pool)
         return NULL;
     char options[64];
-    snprintf(options, sizeof options, "-c statement_timeout=%d", opts->statement_timeout_ms);
+    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC", opts->statement_timeout_ms);
     snprintf(pool->connect_timeout, sizeof pool->connect_timeout, "%d", opts->connect_timeout_s);
     pool->url = strdup(opts->url);
     pool->options = strdup(options);
@@ -98,7 +98,7 @@ void db_pool_free(struct db_pool *pool)
 
 /* A connection is usable when libpq thinks so and no close notice from the
  * server is waiting in its socket (PostgreSQL restarted since last use). */
-static bool conn_alive(struct db_conn *c)
+bool db_conn_alive(struct db_conn *c)
 {
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
         return false;
@@ -110,7 +110,7 @@ static bool conn_alive(struct db_conn *c)
 /* Called without the mutex. Returns false when PostgreSQL cannot be reached. */
 static bool conn_ensure(struct db_pool *pool, struct db_conn *c)
 {
-    if (conn_alive(c))
+    if (db_conn_alive(c))
         return true;
 
     pthread_mutex_lock(&pool->mutex);
@@ -212,7 +212,7 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
 struct db_conn *db_connect(const struct db_pool_options *opts, char *err, size_t errlen)
 {
     char options[64], timeout[12];
-    snprintf(options, sizeof options, "-c statement_timeout=%d", opts->statement_timeout_ms);
+    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC", opts->statement_timeout_ms);
     snprintf(timeout, sizeof timeout, "%d", opts->connect_timeout_s);
     struct db_conn *c = calloc(1, sizeof *c);
     if (!c) {

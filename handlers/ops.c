@@ -8,6 +8,7 @@
 
 #include "../server/migrations.h"
 #include "app.h"
+#include "ingest.h"
 #include "metrics.h"
 
 /* GET /healthz — anyone — 200 while the process runs. */
@@ -66,6 +67,25 @@ int ops_metrics(const struct request *req, struct response *res, struct app *app
                    "wattline_build_info{version=\"%s\"} 1\n",
                    ps.size, ps.in_use, ps.connected, ps.acquire_timeouts, ps.connect_failures,
                    WATTLINE_VERSION);
+    struct ingest_stats is;
+    ingest_stats(app->ingest, &is);
+    metrics_printf(&buf, &len, &cap,
+                   "# HELP wattline_readings_ingested_total Readings stored.\n"
+                   "# TYPE wattline_readings_ingested_total counter\n"
+                   "wattline_readings_ingested_total %llu\n"
+                   "# HELP wattline_readings_duplicate_total Readings already stored.\n"
+                   "# TYPE wattline_readings_duplicate_total counter\n"
+                   "wattline_readings_duplicate_total %llu\n"
+                   "# HELP wattline_ingest_transactions_total Ingestion transactions committed.\n"
+                   "# TYPE wattline_ingest_transactions_total counter\n"
+                   "wattline_ingest_transactions_total %llu\n"
+                   "# HELP wattline_ingest_failures_total Ingestion transactions rolled back.\n"
+                   "# TYPE wattline_ingest_failures_total counter\n"
+                   "wattline_ingest_failures_total %llu\n"
+                   "# HELP wattline_alerts_raised_total Alerts raised by this instance.\n"
+                   "# TYPE wattline_alerts_raised_total counter\n"
+                   "wattline_alerts_raised_total %llu\n",
+                   is.readings, is.duplicates, is.transactions, is.failures, is.alerts);
     if (!buf)
         return response_status(res, STATUS_INTERNAL);
     res->status = 200;

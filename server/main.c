@@ -8,6 +8,7 @@
 #include "../handlers/app.h"
 #include "../handlers/authn.h"
 #include "../handlers/crypto.h"
+#include "../handlers/ingest.h"
 #include "../handlers/metrics.h"
 #include "cli.h"
 #include "config.h"
@@ -173,6 +174,11 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
+    app.ingest = ingest_start(&opts, err, sizeof err);
+    if (!app.ingest) {
+        fprintf(stderr, "wattline: %s\n", err);
+        goto out;
+    }
     http = http_start(&app, err, sizeof err);
     if (!http) {
         fprintf(stderr, "wattline: %s\n", err);
@@ -189,6 +195,7 @@ static int cmd_serve(int argc, char **argv)
 
 out:
     http_stop(http, 10000);
+    ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);
     authn_free(app.authn);
     metrics_free(app.metrics);

@@ -1,0 +1,125 @@
+#include "alerts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define ALERT_COLUMNS                                                                              \
+    "a.id, a.device_id, d.name, d.owner_id, (extract(epoch FROM a.hour_start) * 1000000)::bigint," \
+    " a.hour_kwh, a.max_hourly_kwh, (extract(epoch FROM a.created_at) * 1000000)::bigint,"         \
+    " (extract(epoch FROM a.acknowledged_at) * 1000000)::bigint"
+
+/* One statement per order; every filter is a parameter that may be 0 (off). */
+static const struct db_stmt LIST_NEWEST = {
+    "alerts_list_newest",
+    "SELECT " ALERT_COLUMNS " FROM alerts a JOIN devices d ON d.id = a.device_id"
+    " WHERE ($1 = 0 OR d.owner_id = $1) AND ($2 = 0 OR a.device_id = $2)"
+    " AND a.id > $3 AND ($4 = 0 OR a.id < $4)"
+    " ORDER BY a.id DESC LIMIT $5"};
+
+static const struct db_stmt LIST_OLDEST = {
+    "alerts_list_oldest",
+    "SELECT " ALERT_COLUMNS " FROM alerts a JOIN devices d ON d.id = a.device_id"
+    " WHERE ($1 = 0 OR d.owner_id = $1) AND ($2 = 0 OR a.device_id = $2)"
+    " AND a.id > $3 AND ($4 = 0 OR a.id < $4)"
+    " ORDER BY a.id ASC LIMIT $5"};
+
+static const struct db_stmt BY_IDS = {
+    "alerts_by_ids", "SELECT " ALERT_COLUMNS " FROM alerts a JOIN devices d ON d.id = a.device_id"
+                     " WHERE a.id = ANY($1::bigint[]) ORDER BY a.id"};
+
+static const struct db_stmt ACK = {
+    "alerts_ack",
+    "WITH target AS ("
+    "  SELECT a.id FROM alerts a JOIN devices d ON d.id = a.device_id"
+    "  WHERE a.id = $1 AND ($2 = 0 OR d.owner_id = $2) FOR UPDATE OF a)"
+    " UPDATE alerts a SET acknowledged_at = coalesce(a.acknowledged_at, now())"
+    " FROM target, devices d WHERE a.id = target.id AND d.id = a.device_id"
+    " RETURNING " ALERT_COLUMNS};
+
+void alert_list_free(struct alert_list *list)
+{
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+static void read_alert(const PGresult *res, int row, struct alert *a)
+{
+    a->id = db_get_ll(res, row, 0);
+    a->device_id = db_get_ll(res, row, 1);
+    db_get_str(res, row, 2, a->device_name, sizeof a->device_name);
+    a->owner_id = db_get_ll(res, row, 3);
+    a->hour_start = db_get_ll(res, row, 4);
+    a->hour_kwh = db_get_double(res, row, 5);
+    a->max_hourly_kwh = db_get_double(res, row, 6);
+    a->created_at = db_get_ll(res, row, 7);
+    a->acknowledged_at = db_get_ll(res, row, 8);
+}
+
+static enum status read_list(struct db_conn *c, PGresult *res, struct alert_list *out)
+{
+    out->items = NULL;
+    out->count = 0;
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    int n = st == STATUS_OK ? PQntuples(res) : 0;
+    if (n > 0) {
+        out->items = calloc((size_t)n, sizeof *out->items);
+        if (!out->items)
+            st = STATUS_INTERNAL;
+    }
+    for (int i = 0; st == STATUS_OK && i < n; i++)
+        read_alert(res, i, &out->items[i]);
+    if (st == STATUS_OK)
+        out->count = n;
+    PQclear(res);
+    return st;
+}
+
+enum status db_alerts_list(struct db_conn *c, const struct alert_query *q, struct alert_list *out)
+{
+    char owner[24], device[24], since[24], before[24], limit[16];
+    snprintf(owner, sizeof owner, "%lld", q->owner_id);
+    snprintf(device, sizeof device, "%lld", q->device_id);
+    snprintf(since, sizeof since, "%lld", q->since_id);
+    snprintf(before, sizeof before, "%lld", q->before_id);
+    snprintf(limit, sizeof limit, "%d", q->limit);
+    const char *params[] = {owner, device, since, before, limit};
+    return read_list(c, db_exec(c, q->oldest_first ? &LIST_OLDEST : &LIST_NEWEST, 5, params), out);
+}
+
+enum status db_alerts_by_ids(struct db_conn *c, const long long *ids, int n,
+                             struct alert_list *out)
+{
+    /* "{1,2,3}": an array literal is one parameter, not string-built SQL. */
+    size_t cap = (size_t)n * 21 + 3, len = 0;
+    char *arr = malloc(cap);
+    if (!arr)
+        return STATUS_INTERNAL;
+    arr[len++] = '{';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(arr + len, cap - len, "%s%lld", i ? "," : "", ids[i]);
+    snprintf(arr + len, cap - len, "}");
+    const char *params[] = {arr};
+    enum status st = read_list(c, db_exec(c, &BY_IDS, 1, params), out);
+    free(arr);
+    return st;
+}
+
+enum status db_alerts_ack(struct db_conn *c, long long id, long long owner_id, struct alert *out)
+{
+    char sid[24], sowner[24];
+    snprintf(sid, sizeof sid, "%lld", id);
+    snprintf(sowner, sizeof sowner, "%lld", owner_id);
+    const char *params[] = {sid, sowner};
+    PGresult *res = db_exec(c, &ACK, 2, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK && PQntuples(res) == 0)
+        st = STATUS_NOT_FOUND;
+    if (st == STATUS_OK)
+        read_alert(res, 0, out);
+    PQclear(res);
+    return st;
+}

@@ -1,0 +1,36 @@
+/* events: what one instance tells every instance (and itself) through
+ * PostgreSQL NOTIFY on one channel. Payloads carry ids only; listeners read
+ * the rest from the database. Sent inside the transaction that made the
+ * change, so a notification exists only if the change committed.
+ *
+ * Payload: a compact JSON object with any of these arrays of ids:
+ *   "alerts"          alerts raised
+ *   "usage"           devices that received readings (live usage)
+ *   "devices_changed" devices whose owner changed or that were deleted
+ *   "users_changed"   users deleted or whose role changed
+ * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
+ * into several notifications in the same transaction.
+ */
+#ifndef WATTLINE_DB_EVENTS_H
+#define WATTLINE_DB_EVENTS_H
+
+#include "db.h"
+
+#define EVENTS_CHANNEL "wattline_events"
+
+struct events {
+    const long long *alerts;
+    int nalerts;
+    const long long *usage;
+    int nusage;
+    const long long *devices_changed;
+    int ndevices_changed;
+    const long long *users_changed;
+    int nusers_changed;
+};
+
+/* Queues the notifications in the current transaction (or sends them at once
+ * outside one). Nothing is sent when every list is empty. */
+enum status db_events_notify(struct db_conn *conn, const struct events *ev);
+
+#endif

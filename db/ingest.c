@@ -1,0 +1,220 @@
+#include "ingest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Microseconds since the epoch <-> timestamptz, exactly. */
+#define TS(us)    "(timestamptz 'epoch' + (" us ") * interval '1 microsecond')"
+#define EPOCH(ts) "(extract(epoch FROM " ts ") * 1000000)::bigint"
+
+static const struct db_stmt LOCK = {
+    "ingest_lock", "SELECT id, reading_type FROM devices WHERE id = ANY($1::bigint[])"
+                   " ORDER BY id FOR UPDATE"};
+
+static const struct db_stmt INSERT = {
+    "ingest_insert",
+    "WITH input AS ("
+    "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) WITH ORDINALITY"
+    "  AS t(device_id, us, value, ord)),"
+    " ins AS ("
+    "  INSERT INTO readings (device_id, ts, value)"
+    "  SELECT device_id, " TS("us") ", value FROM input ORDER BY ord"
+    "  ON CONFLICT DO NOTHING RETURNING device_id, ts)"
+    " SELECT input.ord FROM input JOIN ins"
+    "  ON ins.device_id = input.device_id AND ins.ts = " TS("input.us")};
+
+/* For each device: a = the reading before lo (or lo), z = the reading after
+ * hi (or hi); the hours [floor(a), floor(z) + 1h) are the ones whose energy
+ * may have changed. Their recomputation needs the readings from the last one
+ * at or before the first hour to the first one at or after the end. */
+static const struct db_stmt CONTEXT = {
+    "ingest_context",
+    "WITH b AS ("
+    "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS b(device_id, lo, hi)),"
+    " bounds AS ("
+    "  SELECT b.device_id,"
+    "   date_trunc('hour', coalesce((SELECT max(r.ts) FROM readings r"
+    "     WHERE r.device_id = b.device_id AND r.ts < " TS("b.lo") "), " TS("b.lo") ")) AS h0,"
+    "   date_trunc('hour', coalesce((SELECT min(r.ts) FROM readings r"
+    "     WHERE r.device_id = b.device_id AND r.ts > " TS("b.hi") "), " TS("b.hi") "))"
+    "     + interval '1 hour' AS h1"
+    "  FROM b),"
+    " ctx AS ("
+    "  SELECT bounds.*,"
+    "   coalesce((SELECT max(r.ts) FROM readings r"
+    "     WHERE r.device_id = bounds.device_id AND r.ts <= bounds.h0), bounds.h0) AS r0,"
+    "   coalesce((SELECT min(r.ts) FROM readings r"
+    "     WHERE r.device_id = bounds.device_id AND r.ts >= bounds.h1), bounds.h1) AS r1"
+    "  FROM bounds)"
+    " SELECT c.device_id, " EPOCH("c.h0") ", " EPOCH("c.h1") ", " EPOCH("r.ts") ", r.value"
+    " FROM ctx c JOIN readings r ON r.device_id = c.device_id AND r.ts BETWEEN c.r0 AND c.r1"
+    " ORDER BY c.device_id, r.ts"};
+
+static const struct db_stmt WRITE = {
+    "ingest_write",
+    "WITH h AS ("
+    "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)),"
+    " up AS ("
+    "  INSERT INTO device_hours (device_id, hour, kwh)"
+    "  SELECT device_id, " TS("us") ", kwh FROM h"
+    "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh),"
+    " seen AS ("
+    "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") ")"
+    "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us) WHERE d.id = s.device_id),"
+    " raised AS ("
+    "  INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)"
+    "  SELECT h.device_id, " TS("h.us") ", h.kwh, d.max_hourly_kwh"
+    "  FROM h JOIN devices d ON d.id = h.device_id WHERE h.kwh > d.max_hourly_kwh"
+    "  ORDER BY h.device_id, h.us"
+    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING id)"
+    " SELECT id FROM raised ORDER BY id"};
+
+static const struct db_stmt PARTITIONS = {
+    "ingest_partitions",
+    "SELECT readings_ensure_partitions((now() AT TIME ZONE 'UTC' - interval '1 month')::date, 4)"};
+
+/* Builds the text of one array parameter from n values. */
+static const char *ll_array(struct db_array *a, const long long *v, int n)
+{
+    db_array_init(a);
+    for (int i = 0; i < n; i++)
+        db_array_add_ll(a, v[i]);
+    return db_array_finish(a);
+}
+
+static const char *double_array(struct db_array *a, const double *v, int n)
+{
+    db_array_init(a);
+    for (int i = 0; i < n; i++)
+        db_array_add_double(a, v[i]);
+    return db_array_finish(a);
+}
+
+static void free_arrays(struct db_array *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        db_array_free(&a[i]);
+}
+
+enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int n, bool *exists,
+                                   enum reading_type *types)
+{
+    struct db_array a;
+    const char *params[] = {ll_array(&a, ids, n)};
+    if (!params[0]) {
+        db_array_free(&a);
+        return STATUS_INTERNAL;
+    }
+    PGresult *res = db_exec(c, &LOCK, 1, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    for (int i = 0; i < n; i++)
+        exists[i] = false;
+    for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
+        long long id = db_get_ll(res, row, 0);
+        for (int i = 0; i < n; i++)
+            if (ids[i] == id) {
+                exists[i] = true;
+                reading_type_parse(PQgetvalue(res, row, 1), &types[i]);
+            }
+    }
+    PQclear(res);
+    db_array_free(&a);
+    return st;
+}
+
+enum status db_ingest_insert(struct db_conn *c, const long long *device_ids, const long long *ts,
+                             const double *values, int n, bool *inserted)
+{
+    struct db_array a[3];
+    const char *params[] = {ll_array(&a[0], device_ids, n), ll_array(&a[1], ts, n),
+                            double_array(&a[2], values, n)};
+    enum status st = STATUS_INTERNAL;
+    if (params[0] && params[1] && params[2]) {
+        PGresult *res = db_exec(c, &INSERT, 3, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        for (int i = 0; i < n; i++)
+            inserted[i] = false;
+        for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
+            long long ord = db_get_ll(res, row, 0);
+            if (ord >= 1 && ord <= n)
+                inserted[ord - 1] = true;
+        }
+        PQclear(res);
+    }
+    free_arrays(a, 3);
+    return st;
+}
+
+enum status db_ingest_context(struct db_conn *c, const long long *ids, const long long *lo,
+                              const long long *hi, int n, struct ingest_context *out)
+{
+    struct db_array a[3];
+    const char *params[] = {ll_array(&a[0], ids, n), ll_array(&a[1], lo, n),
+                            ll_array(&a[2], hi, n)};
+    enum status st = STATUS_INTERNAL;
+    out->rows = NULL;
+    out->count = 0;
+    if (params[0] && params[1] && params[2]) {
+        PGresult *res = db_exec(c, &CONTEXT, 3, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        int rows = st == STATUS_OK ? PQntuples(res) : 0;
+        if (rows > 0 && !(out->rows = malloc((size_t)rows * sizeof *out->rows)))
+            st = STATUS_INTERNAL;
+        for (int i = 0; st == STATUS_OK && i < rows; i++) {
+            out->rows[i] = (struct ingest_context_row){
+                .device_id = db_get_ll(res, i, 0),
+                .first_hour = db_get_ll(res, i, 1),
+                .end_hour = db_get_ll(res, i, 2),
+                .ts = db_get_ll(res, i, 3),
+                .value = db_get_double(res, i, 4),
+            };
+            out->count++;
+        }
+        PQclear(res);
+    }
+    free_arrays(a, 3);
+    return st;
+}
+
+void db_ingest_context_free(struct ingest_context *ctx)
+{
+    free(ctx->rows);
+    ctx->rows = NULL;
+    ctx->count = 0;
+}
+
+enum status db_ingest_write(struct db_conn *c, const long long *hour_devices,
+                            const long long *hours, const double *kwh, int nhours,
+                            const long long *seen_devices, const long long *seen_at, int nseen,
+                            long long **alert_ids, int *nalerts)
+{
+    struct db_array a[5];
+    const char *params[] = {ll_array(&a[0], hour_devices, nhours), ll_array(&a[1], hours, nhours),
+                            double_array(&a[2], kwh, nhours), ll_array(&a[3], seen_devices, nseen),
+                            ll_array(&a[4], seen_at, nseen)};
+    enum status st = STATUS_INTERNAL;
+    *alert_ids = NULL;
+    *nalerts = 0;
+    if (params[0] && params[1] && params[2] && params[3] && params[4]) {
+        PGresult *res = db_exec(c, &WRITE, 5, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        int rows = st == STATUS_OK ? PQntuples(res) : 0;
+        if (rows > 0 && !(*alert_ids = malloc((size_t)rows * sizeof **alert_ids)))
+            st = STATUS_INTERNAL;
+        for (int i = 0; st == STATUS_OK && i < rows; i++)
+            (*alert_ids)[(*nalerts)++] = db_get_ll(res, i, 0);
+        PQclear(res);
+    }
+    free_arrays(a, 5);
+    return st;
+}
+
+enum status db_ingest_ensure_partitions(struct db_conn *c)
+{
+    PGresult *res = db_exec(c, &PARTITIONS, 0, NULL);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    PQclear(res);
+    return st;
+}

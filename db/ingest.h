@@ -1,0 +1,52 @@
+/* ingest (db side): the statements of one ingestion transaction. The caller
+ * (handlers/ingest.c) runs them in order inside BEGIN..COMMIT:
+ * lock devices, insert readings, fetch the context of the touched hours,
+ * write the hours and raise alerts, notify. */
+#ifndef WATTLINE_DB_INGEST_H
+#define WATTLINE_DB_INGEST_H
+
+#include <stdbool.h>
+
+#include "db.h"
+#include "models.h"
+
+/* Locks the devices' rows (ascending id, so concurrent transactions on other
+ * instances cannot deadlock) and says which still exist and their types. */
+enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n,
+                                   bool *exists, enum reading_type *types);
+
+/* Inserts rows (unique by device and ts within the call); inserted[i] tells
+ * which were new (the others were stored already). */
+enum status db_ingest_insert(struct db_conn *conn, const long long *device_ids,
+                             const long long *ts, const double *values, int n, bool *inserted);
+
+/* The readings needed to recompute every hour touched by readings in
+ * [lo[i], hi[i]] of device ids[i]: for each device, the hour range and the
+ * readings from the last at or before its start to the first at or after its
+ * end. Rows come sorted by device, then ts. */
+struct ingest_context_row {
+    long long device_id;
+    long long first_hour, end_hour; /* [first_hour, end_hour) */
+    long long ts;
+    double value;
+};
+struct ingest_context {
+    struct ingest_context_row *rows;
+    int count;
+};
+enum status db_ingest_context(struct db_conn *conn, const long long *ids, const long long *lo,
+                              const long long *hi, int n, struct ingest_context *out);
+void db_ingest_context_free(struct ingest_context *ctx);
+
+/* Stores the hours' energy, raises the alerts for hours over their device's
+ * limit (once per device and hour), and sets last_seen_at of the devices.
+ * Fills *alert_ids (caller frees) with the ids of new alerts. */
+enum status db_ingest_write(struct db_conn *conn, const long long *hour_devices,
+                            const long long *hours, const double *kwh, int nhours,
+                            const long long *seen_devices, const long long *seen_at, int nseen,
+                            long long **alert_ids, int *nalerts);
+
+/* Creates the monthly reading partitions around now (idempotent). */
+enum status db_ingest_ensure_partitions(struct db_conn *conn);
+
+#endif

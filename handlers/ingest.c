@@ -1,0 +1,526 @@
+#include "ingest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../db/events.h"
+#include "../db/ingest.h"
+#include "../server/log.h"
+
+/* A group stops growing past this many readings (a single submission of up
+ * to 10,000 always fits: at least one job is taken). */
+#define GROUP_MAX_READINGS 20000
+/* How often the committer makes sure next months' partitions exist. */
+#define PARTITION_CHECK_S 3600.0
+/* While the database is down, how often the committer tries to reconnect. */
+#define RECONNECT_INTERVAL_S 0.5
+/* Submissions in one group at most. */
+#define GROUP_MAX_JOBS 4096
+
+struct ingest_job {
+    long long device_id;
+    const struct energy_reading *readings;
+    int n;
+    long long received_at;
+    struct ingest_result result;
+    enum status status;
+    bool done;
+    struct ingest_job *next;
+};
+
+struct ingest {
+    char *url;
+    struct db_pool_options db;
+    struct db_conn *conn;
+    double last_connect_attempt;
+    double last_partition_check;
+
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    pthread_cond_t work; /* the committer waits for jobs */
+    pthread_cond_t done; /* submitters wait for their job */
+    struct ingest_job *head, *tail;
+    bool stopping;
+    struct ingest_job *batch[GROUP_MAX_JOBS]; /* the committer's current group */
+
+    atomic_ullong readings, duplicates, transactions, alerts, failures;
+};
+
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- one group, one transaction -------------------------------------------- */
+
+/* A reading of the group, after de-duplication across its jobs. */
+struct group_row {
+    long long device_id;
+    long long ts;
+    double value;
+    int job; /* index of the job it came from */
+    int pos; /* position in that job */
+};
+
+struct group {
+    struct ingest_job **jobs;
+    int njobs;
+    struct group_row *rows;
+    int nrows;
+    long long *devices; /* distinct devices, with their newest request time */
+    long long *seen_at;
+    enum reading_type *types;
+    bool *exists;
+    int ndevices;
+};
+
+static void group_free(struct group *g)
+{
+    free(g->rows);
+    free(g->devices);
+    free(g->seen_at);
+    free(g->types);
+    free(g->exists);
+    memset(g, 0, sizeof *g);
+}
+
+static int device_index(const struct group *g, long long id)
+{
+    for (int i = 0; i < g->ndevices; i++)
+        if (g->devices[i] == id)
+            return i;
+    return -1;
+}
+
+static int by_device_ts(const void *a, const void *b)
+{
+    const struct group_row *x = a, *y = b;
+    if (x->device_id != y->device_id)
+        return x->device_id < y->device_id ? -1 : 1;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    if (x->job != y->job)
+        return x->job - y->job; /* the earlier submission keeps its reading */
+    return x->pos - y->pos;     /* and within one, the earlier position */
+}
+
+/* Collects the group's rows, one per (device, ts): the first submitted wins
+ * and the others count as duplicates of their jobs. */
+static bool group_build(struct group *g, struct ingest_job **jobs, int njobs)
+{
+    int total = 0;
+    for (int j = 0; j < njobs; j++)
+        total += jobs[j]->n;
+    g->jobs = jobs;
+    g->njobs = njobs;
+    g->rows = malloc((size_t)(total ? total : 1) * sizeof *g->rows);
+    g->devices = malloc((size_t)njobs * sizeof *g->devices);
+    g->seen_at = malloc((size_t)njobs * sizeof *g->seen_at);
+    g->types = calloc((size_t)njobs, sizeof *g->types);
+    g->exists = calloc((size_t)njobs, sizeof *g->exists);
+    if (!g->rows || !g->devices || !g->seen_at || !g->types || !g->exists)
+        return false;
+
+    for (int j = 0; j < njobs; j++) {
+        struct ingest_job *job = jobs[j];
+        int d = device_index(g, job->device_id);
+        if (d < 0) {
+            d = g->ndevices++;
+            g->devices[d] = job->device_id;
+            g->seen_at[d] = job->received_at;
+        } else if (job->received_at > g->seen_at[d]) {
+            g->seen_at[d] = job->received_at;
+        }
+        for (int i = 0; i < job->n; i++)
+            g->rows[g->nrows++] = (struct group_row){job->device_id, job->readings[i].ts,
+                                                      job->readings[i].value, j, i};
+    }
+    /* Sorted, duplicates sit side by side with the first submitted in front. */
+    qsort(g->rows, (size_t)g->nrows, sizeof *g->rows, by_device_ts);
+    int kept = 0;
+    for (int i = 0; i < g->nrows; i++) {
+        if (kept && g->rows[kept - 1].device_id == g->rows[i].device_id &&
+            g->rows[kept - 1].ts == g->rows[i].ts) {
+            jobs[g->rows[i].job]->result.duplicates++;
+            continue;
+        }
+        g->rows[kept++] = g->rows[i];
+    }
+    g->nrows = kept;
+    return true;
+}
+
+/* Recomputes the hours of every device in the context (rows sorted by device,
+ * then ts) and appends them to the three output arrays. */
+struct hour_list {
+    long long *devices, *hours;
+    double *kwh;
+    int count, cap;
+};
+
+static bool hours_append(struct hour_list *h, long long device, long long first_hour,
+                         const double *values, int n)
+{
+    if (h->count + n > h->cap) {
+        int cap = h->cap ? h->cap : 64;
+        while (cap < h->count + n)
+            cap *= 2;
+        long long *d = realloc(h->devices, (size_t)cap * sizeof *d);
+        if (d)
+            h->devices = d;
+        long long *t = realloc(h->hours, (size_t)cap * sizeof *t);
+        if (t)
+            h->hours = t;
+        double *k = realloc(h->kwh, (size_t)cap * sizeof *k);
+        if (k)
+            h->kwh = k;
+        if (!d || !t || !k)
+            return false;
+        h->cap = cap;
+    }
+    for (int i = 0; i < n; i++) {
+        h->devices[h->count] = device;
+        h->hours[h->count] = first_hour + (long long)i * ENERGY_HOUR_US;
+        h->kwh[h->count] = values[i];
+        h->count++;
+    }
+    return true;
+}
+
+static void hours_free(struct hour_list *h)
+{
+    free(h->devices);
+    free(h->hours);
+    free(h->kwh);
+}
+
+static bool recompute_hours(const struct group *g, const struct ingest_context *ctx,
+                            struct hour_list *out)
+{
+    struct energy_reading *readings = malloc((size_t)(ctx->count ? ctx->count : 1) *
+                                             sizeof *readings);
+    bool ok = readings != NULL;
+    for (int start = 0; ok && start < ctx->count;) {
+        const struct ingest_context_row *first = &ctx->rows[start];
+        int end = start;
+        while (end < ctx->count && ctx->rows[end].device_id == first->device_id) {
+            readings[end - start] = (struct energy_reading){ctx->rows[end].ts, ctx->rows[end].value};
+            end++;
+        }
+        int d = device_index(g, first->device_id);
+        long long nhours = (first->end_hour - first->first_hour) / ENERGY_HOUR_US;
+        double *values = nhours > 0 ? malloc((size_t)nhours * sizeof *values) : NULL;
+        ok = values && d >= 0;
+        if (ok) {
+            energy_hours(g->types[d], readings, (size_t)(end - start), first->first_hour,
+                         (size_t)nhours, values);
+            ok = hours_append(out, first->device_id, first->first_hour, values, (int)nhours);
+        }
+        free(values);
+        start = end;
+    }
+    free(readings);
+    return ok;
+}
+
+/* Drops rows of devices that no longer exist and fails their jobs. */
+static void drop_missing_devices(struct group *g)
+{
+    int kept = 0;
+    for (int i = 0; i < g->nrows; i++) {
+        int d = device_index(g, g->rows[i].device_id);
+        if (g->exists[d])
+            g->rows[kept++] = g->rows[i];
+    }
+    g->nrows = kept;
+    for (int j = 0; j < g->njobs; j++)
+        if (!g->exists[device_index(g, g->jobs[j]->device_id)])
+            g->jobs[j]->status = STATUS_NOT_FOUND;
+}
+
+/* Runs the statements of one group inside the open transaction. */
+static enum status group_store(struct ingest *ing, struct group *g, long long **alert_ids,
+                               int *nalerts, long long **usage, int *nusage)
+{
+    struct db_conn *c = ing->conn;
+    enum status st = db_ingest_lock_devices(c, g->devices, g->ndevices, g->exists, g->types);
+    if (st != STATUS_OK)
+        return st;
+    drop_missing_devices(g);
+
+    int n = g->nrows;
+    long long *dev = malloc((size_t)(n ? n : 1) * sizeof *dev);
+    long long *ts = malloc((size_t)(n ? n : 1) * sizeof *ts);
+    double *val = malloc((size_t)(n ? n : 1) * sizeof *val);
+    bool *inserted = calloc((size_t)(n ? n : 1), sizeof *inserted);
+    long long *lo = malloc((size_t)g->ndevices * sizeof *lo);
+    long long *hi = malloc((size_t)g->ndevices * sizeof *hi);
+    *usage = malloc((size_t)g->ndevices * sizeof **usage);
+    struct ingest_context ctx = {0};
+    struct hour_list hours = {0};
+    st = dev && ts && val && inserted && lo && hi && *usage ? STATUS_OK : STATUS_INTERNAL;
+
+    for (int i = 0; st == STATUS_OK && i < n; i++) {
+        dev[i] = g->rows[i].device_id;
+        ts[i] = g->rows[i].ts;
+        val[i] = g->rows[i].value;
+    }
+    if (st == STATUS_OK && n > 0)
+        st = db_ingest_insert(c, dev, ts, val, n, inserted);
+
+    /* The range of new readings per device: only those can change hours. */
+    *nusage = 0;
+    for (int i = 0; st == STATUS_OK && i < n; i++) {
+        struct ingest_job *job = g->jobs[g->rows[i].job];
+        if (!inserted[i]) {
+            job->result.duplicates++;
+            continue;
+        }
+        job->result.accepted++;
+        int u = 0;
+        while (u < *nusage && (*usage)[u] != dev[i])
+            u++;
+        if (u == *nusage) {
+            (*usage)[(*nusage)++] = dev[i];
+            lo[u] = hi[u] = ts[i];
+        }
+        lo[u] = ts[i] < lo[u] ? ts[i] : lo[u];
+        hi[u] = ts[i] > hi[u] ? ts[i] : hi[u];
+    }
+    if (st == STATUS_OK && *nusage > 0)
+        st = db_ingest_context(c, *usage, lo, hi, *nusage, &ctx);
+    if (st == STATUS_OK && !recompute_hours(g, &ctx, &hours))
+        st = STATUS_INTERNAL;
+    if (st == STATUS_OK)
+        st = db_ingest_write(c, hours.devices, hours.hours, hours.kwh, hours.count, g->devices,
+                             g->seen_at, g->ndevices, alert_ids, nalerts);
+    hours_free(&hours);
+    db_ingest_context_free(&ctx);
+    free(dev);
+    free(ts);
+    free(val);
+    free(inserted);
+    free(lo);
+    free(hi);
+    return st;
+}
+
+static enum status group_commit(struct ingest *ing, struct ingest_job **jobs, int njobs)
+{
+    struct group g = {0};
+    long long *alert_ids = NULL, *usage = NULL;
+    int nalerts = 0, nusage = 0;
+    for (int j = 0; j < njobs; j++) {
+        jobs[j]->result = (struct ingest_result){0};
+        jobs[j]->status = STATUS_OK;
+    }
+    enum status st = group_build(&g, jobs, njobs) ? STATUS_OK : STATUS_INTERNAL;
+    if (st == STATUS_OK)
+        st = db_begin(ing->conn);
+    if (st == STATUS_OK)
+        st = group_store(ing, &g, &alert_ids, &nalerts, &usage, &nusage);
+    if (st == STATUS_OK) {
+        struct events ev = {.alerts = alert_ids, .nalerts = nalerts, .usage = usage,
+                            .nusage = nusage};
+        st = db_events_notify(ing->conn, &ev);
+    }
+    if (st == STATUS_OK)
+        st = db_commit(ing->conn);
+    else
+        db_rollback(ing->conn);
+
+    if (st == STATUS_OK) {
+        unsigned long long stored = 0, dups = 0;
+        for (int j = 0; j < njobs; j++) {
+            stored += (unsigned long long)jobs[j]->result.accepted;
+            dups += (unsigned long long)jobs[j]->result.duplicates;
+        }
+        atomic_fetch_add(&ing->readings, stored);
+        atomic_fetch_add(&ing->duplicates, dups);
+        atomic_fetch_add(&ing->transactions, 1);
+        atomic_fetch_add(&ing->alerts, (unsigned long long)nalerts);
+    } else {
+        atomic_fetch_add(&ing->failures, 1);
+    }
+    free(alert_ids);
+    free(usage);
+    group_free(&g);
+    return st;
+}
+
+/* ---- the committer thread ---------------------------------------------------- */
+
+/* Makes sure the committer has a live connection; false when the database
+ * cannot be reached (tried at most every RECONNECT_INTERVAL_S). */
+static bool committer_connect(struct ingest *ing)
+{
+    if (ing->conn && db_conn_alive(ing->conn))
+        return true;
+    double now = monotonic();
+    if (now - ing->last_connect_attempt < RECONNECT_INTERVAL_S)
+        return false;
+    ing->last_connect_attempt = now;
+    db_disconnect(ing->conn);
+    char err[256];
+    ing->conn = db_connect(&ing->db, err, sizeof err);
+    if (!ing->conn)
+        log_warn("ingest: %s", err);
+    return ing->conn != NULL;
+}
+
+static void maintain_partitions(struct ingest *ing)
+{
+    double now = monotonic();
+    if (ing->last_partition_check > 0 && now - ing->last_partition_check < PARTITION_CHECK_S)
+        return;
+    if (db_ingest_ensure_partitions(ing->conn) == STATUS_OK)
+        ing->last_partition_check = now;
+}
+
+/* Takes the queued jobs into ing->batch, up to GROUP_MAX_READINGS readings
+ * (but at least one job). Called with the mutex held. */
+static int take_jobs(struct ingest *ing)
+{
+    int n = 0, readings = 0;
+    while (ing->head && n < GROUP_MAX_JOBS &&
+           (n == 0 || readings + ing->head->n <= GROUP_MAX_READINGS)) {
+        struct ingest_job *job = ing->head;
+        ing->head = job->next;
+        readings += job->n;
+        ing->batch[n++] = job;
+    }
+    if (!ing->head)
+        ing->tail = NULL;
+    return n;
+}
+
+static void finish_jobs(struct ingest *ing, struct ingest_job **jobs, int n, enum status st)
+{
+    pthread_mutex_lock(&ing->mutex);
+    for (int i = 0; i < n; i++) {
+        if (st != STATUS_OK)
+            jobs[i]->status = st; /* else group_commit set OK or NOT_FOUND */
+        jobs[i]->done = true;
+    }
+    pthread_cond_broadcast(&ing->done);
+    pthread_mutex_unlock(&ing->mutex);
+}
+
+static void *committer_main(void *arg)
+{
+    struct ingest *ing = arg;
+    for (;;) {
+        pthread_mutex_lock(&ing->mutex);
+        while (!ing->head && !ing->stopping)
+            pthread_cond_wait(&ing->work, &ing->mutex);
+        if (!ing->head && ing->stopping) {
+            pthread_mutex_unlock(&ing->mutex);
+            break;
+        }
+        int n = take_jobs(ing);
+        pthread_mutex_unlock(&ing->mutex);
+        struct ingest_job **jobs = ing->batch;
+
+        enum status st = STATUS_UNAVAILABLE;
+        if (committer_connect(ing)) {
+            maintain_partitions(ing);
+            st = group_commit(ing, jobs, n);
+            /* A group fails as a whole; unless the database is away, retry its
+             * jobs one by one so that one bad submission fails alone. */
+            if (st != STATUS_OK && st != STATUS_UNAVAILABLE && n > 1) {
+                for (int i = 0; i < n; i++) {
+                    enum status one = group_commit(ing, &jobs[i], 1);
+                    finish_jobs(ing, &jobs[i], 1, one);
+                }
+                continue;
+            }
+        }
+        finish_jobs(ing, jobs, n, st);
+    }
+    return NULL;
+}
+
+/* ---- public ---------------------------------------------------------------------- */
+
+struct ingest *ingest_start(const struct db_pool_options *db, char *err, size_t errlen)
+{
+    struct ingest *ing = calloc(1, sizeof *ing);
+    if (!ing || !(ing->url = strdup(db->url))) {
+        free(ing);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ing->db = *db;
+    ing->db.url = ing->url;
+    ing->db.application_name = "wattline-ingest";
+    pthread_mutex_init(&ing->mutex, NULL);
+    pthread_cond_init(&ing->work, NULL);
+    pthread_cond_init(&ing->done, NULL);
+    if (pthread_create(&ing->thread, NULL, committer_main, ing) != 0) {
+        snprintf(err, errlen, "cannot start the ingestion thread");
+        pthread_mutex_destroy(&ing->mutex);
+        pthread_cond_destroy(&ing->work);
+        pthread_cond_destroy(&ing->done);
+        free(ing->url);
+        free(ing);
+        return NULL;
+    }
+    return ing;
+}
+
+void ingest_stop(struct ingest *ing)
+{
+    if (!ing)
+        return;
+    pthread_mutex_lock(&ing->mutex);
+    ing->stopping = true;
+    pthread_cond_signal(&ing->work);
+    pthread_mutex_unlock(&ing->mutex);
+    pthread_join(ing->thread, NULL);
+    db_disconnect(ing->conn);
+    pthread_mutex_destroy(&ing->mutex);
+    pthread_cond_destroy(&ing->work);
+    pthread_cond_destroy(&ing->done);
+    free(ing->url);
+    free(ing);
+}
+
+enum status ingest_submit(struct ingest *ing, long long device_id,
+                          const struct energy_reading *readings, int n, long long received_at,
+                          struct ingest_result *out)
+{
+    struct ingest_job job = {
+        .device_id = device_id, .readings = readings, .n = n, .received_at = received_at};
+    pthread_mutex_lock(&ing->mutex);
+    if (ing->stopping) {
+        pthread_mutex_unlock(&ing->mutex);
+        return STATUS_UNAVAILABLE;
+    }
+    if (ing->tail)
+        ing->tail->next = &job;
+    else
+        ing->head = &job;
+    ing->tail = &job;
+    pthread_cond_signal(&ing->work);
+    while (!job.done)
+        pthread_cond_wait(&ing->done, &ing->mutex);
+    pthread_mutex_unlock(&ing->mutex);
+    *out = job.result;
+    return job.status;
+}
+
+void ingest_stats(struct ingest *ing, struct ingest_stats *out)
+{
+    out->readings = atomic_load(&ing->readings);
+    out->duplicates = atomic_load(&ing->duplicates);
+    out->transactions = atomic_load(&ing->transactions);
+    out->alerts = atomic_load(&ing->alerts);
+    out->failures = atomic_load(&ing->failures);
+}

@@ -1,0 +1,142 @@
+#include "measurements.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "ingest.h"
+#include "timefmt.h"
+
+/* Checks one reading; on error writes its field path into field. */
+static bool parse_reading(const json_t *r, enum reading_type type, long long now_us,
+                          struct energy_reading *out, const char *prefix, char *field,
+                          size_t fsize, const char **why)
+{
+    const char *value_key = type == READING_INTERVAL ? "kwh" : "meter_kwh";
+    const char *other_key = type == READING_INTERVAL ? "meter_kwh" : "kwh";
+    if (!json_is_object(r)) {
+        snprintf(field, fsize, "%s", *prefix ? prefix : "body");
+        *why = "a reading must be an object";
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)r, key, v)
+    {
+        if (strcmp(key, "ts") != 0 && strcmp(key, value_key) != 0) {
+            snprintf(field, fsize, "%s%s%s", prefix, *prefix ? "." : "", key);
+            *why = !strcmp(key, other_key) ? (type == READING_INTERVAL
+                                                  ? "this device reports interval energy: use kwh"
+                                                  : "this device reports a meter register: use "
+                                                    "meter_kwh")
+                                           : "unknown member";
+            return false;
+        }
+    }
+    json_t *ts = json_object_get(r, "ts");
+    out->ts = now_us;
+    if (ts && (!json_is_string(ts) || !timefmt_parse(json_string_value(ts), &out->ts))) {
+        snprintf(field, fsize, "%s%sts", prefix, *prefix ? "." : "");
+        *why = "ts must be an RFC 3339 date-time such as 2026-11-21T10:10:00Z";
+        return false;
+    }
+    if (out->ts > now_us + MEASUREMENTS_FUTURE_US) {
+        snprintf(field, fsize, "%s%sts", prefix, *prefix ? "." : "");
+        *why = "ts is more than 5 minutes in the future";
+        return false;
+    }
+    json_t *value = json_object_get(r, value_key);
+    snprintf(field, fsize, "%s%s%s", prefix, *prefix ? "." : "", value_key);
+    if (!value) {
+        *why = "missing";
+        return false;
+    }
+    if (!json_is_number(value) || !isfinite(json_number_value(value)) ||
+        json_number_value(value) < 0) {
+        *why = "must be a finite number >= 0";
+        return false;
+    }
+    out->value = json_number_value(value);
+    return true;
+}
+
+bool measurements_parse_or_reply(const json_t *body, enum reading_type type, long long now_us,
+                                 struct energy_reading **out, int *n, struct response *res)
+{
+    char field[64];
+    const char *why = NULL;
+    *out = NULL;
+    *n = 0;
+    json_t *batch = json_is_object(body) ? json_object_get(body, "measurements") : NULL;
+    if (!batch) {
+        struct energy_reading *one = malloc(sizeof *one);
+        if (!one) {
+            response_status(res, STATUS_INTERNAL);
+            return false;
+        }
+        if (!parse_reading(body, type, now_us, one, "", field, sizeof field, &why)) {
+            free(one);
+            response_problem(res, 422, "invalid_field", field, "%s: %s", field, why);
+            return false;
+        }
+        *out = one;
+        *n = 1;
+        return true;
+    }
+    if (json_object_size(body) != 1) {
+        response_problem(res, 422, "unknown_field", NULL,
+                         "a batch body has only the member measurements");
+        return false;
+    }
+    size_t count = json_is_array(batch) ? json_array_size(batch) : 0;
+    if (!json_is_array(batch) || count == 0 || count > MEASUREMENTS_BATCH_MAX) {
+        response_problem(res, 422, "invalid_field", "measurements",
+                         "measurements must be an array of 1 to %d readings",
+                         MEASUREMENTS_BATCH_MAX);
+        return false;
+    }
+    struct energy_reading *readings = malloc(count * sizeof *readings);
+    if (!readings) {
+        response_status(res, STATUS_INTERNAL);
+        return false;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "measurements[%zu]", i);
+        if (!parse_reading(json_array_get(batch, i), type, now_us, &readings[i], prefix, field,
+                           sizeof field, &why)) {
+            free(readings);
+            response_problem(res, 422, "invalid_field", field, "%s: %s", field, why);
+            return false;
+        }
+    }
+    *out = readings;
+    *n = (int)count;
+    return true;
+}
+
+/* POST /api/v1/measurements — device token
+ * Body: one reading {"ts"?, "meter_kwh"|"kwh"} or {"measurements": [...]}.
+ * 200 {"accepted","duplicates"} after COMMIT; 422 naming the bad reading;
+ * 401 when the device is gone; 503 when the database is. */
+int measurements_ingest(const struct request *req, struct response *res, struct app *app)
+{
+    long long now_us = (long long)(req->now * 1e6);
+    struct energy_reading *readings;
+    int n;
+    if (!measurements_parse_or_reply(req->body, req->caller.reading_type, now_us, &readings, &n,
+                                     res))
+        return res->status;
+    struct ingest_result result;
+    enum status st =
+        ingest_submit(app->ingest, req->caller.device_id, readings, n, now_us, &result);
+    free(readings);
+    if (st == STATUS_NOT_FOUND)
+        return response_problem(res, 401, "invalid_token", NULL, "invalid device token");
+    if (st != STATUS_OK)
+        return response_status(res, st);
+    return response_json(res, 200, json_pack("{s:i, s:i}", "accepted", result.accepted,
+                                             "duplicates", result.duplicates));
+}
