@@ -59,17 +59,27 @@ build/asan/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-build/asan/libwattline.a: $(ASAN_OBJ) $(SIM_ASAN_OBJ)
+build/asan/libwattline.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/asan/libsim.a: $(SIM_ASAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 build/asan/wattline: $(ASAN_OBJ) build/asan/server/main.o
 	$(CC) -fsanitize=address,undefined -o $@ $^ $(PKG_LIBS)
 
+# The simulator's tests link the simulator; every other test links the server.
+build/asan/tests/test_sim: tests/unit/test_sim.c build/asan/libsim.a
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
+	  build/asan/libsim.a $(shell pkg-config --libs cmocka $(SIM_PKGS)) -lm
+
 build/asan/tests/%: tests/unit/%.c build/asan/libwattline.a
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
-	  build/asan/libwattline.a $(PKG_LIBS) $(shell pkg-config --libs cmocka $(SIM_PKGS))
+	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< \
+	  build/asan/libwattline.a $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 -include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(SIM_REL_OBJ:.o=.d) $(SIM_ASAN_OBJ:.o=.d)
 

@@ -397,8 +397,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         }
         return MHD_YES;
     }
-    if (ctx->answered)
-        return MHD_YES; /* the rest of a refused body */
+    if (ctx->answered) {
+        *upload_data_size = 0; /* the rest of a refused body is dropped */
+        return MHD_YES;
+    }
 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
