@@ -25,7 +25,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "crypto.h"
+#include "../../handlers/crypto.h"
 
 static const struct password_params FAST = {.log2_n = 10, .r = 8, .p = 1};
 
