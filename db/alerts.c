@@ -31,13 +31,12 @@ static const struct db_stmt BY_IDS = {
                      " WHERE a.id = ANY($1::bigint[]) ORDER BY a.id"};
 
 static const struct db_stmt ACK = {
-    "alerts_ack",
-    "WITH target AS ("
-    "  SELECT a.id FROM alerts a JOIN devices d ON d.id = a.device_id"
-    "  WHERE a.id = $1 AND ($2 = 0 OR d.owner_id = $2) FOR UPDATE OF a)"
-    " UPDATE alerts a SET acknowledged_at = coalesce(a.acknowledged_at, now())"
-    " FROM target, devices d WHERE a.id = target.id AND d.id = a.device_id"
-    " RETURNING " ALERT_COLUMNS};
+    "alerts_ack", "WITH target AS ("
+                  "  SELECT a.id FROM alerts a JOIN devices d ON d.id = a.device_id"
+                  "  WHERE a.id = $1 AND ($2 = 0 OR d.owner_id = $2) FOR UPDATE OF a)"
+                  " UPDATE alerts a SET acknowledged_at = coalesce(a.acknowledged_at, now())"
+                  " FROM target, devices d WHERE a.id = target.id AND d.id = a.device_id"
+                  " RETURNING " ALERT_COLUMNS};
 
 void alert_list_free(struct alert_list *list)
 {
@@ -90,8 +89,7 @@ enum status db_alerts_list(struct db_conn *c, const struct alert_query *q, struc
     return read_list(c, db_exec(c, q->oldest_first ? &LIST_OLDEST : &LIST_NEWEST, 5, params), out);
 }
 
-enum status db_alerts_by_ids(struct db_conn *c, const long long *ids, int n,
-                             struct alert_list *out)
+enum status db_alerts_by_ids(struct db_conn *c, const long long *ids, int n, struct alert_list *out)
 {
     /* "{1,2,3}": an array literal is one parameter, not string-built SQL. */
     size_t cap = (size_t)n * 21 + 3, len = 0;

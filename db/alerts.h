@@ -33,7 +33,7 @@ struct alert_query {
     long long since_id;  /* only ids above this; 0: no bound */
     long long before_id; /* only ids below this (the cursor); 0: no bound */
     int limit;
-    bool oldest_first;   /* replay order; otherwise newest first */
+    bool oldest_first; /* replay order; otherwise newest first */
 };
 
 /* Alerts matching q. */

@@ -9,8 +9,7 @@ static const struct db_stmt USER_ROLE = {"credentials_user_role",
                                          "SELECT role FROM users WHERE id = $1"};
 
 static const struct db_stmt DEVICE_BY_TOKEN = {
-    "credentials_device_by_token",
-    "SELECT id, reading_type FROM devices WHERE token_hash = $1"};
+    "credentials_device_by_token", "SELECT id, reading_type FROM devices WHERE token_hash = $1"};
 
 enum status db_credentials_user_role(struct db_conn *c, long long user_id, enum role *role)
 {

@@ -9,8 +9,8 @@
 /* PostgreSQL's limit is 8000 bytes; stay well below with room for the keys. */
 #define PAYLOAD_BUDGET 7000
 
-static const struct db_stmt NOTIFY = {
-    "events_notify", "SELECT pg_notify('" EVENTS_CHANNEL "', p) FROM unnest($1::text[]) AS p"};
+static const struct db_stmt NOTIFY = {"events_notify", "SELECT pg_notify('" EVENTS_CHANNEL
+                                                       "', p) FROM unnest($1::text[]) AS p"};
 
 struct payloads {
     struct db_array list; /* text[] literal of the payloads */
@@ -44,8 +44,7 @@ static void add_ids(struct payloads *p, const char *key, const long long *ids, i
                                        "%s\"%s\":[%s", p->open_key ? "]," : "", key, num);
             p->open_key = key;
         } else {
-            p->len += (size_t)snprintf(p->current + p->len, sizeof p->current - p->len, ",%s",
-                                       num);
+            p->len += (size_t)snprintf(p->current + p->len, sizeof p->current - p->len, ",%s", num);
         }
     }
 }

@@ -42,9 +42,9 @@ enum status db_check(struct db_conn *c, const PGresult *res, ExecStatusType expe
     if (state && (!strcmp(state, "23503") || !strcmp(state, "23514")))
         return STATUS_INVALID;
     /* 57014 statement timeout, 57P01 admin shutdown, 08xxx connection trouble */
-    bool transient = state && (!strcmp(state, "57P01") || !strcmp(state, "57014") ||
-                               !strncmp(state, "08", 2) || !strcmp(state, "40001") ||
-                               !strcmp(state, "40P01"));
+    bool transient =
+        state && (!strcmp(state, "57P01") || !strcmp(state, "57014") || !strncmp(state, "08", 2) ||
+                  !strcmp(state, "40001") || !strcmp(state, "40P01"));
     log_error("database: %s (SQLSTATE %s)", PQresultErrorMessage(res), state ? state : "?");
     return transient ? STATUS_UNAVAILABLE : STATUS_INTERNAL;
 }
@@ -53,8 +53,8 @@ enum status db_command(struct db_conn *c, const char *sql)
 {
     PGresult *res = PQexec(c->pg, sql);
     /* A command may be a SELECT of a function for its effect (advisory locks). */
-    enum status st = PQresultStatus(res) == PGRES_TUPLES_OK ? STATUS_OK
-                                                           : db_check(c, res, PGRES_COMMAND_OK);
+    enum status st =
+        PQresultStatus(res) == PGRES_TUPLES_OK ? STATUS_OK : db_check(c, res, PGRES_COMMAND_OK);
     PQclear(res);
     return st;
 }

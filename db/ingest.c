@@ -21,9 +21,10 @@ static const struct db_stmt INSERT = {
     " ins AS ("
     "  INSERT INTO readings (device_id, ts, value)"
     "  SELECT device_id, " TS("us") ", value FROM input ORDER BY ord"
-    "  ON CONFLICT DO NOTHING RETURNING device_id, ts)"
-    " SELECT input.ord FROM input JOIN ins"
-    "  ON ins.device_id = input.device_id AND ins.ts = " TS("input.us")};
+                                    "  ON CONFLICT DO NOTHING RETURNING device_id, ts)"
+                                    " SELECT input.ord FROM input JOIN ins"
+                                    "  ON ins.device_id = input.device_id AND ins.ts = " TS(
+                                        "input.us")};
 
 /* For each device: a = the reading before lo (or lo), z = the reading after
  * hi (or hi); the hours [floor(a), floor(z) + 1h) are the ones whose energy
@@ -36,21 +37,27 @@ static const struct db_stmt CONTEXT = {
     " bounds AS ("
     "  SELECT b.device_id,"
     "   date_trunc('hour', coalesce((SELECT max(r.ts) FROM readings r"
-    "     WHERE r.device_id = b.device_id AND r.ts < " TS("b.lo") "), " TS("b.lo") ")) AS h0,"
-    "   date_trunc('hour', coalesce((SELECT min(r.ts) FROM readings r"
-    "     WHERE r.device_id = b.device_id AND r.ts > " TS("b.hi") "), " TS("b.hi") "))"
-    "     + interval '1 hour' AS h1"
-    "  FROM b),"
-    " ctx AS ("
-    "  SELECT bounds.*,"
-    "   coalesce((SELECT max(r.ts) FROM readings r"
-    "     WHERE r.device_id = bounds.device_id AND r.ts <= bounds.h0), bounds.h0) AS r0,"
-    "   coalesce((SELECT min(r.ts) FROM readings r"
-    "     WHERE r.device_id = bounds.device_id AND r.ts >= bounds.h1), bounds.h1) AS r1"
-    "  FROM bounds)"
-    " SELECT c.device_id, " EPOCH("c.h0") ", " EPOCH("c.h1") ", " EPOCH("r.ts") ", r.value"
-    " FROM ctx c JOIN readings r ON r.device_id = c.device_id AND r.ts BETWEEN c.r0 AND c.r1"
-    " ORDER BY c.device_id, r.ts"};
+    "     WHERE r.device_id = b.device_id AND r.ts < " TS("b.lo") "), " TS(
+        "b.lo") ")) AS h0,"
+                "   date_trunc('hour', coalesce((SELECT min(r.ts) FROM readings r"
+                "     WHERE r.device_id = b.device_id AND r.ts > " TS("b.hi") "), " TS(
+                    "b.hi") "))"
+                            "     + interval '1 hour' AS h1"
+                            "  FROM b),"
+                            " ctx AS ("
+                            "  SELECT bounds.*,"
+                            "   coalesce((SELECT max(r.ts) FROM readings r"
+                            "     WHERE r.device_id = bounds.device_id AND r.ts <= bounds.h0), "
+                            "bounds.h0) AS r0,"
+                            "   coalesce((SELECT min(r.ts) FROM readings r"
+                            "     WHERE r.device_id = bounds.device_id AND r.ts >= bounds.h1), "
+                            "bounds.h1) AS r1"
+                            "  FROM bounds)"
+                            " SELECT c.device_id, " EPOCH("c.h0") ", " EPOCH("c.h1") ", " EPOCH(
+                                "r.ts") ", r.value"
+                                        " FROM ctx c JOIN readings r ON r.device_id = c.device_id "
+                                        "AND r.ts BETWEEN c.r0 AND c.r1"
+                                        " ORDER BY c.device_id, r.ts"};
 
 static const struct db_stmt WRITE = {
     "ingest_write",
@@ -58,18 +65,24 @@ static const struct db_stmt WRITE = {
     "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)),"
     " up AS ("
     "  INSERT INTO device_hours (device_id, hour, kwh)"
-    "  SELECT device_id, " TS("us") ", kwh FROM h"
-    "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh),"
-    " seen AS ("
-    "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") ")"
-    "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us) WHERE d.id = s.device_id),"
-    " raised AS ("
-    "  INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)"
-    "  SELECT h.device_id, " TS("h.us") ", h.kwh, d.max_hourly_kwh"
-    "  FROM h JOIN devices d ON d.id = h.device_id WHERE h.kwh > d.max_hourly_kwh"
-    "  ORDER BY h.device_id, h.us"
-    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING id)"
-    " SELECT id FROM raised ORDER BY id"};
+    "  SELECT device_id, " TS(
+        "us") ", kwh FROM h"
+              "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh),"
+              " seen AS ("
+              "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS(
+                  "s.us") ")"
+                          "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us) WHERE "
+                          "d.id = s.device_id),"
+                          " raised AS ("
+                          "  INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)"
+                          "  SELECT h.device_id, " TS(
+                              "h.us") ", h.kwh, d.max_hourly_kwh"
+                                      "  FROM h JOIN devices d ON d.id = h.device_id WHERE h.kwh > "
+                                      "d.max_hourly_kwh"
+                                      "  ORDER BY h.device_id, h.us"
+                                      "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING "
+                                      "id)"
+                                      " SELECT id FROM raised ORDER BY id"};
 
 static const struct db_stmt PARTITIONS = {
     "ingest_partitions",

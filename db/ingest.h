@@ -12,13 +12,13 @@
 
 /* Locks the devices' rows (ascending id, so concurrent transactions on other
  * instances cannot deadlock) and says which still exist and their types. */
-enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n,
-                                   bool *exists, enum reading_type *types);
+enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n, bool *exists,
+                                   enum reading_type *types);
 
 /* Inserts rows (unique by device and ts within the call); inserted[i] tells
  * which were new (the others were stored already). */
-enum status db_ingest_insert(struct db_conn *conn, const long long *device_ids,
-                             const long long *ts, const double *values, int n, bool *inserted);
+enum status db_ingest_insert(struct db_conn *conn, const long long *device_ids, const long long *ts,
+                             const double *values, int n, bool *inserted);
 
 /* The readings needed to recompute every hour touched by readings in
  * [lo[i], hi[i]] of device ids[i]: for each device, the hour range and the

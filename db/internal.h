@@ -57,7 +57,7 @@ struct db_array {
 
 void db_array_init(struct db_array *a);
 void db_array_add_ll(struct db_array *a, long long v);
-void db_array_add_double(struct db_array *a, double v); /* %.17g: exact round trip */
+void db_array_add_double(struct db_array *a, double v);    /* %.17g: exact round trip */
 void db_array_add_text(struct db_array *a, const char *s); /* quoted and escaped */
 /* Closes the literal; returns its text (owned by a) or NULL on failure. */
 const char *db_array_finish(struct db_array *a);

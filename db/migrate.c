@@ -19,7 +19,8 @@ static const char CREATE_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_migrations
 static const struct db_stmt GET_CHECKSUM = {
     "migrate_get", "SELECT checksum FROM schema_migrations WHERE version = $1"};
 static const struct db_stmt RECORD = {
-    "migrate_record", "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"};
+    "migrate_record",
+    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"};
 
 /* Looks up a migration: 1 applied with the same checksum, 0 not applied,
  * -1 applied with another checksum, -2 error. */
@@ -40,8 +41,7 @@ static int recorded(struct db_conn *c, const struct migration *m)
     return verdict;
 }
 
-static enum status apply_one(struct db_conn *c, const struct migration *m, char *err,
-                             size_t errlen)
+static enum status apply_one(struct db_conn *c, const struct migration *m, char *err, size_t errlen)
 {
     enum status st = db_begin(c);
     if (st != STATUS_OK)

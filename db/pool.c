@@ -59,7 +59,8 @@ struct db_pool *db_pool_create(const struct db_pool_options *opts)
     if (!pool)
         return NULL;
     char options[64];
-    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC", opts->statement_timeout_ms);
+    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC",
+             opts->statement_timeout_ms);
     snprintf(pool->connect_timeout, sizeof pool->connect_timeout, "%d", opts->connect_timeout_s);
     pool->url = strdup(opts->url);
     pool->options = strdup(options);
@@ -124,8 +125,8 @@ static bool conn_ensure(struct db_pool *pool, struct db_conn *c)
 
     PQfinish(c->pg);
     conn_reset_prepared(c);
-    c->pg = open_connection(pool->url, pool->options, pool->connect_timeout,
-                            pool->application_name);
+    c->pg =
+        open_connection(pool->url, pool->options, pool->connect_timeout, pool->application_name);
     bool ok = c->pg && PQstatus(c->pg) == CONNECTION_OK;
 
     pthread_mutex_lock(&pool->mutex);
@@ -181,8 +182,7 @@ void db_pool_release(struct db_pool *pool, struct db_conn *c)
 {
     if (!c)
         return;
-    if (c->pg && (PQstatus(c->pg) != CONNECTION_OK ||
-                  PQtransactionStatus(c->pg) != PQTRANS_IDLE)) {
+    if (c->pg && (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE)) {
         /* A connection left mid-transaction or broken is not reused as is. */
         PQfinish(c->pg);
         c->pg = NULL;
@@ -212,7 +212,8 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
 struct db_conn *db_connect(const struct db_pool_options *opts, char *err, size_t errlen)
 {
     char options[64], timeout[12];
-    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC", opts->statement_timeout_ms);
+    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC",
+             opts->statement_timeout_ms);
     snprintf(timeout, sizeof timeout, "%d", opts->connect_timeout_s);
     struct db_conn *c = calloc(1, sizeof *c);
     if (!c) {

@@ -22,9 +22,8 @@ json_t *alert_to_json(const struct alert *a)
                      "device_id", (json_int_t)a->device_id, "device_name", a->device_name,
                      "owner_id", a->owner_id ? json_integer(a->owner_id) : json_null(),
                      "hour_start", time_or_null(a->hour_start), "hour_kwh", a->hour_kwh,
-                     "max_hourly_kwh", a->max_hourly_kwh, "created_at",
-                     time_or_null(a->created_at), "acknowledged_at",
-                     time_or_null(a->acknowledged_at));
+                     "max_hourly_kwh", a->max_hourly_kwh, "created_at", time_or_null(a->created_at),
+                     "acknowledged_at", time_or_null(a->acknowledged_at));
 }
 
 /* A query parameter that must be a non-negative integer when present. */
@@ -89,8 +88,8 @@ int alerts_ack(const struct request *req, struct response *res, struct app *app)
     if (!conn)
         return response_status(res, STATUS_UNAVAILABLE);
     struct alert a;
-    enum status st = db_alerts_ack(
-        conn, id, req->caller.role == ROLE_ADMIN ? 0 : req->caller.user_id, &a);
+    enum status st =
+        db_alerts_ack(conn, id, req->caller.role == ROLE_ADMIN ? 0 : req->caller.user_id, &a);
     db_pool_release(app->pool, conn);
     if (st == STATUS_NOT_FOUND)
         return response_problem(res, 404, "not_found", NULL, "no such alert");

@@ -29,20 +29,34 @@ int status_http(enum status st)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Server Error" : "Error";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Server Error" : "Error";
     }
 }
 
@@ -73,9 +87,9 @@ int response_problem(struct response *res, int status, const char *code, const c
     vsnprintf(detail, sizeof detail, detail_fmt, ap);
     va_end(ap);
 
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title",
-                            reason_phrase(status), "status", status, "detail", detail, "code",
-                            code);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title",
+                  reason_phrase(status), "status", status, "detail", detail, "code", code);
     if (doc && field)
         json_object_set_new(doc, "field", json_string(field));
     response_json(res, status, doc);

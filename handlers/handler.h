@@ -24,10 +24,10 @@ enum caller_kind { CALLER_ANONYMOUS = 0, CALLER_USER, CALLER_DEVICE };
 
 struct caller {
     enum caller_kind kind;
-    long long user_id;   /* CALLER_USER */
-    enum role role;      /* CALLER_USER */
-    long long token_exp; /* CALLER_USER: access token expiry (unix seconds) */
-    long long device_id; /* CALLER_DEVICE */
+    long long user_id;              /* CALLER_USER */
+    enum role role;                 /* CALLER_USER */
+    long long token_exp;            /* CALLER_USER: access token expiry (unix seconds) */
+    long long device_id;            /* CALLER_DEVICE */
     enum reading_type reading_type; /* CALLER_DEVICE */
 };
 
@@ -40,18 +40,18 @@ struct query_arg {
 
 struct request {
     const char *method;
-    const char *path;       /* decoded path, without the query string */
-    const char *route;      /* the matched pattern, e.g. "/api/v1/devices/{id}" */
+    const char *path;  /* decoded path, without the query string */
+    const char *route; /* the matched pattern, e.g. "/api/v1/devices/{id}" */
     const char *request_id;
     const char *client_ip;
-    const char *accept;     /* Accept header or NULL */
+    const char *accept;                     /* Accept header or NULL */
     const char *params[REQUEST_MAX_PARAMS]; /* path parameters, in pattern order */
     int nparams;
     const struct query_arg *query;
     int nquery;
-    json_t *body;           /* parsed JSON body (borrowed) or NULL */
+    json_t *body; /* parsed JSON body (borrowed) or NULL */
     struct caller caller;
-    double now;             /* request start, unix seconds */
+    double now; /* request start, unix seconds */
 };
 
 /* Streaming body: read() fills buf with up to max bytes and returns the count,
@@ -72,11 +72,11 @@ struct response_header {
 
 struct response {
     int status;
-    json_t *json;              /* owned; rendered as application/json */
-    bool problem;              /* json is a problem document */
-    char *raw;                 /* owned raw body (with content_type) */
+    json_t *json; /* owned; rendered as application/json */
+    bool problem; /* json is a problem document */
+    char *raw;    /* owned raw body (with content_type) */
     size_t raw_len;
-    const char *content_type;  /* static string */
+    const char *content_type; /* static string */
     struct response_stream stream;
     bool has_file; /* file_fd is an open file to send (closed by the sender) */
     int file_fd;

@@ -140,7 +140,7 @@ static bool group_build(struct group *g, struct ingest_job **jobs, int njobs)
         }
         for (int i = 0; i < job->n; i++)
             g->rows[g->nrows++] = (struct group_row){job->device_id, job->readings[i].ts,
-                                                      job->readings[i].value, j, i};
+                                                     job->readings[i].value, j, i};
     }
     /* Sorted, duplicates sit side by side with the first submitted in front. */
     qsort(g->rows, (size_t)g->nrows, sizeof *g->rows, by_device_ts);
@@ -204,14 +204,15 @@ static void hours_free(struct hour_list *h)
 static bool recompute_hours(const struct group *g, const struct ingest_context *ctx,
                             struct hour_list *out)
 {
-    struct energy_reading *readings = malloc((size_t)(ctx->count ? ctx->count : 1) *
-                                             sizeof *readings);
+    struct energy_reading *readings =
+        malloc((size_t)(ctx->count ? ctx->count : 1) * sizeof *readings);
     bool ok = readings != NULL;
     for (int start = 0; ok && start < ctx->count;) {
         const struct ingest_context_row *first = &ctx->rows[start];
         int end = start;
         while (end < ctx->count && ctx->rows[end].device_id == first->device_id) {
-            readings[end - start] = (struct energy_reading){ctx->rows[end].ts, ctx->rows[end].value};
+            readings[end - start] =
+                (struct energy_reading){ctx->rows[end].ts, ctx->rows[end].value};
             end++;
         }
         int d = device_index(g, first->device_id);
@@ -327,8 +328,8 @@ static enum status group_commit(struct ingest *ing, struct ingest_job **jobs, in
     if (st == STATUS_OK)
         st = group_store(ing, &g, &alert_ids, &nalerts, &usage, &nusage);
     if (st == STATUS_OK) {
-        struct events ev = {.alerts = alert_ids, .nalerts = nalerts, .usage = usage,
-                            .nusage = nusage};
+        struct events ev = {
+            .alerts = alert_ids, .nalerts = nalerts, .usage = usage, .nusage = nusage};
         st = db_events_notify(ing->conn, &ev);
     }
     if (st == STATUS_OK)

@@ -39,7 +39,7 @@ enum status ingest_submit(struct ingest *ingest, long long device_id,
                           struct ingest_result *out);
 
 struct ingest_stats {
-    unsigned long long readings;     /* stored */
+    unsigned long long readings; /* stored */
     unsigned long long duplicates;
     unsigned long long transactions; /* committed groups */
     unsigned long long alerts;       /* raised */

@@ -11,8 +11,8 @@
 
 /* Checks one reading; on error writes its field path into field. */
 static bool parse_reading(const json_t *r, enum reading_type type, long long now_us,
-                          struct energy_reading *out, const char *prefix, char *field,
-                          size_t fsize, const char **why)
+                          struct energy_reading *out, const char *prefix, char *field, size_t fsize,
+                          const char **why)
 {
     const char *value_key = type == READING_INTERVAL ? "kwh" : "meter_kwh";
     const char *other_key = type == READING_INTERVAL ? "meter_kwh" : "kwh";
@@ -27,11 +27,11 @@ static bool parse_reading(const json_t *r, enum reading_type type, long long now
     {
         if (strcmp(key, "ts") != 0 && strcmp(key, value_key) != 0) {
             snprintf(field, fsize, "%s%s%s", prefix, *prefix ? "." : "", key);
-            *why = !strcmp(key, other_key) ? (type == READING_INTERVAL
-                                                  ? "this device reports interval energy: use kwh"
-                                                  : "this device reports a meter register: use "
-                                                    "meter_kwh")
-                                           : "unknown member";
+            *why = !strcmp(key, other_key)
+                       ? (type == READING_INTERVAL ? "this device reports interval energy: use kwh"
+                                                   : "this device reports a meter register: use "
+                                                     "meter_kwh")
+                       : "unknown member";
             return false;
         }
     }
@@ -137,6 +137,7 @@ int measurements_ingest(const struct request *req, struct response *res, struct 
         return response_problem(res, 401, "invalid_token", NULL, "invalid device token");
     if (st != STATUS_OK)
         return response_status(res, st);
-    return response_json(res, 200, json_pack("{s:i, s:i}", "accepted", result.accepted,
-                                             "duplicates", result.duplicates));
+    return response_json(
+        res, 200,
+        json_pack("{s:i, s:i}", "accepted", result.accepted, "duplicates", result.duplicates));
 }

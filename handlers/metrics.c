@@ -8,8 +8,8 @@
 
 static const int CODES[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
                             406, 409, 413, 415, 422, 429, 500, 503};
-#define NCODES   (sizeof CODES / sizeof CODES[0])
-#define OTHER    NCODES /* slot for any code not listed */
+#define NCODES (sizeof CODES / sizeof CODES[0])
+#define OTHER  NCODES /* slot for any code not listed */
 static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
@@ -151,10 +151,11 @@ void metrics_render_requests(struct metrics *m, char **buf, size_t *len, size_t 
         unsigned long cumulative = 0;
         for (size_t b = 0; b < NBUCKETS; b++) {
             cumulative += atomic_load(&r->buckets[b]);
-            metrics_printf(buf, len, cap,
-                           "wattline_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
-                           "le=\"%g\"} %lu\n",
-                           route, method, BUCKETS[b], cumulative);
+            metrics_printf(
+                buf, len, cap,
+                "wattline_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
+                "le=\"%g\"} %lu\n",
+                route, method, BUCKETS[b], cumulative);
         }
         metrics_printf(buf, len, cap,
                        "wattline_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
@@ -163,7 +164,7 @@ void metrics_render_requests(struct metrics *m, char **buf, size_t *len, size_t 
                        "%.6f\n"
                        "wattline_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} "
                        "%lu\n",
-                       route, method, count, route, method,
-                       (double)atomic_load(&r->sum_us) / 1e6, route, method, count);
+                       route, method, count, route, method, (double)atomic_load(&r->sum_us) / 1e6,
+                       route, method, count);
     }
 }

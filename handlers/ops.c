@@ -8,6 +8,7 @@
 
 #include "../server/migrations.h"
 #include "app.h"
+#include "hub.h"
 #include "ingest.h"
 #include "metrics.h"
 
@@ -86,6 +87,7 @@ int ops_metrics(const struct request *req, struct response *res, struct app *app
                    "# TYPE wattline_alerts_raised_total counter\n"
                    "wattline_alerts_raised_total %llu\n",
                    is.readings, is.duplicates, is.transactions, is.failures, is.alerts);
+    hub_render_metrics(app->hub, &buf, &len, &cap);
     if (!buf)
         return response_status(res, STATUS_INTERNAL);
     res->status = 200;
@@ -99,8 +101,8 @@ int ops_metrics(const struct request *req, struct response *res, struct app *app
 int ops_config(const struct request *req, struct response *res, struct app *app)
 {
     (void)req;
-    return response_json(res, 200,
-                         json_pack("{s:s, s:s}", "ws_url", app->ws_url, "version", WATTLINE_VERSION));
+    return response_json(
+        res, 200, json_pack("{s:s, s:s}", "ws_url", app->ws_url, "version", WATTLINE_VERSION));
 }
 
 /* GET /api/v1/openapi.json — anyone — the OpenAPI 3.1 description. */

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool validate_object_or_reply(const json_t *body, const char *const *allowed,
-                              struct response *res)
+bool validate_object_or_reply(const json_t *body, const char *const *allowed, struct response *res)
 {
     if (!json_is_object(body)) {
         response_problem(res, 422, "invalid_body", NULL, "the body must be a JSON object");
@@ -26,8 +25,8 @@ bool validate_object_or_reply(const json_t *body, const char *const *allowed,
     return true;
 }
 
-bool validate_string_or_reply(const json_t *body, const char *name, bool required,
-                              size_t max_len, const char **out, struct response *res)
+bool validate_string_or_reply(const json_t *body, const char *name, bool required, size_t max_len,
+                              const char **out, struct response *res)
 {
     json_t *v = json_object_get(body, name);
     *out = NULL;
@@ -98,7 +97,8 @@ bool validate_limit_or_reply(const struct request *req, int *limit, struct respo
     char *end;
     long v = strtol(s, &end, 10);
     if (!*s || *end || v < 1 || v > 1000) {
-        response_problem(res, 400, "invalid_query", "limit", "limit must be an integer from 1 to 1000");
+        response_problem(res, 400, "invalid_query", "limit",
+                         "limit must be an integer from 1 to 1000");
         return false;
     }
     *limit = (int)v;

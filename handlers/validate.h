@@ -11,13 +11,12 @@
 #include "handler.h"
 
 /* body must be an object whose members are all in allowed (NULL-terminated). */
-bool validate_object_or_reply(const json_t *body, const char *const *allowed,
-                              struct response *res);
+bool validate_object_or_reply(const json_t *body, const char *const *allowed, struct response *res);
 
 /* A string member. Missing: false+422 when required, else *out = NULL.
  * Strings with NUL bytes or longer than max_len bytes are 422. */
-bool validate_string_or_reply(const json_t *body, const char *name, bool required,
-                              size_t max_len, const char **out, struct response *res);
+bool validate_string_or_reply(const json_t *body, const char *name, bool required, size_t max_len,
+                              const char **out, struct response *res);
 
 /* A finite number member (integer or real JSON). *present tells whether it
  * was there; missing and required is 422. */

@@ -17,7 +17,7 @@ struct user_add_args {
 static bool parse_args(int argc, char **argv, struct user_add_args *a)
 {
     for (int i = 0; i < argc; i++) {
-        const char **slot = !strcmp(argv[i], "--email") ? &a->email
+        const char **slot = !strcmp(argv[i], "--email")  ? &a->email
                             : !strcmp(argv[i], "--name") ? &a->name
                             : !strcmp(argv[i], "--role") ? &a->role
                                                          : NULL;
@@ -71,9 +71,11 @@ int cli_user_add(int argc, char **argv)
     char password[PASSWORD_MAX + 2];
     size_t len = 0;
     int rc = 1;
-    struct db_pool_options opts = {.url = cfg.database_url, .size = 1,
+    struct db_pool_options opts = {.url = cfg.database_url,
+                                   .size = 1,
                                    .statement_timeout_ms = cfg.statement_timeout_ms,
-                                   .connect_timeout_s = 5, .application_name = "wattline-cli"};
+                                   .connect_timeout_s = 5,
+                                   .application_name = "wattline-cli"};
     struct db_conn *conn = db_connect(&opts, err, sizeof err);
     if (!conn) {
         fprintf(stderr, "wattline: %s\n", err);
@@ -101,8 +103,8 @@ int cli_user_add(int argc, char **argv)
     }
     struct user u;
     const char *field, *why;
-    enum status st = accounts_create(conn, NULL, a.email, a.name, role_parse(a.role), password,
-                                     len, &u, &field, &why);
+    enum status st = accounts_create(conn, NULL, a.email, a.name, role_parse(a.role), password, len,
+                                     &u, &field, &why);
     if (st == STATUS_INVALID)
         fprintf(stderr, "wattline: %s: %s\n", field, why);
     else if (st == STATUS_CONFLICT)

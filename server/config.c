@@ -19,9 +19,14 @@ struct option_spec {
     const char *help;
 };
 
-#define STR(field, env, def, help) {env, OPT_STRING, offsetof(struct config, field), def, 0, 0, help}
+#define STR(field, env, def, help)                                                                 \
+    {                                                                                              \
+        env, OPT_STRING, offsetof(struct config, field), def, 0, 0, help                           \
+    }
 #define INT(field, env, def, lo, hi, help)                                                         \
-    {env, OPT_INT, offsetof(struct config, field), def, lo, hi, help}
+    {                                                                                              \
+        env, OPT_INT, offsetof(struct config, field), def, lo, hi, help                            \
+    }
 
 static const struct option_spec OPTIONS[] = {
     STR(database_url, "DATABASE_URL", NULL, "PostgreSQL connection URL (required)"),
@@ -36,12 +41,14 @@ static const struct option_spec OPTIONS[] = {
     STR(web_root, "WEB_ROOT", "web", "directory of the dashboard's static files"),
     STR(migrations_dir, "MIGRATIONS_DIR", "migrations", "directory of numbered SQL migrations"),
     STR(openapi_file, "OPENAPI_FILE", "docs/openapi.json", "the OpenAPI description to serve"),
-    STR(public_ws_url, "PUBLIC_WS_URL", NULL, "WebSocket URL announced to clients (behind a proxy)"),
+    STR(public_ws_url, "PUBLIC_WS_URL", NULL,
+        "WebSocket URL announced to clients (behind a proxy)"),
     {"LOG_LEVEL", OPT_LOG_LEVEL, offsetof(struct config, log_level), "info", 0, 0,
      "debug | info | warn | error"},
     {"LOG_FORMAT", OPT_LOG_FORMAT, offsetof(struct config, log_format), "text", 0, 0,
      "text | json"},
-    INT(db_pool_size, "DB_POOL_SIZE", "0", 0, 256, "database connections (0: one per HTTP thread + 2)"),
+    INT(db_pool_size, "DB_POOL_SIZE", "0", 0, 256,
+        "database connections (0: one per HTTP thread + 2)"),
     INT(http_threads, "HTTP_THREADS", "0", 0, 256, "HTTP worker threads (0: one per core)"),
     INT(ws_max_sessions_per_user, "WS_MAX_SESSIONS_PER_USER", "16", 1, 100000,
         "open WebSocket sessions per user"),
@@ -51,7 +58,8 @@ static const struct option_spec OPTIONS[] = {
     INT(max_connections, "MAX_CONNECTIONS", "4096", 1, 1000000, "open HTTP connections in all"),
     INT(max_connections_per_ip, "MAX_CONNECTIONS_PER_IP", "1024", 1, 1000000,
         "open HTTP connections per client address"),
-    INT(connection_timeout, "CONNECTION_TIMEOUT", "60", 1, 3600, "idle HTTP connection timeout, seconds"),
+    INT(connection_timeout, "CONNECTION_TIMEOUT", "60", 1, 3600,
+        "idle HTTP connection timeout, seconds"),
     INT(statement_timeout_ms, "STATEMENT_TIMEOUT_MS", "10000", 100, 3600000,
         "PostgreSQL statement_timeout, milliseconds"),
     INT(password_hash_slots, "PASSWORD_HASH_SLOTS", "4", 1, 64, "password hashes run at once"),
@@ -182,7 +190,8 @@ bool config_parse(struct config *cfg, config_getenv_fn getenv_fn, void *env_ctx,
             return false;
     }
     if (!cfg->database_url) {
-        snprintf(err, errlen, "DATABASE_URL is not set (e.g. postgresql://user@localhost/wattline)");
+        snprintf(err, errlen,
+                 "DATABASE_URL is not set (e.g. postgresql://user@localhost/wattline)");
         return false;
     }
     return true;
@@ -240,8 +249,8 @@ bool config_check_serve(struct config *cfg, char *err, size_t errlen)
     const char *files[] = {cfg->tls_cert, cfg->tls_key};
     for (int i = 0; i < 2; i++)
         if (files[i] && access(files[i], R_OK) != 0) {
-            snprintf(err, errlen, "%s: cannot read '%s': %s", i ? "TLS_KEY" : "TLS_CERT",
-                     files[i], strerror(errno));
+            snprintf(err, errlen, "%s: cannot read '%s': %s", i ? "TLS_KEY" : "TLS_CERT", files[i],
+                     strerror(errno));
             return false;
         }
     return true;

@@ -124,16 +124,16 @@ static struct MHD_Response *build_body(struct response *res, const char **conten
             return NULL;
         *s = res->stream;
         memset(&res->stream, 0, sizeof res->stream); /* ownership moves to MHD */
-        struct MHD_Response *r =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s,
-                                              stream_free);
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+                                                                   stream_reader, s, stream_free);
         if (!r)
             stream_free(s);
         *content_type = res->content_type;
         return r;
     }
     if (res->has_file) {
-        struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)res->file_size, res->file_fd);
+        struct MHD_Response *r =
+            MHD_create_response_from_fd((uint64_t)res->file_size, res->file_fd);
         if (r)
             res->has_file = false; /* MHD closes it */
         *content_type = res->content_type;
@@ -261,11 +261,12 @@ static json_t *parse_body_or_reply(struct MHD_Connection *conn, struct http_ctx 
         return NULL;
     }
     json_error_t error;
-    json_t *doc = json_loadb(ctx->body, ctx->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                             &error);
+    json_t *doc =
+        json_loadb(ctx->body, ctx->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &error);
     if (!doc)
-        response_problem(res, 400, "malformed_json", NULL, "malformed JSON at line %d column %d: %s",
-                         error.line, error.column, error.text);
+        response_problem(res, 400, "malformed_json", NULL,
+                         "malformed JSON at line %d column %d: %s", error.line, error.column,
+                         error.text);
     return doc;
 }
 
@@ -521,8 +522,8 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_ARRAY,
+        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_ARRAY,
         cfg->tls_cert ? tls_opts : &tls_opts[3], MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or TLS files invalid)",

@@ -91,7 +91,7 @@ void log_request(const struct log_request *r)
         return;
     }
     char line[600];
-    int n = snprintf(line, sizeof line, "%s info  %s %s %d %.2fms id=%s client=%s\n", ts,
-                     r->method, r->route, r->status, r->duration_ms, r->request_id, r->client_ip);
+    int n = snprintf(line, sizeof line, "%s info  %s %s %d %.2fms id=%s client=%s\n", ts, r->method,
+                     r->route, r->status, r->duration_ms, r->request_id, r->client_ip);
     emit(line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
 }

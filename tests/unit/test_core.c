@@ -150,8 +150,8 @@ static const char *fake_getenv(const char *name, void *ctx)
 static void config_reads_env_and_flags_override(void **state)
 {
     (void)state;
-    const char *pairs[] = {"DATABASE_URL", "postgresql:///x", "HTTP_PORT", "9000", "LOG_FORMAT",
-                           "json", NULL};
+    const char *pairs[] = {
+        "DATABASE_URL", "postgresql:///x", "HTTP_PORT", "9000", "LOG_FORMAT", "json", NULL};
     struct fake_env env = {pairs};
     char *argv[] = {"--http-port=9100", "--ws-port", "9101", "--no-migrate"};
     struct config cfg;
@@ -314,11 +314,13 @@ static void rfc3339_parses_strictly_and_keeps_microseconds(void **state)
     assert_string_equal(out, "2026-11-21T10:10:00.000001Z");
     assert_true(timefmt_parse("2024-02-29T00:00:00Z", &us));
 
-    const char *bad[] = {"2026-11-21 10:10:00Z", "2026-11-21T10:10:00", "2026-13-01T00:00:00Z",
-                         "2026-02-29T00:00:00Z", "2026-11-21T24:00:00Z", "2026-11-21T10:60:00Z",
-                         "2026-11-21T10:10:60Z", "2026-11-21T10:10:00.Z", "2026-11-21T10:10Z",
-                         "2026-11-21T10:10:00+0200", "2026-11-21T10:10:00Zjunk", "",
-                         "1969-12-31T23:59:59Z", "2026-11-21T10:10:00.1234567891Z"};
+    const char *bad[] = {"2026-11-21 10:10:00Z",     "2026-11-21T10:10:00",
+                         "2026-13-01T00:00:00Z",     "2026-02-29T00:00:00Z",
+                         "2026-11-21T24:00:00Z",     "2026-11-21T10:60:00Z",
+                         "2026-11-21T10:10:60Z",     "2026-11-21T10:10:00.Z",
+                         "2026-11-21T10:10Z",        "2026-11-21T10:10:00+0200",
+                         "2026-11-21T10:10:00Zjunk", "",
+                         "1969-12-31T23:59:59Z",     "2026-11-21T10:10:00.1234567891Z"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_false(timefmt_parse(bad[i], &us));
 }
@@ -379,8 +381,7 @@ static void readings_are_validated_all_or_nothing(void **state)
         {"{\"measurements\":[]}", READING_CUMULATIVE, "measurements"},
         {"{\"measurements\":[{\"kwh\":1},{\"kwh\":1},{\"kwh\":null}]}", READING_INTERVAL,
          "measurements[2].kwh"},
-        {"{\"measurements\":[{\"kwh\":1,\"extra\":2}]}", READING_INTERVAL,
-         "measurements[0].extra"},
+        {"{\"measurements\":[{\"kwh\":1,\"extra\":2}]}", READING_INTERVAL, "measurements[0].extra"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         json_t *b = parse(bad[i].body);
