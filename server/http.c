@@ -511,9 +511,11 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},
-        /* GnuTLS priority string: TLS 1.2 and 1.3 only. */
+        /* GnuTLS priority string: TLS 1.2 and 1.3 only, AEAD ciphers only
+         * (the same policy as the nginx configuration). */
         {MHD_OPTION_HTTPS_PRIORITIES, 0,
-         (void *)"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
+         (void *)"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"
+                 "+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(
