@@ -73,7 +73,7 @@ build/asan/wattline: $(ASAN_OBJ) build/asan/server/main.o
 # The simulator's tests link the simulator; every other test links the server.
 build/asan/tests/test_sim: tests/unit/test_sim.c build/asan/libsim.a
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
+	$(CC) $(ASAN_CFLAGS) -Itools/sim $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
 	  build/asan/libsim.a $(shell pkg-config --libs cmocka $(SIM_PKGS)) -lm
 
 build/asan/tests/%: tests/unit/%.c build/asan/libwattline.a

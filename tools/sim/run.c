@@ -1,0 +1,187 @@
+#define _POSIX_C_SOURCE 200809L
+
+#include "run.h"
+
+#include "timeutil.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RUN_TICK_MS 200
+
+static bool is_power_of_two(unsigned n)
+{
+    return n != 0 && (n & (n - 1)) == 0;
+}
+
+static const char *label(const struct meter *m)
+{
+    return m->name[0] ? m->name : "server";
+}
+
+/* Tell people about an answer that was not a plain success. */
+static void report(struct run *r, const struct meter *m, const struct client_answer *a,
+                   unsigned attempts_before)
+{
+    const char *sep = m->name[0] ? ": " : "";
+    const char *name = m->name;
+    if (m->failed) {
+        /* Whatever the verdict (a single reading too large ends here too). */
+        const char *what = a->status != 0 ? "refused the readings"
+                                          : "cannot be reached safely (check --url and --cacert)";
+        progress_event(r->progress, true, "%s %s, not retrying: %s (%zu readings kept in %s)",
+                       label(m), what, a->message, spool_pending(&m->spool), m->spool.path);
+    } else if (a->verdict == RETRY_ACK && attempts_before > 0) {
+        progress_event(r->progress, false, "%s%sserver answers again; sending the backlog", name,
+                       sep);
+    } else if (a->verdict == RETRY_AGAIN && is_power_of_two(m->attempt)) {
+        /* Attempts 1, 2, 4, 8...: a long outage should not flood the terminal. */
+        progress_event(r->progress, false, "%s%s%s; retry %u in %.1f s", name, sep,
+                       a->message[0] ? a->message : "no answer", m->attempt,
+                       (double)(m->retry_at_mono - time_mono_us()) / 1e6);
+    } else if (a->verdict == RETRY_SHRINK) {
+        progress_event(r->progress, false, "%s%sbatch too large (HTTP 413); now %zu at a time",
+                       name, sep, m->batch_limit);
+    }
+}
+
+static struct meter *meter_of(CURL *easy)
+{
+    char *owner = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &owner);
+    return (struct meter *)owner;
+}
+
+static void handle_done(struct run *r, CURLMsg *msg)
+{
+    CURL *easy = msg->easy_handle;
+    CURLcode code = msg->data.result;
+    struct meter *m = meter_of(easy);
+    struct client_answer answer;
+    client_answer(&m->client, code, time_now_us(), &answer);
+    unsigned attempts_before = m->attempt;
+    if (meter_finish_request(m, &answer, time_mono_us(), retry_random(&r->rng)) != 0)
+        progress_event(r->progress, true,
+                       "%s: cannot record an acknowledgement in the spool (%s); those readings "
+                       "will be sent again",
+                       m->spool.path, strerror(errno));
+    report(r, m, &answer, attempts_before);
+}
+
+/* Spool what is due; false (with err) when a spool cannot be written. */
+static bool generate_all(struct run *r, int64_t now_wall, bool *all_done, char *err,
+                         size_t err_size)
+{
+    *all_done = true;
+    for (size_t i = 0; i < r->count; i++) {
+        struct meter *m = &r->meters[i];
+        if (!m->failed && meter_generate(m, now_wall, r->window) != 0) {
+            snprintf(err, err_size, "cannot write spool %s: %s", m->spool.path, strerror(errno));
+            return false;
+        }
+        if (!meter_done(m))
+            *all_done = false;
+    }
+    return true;
+}
+
+/* Start requests for ready meters, round robin from `first` for fairness. */
+static bool start_requests(struct run *r, CURLM *multi, size_t *active, size_t first, char *err,
+                           size_t err_size)
+{
+    int64_t now = time_mono_us();
+    for (size_t k = 0; k < r->count && *active < r->max_connections; k++) {
+        struct meter *m = &r->meters[(first + k) % r->count];
+        if (!meter_ready(m, now))
+            continue;
+        if (meter_start_request(m) != 0 ||
+            curl_multi_add_handle(multi, m->client.easy) != CURLM_OK) {
+            m->in_flight = 0;
+            snprintf(err, err_size, "out of memory preparing a request");
+            return false;
+        }
+        (*active)++;
+    }
+    return true;
+}
+
+/* Milliseconds until something is due: a reading, or the end of a backoff. */
+static int wait_ms(const struct run *r)
+{
+    int64_t wall = time_now_us(), mono = time_mono_us();
+    int64_t wait = (int64_t)RUN_TICK_MS * 1000;
+    for (size_t i = 0; i < r->count; i++) {
+        const struct meter *m = &r->meters[i];
+        if (spool_pending(&m->spool) < r->window) {
+            int64_t due = meter_next_due(m);
+            if (due != INT64_MAX && due - wall < wait)
+                wait = due - wall;
+        }
+        if (m->in_flight == 0 && spool_pending(&m->spool) > 0 && m->retry_at_mono > mono &&
+            m->retry_at_mono - mono < wait)
+            wait = m->retry_at_mono - mono;
+    }
+    return wait <= 0 ? 0 : (int)((wait + 999) / 1000);
+}
+
+static void abandon_requests(struct run *r, CURLM *multi)
+{
+    for (size_t i = 0; i < r->count; i++) {
+        struct meter *m = &r->meters[i];
+        if (m->in_flight > 0) {
+            curl_multi_remove_handle(multi, m->client.easy);
+            m->in_flight = 0; /* still pending in the spool */
+        }
+    }
+}
+
+enum run_result run_loop(struct run *r, char *err, size_t err_size)
+{
+    CURLM *multi = curl_multi_init();
+    if (multi == NULL) {
+        snprintf(err, err_size, "cannot create a libcurl multi handle");
+        return RUN_BROKEN;
+    }
+    /* Bounded connections, kept alive in the multi handle's cache between requests. */
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)r->max_connections);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)r->max_connections);
+    enum run_result result = RUN_STOPPED;
+    size_t active = 0, round = 0;
+    while (!*r->stop) {
+        bool all_done;
+        if (!generate_all(r, time_now_us(), &all_done, err, err_size)) {
+            result = RUN_BROKEN;
+            break;
+        }
+        if (all_done && active == 0) {
+            result = RUN_DONE;
+            break;
+        }
+        if (!start_requests(r, multi, &active, round++ % r->count, err, err_size)) {
+            result = RUN_BROKEN;
+            break;
+        }
+        int running = 0;
+        curl_multi_poll(multi, NULL, 0, wait_ms(r), NULL);
+        curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *easy = msg->easy_handle;
+            handle_done(r, msg); /* reads msg before the handle is removed */
+            curl_multi_remove_handle(multi, easy);
+            active--;
+        }
+        struct progress_totals totals;
+        progress_sum(r->meters, r->count, &totals);
+        progress_draw(r->progress, &totals, time_mono_us(), false);
+    }
+    abandon_requests(r, multi);
+    curl_multi_cleanup(multi);
+    return result;
+}
