@@ -1,17 +1,43 @@
 #include "users.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
-#define USER_COLUMNS                                                                               \
-    "id, email, name, role, (extract(epoch FROM created_at) * 1000000)::bigint"
+#define USER_COLUMNS "id, email, name, role, (extract(epoch FROM created_at) * 1000000)::bigint"
 
 static const struct db_stmt CREATE = {
     "users_create", "INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4)"
                     " RETURNING " USER_COLUMNS};
 
 static const struct db_stmt COUNT = {"users_count", "SELECT count(*) FROM users"};
+
+static const struct db_stmt GET = {"users_get", "SELECT " USER_COLUMNS " FROM users WHERE id = $1"};
+
+/* lower(email) is what the unique index covers, so this is an index lookup. */
+static const struct db_stmt FIND_LOGIN = {
+    "users_find_login",
+    "SELECT " USER_COLUMNS ", password_hash FROM users WHERE lower(email) = lower($1)"};
+
+static const struct db_stmt PASSWORD_HASH = {"users_password_hash",
+                                             "SELECT password_hash FROM users WHERE id = $1"};
+
+static const struct db_stmt REHASH = {
+    "users_rehash", "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2"};
+
+static const struct db_stmt UPDATE = {
+    "users_update", "UPDATE users SET email = coalesce($2, email), name = coalesce($3, name),"
+                    " role = coalesce($4, role), password_hash = coalesce($5, password_hash),"
+                    " updated_at = now() WHERE id = $1 RETURNING " USER_COLUMNS};
+
+static const struct db_stmt DELETE = {"users_delete", "DELETE FROM users WHERE id = $1"};
+
+static const struct db_stmt LIST = {
+    "users_list", "SELECT " USER_COLUMNS " FROM users WHERE id > $1 AND ($2::text IS NULL"
+                  " OR email ILIKE $2 ESCAPE '\\' OR name ILIKE $2 ESCAPE '\\')"
+                  " ORDER BY id LIMIT $3"};
 
 static void read_user(const PGresult *res, int row, struct user *u)
 {
@@ -22,16 +48,25 @@ static void read_user(const PGresult *res, int row, struct user *u)
     u->created_at = db_get_ll(res, row, 4);
 }
 
-enum status db_users_create(struct db_conn *c, const char *email, const char *name,
-                            enum role role, const char *password_hash, struct user *out)
+/* Runs a statement expected to return at most one user row. */
+static enum status one_user(struct db_conn *c, const struct db_stmt *stmt, int n,
+                            const char *const *params, struct user *out)
 {
-    const char *params[] = {email, name, role_name(role), password_hash};
-    PGresult *res = db_exec(c, &CREATE, 4, params);
+    PGresult *res = db_exec(c, stmt, n, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK && PQntuples(res) == 0)
+        st = STATUS_NOT_FOUND;
     if (st == STATUS_OK)
         read_user(res, 0, out);
     PQclear(res);
     return st;
+}
+
+enum status db_users_create(struct db_conn *c, const char *email, const char *name, enum role role,
+                            const char *password_hash, struct user *out)
+{
+    const char *params[] = {email, name, role_name(role), password_hash};
+    return one_user(c, &CREATE, 4, params, out);
 }
 
 enum status db_users_count(struct db_conn *c, long long *count)
@@ -41,5 +76,122 @@ enum status db_users_count(struct db_conn *c, long long *count)
     if (st == STATUS_OK)
         *count = db_get_ll(res, 0, 0);
     PQclear(res);
+    return st;
+}
+
+enum status db_users_get(struct db_conn *c, long long id, struct user *out)
+{
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%lld", id);
+    const char *params[] = {id_s};
+    return one_user(c, &GET, 1, params, out);
+}
+
+enum status db_users_find_login(struct db_conn *c, const char *email, struct user *out, char *hash,
+                                size_t hash_size)
+{
+    const char *params[] = {email};
+    PGresult *res = db_exec(c, &FIND_LOGIN, 1, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK && PQntuples(res) == 0)
+        st = STATUS_NOT_FOUND;
+    if (st == STATUS_OK) {
+        read_user(res, 0, out);
+        db_get_str(res, 0, 5, hash, hash_size);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum status db_users_password_hash(struct db_conn *c, long long id, char *hash, size_t hash_size)
+{
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%lld", id);
+    const char *params[] = {id_s};
+    PGresult *res = db_exec(c, &PASSWORD_HASH, 1, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK && PQntuples(res) == 0)
+        st = STATUS_NOT_FOUND;
+    if (st == STATUS_OK)
+        db_get_str(res, 0, 0, hash, hash_size);
+    PQclear(res);
+    return st;
+}
+
+enum status db_users_rehash(struct db_conn *c, long long id, const char *old_hash,
+                            const char *new_hash)
+{
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%lld", id);
+    const char *params[] = {id_s, old_hash, new_hash};
+    PGresult *res = db_exec(c, &REHASH, 3, params);
+    enum status st = db_check(c, res, PGRES_COMMAND_OK);
+    PQclear(res);
+    return st;
+}
+
+enum status db_users_update(struct db_conn *c, long long id, const struct user_change *change,
+                            struct user *out)
+{
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%lld", id);
+    const char *role = change->role == ROLE_NONE ? NULL : role_name(change->role);
+    const char *params[] = {id_s, change->email, change->name, role, change->password_hash};
+    return one_user(c, &UPDATE, 5, params, out);
+}
+
+enum status db_users_delete(struct db_conn *c, long long id)
+{
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%lld", id);
+    const char *params[] = {id_s};
+    PGresult *res = db_exec(c, &DELETE, 1, params);
+    enum status st = db_check(c, res, PGRES_COMMAND_OK);
+    if (st == STATUS_OK && strcmp(PQcmdTuples(res), "0") == 0)
+        st = STATUS_NOT_FOUND;
+    PQclear(res);
+    return st;
+}
+
+/* "%q%" with \, % and _ in q escaped, for ILIKE ... ESCAPE '\'. Caller frees. */
+static char *contains_pattern(const char *q)
+{
+    size_t len = strlen(q);
+    char *out = malloc(2 * len + 3);
+    if (!out)
+        return NULL;
+    char *p = out;
+    *p++ = '%';
+    for (const char *s = q; *s; s++) {
+        if (*s == '\\' || *s == '%' || *s == '_')
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    *p++ = '%';
+    *p = '\0';
+    return out;
+}
+
+enum status db_users_list(struct db_conn *c, const char *q, long long after_id, int limit,
+                          struct user *out, int *count)
+{
+    char after[24], limit_s[16];
+    *count = 0;
+    char *pattern = q ? contains_pattern(q) : NULL;
+    if (q && !pattern)
+        return STATUS_INTERNAL;
+    snprintf(after, sizeof after, "%lld", after_id);
+    snprintf(limit_s, sizeof limit_s, "%d", limit);
+    const char *params[] = {after, pattern, limit_s};
+    PGresult *res = db_exec(c, &LIST, 3, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK) {
+        int n = PQntuples(res);
+        for (int i = 0; i < n && i < limit; i++)
+            read_user(res, i, &out[i]);
+        *count = n < limit ? n : limit;
+    }
+    PQclear(res);
+    free(pattern);
     return st;
 }

@@ -2,6 +2,8 @@
 #ifndef WATTLINE_DB_USERS_H
 #define WATTLINE_DB_USERS_H
 
+#include <stddef.h>
+
 #include "db.h"
 #include "models.h"
 
@@ -22,5 +24,47 @@ enum status db_users_create(struct db_conn *conn, const char *email, const char 
 
 /* How many users exist. */
 enum status db_users_count(struct db_conn *conn, long long *count);
+
+/* One user by id; STATUS_NOT_FOUND when there is none. */
+enum status db_users_get(struct db_conn *conn, long long id, struct user *out);
+
+/* The user with this email (any case) and its stored password hash, copied
+ * into hash (hash_size bytes, truncated). STATUS_NOT_FOUND when none. */
+enum status db_users_find_login(struct db_conn *conn, const char *email, struct user *out,
+                                char *hash, size_t hash_size);
+
+/* The stored password hash of user id; STATUS_NOT_FOUND when none. */
+enum status db_users_password_hash(struct db_conn *conn, long long id, char *hash,
+                                   size_t hash_size);
+
+/* Replaces the password hash only while it is still old_hash, so upgrading
+ * an old hash at login never undoes a password change made meanwhile.
+ * STATUS_OK also when nothing was replaced. */
+enum status db_users_rehash(struct db_conn *conn, long long id, const char *old_hash,
+                            const char *new_hash);
+
+/* What to change: NULL members and ROLE_NONE stay as they are. */
+struct user_change {
+    const char *email;
+    const char *name;
+    enum role role;
+    const char *password_hash;
+};
+
+/* Applies change to user id and gives the result. STATUS_NOT_FOUND,
+ * STATUS_CONFLICT when the new email is taken. */
+enum status db_users_update(struct db_conn *conn, long long id, const struct user_change *change,
+                            struct user *out);
+
+/* Deletes user id (its devices become unassigned, its sessions go).
+ * STATUS_NOT_FOUND when there is none. */
+enum status db_users_delete(struct db_conn *conn, long long id);
+
+/* Up to limit users with id > after_id, by id; when q is not NULL only those
+ * whose email or name contains q, ignoring case (q is literal text: LIKE
+ * wildcards in it match themselves). out holds limit entries; *count says
+ * how many were filled. */
+enum status db_users_list(struct db_conn *conn, const char *q, long long after_id, int limit,
+                          struct user *out, int *count);
 
 #endif

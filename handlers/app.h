@@ -15,6 +15,7 @@ struct password_limiter;
 struct authn;
 struct ingest;
 struct hub;
+struct throttle_table;
 
 struct app {
     const struct config *config;
@@ -22,12 +23,13 @@ struct app {
     struct metrics *metrics;
     const struct migration_set *migrations;
     struct password_limiter *password_limiter;
-    struct authn *authn;   /* user and device credential caches, login throttle */
-    struct ingest *ingest; /* the one entry point for readings, any source */
-    struct hub *hub;       /* WebSocket sessions; NULL when not serving WS */
-    const char *ws_url;    /* what /api/v1/config announces */
-    const char *csp;       /* Content-Security-Policy sent with every response */
-    atomic_bool draining;  /* shutting down: readyz answers 503 */
+    struct authn *authn;                   /* user and device credential caches */
+    struct throttle_table *login_throttle; /* failed logins per client address */
+    struct ingest *ingest;                 /* the one entry point for readings, any source */
+    struct hub *hub;                       /* WebSocket sessions; NULL when not serving WS */
+    const char *ws_url;                    /* what /api/v1/config announces */
+    const char *csp;                       /* Content-Security-Policy sent with every response */
+    atomic_bool draining;                  /* shutting down: readyz answers 503 */
 };
 
 /* How long a request waits for a pooled connection before answering 503. */

@@ -12,7 +12,6 @@
 /* Direct-mapped caches: a slot per key modulo the size, overwritten on
  * collision. Small, bounded, and a miss only costs one indexed query. */
 #define CACHE_SLOTS 1024
-#define JWT_ISSUER  "wattline"
 
 struct user_slot {
     long long user_id;
@@ -103,17 +102,17 @@ enum status authn_user(struct app *app, const char *token, struct caller *out)
     }
     if (role == ROLE_NONE)
         return STATUS_UNAUTHORIZED;
-    *out = (struct caller){
-        .kind = CALLER_USER, .user_id = id, .role = role, .token_exp = claims.exp};
+    *out =
+        (struct caller){.kind = CALLER_USER, .user_id = id, .role = role, .token_exp = claims.exp};
     return STATUS_OK;
 }
 
 /* The slot for a token hash: its first 8 hex digits are uniformly random. */
 static struct device_slot *device_slot(struct authn *a, const char *hash)
 {
-    unsigned long v = strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
-                                        hash[6], hash[7], 0},
-                              NULL, 16);
+    unsigned long v = strtoul(
+        (char[9]){hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7], 0}, NULL,
+        16);
     return &a->devices[v % CACHE_SLOTS];
 }
 

@@ -8,6 +8,9 @@
 
 struct authn;
 
+/* The "iss" of every access token the server issues (auth.c) and accepts. */
+#define JWT_ISSUER "wattline"
+
 /* Caches live this long; the contract allows 2 s, rotation 1 s. */
 #define AUTHN_CACHE_TTL_S 1.0
 
