@@ -117,6 +117,8 @@ void response_clear(struct response *res)
         res->stream.free(res->stream.ctx);
     if (res->has_file)
         close(res->file_fd);
+    if (res->deferral.free)
+        res->deferral.free(res->deferral.ctx);
     for (int i = 0; i < res->nheaders; i++) {
         free(res->headers[i].name);
         free(res->headers[i].value);

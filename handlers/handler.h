@@ -63,6 +63,23 @@ struct response_stream {
     void *ctx;
 };
 
+/* Deferred answer, for work that waits on another thread (a group commit):
+ * the server suspends the request without holding its thread, calls start()
+ * (which must see that deferred_resume() is called once, from any thread,
+ * when the work is done), then finish() on an HTTP thread to fill the
+ * response. free() runs once at the end, whatever happened. */
+struct deferred;
+struct response;
+struct response_deferral {
+    void (*start)(void *ctx, struct deferred *d);
+    void (*finish)(void *ctx, struct response *res);
+    void (*free)(void *ctx);
+    void *ctx;
+};
+
+/* Thread-safe: wakes the suspended request (implemented by the server). */
+void deferred_resume(struct deferred *d);
+
 #define RESPONSE_MAX_HEADERS 6
 
 struct response_header {
@@ -78,7 +95,8 @@ struct response {
     size_t raw_len;
     const char *content_type; /* static string */
     struct response_stream stream;
-    bool has_file; /* file_fd is an open file to send (closed by the sender) */
+    struct response_deferral deferral; /* set by a handler that answers later */
+    bool has_file;                     /* file_fd is an open file to send (closed by the sender) */
     int file_fd;
     size_t file_size;
     struct response_header headers[RESPONSE_MAX_HEADERS];

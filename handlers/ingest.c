@@ -22,17 +22,6 @@
 /* Submissions in one group at most. */
 #define GROUP_MAX_JOBS 4096
 
-struct ingest_job {
-    long long device_id;
-    const struct energy_reading *readings;
-    int n;
-    long long received_at;
-    struct ingest_result result;
-    enum status status;
-    bool done;
-    struct ingest_job *next;
-};
-
 struct ingest {
     char *url;
     struct db_pool_options db;
@@ -42,11 +31,10 @@ struct ingest {
 
     pthread_t thread;
     pthread_mutex_t mutex;
-    pthread_cond_t work; /* the committer waits for jobs */
-    pthread_cond_t done; /* submitters wait for their job */
-    struct ingest_job *head, *tail;
+    pthread_cond_t work; /* the committer waits for submissions */
+    struct ingest_request *head, *tail;
     bool stopping;
-    struct ingest_job *batch[GROUP_MAX_JOBS]; /* the committer's current group */
+    struct ingest_request *batch[GROUP_MAX_JOBS]; /* the committer's current group */
 
     atomic_ullong readings, duplicates, transactions, alerts, failures;
 };
@@ -70,7 +58,7 @@ struct group_row {
 };
 
 struct group {
-    struct ingest_job **jobs;
+    struct ingest_request **jobs;
     int njobs;
     struct group_row *rows;
     int nrows;
@@ -113,7 +101,7 @@ static int by_device_ts(const void *a, const void *b)
 
 /* Collects the group's rows, one per (device, ts): the first submitted wins
  * and the others count as duplicates of their jobs. */
-static bool group_build(struct group *g, struct ingest_job **jobs, int njobs)
+static bool group_build(struct group *g, struct ingest_request **jobs, int njobs)
 {
     int total = 0;
     for (int j = 0; j < njobs; j++)
@@ -129,7 +117,7 @@ static bool group_build(struct group *g, struct ingest_job **jobs, int njobs)
         return false;
 
     for (int j = 0; j < njobs; j++) {
-        struct ingest_job *job = jobs[j];
+        struct ingest_request *job = jobs[j];
         int d = device_index(g, job->device_id);
         if (d < 0) {
             d = g->ndevices++;
@@ -279,7 +267,7 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
     /* The range of new readings per device: only those can change hours. */
     *nusage = 0;
     for (int i = 0; st == STATUS_OK && i < n; i++) {
-        struct ingest_job *job = g->jobs[g->rows[i].job];
+        struct ingest_request *job = g->jobs[g->rows[i].job];
         if (!inserted[i]) {
             job->result.duplicates++;
             continue;
@@ -313,7 +301,7 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
     return st;
 }
 
-static enum status group_commit(struct ingest *ing, struct ingest_job **jobs, int njobs)
+static enum status group_commit(struct ingest *ing, struct ingest_request **jobs, int njobs)
 {
     struct group g = {0};
     long long *alert_ids = NULL, *usage = NULL;
@@ -392,7 +380,7 @@ static int take_jobs(struct ingest *ing)
     int n = 0, readings = 0;
     while (ing->head && n < GROUP_MAX_JOBS &&
            (n == 0 || readings + ing->head->n <= GROUP_MAX_READINGS)) {
-        struct ingest_job *job = ing->head;
+        struct ingest_request *job = ing->head;
         ing->head = job->next;
         readings += job->n;
         ing->batch[n++] = job;
@@ -402,16 +390,13 @@ static int take_jobs(struct ingest *ing)
     return n;
 }
 
-static void finish_jobs(struct ingest *ing, struct ingest_job **jobs, int n, enum status st)
+static void finish_jobs(struct ingest_request **jobs, int n, enum status st)
 {
-    pthread_mutex_lock(&ing->mutex);
     for (int i = 0; i < n; i++) {
         if (st != STATUS_OK)
             jobs[i]->status = st; /* else group_commit set OK or NOT_FOUND */
-        jobs[i]->done = true;
+        jobs[i]->done(jobs[i]);   /* may free the request: touch it no more */
     }
-    pthread_cond_broadcast(&ing->done);
-    pthread_mutex_unlock(&ing->mutex);
 }
 
 static void *committer_main(void *arg)
@@ -427,7 +412,7 @@ static void *committer_main(void *arg)
         }
         int n = take_jobs(ing);
         pthread_mutex_unlock(&ing->mutex);
-        struct ingest_job **jobs = ing->batch;
+        struct ingest_request **jobs = ing->batch;
 
         enum status st = STATUS_UNAVAILABLE;
         if (committer_connect(ing)) {
@@ -438,12 +423,12 @@ static void *committer_main(void *arg)
             if (st != STATUS_OK && st != STATUS_UNAVAILABLE && n > 1) {
                 for (int i = 0; i < n; i++) {
                     enum status one = group_commit(ing, &jobs[i], 1);
-                    finish_jobs(ing, &jobs[i], 1, one);
+                    finish_jobs(&jobs[i], 1, one);
                 }
                 continue;
             }
         }
-        finish_jobs(ing, jobs, n, st);
+        finish_jobs(jobs, n, st);
     }
     return NULL;
 }
@@ -463,12 +448,10 @@ struct ingest *ingest_start(const struct db_pool_options *db, char *err, size_t 
     ing->db.application_name = "wattline-ingest";
     pthread_mutex_init(&ing->mutex, NULL);
     pthread_cond_init(&ing->work, NULL);
-    pthread_cond_init(&ing->done, NULL);
     if (pthread_create(&ing->thread, NULL, committer_main, ing) != 0) {
         snprintf(err, errlen, "cannot start the ingestion thread");
         pthread_mutex_destroy(&ing->mutex);
         pthread_cond_destroy(&ing->work);
-        pthread_cond_destroy(&ing->done);
         free(ing->url);
         free(ing);
         return NULL;
@@ -488,33 +471,71 @@ void ingest_stop(struct ingest *ing)
     db_disconnect(ing->conn);
     pthread_mutex_destroy(&ing->mutex);
     pthread_cond_destroy(&ing->work);
-    pthread_cond_destroy(&ing->done);
     free(ing->url);
     free(ing);
+}
+
+void ingest_enqueue(struct ingest *ing, struct ingest_request *req)
+{
+    req->next = NULL;
+    req->result = (struct ingest_result){0};
+    req->status = STATUS_OK;
+    pthread_mutex_lock(&ing->mutex);
+    if (ing->stopping) {
+        pthread_mutex_unlock(&ing->mutex);
+        req->status = STATUS_UNAVAILABLE;
+        req->done(req);
+        return;
+    }
+    if (ing->tail)
+        ing->tail->next = req;
+    else
+        ing->head = req;
+    ing->tail = req;
+    pthread_cond_signal(&ing->work);
+    pthread_mutex_unlock(&ing->mutex);
+}
+
+/* ingest_submit's waiting room. */
+struct waiter {
+    struct ingest_request req;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void waiter_done(struct ingest_request *req)
+{
+    struct waiter *w = req->user;
+    pthread_mutex_lock(&w->mutex);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
 }
 
 enum status ingest_submit(struct ingest *ing, long long device_id,
                           const struct energy_reading *readings, int n, long long received_at,
                           struct ingest_result *out)
 {
-    struct ingest_job job = {
-        .device_id = device_id, .readings = readings, .n = n, .received_at = received_at};
-    pthread_mutex_lock(&ing->mutex);
-    if (ing->stopping) {
-        pthread_mutex_unlock(&ing->mutex);
-        return STATUS_UNAVAILABLE;
-    }
-    if (ing->tail)
-        ing->tail->next = &job;
-    else
-        ing->head = &job;
-    ing->tail = &job;
-    pthread_cond_signal(&ing->work);
-    while (!job.done)
-        pthread_cond_wait(&ing->done, &ing->mutex);
-    pthread_mutex_unlock(&ing->mutex);
-    *out = job.result;
-    return job.status;
+    struct waiter w = {
+        .req = {.device_id = device_id,
+                .readings = readings,
+                .n = n,
+                .received_at = received_at,
+                .done = waiter_done},
+    };
+    w.req.user = &w;
+    pthread_mutex_init(&w.mutex, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    ingest_enqueue(ing, &w.req);
+    pthread_mutex_lock(&w.mutex);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.mutex);
+    pthread_mutex_unlock(&w.mutex);
+    pthread_mutex_destroy(&w.mutex);
+    pthread_cond_destroy(&w.cond);
+    *out = w.req.result;
+    return w.req.status;
 }
 
 void ingest_stats(struct ingest *ing, struct ingest_stats *out)

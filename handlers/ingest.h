@@ -30,10 +30,30 @@ struct ingest *ingest_start(const struct db_pool_options *db, char *err, size_t 
 /* Finishes the groups in flight, then stops. NULL is a no-op. */
 void ingest_stop(struct ingest *ingest);
 
-/* Stores readings of one device (validated; ts in microseconds; several
- * readings with one ts: the first counts) and returns after they committed.
- * received_at becomes the device's last_seen_at.
- * STATUS_NOT_FOUND: the device is gone; STATUS_UNAVAILABLE: the database is. */
+/* One submission: readings of one device (validated; ts in microseconds;
+ * several readings with one ts: the first counts). The caller owns it and
+ * everything it points to until done() has been called. */
+struct ingest_request {
+    long long device_id;
+    const struct energy_reading *readings;
+    int n;
+    long long received_at; /* becomes the device's last_seen_at */
+    /* Called once, on the committer's thread, after the readings committed or
+     * failed; status is STATUS_OK, STATUS_NOT_FOUND (the device is gone) or
+     * STATUS_UNAVAILABLE (the database is). */
+    void (*done)(struct ingest_request *req);
+    void *user;
+
+    struct ingest_result result; /* out */
+    enum status status;          /* out */
+    struct ingest_request *next; /* the queue's */
+};
+
+/* Queues a submission without waiting: what an event-driven caller (the HTTP
+ * server, which suspends the request meanwhile) uses. */
+void ingest_enqueue(struct ingest *ingest, struct ingest_request *req);
+
+/* Queues a submission and waits for done: for callers with a thread to spare. */
 enum status ingest_submit(struct ingest *ingest, long long device_id,
                           const struct energy_reading *readings, int n, long long received_at,
                           struct ingest_result *out);

@@ -117,10 +117,53 @@ bool measurements_parse_or_reply(const json_t *body, enum reading_type type, lon
     return true;
 }
 
+/* One ingestion in flight: the HTTP request waits, suspended, for the group
+ * commit that stores its readings. */
+struct ingest_call {
+    struct ingest_request req;
+    struct energy_reading *readings;
+    struct ingest *ingest;
+    struct deferred *resume;
+};
+
+static void call_done(struct ingest_request *req)
+{
+    struct ingest_call *call = req->user;
+    deferred_resume(call->resume);
+}
+
+static void call_start(void *ctx, struct deferred *d)
+{
+    struct ingest_call *call = ctx;
+    call->resume = d;
+    ingest_enqueue(call->ingest, &call->req);
+}
+
+static void call_finish(void *ctx, struct response *res)
+{
+    struct ingest_call *call = ctx;
+    if (call->req.status == STATUS_NOT_FOUND)
+        response_problem(res, 401, "invalid_token", NULL, "invalid device token");
+    else if (call->req.status != STATUS_OK)
+        response_status(res, call->req.status);
+    else
+        response_json(res, 200,
+                      json_pack("{s:i, s:i}", "accepted", call->req.result.accepted, "duplicates",
+                                call->req.result.duplicates));
+}
+
+static void call_free(void *ctx)
+{
+    struct ingest_call *call = ctx;
+    free(call->readings);
+    free(call);
+}
+
 /* POST /api/v1/measurements — device token
  * Body: one reading {"ts"?, "meter_kwh"|"kwh"} or {"measurements": [...]}.
  * 200 {"accepted","duplicates"} after COMMIT; 422 naming the bad reading;
- * 401 when the device is gone; 503 when the database is. */
+ * 401 when the device is gone; 503 when the database is. The request is
+ * suspended (its thread free for others) while its group commits. */
 int measurements_ingest(const struct request *req, struct response *res, struct app *app)
 {
     long long now_us = (long long)(req->now * 1e6);
@@ -129,15 +172,22 @@ int measurements_ingest(const struct request *req, struct response *res, struct 
     if (!measurements_parse_or_reply(req->body, req->caller.reading_type, now_us, &readings, &n,
                                      res))
         return res->status;
-    struct ingest_result result;
-    enum status st =
-        ingest_submit(app->ingest, req->caller.device_id, readings, n, now_us, &result);
-    free(readings);
-    if (st == STATUS_NOT_FOUND)
-        return response_problem(res, 401, "invalid_token", NULL, "invalid device token");
-    if (st != STATUS_OK)
-        return response_status(res, st);
-    return response_json(
-        res, 200,
-        json_pack("{s:i, s:i}", "accepted", result.accepted, "duplicates", result.duplicates));
+    struct ingest_call *call = calloc(1, sizeof *call);
+    if (!call) {
+        free(readings);
+        return response_status(res, STATUS_INTERNAL);
+    }
+    *call = (struct ingest_call){
+        .req = {.device_id = req->caller.device_id,
+                .readings = readings,
+                .n = n,
+                .received_at = now_us,
+                .done = call_done,
+                .user = call},
+        .readings = readings,
+        .ingest = app->ingest,
+    };
+    res->deferral = (struct response_deferral){call_start, call_finish, call_free, call};
+    res->status = 202; /* replaced by call_finish */
+    return res->status;
 }

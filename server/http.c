@@ -30,6 +30,16 @@ struct http_server {
     char *tls_key_pem;
 };
 
+/* A request suspended until its deferred work is done. */
+struct deferred {
+    struct MHD_Connection *conn;
+};
+
+void deferred_resume(struct deferred *d)
+{
+    MHD_resume_connection(d->conn); /* thread-safe by libmicrohttpd's contract */
+}
+
 /* Per-request state: made on the first call of the access handler, freed in
  * exactly one place, request_completed(). */
 struct http_ctx {
@@ -46,6 +56,8 @@ struct http_ctx {
     int status;
     struct query_arg query[MAX_QUERY_ARGS];
     int nquery;
+    struct response_deferral deferral; /* owned while the request is deferred */
+    struct deferred deferred;
     struct http_server *srv;
 };
 
@@ -426,7 +438,23 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     }
 
     struct response res = {0};
-    dispatch(ctx, conn, url, method, &res);
+    if (ctx->deferral.finish) {
+        /* Resumed: the deferred work is done. */
+        ctx->deferral.finish(ctx->deferral.ctx, &res);
+    } else {
+        dispatch(ctx, conn, url, method, &res);
+        if (res.deferral.start) {
+            /* Suspend first, so that a resume from another thread can never
+             * come before the suspension it ends. */
+            ctx->deferral = res.deferral;
+            memset(&res.deferral, 0, sizeof res.deferral);
+            response_clear(&res);
+            ctx->deferred.conn = conn;
+            MHD_suspend_connection(conn);
+            ctx->deferral.start(ctx->deferral.ctx, &ctx->deferred);
+            return MHD_YES;
+        }
+    }
     enum MHD_Result ret = send_response(conn, ctx, &res);
     response_clear(&res);
     return ret;
@@ -453,6 +481,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
         .client_ip = ctx->client_ip,
     };
     log_request(&line);
+    if (ctx->deferral.free)
+        ctx->deferral.free(ctx->deferral.ctx);
     free(ctx->body);
     free(ctx);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -496,7 +526,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     if (cfg->tls_cert) {
         srv->tls_cert_pem = read_pem(cfg->tls_cert);
         srv->tls_key_pem = read_pem(cfg->tls_key);
