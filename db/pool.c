@@ -59,7 +59,7 @@ struct db_pool *db_pool_create(const struct db_pool_options *opts)
     if (!pool)
         return NULL;
     char options[64];
-    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC",
+    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC -c jit=off",
              opts->statement_timeout_ms);
     snprintf(pool->connect_timeout, sizeof pool->connect_timeout, "%d", opts->connect_timeout_s);
     pool->url = strdup(opts->url);
@@ -212,7 +212,7 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
 struct db_conn *db_connect(const struct db_pool_options *opts, char *err, size_t errlen)
 {
     char options[64], timeout[12];
-    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC",
+    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC -c jit=off",
              opts->statement_timeout_ms);
     snprintf(timeout, sizeof timeout, "%d", opts->connect_timeout_s);
     struct db_conn *c = calloc(1, sizeof *c);

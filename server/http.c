@@ -18,6 +18,7 @@
 #include "log.h"
 #include "routes.h"
 #include "static_files.h"
+#include "workers.h"
 
 #define MAX_QUERY_ARGS 32
 #define MAX_JSON_DEPTH 32
@@ -25,6 +26,7 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     struct app *app;
+    struct workers *workers; /* for THREAD_WORKER routes */
     atomic_int in_flight;
     char *tls_cert_pem;
     char *tls_key_pem;
@@ -58,8 +60,52 @@ struct http_ctx {
     int nquery;
     struct response_deferral deferral; /* owned while the request is deferred */
     struct deferred deferred;
+    struct route_match match; /* outlives dispatch(): a worker may still read it */
+    struct request req;
     struct http_server *srv;
 };
+
+/* A THREAD_WORKER route's handler call, run off the HTTP thread. */
+struct worker_call {
+    struct http_ctx *ctx; /* lives until the request completes, after the call */
+    handler_fn handler;
+    struct response res;
+    struct deferred *resume;
+};
+
+static void worker_call_run(void *arg)
+{
+    struct worker_call *call = arg;
+    struct http_ctx *ctx = call->ctx;
+    call->handler(&ctx->req, &call->res, ctx->srv->app);
+    json_decref(ctx->req.body);
+    ctx->req.body = NULL;
+    deferred_resume(call->resume);
+}
+
+static void worker_call_start(void *arg, struct deferred *d)
+{
+    struct worker_call *call = arg;
+    call->resume = d;
+    if (!workers_submit(call->ctx->srv->workers, worker_call_run, call)) {
+        response_problem(&call->res, 503, "busy", NULL, "the server is busy; retry shortly");
+        deferred_resume(d);
+    }
+}
+
+static void worker_call_finish(void *arg, struct response *res)
+{
+    struct worker_call *call = arg;
+    *res = call->res;
+    memset(&call->res, 0, sizeof call->res);
+}
+
+static void worker_call_free(void *arg)
+{
+    struct worker_call *call = arg;
+    response_clear(&call->res);
+    free(call);
+}
 
 static double now_seconds(void)
 {
@@ -327,8 +373,8 @@ static void dispatch(struct http_ctx *ctx, struct MHD_Connection *conn, const ch
                          app->config->max_body_bytes);
         return;
     }
-    struct route_match m;
-    enum route_result found = router_match(ROUTES, ROUTES_COUNT, method, url, &m);
+    struct route_match *m = &ctx->match;
+    enum route_result found = router_match(ROUTES, ROUTES_COUNT, method, url, m);
     if (found == ROUTE_NOT_FOUND && strncmp(url, "/api/", 5) != 0) {
         ctx->route_index = METRICS_STATIC;
         ctx->route_label = "static";
@@ -342,36 +388,47 @@ static void dispatch(struct http_ctx *ctx, struct MHD_Connection *conn, const ch
         return;
     }
     if (found == ROUTE_METHOD_NOT_ALLOWED) {
-        response_problem(res, 405, "method_not_allowed", NULL, "allowed: %s", m.allow);
-        response_header(res, "Allow", m.allow);
+        response_problem(res, 405, "method_not_allowed", NULL, "allowed: %s", m->allow);
+        response_header(res, "Allow", m->allow);
         return;
     }
-    const struct route *route = m.route;
-    ctx->route_index = m.index;
+    const struct route *route = m->route;
+    ctx->route_index = m->index;
     ctx->route_label = route->pattern;
 
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, ctx);
-    struct request req = {
+    struct request *req = &ctx->req;
+    *req = (struct request){
         .method = method,
         .path = url,
         .route = route->pattern,
         .request_id = ctx->request_id,
         .client_ip = ctx->client_ip,
         .accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"),
-        .nparams = m.nparams,
+        .nparams = m->nparams,
         .query = ctx->query,
         .nquery = ctx->nquery,
         .now = ctx->started,
     };
-    memcpy(req.params, m.params, sizeof req.params);
+    memcpy(req->params, m->params, sizeof req->params);
 
-    if (!authenticate_or_reply(app, conn, route, &req, res))
+    if (!authenticate_or_reply(app, conn, route, req, res))
         return;
-    if (route->body == BODY_JSON && !(req.body = parse_body_or_reply(conn, ctx, res)))
+    if (route->body == BODY_JSON && !(req->body = parse_body_or_reply(conn, ctx, res)))
         return;
-    route->handler(&req, res, app);
-    json_decref(req.body);
-    if (res->status == 0)
+    if (route->thread == THREAD_WORKER) {
+        struct worker_call *call = calloc(1, sizeof *call);
+        if (call) {
+            *call = (struct worker_call){.ctx = ctx, .handler = route->handler};
+            res->deferral = (struct response_deferral){worker_call_start, worker_call_finish,
+                                                       worker_call_free, call};
+            return; /* the worker decrefs the body */
+        }
+    }
+    route->handler(req, res, app);
+    json_decref(req->body);
+    req->body = NULL;
+    if (res->status == 0 && !res->deferral.start)
         response_problem(res, 500, "internal", NULL, "internal error");
 }
 
@@ -441,6 +498,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     if (ctx->deferral.finish) {
         /* Resumed: the deferred work is done. */
         ctx->deferral.finish(ctx->deferral.ctx, &res);
+        if (res.status == 0)
+            response_problem(&res, 500, "internal", NULL, "internal error");
     } else {
         dispatch(ctx, conn, url, method, &res);
         if (res.deferral.start) {
@@ -483,6 +542,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     log_request(&line);
     if (ctx->deferral.free)
         ctx->deferral.free(ctx->deferral.ctx);
+    json_decref(ctx->req.body);
     free(ctx->body);
     free(ctx);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -518,11 +578,19 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         return NULL;
     }
     srv->app = app;
+    /* As many workers as hashing slots: calls wait in the queue, not for a
+     * slot; a bounded queue turns a flood of logins into 503s. */
+    srv->workers = workers_start(app->config->password_hash_slots,
+                                 32 * app->config->password_hash_slots, err, errlen);
+    if (!srv->workers) {
+        free(srv);
+        return NULL;
+    }
 
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->http_port)};
     if (inet_pton(AF_INET, cfg->http_addr, &addr.sin_addr) != 1) {
         snprintf(err, errlen, "HTTP_ADDR '%s' is not an IPv4 address", cfg->http_addr);
-        free(srv);
+        http_stop(srv, 0);
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
@@ -578,6 +646,7 @@ void http_stop(struct http_server *srv, int drain_ms)
             usleep(10 * 1000);
         MHD_stop_daemon(srv->daemon);
     }
+    workers_stop(srv->workers);
     free(srv->tls_cert_pem);
     free(srv->tls_key_pem);
     free(srv);

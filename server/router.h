@@ -24,12 +24,18 @@ enum route_body {
     BODY_JSON,     /* a JSON body is required */
 };
 
+enum route_thread {
+    THREAD_HTTP = 0, /* the handler runs on the HTTP thread */
+    THREAD_WORKER,   /* it blocks for long (password hashing): a worker runs it */
+};
+
 struct route {
     const char *method;
     const char *pattern;
     handler_fn handler;
     enum route_access access;
     enum route_body body;
+    enum route_thread thread;
 };
 
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };

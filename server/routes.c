@@ -3,10 +3,24 @@
 #include "routes.h"
 
 #include "../handlers/alerts.h"
+#include "../handlers/auth.h"
+#include "../handlers/consumption.h"
+#include "../handlers/devices.h"
 #include "../handlers/measurements.h"
 #include "../handlers/ops.h"
+#include "../handlers/readings_export.h"
+#include "../handlers/users.h"
 
-#define R(method, pattern, handler, access, body) {method, pattern, handler, access, body}
+#define R(method, pattern, handler, access, body)                                                  \
+    {                                                                                              \
+        method, pattern, handler, access, body, THREAD_HTTP                                        \
+    }
+/* Routes that hash passwords (~0.1 s of CPU and 128 MiB each) run on a worker
+ * thread, so they never hold an HTTP thread. */
+#define W(method, pattern, handler, access, body)                                                  \
+    {                                                                                              \
+        method, pattern, handler, access, body, THREAD_WORKER                                      \
+    }
 
 const struct route ROUTES[] = {
     R("GET", "/healthz", ops_healthz, ACCESS_ANYONE, BODY_NONE),
@@ -14,6 +28,27 @@ const struct route ROUTES[] = {
     R("GET", "/metrics", ops_metrics, ACCESS_ANYONE, BODY_NONE),
     R("GET", "/api/v1/config", ops_config, ACCESS_ANYONE, BODY_NONE),
     R("GET", "/api/v1/openapi.json", ops_openapi, ACCESS_ANYONE, BODY_NONE),
+
+    W("POST", "/api/v1/auth/login", auth_login, ACCESS_ANYONE, BODY_JSON),
+    R("POST", "/api/v1/auth/refresh", auth_refresh, ACCESS_ANYONE, BODY_JSON),
+    R("POST", "/api/v1/auth/logout", auth_logout, ACCESS_ANYONE, BODY_JSON),
+
+    R("GET", "/api/v1/me", users_me_get, ACCESS_USER, BODY_NONE),
+    W("PATCH", "/api/v1/me", users_me_patch, ACCESS_USER, BODY_JSON),
+    R("GET", "/api/v1/users", users_list, ACCESS_ADMIN, BODY_NONE),
+    W("POST", "/api/v1/users", users_create, ACCESS_ADMIN, BODY_JSON),
+    R("GET", "/api/v1/users/{id}", users_get, ACCESS_ADMIN, BODY_NONE),
+    W("PATCH", "/api/v1/users/{id}", users_patch, ACCESS_ADMIN, BODY_JSON),
+    R("DELETE", "/api/v1/users/{id}", users_delete, ACCESS_ADMIN, BODY_NONE),
+
+    R("GET", "/api/v1/devices", devices_list, ACCESS_USER, BODY_NONE),
+    R("POST", "/api/v1/devices", devices_create, ACCESS_ADMIN, BODY_JSON),
+    R("GET", "/api/v1/devices/{id}", devices_get, ACCESS_USER, BODY_NONE),
+    R("PATCH", "/api/v1/devices/{id}", devices_update, ACCESS_USER, BODY_JSON),
+    R("DELETE", "/api/v1/devices/{id}", devices_delete, ACCESS_ADMIN, BODY_NONE),
+    R("POST", "/api/v1/devices/{id}/token", devices_rotate_token, ACCESS_ADMIN, BODY_NONE),
+    R("GET", "/api/v1/devices/{id}/consumption", consumption_get, ACCESS_USER, BODY_NONE),
+    R("GET", "/api/v1/devices/{id}/measurements", readings_export_get, ACCESS_USER, BODY_NONE),
 
     R("POST", "/api/v1/measurements", measurements_ingest, ACCESS_DEVICE, BODY_JSON),
 

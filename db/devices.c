@@ -1,0 +1,256 @@
+#include "devices.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "internal.h"
+
+/* The columns read_device() expects, in order. */
+#define DEVICE_COLUMNS                                                                             \
+    "id, name, description, address, max_hourly_kwh, reading_type, owner_id,"                      \
+    " (extract(epoch FROM created_at) * 1000000)::bigint,"                                         \
+    " (extract(epoch FROM last_seen_at) * 1000000)::bigint"
+
+static const struct db_stmt CREATE = {
+    "devices_create",
+    "INSERT INTO devices (name, description, address, max_hourly_kwh, reading_type, owner_id,"
+    "  token_hash)"
+    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4::float8, $5, $6::bigint, $7)"
+    " RETURNING " DEVICE_COLUMNS};
+
+static const struct db_stmt GET = {
+    "devices_get",
+    "SELECT " DEVICE_COLUMNS " FROM devices WHERE id = $1 AND ($2::bigint = 0 OR owner_id = $2)"};
+
+/* Two statements rather than one with "$3 = 0 OR": each keeps its own index
+ * (the primary key, or devices_owner_idx on (owner_id, id)) in a generic plan. */
+static const struct db_stmt LIST_ALL = {"devices_list_all",
+                                        "SELECT " DEVICE_COLUMNS
+                                        " FROM devices WHERE id > $1 ORDER BY id LIMIT $2"};
+
+static const struct db_stmt LIST_OWNED = {
+    "devices_list_owned",
+    "SELECT " DEVICE_COLUMNS " FROM devices WHERE owner_id = $3 AND id > $1 ORDER BY id LIMIT $2"};
+
+/* The locked subquery gives the owner before the update, so one round trip
+ * tells whether the owner changed. NULL parameters keep a column as it is. */
+static const struct db_stmt UPDATE = {
+    "devices_update",
+    "UPDATE devices SET name = coalesce($3, name), description = coalesce($4, description),"
+    "  address = coalesce($5, address), max_hourly_kwh = coalesce($6::float8, max_hourly_kwh),"
+    "  owner_id = CASE WHEN $7::bool THEN $8::bigint ELSE owner_id END, updated_at = now()"
+    " FROM (SELECT id AS old_id, owner_id AS old_owner FROM devices"
+    "  WHERE id = $1 AND ($2::bigint = 0 OR owner_id = $2) FOR UPDATE) old"
+    " WHERE id = old.old_id"
+    " RETURNING " DEVICE_COLUMNS ", old.old_owner IS DISTINCT FROM owner_id"};
+
+static const struct db_stmt SET_TOKEN = {
+    "devices_set_token", "UPDATE devices SET token_hash = $2, updated_at = now() WHERE id = $1"};
+
+static const struct db_stmt DELETE = {"devices_delete",
+                                      "DELETE FROM devices WHERE id = $1 RETURNING id"};
+
+void device_clear(struct device *d)
+{
+    free(d->name);
+    free(d->description);
+    free(d->address);
+    memset(d, 0, sizeof *d);
+}
+
+void device_list_free(struct device_list *list)
+{
+    for (int i = 0; i < list->count; i++)
+        device_clear(&list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+static char *dup_column(const PGresult *res, int row, int col)
+{
+    return strdup(PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+/* Fills d from a row of DEVICE_COLUMNS; STATUS_INTERNAL when out of memory. */
+static enum status read_device(const PGresult *res, int row, struct device *d)
+{
+    *d = (struct device){
+        .id = db_get_ll(res, row, 0),
+        .name = dup_column(res, row, 1),
+        .description = dup_column(res, row, 2),
+        .address = dup_column(res, row, 3),
+        .max_hourly_kwh = db_get_double(res, row, 4),
+        .owner_id = db_get_ll(res, row, 6),
+        .created_at = db_get_ll(res, row, 7),
+        .last_seen_at = db_get_ll(res, row, 8),
+    };
+    if (!reading_type_parse(PQgetvalue(res, row, 5), &d->reading_type))
+        d->reading_type = READING_CUMULATIVE; /* the table's CHECK allows nothing else */
+    if (!d->name || !d->description || !d->address) {
+        device_clear(d);
+        return STATUS_INTERNAL;
+    }
+    return STATUS_OK;
+}
+
+/* A double parameter, exactly. */
+struct double_text {
+    char s[32];
+};
+
+static const char *double_text(struct double_text *buf, double v)
+{
+    snprintf(buf->s, sizeof buf->s, "%.17g", v); /* exact round trip */
+    return buf->s;
+}
+
+enum status db_devices_create(struct db_conn *c, const struct device_new *in,
+                              const char *token_hash, struct device *out)
+{
+    struct double_text max;
+    struct db_ll_text owner;
+    const char *params[] = {in->name,
+                            in->description,
+                            in->address,
+                            double_text(&max, in->max_hourly_kwh),
+                            reading_type_name(in->reading_type),
+                            in->owner_id ? db_ll(&owner, in->owner_id) : NULL,
+                            token_hash};
+    PGresult *res = db_exec(c, &CREATE, 7, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK)
+        st = read_device(res, 0, out);
+    PQclear(res);
+    return st;
+}
+
+enum status db_devices_get(struct db_conn *c, long long id, long long owner_id, struct device *out)
+{
+    struct db_ll_text idt, ownert;
+    const char *params[] = {db_ll(&idt, id), db_ll(&ownert, owner_id)};
+    PGresult *res = db_exec(c, &GET, 2, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK)
+        st = PQntuples(res) == 1 ? read_device(res, 0, out) : STATUS_NOT_FOUND;
+    PQclear(res);
+    return st;
+}
+
+enum status db_devices_list(struct db_conn *c, long long owner_id, long long after_id, int limit,
+                            struct device_list *out)
+{
+    *out = (struct device_list){0};
+    struct db_ll_text aftert, limitt, ownert;
+    const char *params[] = {db_ll(&aftert, after_id), db_ll(&limitt, limit),
+                            db_ll(&ownert, owner_id)};
+    PGresult *res =
+        owner_id ? db_exec(c, &LIST_OWNED, 3, params) : db_exec(c, &LIST_ALL, 2, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    int n = st == STATUS_OK ? PQntuples(res) : 0;
+    if (n > 0) {
+        out->items = calloc((size_t)n, sizeof *out->items);
+        if (!out->items)
+            st = STATUS_INTERNAL;
+    }
+    for (int i = 0; i < n && st == STATUS_OK; i++) {
+        st = read_device(res, i, &out->items[i]);
+        if (st == STATUS_OK)
+            out->count++;
+    }
+    PQclear(res);
+    if (st != STATUS_OK)
+        device_list_free(out);
+    return st;
+}
+
+/* Runs UPDATE; *owner_changed tells whether the owner moved. */
+static enum status run_update(struct db_conn *c, long long id, long long owner_scope,
+                              const struct device_patch *p, struct device *out, bool *owner_changed)
+{
+    struct db_ll_text idt, scopet, ownert;
+    struct double_text maxt;
+    const char *params[] = {
+        db_ll(&idt, id),
+        db_ll(&scopet, owner_scope),
+        p->name,
+        p->description,
+        p->address,
+        p->set_max_hourly_kwh ? double_text(&maxt, p->max_hourly_kwh) : NULL,
+        p->set_owner ? "true" : "false",
+        p->set_owner && p->owner_id ? db_ll(&ownert, p->owner_id) : NULL,
+    };
+    PGresult *res = db_exec(c, &UPDATE, 8, params);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK && PQntuples(res) != 1)
+        st = STATUS_NOT_FOUND;
+    if (st == STATUS_OK) {
+        *owner_changed = db_get_bool(res, 0, 9);
+        st = read_device(res, 0, out);
+    }
+    PQclear(res);
+    return st;
+}
+
+static enum status announce_device(struct db_conn *c, long long id)
+{
+    return db_events_notify(c, &(struct events){.devices_changed = &id, .ndevices_changed = 1});
+}
+
+enum status db_devices_update(struct db_conn *c, long long id, long long owner_scope,
+                              const struct device_patch *patch, struct device *out)
+{
+    bool owner_changed = false;
+    /* Only an owner change needs the announcement, hence the transaction. */
+    if (!patch->set_owner)
+        return run_update(c, id, owner_scope, patch, out, &owner_changed);
+
+    enum status st = db_begin(c);
+    if (st != STATUS_OK)
+        return st;
+    st = run_update(c, id, owner_scope, patch, out, &owner_changed);
+    if (st == STATUS_OK && owner_changed)
+        st = announce_device(c, id);
+    if (st == STATUS_OK)
+        st = db_commit(c);
+    if (st != STATUS_OK) {
+        db_rollback(c);
+        device_clear(out);
+    }
+    return st;
+}
+
+enum status db_devices_set_token(struct db_conn *c, long long id, const char *token_hash)
+{
+    struct db_ll_text idt;
+    const char *params[] = {db_ll(&idt, id), token_hash};
+    PGresult *res = db_exec(c, &SET_TOKEN, 2, params);
+    enum status st = db_check(c, res, PGRES_COMMAND_OK);
+    if (st == STATUS_OK && strcmp(PQcmdTuples(res), "1") != 0)
+        st = STATUS_NOT_FOUND;
+    PQclear(res);
+    return st;
+}
+
+enum status db_devices_delete(struct db_conn *c, long long id)
+{
+    enum status st = db_begin(c);
+    if (st != STATUS_OK)
+        return st;
+    struct db_ll_text idt;
+    const char *params[] = {db_ll(&idt, id)};
+    PGresult *res = db_exec(c, &DELETE, 1, params);
+    st = db_check(c, res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK && PQntuples(res) != 1)
+        st = STATUS_NOT_FOUND;
+    PQclear(res);
+    if (st == STATUS_OK)
+        st = announce_device(c, id);
+    if (st == STATUS_OK)
+        st = db_commit(c);
+    if (st != STATUS_OK)
+        db_rollback(c);
+    return st;
+}

@@ -1,0 +1,88 @@
+/* devices: the devices table (metadata, owner, token hash). */
+#ifndef WATTLINE_DB_DEVICES_H
+#define WATTLINE_DB_DEVICES_H
+
+#include <stdbool.h>
+
+#include "db.h"
+#include "models.h"
+
+/* Limits in bytes, checked by the handlers (the table's CHECKs count characters,
+ * which are never more than bytes, so a value that passes here passes there). */
+#define DEVICES_NAME_MAX        200
+#define DEVICES_DESCRIPTION_MAX 2000
+#define DEVICES_ADDRESS_MAX     500
+
+struct device {
+    long long id;
+    char *name;        /* owned (device_clear frees) */
+    char *description; /* owned */
+    char *address;     /* owned */
+    double max_hourly_kwh;
+    enum reading_type reading_type;
+    long long owner_id;     /* 0: unassigned */
+    long long created_at;   /* microseconds since the epoch */
+    long long last_seen_at; /* 0: never seen */
+};
+
+/* Frees the strings and zeroes the record; a zeroed record is a no-op. */
+void device_clear(struct device *d);
+
+struct device_list {
+    struct device *items; /* owned */
+    int count;
+};
+
+void device_list_free(struct device_list *list);
+
+/* What a new device starts with; description and address may be NULL ("").
+ * owner_id 0 leaves it unassigned. */
+struct device_new {
+    const char *name;
+    const char *description;
+    const char *address;
+    double max_hourly_kwh;
+    enum reading_type reading_type;
+    long long owner_id;
+};
+
+/* Inserts a device holding token_hash. STATUS_INVALID when owner_id names no
+ * user (the foreign key). */
+enum status db_devices_create(struct db_conn *conn, const struct device_new *in,
+                              const char *token_hash, struct device *out);
+
+/* The device with this id, if owner_id is 0 or owns it; else STATUS_NOT_FOUND. */
+enum status db_devices_get(struct db_conn *conn, long long id, long long owner_id,
+                           struct device *out);
+
+/* Devices with id > after_id in id order, at most limit of them, owned by
+ * owner_id (0: any owner). */
+enum status db_devices_list(struct db_conn *conn, long long owner_id, long long after_id, int limit,
+                            struct device_list *out);
+
+/* The members a PATCH may change; NULL / false leaves a column as it is. */
+struct device_patch {
+    const char *name;
+    const char *description;
+    const char *address;
+    bool set_max_hourly_kwh;
+    double max_hourly_kwh;
+    bool set_owner;
+    long long owner_id; /* 0: unassign */
+};
+
+/* Applies the patch to the device if owner_scope is 0 or owns it (else
+ * STATUS_NOT_FOUND), in one transaction that also announces an owner change
+ * (devices_changed event) so live sessions drop the device. STATUS_INVALID
+ * when the new owner names no user. */
+enum status db_devices_update(struct db_conn *conn, long long id, long long owner_scope,
+                              const struct device_patch *patch, struct device *out);
+
+/* Replaces the token hash; STATUS_NOT_FOUND when the device is gone. */
+enum status db_devices_set_token(struct db_conn *conn, long long id, const char *token_hash);
+
+/* Deletes the device (its readings, hours and alerts go by cascade) and
+ * announces it, in one transaction. STATUS_NOT_FOUND when it is gone. */
+enum status db_devices_delete(struct db_conn *conn, long long id);
+
+#endif

@@ -1,0 +1,197 @@
+#include "consumption.h"
+
+#include <string.h>
+
+#include "../db/consumption.h"
+#include "app.h"
+#include "devices.h"
+#include "timefmt.h"
+
+#define TZ_MAX 64
+
+bool consumption_tz_plausible(const char *tz)
+{
+    size_t len = tz ? strlen(tz) : 0;
+    if (len == 0 || len > TZ_MAX)
+        return false;
+    bool part_start = true;
+    for (const char *p = tz; *p; p++) {
+        char ch = *p;
+        bool letter = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+        if (part_start && !letter)
+            return false;
+        part_start = ch == '/';
+        if (!letter && !(ch >= '0' && ch <= '9') && !strchr("_-+/", ch))
+            return false;
+    }
+    return !part_start; /* no trailing '/' */
+}
+
+/* What the query string asks for: one local day, or a range in buckets. */
+struct consumption_query {
+    const char *tz;
+    const char *date; /* the day form; NULL for a range */
+    int year, month, day;
+    long long from, to;
+    enum consumption_bucket bucket;
+};
+
+static bool time_param_or_reply(const struct request *req, const char *name, long long *usec,
+                                struct response *res)
+{
+    const char *s = request_query(req, name);
+    if (!s) {
+        response_problem(res, 400, "invalid_query", name,
+                         "give date=YYYY-MM-DD, or from and to (RFC 3339)");
+        return false;
+    }
+    if (!timefmt_parse(s, usec)) {
+        response_problem(res, 400, "invalid_query", name, "%s must be an RFC 3339 date-time", name);
+        return false;
+    }
+    return true;
+}
+
+static bool range_or_reply(const struct request *req, struct consumption_query *q,
+                           struct response *res)
+{
+    if (!time_param_or_reply(req, "from", &q->from, res) ||
+        !time_param_or_reply(req, "to", &q->to, res))
+        return false;
+    if (q->from >= q->to) {
+        response_problem(res, 422, "invalid_field", "to", "to must be later than from");
+        return false;
+    }
+    const char *bucket = request_query(req, "bucket");
+    q->bucket = CONSUMPTION_HOUR;
+    if (bucket && !consumption_bucket_parse(bucket, &q->bucket)) {
+        response_problem(res, 422, "invalid_field", "bucket", "bucket must be hour, day or month");
+        return false;
+    }
+    return true;
+}
+
+static bool day_or_reply(const struct request *req, struct consumption_query *q,
+                         struct response *res)
+{
+    if (request_query(req, "from") || request_query(req, "to") || request_query(req, "bucket")) {
+        response_problem(res, 400, "invalid_query", "date",
+                         "give either date, or from and to, not both");
+        return false;
+    }
+    if (!timefmt_parse_date(q->date, &q->year, &q->month, &q->day)) {
+        response_problem(res, 400, "invalid_query", "date", "date must be YYYY-MM-DD");
+        return false;
+    }
+    return true;
+}
+
+static bool read_query_or_reply(const struct request *req, struct consumption_query *q,
+                                struct response *res)
+{
+    *q = (struct consumption_query){.tz = request_query(req, "tz"),
+                                    .date = request_query(req, "date")};
+    if (!q->tz)
+        q->tz = "UTC";
+    if (!consumption_tz_plausible(q->tz)) {
+        response_problem(res, 422, "invalid_field", "tz", "tz must be an IANA time zone name");
+        return false;
+    }
+    return q->date ? day_or_reply(req, q, res) : range_or_reply(req, q, res);
+}
+
+static int tz_problem(struct response *res, const char *tz)
+{
+    return response_problem(res, 422, "invalid_field", "tz", "unknown time zone '%s'", tz);
+}
+
+/* {"start", "kwh", "over_limit"?} per bucket; the total is summed in order. */
+static json_t *buckets_json(const struct consumption *rows, bool hourly, double limit,
+                            double *total)
+{
+    json_t *list = json_array();
+    *total = 0;
+    for (int i = 0; list && i < rows->count; i++) {
+        char start[TIMEFMT_MAX];
+        timefmt_format(rows->rows[i].start, start);
+        double kwh = rows->rows[i].kwh;
+        json_t *item = json_pack("{s:s, s:f}", "start", start, "kwh", kwh);
+        if (item && hourly)
+            json_object_set_new(item, "over_limit", json_boolean(kwh > limit));
+        json_array_append_new(list, item);
+        *total += kwh;
+    }
+    return list;
+}
+
+static json_t *answer_json(const struct device *d, const struct consumption_query *q,
+                           const struct consumption *rows)
+{
+    double total;
+    json_t *hours = buckets_json(rows, q->bucket == CONSUMPTION_HOUR, d->max_hourly_kwh, &total);
+    json_t *body =
+        json_pack("{s:I, s:s, s:f, s:f, s:o}", "device_id", (json_int_t)d->id, "tz", q->tz,
+                  "max_hourly_kwh", d->max_hourly_kwh, "total_kwh", total, "hours", hours);
+    if (!body)
+        return NULL;
+    if (q->date) {
+        json_object_set_new(body, "date", json_string(q->date));
+    } else {
+        char from[TIMEFMT_MAX], to[TIMEFMT_MAX];
+        timefmt_format(q->from, from);
+        timefmt_format(q->to, to);
+        json_object_set_new(body, "from", json_string(from));
+        json_object_set_new(body, "to", json_string(to));
+        json_object_set_new(body, "bucket", json_string(consumption_bucket_name(q->bucket)));
+    }
+    return body;
+}
+
+/* Everything after the connection is borrowed. */
+static int answer(const struct request *req, struct response *res, struct db_conn *c)
+{
+    struct device d;
+    if (!devices_load_visible_or_reply(req, c, &d, res))
+        return res->status;
+    struct consumption_query q;
+    struct consumption rows = {0};
+    enum status st = STATUS_OK;
+    if (!read_query_or_reply(req, &q, res))
+        goto out;
+    if (q.date)
+        st = db_consumption_day_bounds(c, q.year, q.month, q.day, q.tz, &q.from, &q.to);
+    if (st == STATUS_OK)
+        st = db_consumption_buckets(c, d.id, q.from, q.to, q.bucket, q.tz, CONSUMPTION_MAX_BUCKETS,
+                                    &rows);
+    if (st == STATUS_INVALID)
+        tz_problem(res, q.tz);
+    else if (st != STATUS_OK)
+        response_status(res, st);
+    else if (rows.too_many)
+        response_problem(res, 422, "too_many_buckets", "bucket",
+                         "the range holds more than %d buckets; use a larger bucket",
+                         CONSUMPTION_MAX_BUCKETS);
+    else
+        response_json(res, 200, answer_json(&d, &q, &rows));
+out:
+    consumption_free(&rows);
+    device_clear(&d);
+    return res->status;
+}
+
+/* GET /api/v1/devices/{id}/consumption — owner, admin.
+ *   ?date=YYYY-MM-DD&tz=Area/City  the local day's hours (23 to 25 of them)
+ *   ?from=&to=&bucket=hour|day|month&tz=  the range in zone-aligned buckets
+ * tz defaults to UTC. 200 {"device_id", "tz", "max_hourly_kwh", "total_kwh",
+ * "hours": [{"start", "kwh", "over_limit" (hour buckets only)}]} plus "date",
+ * or "from", "to", "bucket". 404 missing or not the caller's; 400 malformed
+ * date/from/to; 422 unknown tz, from >= to, bad bucket, too_many_buckets. */
+int consumption_get(const struct request *req, struct response *res, struct app *app)
+{
+    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!c)
+        return response_status(res, STATUS_UNAVAILABLE);
+    int status = answer(req, res, c);
+    db_pool_release(app->pool, c);
+    return status;
+}

@@ -1,0 +1,468 @@
+#include "devices.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "authn.h"
+#include "crypto.h"
+#include "timefmt.h"
+#include "validate.h"
+
+/* ---- rendering --------------------------------------------------------------- */
+
+static json_t *time_or_null(long long usec)
+{
+    if (!usec)
+        return json_null();
+    char text[TIMEFMT_MAX];
+    timefmt_format(usec, text);
+    return json_string(text);
+}
+
+json_t *devices_to_json(const struct device *d)
+{
+    char created[TIMEFMT_MAX];
+    timefmt_format(d->created_at, created);
+    return json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:s, s:o}", "id", (json_int_t)d->id,
+                     "name", d->name, "description", d->description, "address", d->address,
+                     "max_hourly_kwh", d->max_hourly_kwh, "reading_type",
+                     reading_type_name(d->reading_type), "owner_id",
+                     d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at", created,
+                     "last_seen_at", time_or_null(d->last_seen_at));
+}
+
+long long devices_owner_scope(const struct caller *caller)
+{
+    return caller->role == ROLE_ADMIN ? 0 : caller->user_id;
+}
+
+bool devices_load_visible_or_reply(const struct request *req, struct db_conn *conn,
+                                   struct device *out, struct response *res)
+{
+    long long id;
+    enum status st = request_param_id(req, 0, &id)
+                         ? db_devices_get(conn, id, devices_owner_scope(&req->caller), out)
+                         : STATUS_NOT_FOUND;
+    if (st != STATUS_OK)
+        response_status(res, st);
+    return st == STATUS_OK;
+}
+
+/* ---- cursors ------------------------------------------------------------------ */
+
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = B64URL[(v >> 18) & 63];
+        out[o++] = B64URL[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = B64URL[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = B64URL[v & 63];
+    }
+    out[o] = '\0';
+}
+
+/* Decodes into out (room for max bytes); returns the length or -1. Trailing
+ * bits are not checked here: the caller re-encodes and compares. */
+static int b64url_decode(const char *in, unsigned char *out, size_t max)
+{
+    size_t len = strlen(in), o = 0;
+    if (len % 4 == 1 || len / 4 * 3 + 2 > max)
+        return -1;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *p = strchr(B64URL, in[i]);
+        if (!p || !*p)
+            return -1;
+        acc = (acc << 6) | (unsigned)(p - B64URL);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return (int)o;
+}
+
+void devices_cursor_encode(char tag, long long value, char out[DEVICES_CURSOR_MAX])
+{
+    char plain[24];
+    int n = snprintf(plain, sizeof plain, "%c%lld", tag, value);
+    b64url_encode((const unsigned char *)plain, (size_t)n, out);
+}
+
+bool devices_cursor_decode(const char *cursor, char tag, long long *value)
+{
+    unsigned char plain[24];
+    if (!cursor || strlen(cursor) >= DEVICES_CURSOR_MAX)
+        return false;
+    int n = b64url_decode(cursor, plain, sizeof plain - 1);
+    if (n < 2 || plain[0] != (unsigned char)tag)
+        return false;
+    plain[n] = '\0';
+    const char *digits = (const char *)plain + 1;
+    if (memchr(digits, '\0', (size_t)n - 1))
+        return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(digits, &end, 10);
+    if (errno || *end)
+        return false;
+    /* Only the canonical spelling: no "+", spaces, leading zeros or odd bits. */
+    char again[DEVICES_CURSOR_MAX];
+    devices_cursor_encode(tag, v, again);
+    if (strcmp(again, cursor) != 0)
+        return false;
+    *value = v;
+    return true;
+}
+
+bool devices_cursor_or_reply(const struct request *req, char tag, long long *value,
+                             struct response *res)
+{
+    const char *cursor = request_query(req, "cursor");
+    if (!cursor || devices_cursor_decode(cursor, tag, value))
+        return true;
+    response_problem(res, 400, "invalid_cursor", "cursor", "cursor is not one this list gave");
+    return false;
+}
+
+/* ---- request bodies ------------------------------------------------------------ */
+
+static const char *const CREATE_MEMBERS[] = {
+    "name", "description", "address", "max_hourly_kwh", "reading_type", "owner_id", NULL};
+/* reading_type is known here only to be refused as immutable, not as unknown. */
+static const char *const PATCH_MEMBERS[] = {
+    "name", "description", "address", "max_hourly_kwh", "reading_type", "owner_id", NULL};
+
+static bool has_control_chars(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < ' ' || *p == 0x7f)
+            return true;
+    return false;
+}
+
+static bool read_name_or_reply(const json_t *body, bool create, struct device_fields *f,
+                               struct response *res)
+{
+    if (!validate_string_or_reply(body, "name", create, DEVICES_NAME_MAX, &f->name, res))
+        return false;
+    if (f->name && (!*f->name || has_control_chars(f->name))) {
+        response_problem(res, 422, "invalid_field", "name",
+                         "name must be 1 to %d bytes without control characters", DEVICES_NAME_MAX);
+        return false;
+    }
+    return true;
+}
+
+static bool read_max_or_reply(const json_t *body, bool create, struct device_fields *f,
+                              struct response *res)
+{
+    if (!validate_number_or_reply(body, "max_hourly_kwh", create, &f->max_hourly_kwh,
+                                  &f->has_max_hourly_kwh, res))
+        return false;
+    if (f->has_max_hourly_kwh && !(f->max_hourly_kwh > 0)) {
+        response_problem(res, 422, "invalid_field", "max_hourly_kwh",
+                         "max_hourly_kwh must be a number > 0");
+        return false;
+    }
+    return true;
+}
+
+static bool read_reading_type_or_reply(const json_t *body, bool create, struct device_fields *f,
+                                       struct response *res)
+{
+    const json_t *v = json_object_get(body, "reading_type");
+    f->has_reading_type = v != NULL;
+    f->reading_type = READING_CUMULATIVE;
+    if (!v)
+        return true;
+    if (!create) {
+        response_problem(res, 422, "immutable_field", "reading_type",
+                         "reading_type is set when a device is created");
+        return false;
+    }
+    if (!json_is_string(v) || !reading_type_parse(json_string_value(v), &f->reading_type)) {
+        response_problem(res, 422, "invalid_field", "reading_type",
+                         "reading_type must be \"cumulative\" or \"interval\"");
+        return false;
+    }
+    return true;
+}
+
+bool devices_read_fields_or_reply(const json_t *body, bool create, struct device_fields *f,
+                                  struct response *res)
+{
+    *f = (struct device_fields){0};
+    bool owner_null = false;
+    return validate_object_or_reply(body, create ? CREATE_MEMBERS : PATCH_MEMBERS, res) &&
+           read_name_or_reply(body, create, f, res) &&
+           validate_string_or_reply(body, "description", false, DEVICES_DESCRIPTION_MAX,
+                                    &f->description, res) &&
+           validate_string_or_reply(body, "address", false, DEVICES_ADDRESS_MAX, &f->address,
+                                    res) &&
+           read_max_or_reply(body, create, f, res) &&
+           read_reading_type_or_reply(body, create, f, res) &&
+           validate_id_or_reply(body, "owner_id", true, &f->owner_id, &f->has_owner, &owner_null,
+                                res);
+}
+
+/* ---- handlers --------------------------------------------------------------------- */
+
+/* Optional query parameter "owner_id": a positive id, else 400. */
+static bool owner_filter_or_reply(const struct request *req, long long *owner_id,
+                                  struct response *res)
+{
+    const char *s = request_query(req, "owner_id");
+    *owner_id = 0;
+    if (!s)
+        return true;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*s < '1' || *s > '9' || *end || errno) {
+        response_problem(res, 400, "invalid_query", "owner_id", "owner_id must be a user id");
+        return false;
+    }
+    *owner_id = v;
+    return true;
+}
+
+/* The page as {"items", "next_cursor"}; list holds up to limit + 1 devices,
+ * the extra one only saying that there is a next page. */
+static json_t *page_json(const struct device_list *list, int limit)
+{
+    json_t *items = json_array();
+    int shown = list->count > limit ? limit : list->count;
+    for (int i = 0; i < shown; i++)
+        json_array_append_new(items, devices_to_json(&list->items[i]));
+    json_t *next = json_null();
+    if (list->count > limit) {
+        char cursor[DEVICES_CURSOR_MAX];
+        devices_cursor_encode('d', list->items[shown - 1].id, cursor);
+        next = json_string(cursor);
+    }
+    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+}
+
+/* GET /api/v1/devices?owner_id=&limit=&cursor= — user.
+ * A client sees its own devices (an owner_id of someone else gives an empty
+ * page); an admin sees all, optionally one owner's. 200 {"items",
+ * "next_cursor"}; 400 invalid_query / invalid_cursor. */
+int devices_list(const struct request *req, struct response *res, struct app *app)
+{
+    int limit;
+    long long owner_id, after_id = 0;
+    if (!validate_limit_or_reply(req, &limit, res) || !owner_filter_or_reply(req, &owner_id, res) ||
+        !devices_cursor_or_reply(req, 'd', &after_id, res))
+        return res->status;
+    long long scope = devices_owner_scope(&req->caller);
+    if (scope && owner_id && owner_id != scope)
+        return response_json(res, 200, page_json(&(struct device_list){0}, limit));
+    if (scope)
+        owner_id = scope;
+
+    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!c)
+        return response_status(res, STATUS_UNAVAILABLE);
+    struct device_list list;
+    enum status st = db_devices_list(c, owner_id, after_id, limit + 1, &list);
+    db_pool_release(app->pool, c);
+    if (st != STATUS_OK)
+        return response_status(res, st);
+    response_json(res, 200, page_json(&list, limit));
+    device_list_free(&list);
+    return res->status;
+}
+
+/* A fresh token and its hash; false when the system cannot make randomness. */
+static bool new_token(char token[CRYPTO_TOKEN_LEN + 1], char hash[CRYPTO_SHA256_HEX_LEN + 1])
+{
+    if (!crypto_token_new(token))
+        return false;
+    crypto_sha256_hex(token, strlen(token), hash);
+    return hash[0] != '\0';
+}
+
+static int owner_problem(struct response *res)
+{
+    return response_problem(res, 422, "invalid_field", "owner_id", "owner_id names no user");
+}
+
+/* POST /api/v1/devices — admin.
+ * {"name", "description"?, "address"?, "max_hourly_kwh", "reading_type"?,
+ *  "owner_id"?} → 201 the device plus "token" (shown this once), Location;
+ * 422 invalid/unknown member or an owner_id that names no user. */
+int devices_create(const struct request *req, struct response *res, struct app *app)
+{
+    struct device_fields f;
+    if (!devices_read_fields_or_reply(req->body, true, &f, res))
+        return res->status;
+    char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
+    if (!new_token(token, hash))
+        return response_status(res, STATUS_INTERNAL);
+
+    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!c)
+        return response_status(res, STATUS_UNAVAILABLE);
+    const struct device_new in = {
+        .name = f.name,
+        .description = f.description,
+        .address = f.address,
+        .max_hourly_kwh = f.max_hourly_kwh,
+        .reading_type = f.reading_type,
+        .owner_id = f.owner_id,
+    };
+    struct device d;
+    enum status st = db_devices_create(c, &in, hash, &d);
+    db_pool_release(app->pool, c);
+    if (st == STATUS_INVALID)
+        return owner_problem(res);
+    if (st != STATUS_OK)
+        return response_status(res, st);
+
+    json_t *body = devices_to_json(&d);
+    json_object_set_new(body, "token", json_string(token));
+    char location[64];
+    snprintf(location, sizeof location, "/api/v1/devices/%lld", d.id);
+    response_header(res, "Location", location);
+    device_clear(&d);
+    return response_json(res, 201, body);
+}
+
+/* GET /api/v1/devices/{id} — owner, admin. 200 the device; 404 missing or not
+ * the caller's. */
+int devices_get(const struct request *req, struct response *res, struct app *app)
+{
+    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!c)
+        return response_status(res, STATUS_UNAVAILABLE);
+    struct device d;
+    bool ok = devices_load_visible_or_reply(req, c, &d, res);
+    db_pool_release(app->pool, c);
+    if (!ok)
+        return res->status;
+    response_json(res, 200, devices_to_json(&d));
+    device_clear(&d);
+    return res->status;
+}
+
+/* A client may change only its device's name, description and limit. */
+static bool client_fields_or_reply(const struct request *req, struct response *res)
+{
+    if (req->caller.role == ROLE_ADMIN)
+        return true;
+    static const char *const ADMIN_ONLY[] = {"address", "owner_id"};
+    for (size_t i = 0; i < sizeof ADMIN_ONLY / sizeof ADMIN_ONLY[0]; i++) {
+        if (json_object_get(req->body, ADMIN_ONLY[i])) {
+            response_problem(res, 403, "forbidden_field", ADMIN_ONLY[i],
+                             "only an admin may change %s", ADMIN_ONLY[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Runs the checks and the update on a borrowed connection. */
+static int update_device(const struct request *req, struct response *res, struct db_conn *c)
+{
+    struct device d;
+    if (!devices_load_visible_or_reply(req, c, &d, res))
+        return res->status;
+    long long id = d.id;
+    device_clear(&d);
+
+    struct device_fields f;
+    if (!client_fields_or_reply(req, res) ||
+        !devices_read_fields_or_reply(req->body, false, &f, res))
+        return res->status;
+    const struct device_patch patch = {
+        .name = f.name,
+        .description = f.description,
+        .address = f.address,
+        .set_max_hourly_kwh = f.has_max_hourly_kwh,
+        .max_hourly_kwh = f.max_hourly_kwh,
+        .set_owner = f.has_owner,
+        .owner_id = f.owner_id,
+    };
+    /* Scoped again: a client's device may have been reassigned meanwhile. */
+    enum status st = db_devices_update(c, id, devices_owner_scope(&req->caller), &patch, &d);
+    if (st == STATUS_INVALID)
+        return owner_problem(res);
+    if (st != STATUS_OK)
+        return response_status(res, st);
+    response_json(res, 200, devices_to_json(&d));
+    device_clear(&d);
+    return res->status;
+}
+
+/* PATCH /api/v1/devices/{id} — owner, admin.
+ * Any of "name", "description", "max_hourly_kwh"; an admin also "address" and
+ * "owner_id" (a user id, or null to unassign). 200 the device; 404 missing or
+ * not the caller's; 403 forbidden_field for a client's address/owner_id;
+ * 422 invalid/unknown member, immutable_field for reading_type, an owner_id
+ * that names no user. */
+int devices_update(const struct request *req, struct response *res, struct app *app)
+{
+    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!c)
+        return response_status(res, STATUS_UNAVAILABLE);
+    int status = update_device(req, res, c);
+    db_pool_release(app->pool, c);
+    return status;
+}
+
+/* DELETE /api/v1/devices/{id} — admin. 204; its readings, hours and alerts go
+ * with it, its token stops working, live sessions drop it. 404 missing. */
+int devices_delete(const struct request *req, struct response *res, struct app *app)
+{
+    long long id;
+    if (!request_param_id(req, 0, &id))
+        return response_status(res, STATUS_NOT_FOUND);
+    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!c)
+        return response_status(res, STATUS_UNAVAILABLE);
+    enum status st = db_devices_delete(c, id);
+    db_pool_release(app->pool, c);
+    if (st != STATUS_OK)
+        return response_status(res, st);
+    /* Other instances' caches expire within AUTHN_CACHE_TTL_S. */
+    authn_forget_device(app->authn, id);
+    return response_json(res, 204, NULL);
+}
+
+/* POST /api/v1/devices/{id}/token — admin, no body. 200 {"token"}: the old
+ * token stops working at once here, within a second elsewhere. 404 missing. */
+int devices_rotate_token(const struct request *req, struct response *res, struct app *app)
+{
+    long long id;
+    if (!request_param_id(req, 0, &id))
+        return response_status(res, STATUS_NOT_FOUND);
+    char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
+    if (!new_token(token, hash))
+        return response_status(res, STATUS_INTERNAL);
+    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!c)
+        return response_status(res, STATUS_UNAVAILABLE);
+    enum status st = db_devices_set_token(c, id, hash);
+    db_pool_release(app->pool, c);
+    if (st != STATUS_OK)
+        return response_status(res, st);
+    authn_forget_device(app->authn, id);
+    return response_json(res, 200, json_pack("{s:s}", "token", token));
+}

@@ -1,0 +1,69 @@
+/* devices: the Devices API (/api/v1/devices...), the one JSON rendering of a
+ * device, and what the per-device routes share: "may this caller see this
+ * device" and the opaque list cursors. */
+#ifndef WATTLINE_DEVICES_H
+#define WATTLINE_DEVICES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../db/devices.h"
+#include "handler.h"
+
+/* {"id","name","description","address","max_hourly_kwh","reading_type",
+ *  "owner_id"|null,"created_at","last_seen_at"|null}; caller owns it. */
+json_t *devices_to_json(const struct device *d);
+
+/* The owner a caller is limited to: 0 (any) for an admin, else its user id. */
+long long devices_owner_scope(const struct caller *caller);
+
+/* Loads the device named by path parameter 0 when the caller may see it
+ * (an admin any, a client its own). Otherwise the problem is in res: 404 for
+ * a missing or foreign device alike, 503 when the database is away. */
+bool devices_load_visible_or_reply(const struct request *req, struct db_conn *conn,
+                                   struct device *out, struct response *res);
+
+/* ---- opaque cursors ------------------------------------------------------
+ * A cursor is base64url (no padding) of a one-letter kind tag followed by a
+ * decimal number (the last id or timestamp of the page), so a cursor from one
+ * list is refused by another. Decoding is strict: only the exact text that
+ * devices_cursor_encode() produces is accepted. */
+#define DEVICES_CURSOR_MAX 32
+
+void devices_cursor_encode(char tag, long long value, char out[DEVICES_CURSOR_MAX]);
+bool devices_cursor_decode(const char *cursor, char tag, long long *value);
+
+/* Query parameter "cursor" of the given kind: *value untouched and true when
+ * absent; 400 invalid_cursor in res when malformed. */
+bool devices_cursor_or_reply(const struct request *req, char tag, long long *value,
+                             struct response *res);
+
+/* ---- request bodies -------------------------------------------------------- */
+
+struct device_fields {
+    const char *name; /* NULL: not given */
+    const char *description;
+    const char *address;
+    bool has_max_hourly_kwh;
+    double max_hourly_kwh;
+    bool has_reading_type;
+    enum reading_type reading_type;
+    bool has_owner;
+    long long owner_id; /* 0: null (unassigned) */
+};
+
+/* Reads and checks a POST (create) or PATCH body; strings are borrowed from
+ * body. On false the 422 problem is in res. */
+bool devices_read_fields_or_reply(const json_t *body, bool create, struct device_fields *out,
+                                  struct response *res);
+
+/* ---- handlers ------------------------------------------------------------- */
+
+int devices_list(const struct request *req, struct response *res, struct app *app);
+int devices_create(const struct request *req, struct response *res, struct app *app);
+int devices_get(const struct request *req, struct response *res, struct app *app);
+int devices_update(const struct request *req, struct response *res, struct app *app);
+int devices_delete(const struct request *req, struct response *res, struct app *app);
+int devices_rotate_token(const struct request *req, struct response *res, struct app *app);
+
+#endif
