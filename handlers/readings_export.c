@@ -41,16 +41,15 @@ static double quality(const char *params, const char *end)
 bool readings_export_wants_csv(const char *accept)
 {
     for (const char *p = accept; p && *p;) {
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        const char *semi = memchr(p, ';', (size_t)(end - p));
-        const char *type_end = semi ? semi : end;
-        while (type_end > p && (type_end[-1] == ' ' || type_end[-1] == '\t'))
-            type_end--;
-        if (type_end - p == 8 && !strncasecmp(p, "text/csv", 8) && quality(semi, end) > 0)
+        size_t len = strcspn(p, ","); /* one media range */
+        const char *end = p + len;
+        size_t skip = strspn(p, " \t");
+        p += skip < len ? skip : len;
+        size_t type_len = strcspn(p, ";,");
+        const char *semi = p[type_len] == ';' ? p + type_len : NULL;
+        while (type_len > 0 && (p[type_len - 1] == ' ' || p[type_len - 1] == '\t'))
+            type_len--;
+        if (type_len == 8 && !strncasecmp(p, "text/csv", 8) && quality(semi, end) > 0)
             return true;
         p = *end ? end + 1 : end;
     }
