@@ -81,7 +81,8 @@ build/asan/tests/%: tests/unit/%.c build/asan/libwattline.a
 	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< \
 	  build/asan/libwattline.a $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
--include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(SIM_REL_OBJ:.o=.d) $(SIM_ASAN_OBJ:.o=.d)
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(SIM_REL_OBJ:.o=.d) $(SIM_ASAN_OBJ:.o=.d) \
+  build/rel/server/main.d build/asan/server/main.d build/asan/tools/sim/main.d
 
 deps:
 	@tools/deps.sh all

@@ -8,16 +8,21 @@
 #include "../handlers/app.h"
 #include "../handlers/authn.h"
 #include "../handlers/crypto.h"
+#include "../handlers/hub.h"
 #include "../handlers/ingest.h"
 #include "../handlers/metrics.h"
+#include "../handlers/throttle.h"
 #include "cli.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "migrations.h"
 #include "routes.h"
+#include "ws.h"
 
 #define EXIT_CONFIG 2
+/* Client addresses whose failed logins are remembered (about 100 bytes each). */
+#define LOGIN_THROTTLE_SLOTS 4096
 
 static void usage(FILE *out)
 {
@@ -125,6 +130,57 @@ static void build_csp(const char *ws_url, char *out, size_t size)
              ws_url);
 }
 
+/* The live side: the hub and its worker, the WebSocket server, and the
+ * LISTEN connection that feeds them notifications from every instance. */
+struct realtime {
+    struct ws_server *ws;
+    struct listener *listener;
+};
+
+/* The hub exists before HTTP starts (/metrics reads it); it is fed only
+ * once realtime_start() has run. */
+static struct hub *realtime_hub_create(struct app *app)
+{
+    const struct config *cfg = app->config;
+    struct hub_limits limits = {.max_sessions = cfg->ws_max_sessions,
+                                .max_sessions_per_user = cfg->ws_max_sessions_per_user};
+    struct hub_store store = hub_store_for_app(app);
+    return hub_create(&limits, &store);
+}
+
+static bool realtime_start(struct app *app, struct realtime *rt, char *err, size_t errlen)
+{
+    const struct config *cfg = app->config;
+    rt->ws = ws_start(cfg, app->hub, err, errlen);
+    if (!rt->ws)
+        return false;
+    if (!hub_start(app->hub)) {
+        snprintf(err, errlen, "cannot start the WebSocket worker");
+        return false;
+    }
+    struct listener_options lo = {.url = cfg->database_url,
+                                  .connect_timeout_s = 3,
+                                  .on_events = hub_on_listener_events,
+                                  .ctx = app->hub};
+    rt->listener = listener_start(&lo);
+    if (!rt->listener) {
+        snprintf(err, errlen, "cannot start the LISTEN thread");
+        return false;
+    }
+    return true;
+}
+
+/* In dependency order: nothing feeds the hub, then nothing wakes the lws
+ * thread, then the sessions close, then the hub goes. */
+static void realtime_stop(struct app *app, struct realtime *rt)
+{
+    listener_stop(rt->listener);
+    hub_stop(app->hub);
+    ws_stop(rt->ws, 1000);
+    hub_free(app->hub);
+    app->hub = NULL;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct config cfg;
@@ -144,6 +200,7 @@ static int cmd_serve(int argc, char **argv)
     struct migration_set migrations = {0};
     struct app app = {.config = &cfg};
     struct http_server *http = NULL;
+    struct realtime realtime = {0};
 
     if (!migrations_load(cfg.migrations_dir, &migrations, err, sizeof err)) {
         fprintf(stderr, "wattline: %s\n", err);
@@ -170,7 +227,8 @@ static int cmd_serve(int argc, char **argv)
     app.metrics = metrics_create(methods, patterns, ROUTES_COUNT);
     app.authn = authn_create();
     app.password_limiter = password_limiter_create(cfg.password_hash_slots);
-    if (!app.pool || !app.metrics || !app.authn || !app.password_limiter) {
+    app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, LOGIN_THROTTLE_SLOTS);
+    if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
@@ -179,8 +237,17 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
     }
+    app.hub = realtime_hub_create(&app);
+    if (!app.hub) {
+        fprintf(stderr, "wattline: out of memory\n");
+        goto out;
+    }
     http = http_start(&app, err, sizeof err);
     if (!http) {
+        fprintf(stderr, "wattline: %s\n", err);
+        goto out;
+    }
+    if (!realtime_start(&app, &realtime, err, sizeof err)) {
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
     }
@@ -195,8 +262,10 @@ static int cmd_serve(int argc, char **argv)
 
 out:
     http_stop(http, 10000);
+    realtime_stop(&app, &realtime);
     ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);
+    throttle_table_free(app.login_throttle);
     authn_free(app.authn);
     metrics_free(app.metrics);
     db_pool_free(app.pool);

@@ -1,0 +1,179 @@
+/* hub: the WebSocket sessions and the typed messages between them and the
+ * rest of Wattline. Knows nothing about libwebsockets: a transport (server/
+ * ws.c) feeds it opened sessions, complete text messages and closes, and
+ * gives it a way to queue text and close a session.
+ *
+ * Threads. Everything named "transport thread" below runs on the one thread
+ * that owns the sockets; the session registry lives there and is never
+ * locked. Database work (authentication, replay, alert and usage reads) runs
+ * on the hub's worker thread, which hands results back through a locked
+ * queue and transport->wake(); the transport then calls hub_drain(). Other
+ * threads (the LISTEN thread) only call hub_post_events().
+ *
+ * Delivery. An alert goes to the READY sessions of the device's current
+ * owner, each alert id at most once per session and in increasing id order
+ * (a session remembers the last id it was sent). A session that asked for a
+ * replay (since_alert_id) gets the stored alerts first, a page at a time as
+ * its queue drains; live alerts are held back until the replay has caught
+ * up. One worker thread keeps the two in order: a replay page read after an
+ * alert committed contains it, and an alert read after the page arrives
+ * after it. A session whose queue is already long when live alerts come
+ * (a backlog upload can raise thousands at once) switches to the same paced
+ * replay from its last id instead of queueing them all.
+ *
+ * Users. The stored role of every user with a session is re-read every
+ * HUB_USER_RECHECK_S (and at once on a users_changed notification): a
+ * deleted user's sessions close with 4401, a demoted admin keeps only what
+ * a client may see.
+ *
+ * Usage. Readings make the listener report device ids; devices some local
+ * session subscribed to are read at most once per second each, and the
+ * result goes to subscribers allowed to see the device at that moment (an
+ * admin, or the owner read with the usage), so an owner change stops the old
+ * owner's stream at once.
+ */
+#ifndef WATTLINE_HUB_H
+#define WATTLINE_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../db/alerts.h"
+#include "../db/listener.h"
+#include "../db/usage.h"
+#include "handler.h"
+
+#define HUB_AUTH_TIMEOUT_S    10.0
+#define HUB_USAGE_INTERVAL_S  1.0  /* at most one usage message per device per second */
+#define HUB_MAX_SUBSCRIPTIONS 256  /* per session */
+#define HUB_REPLAY_PAGE       200  /* alerts per replay read */
+#define HUB_PENDING_MAX       8    /* messages held while an auth is checked */
+#define HUB_FLOOD_RATE        20.0 /* inbound messages per second, sustained */
+#define HUB_FLOOD_BURST       60.0 /* and in a burst */
+#define HUB_LIVE_BACKLOG      256  /* queued messages past which live alerts are paced */
+#define HUB_USER_RECHECK_S    1.0  /* sessions' users are re-read this often */
+
+/* WebSocket close codes the hub uses (1xxx are RFC 6455, 4xxx are ours). */
+enum {
+    HUB_CLOSE_CODE_POLICY = 1008,       /* flooding */
+    HUB_CLOSE_CODE_TOO_BIG = 1009,      /* message over 64 KiB */
+    HUB_CLOSE_CODE_GOING_AWAY = 1001,   /* server shutting down */
+    HUB_CLOSE_CODE_TRY_LATER = 1013,    /* server full, or database unavailable */
+    HUB_CLOSE_CODE_UNAUTHORIZED = 4401, /* missing, bad or expired auth; user deleted */
+    HUB_CLOSE_CODE_TOO_MANY = 4429,     /* the user has too many sessions */
+};
+
+/* Why a session ended (the /metrics label). */
+enum hub_close_reason {
+    HUB_CLOSED_NONE = 0,
+    HUB_CLOSED_PEER,          /* the client left, or stopped answering pings */
+    HUB_CLOSED_AUTH_TIMEOUT,  /* no auth within HUB_AUTH_TIMEOUT_S */
+    HUB_CLOSED_AUTH_FAILED,   /* bad token, or a first message that is not auth */
+    HUB_CLOSED_TOKEN_EXPIRED, /* the token ran out without a fresh auth */
+    HUB_CLOSED_USER_DELETED,
+    HUB_CLOSED_TOO_LARGE, /* message over 64 KiB */
+    HUB_CLOSED_FLOOD,
+    HUB_CLOSED_SLOW_CONSUMER, /* its outgoing queue overflowed */
+    HUB_CLOSED_SESSION_CAP,   /* ws_max_sessions reached */
+    HUB_CLOSED_USER_CAP,      /* ws_max_sessions_per_user reached */
+    HUB_CLOSED_UNAVAILABLE,   /* the database could not check the token */
+    HUB_CLOSED_SHUTDOWN,
+    HUB_CLOSED_REASONS
+};
+
+/* The database operations the worker needs; the real ones are in
+ * hub_store.c, the unit tests bring fakes. Called on the worker thread. */
+struct hub_store {
+    /* STATUS_UNAUTHORIZED for a bad token or a deleted user. */
+    enum status (*authenticate)(void *ctx, const char *token, struct caller *out);
+    /* Alerts of owner_id's devices with id > since_id, oldest first. */
+    enum status (*alerts_since)(void *ctx, long long owner_id, long long since_id, int limit,
+                                struct alert_list *out);
+    enum status (*alerts_by_ids)(void *ctx, const long long *ids, int n, struct alert_list *out);
+    enum status (*owners)(void *ctx, const long long *ids, int n, struct device_owner *out);
+    enum status (*usage)(void *ctx, const long long *ids, int n, struct device_usage **out,
+                         int *count);
+    /* out[i]: the stored role of ids[i]; ROLE_NONE for a deleted user. */
+    enum status (*user_roles)(void *ctx, const long long *ids, int n, enum role *out);
+    void *ctx;
+};
+
+/* The store backed by app->pool and app->authn. */
+struct hub_store hub_store_for_app(struct app *app);
+
+/* What the hub asks of the transport (transport thread, except wake). */
+struct hub_transport {
+    /* Queues one text frame on conn; false when conn's queue is full, in which
+     * case the transport closes the session itself (HUB_CLOSED_SLOW_CONSUMER). */
+    bool (*send)(void *conn, const char *text, size_t len);
+    /* Messages queued on conn and not yet written. */
+    size_t (*queued)(void *conn);
+    /* Closes conn with a WebSocket close code. hub_session_closed() follows. */
+    void (*close)(void *conn, int code, const char *reason);
+    /* Any thread: make the transport thread call hub_drain() soon. */
+    void (*wake)(void *ctx);
+    void *ctx;
+};
+
+struct hub_limits {
+    int max_sessions;          /* all sessions, authenticated or not */
+    int max_sessions_per_user; /* authenticated sessions of one user */
+};
+
+struct hub;
+struct hub_session;
+
+/* Creates a hub (no threads yet). NULL when out of memory. */
+struct hub *hub_create(const struct hub_limits *limits, const struct hub_store *store);
+/* Sets the transport before any session opens. */
+void hub_set_transport(struct hub *hub, const struct hub_transport *transport);
+/* Starts the worker thread. */
+bool hub_start(struct hub *hub);
+/* Stops the worker thread (jobs still queued are dropped). Call before the
+ * transport is destroyed: the worker wakes the transport. */
+void hub_stop(struct hub *hub);
+/* Frees the hub; every session must have been closed. NULL is a no-op. */
+void hub_free(struct hub *hub);
+
+/* ---- transport thread ---------------------------------------------------- */
+
+/* A new connection (conn is the transport's handle, borrowed until
+ * hub_session_closed). NULL when the hub is full: the transport closes it
+ * with HUB_CLOSE_CODE_TRY_LATER and reports HUB_CLOSED_SESSION_CAP. now is
+ * wall-clock seconds. */
+struct hub_session *hub_session_open(struct hub *hub, void *conn, double now);
+/* One complete text message from the client. */
+void hub_session_message(struct hub *hub, struct hub_session *s, const char *text, size_t len,
+                         double now);
+/* The transport's queue for s ran empty (resumes a paused replay). */
+void hub_session_drained(struct hub *hub, struct hub_session *s);
+/* The connection is gone; s is freed. reason is the transport's view
+ * (HUB_CLOSED_PEER, _TOO_LARGE, _SLOW_CONSUMER, _SHUTDOWN); a close the hub
+ * asked for keeps the hub's own reason. */
+void hub_session_closed(struct hub *hub, struct hub_session *s, enum hub_close_reason reason);
+/* Timers: auth timeouts, token expiry, usage coalescing. Call often (10/s). */
+void hub_tick(struct hub *hub, double now);
+/* Applies what other threads handed over (results, events). */
+void hub_drain(struct hub *hub, double now);
+
+/* A session the transport refused before the hub saw it (session cap). */
+void hub_count_refused(struct hub *hub);
+/* Messages the transport threw away (a closing or overflowing session). */
+void hub_count_dropped(struct hub *hub, unsigned long n);
+
+/* ---- any thread ------------------------------------------------------------ */
+
+/* Takes ownership of ev's arrays (the listener's on_events). */
+void hub_post_events(struct hub *hub, struct listener_events *ev);
+
+/* listener_events_fn adapter: ctx is the hub. */
+void hub_on_listener_events(void *hub, struct listener_events *ev);
+
+/* Runs one queued worker job on the calling thread; false when none was
+ * queued. The worker thread loops on it; unit tests call it directly. */
+bool hub_work_once(struct hub *hub);
+
+/* Appends the WebSocket families in Prometheus text format. */
+void hub_render_metrics(struct hub *hub, char **buf, size_t *len, size_t *cap);
+
+#endif

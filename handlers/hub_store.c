@@ -1,0 +1,68 @@
+/* hub_store: the hub's database operations on the application's pool. */
+#include "app.h"
+#include "authn.h"
+#include "hub.h"
+
+static enum status store_authenticate(void *ctx, const char *token, struct caller *out)
+{
+    return authn_user(ctx, token, out);
+}
+
+/* Borrows a pooled connection for one call: STATUS_UNAVAILABLE without one. */
+#define WITH_CONN(app, call)                                                                       \
+    do {                                                                                           \
+        struct db_conn *conn = db_pool_acquire((app)->pool, APP_DB_WAIT_MS);                       \
+        if (!conn)                                                                                 \
+            return STATUS_UNAVAILABLE;                                                             \
+        enum status st_ = (call);                                                                  \
+        db_pool_release((app)->pool, conn);                                                        \
+        return st_;                                                                                \
+    } while (0)
+
+static enum status store_alerts_since(void *ctx, long long owner_id, long long since_id, int limit,
+                                      struct alert_list *out)
+{
+    struct app *app = ctx;
+    struct alert_query q = {
+        .owner_id = owner_id, .since_id = since_id, .limit = limit, .oldest_first = true};
+    WITH_CONN(app, db_alerts_list(conn, &q, out));
+}
+
+static enum status store_alerts_by_ids(void *ctx, const long long *ids, int n,
+                                       struct alert_list *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_alerts_by_ids(conn, ids, n, out));
+}
+
+static enum status store_owners(void *ctx, const long long *ids, int n, struct device_owner *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_usage_owners(conn, ids, n, out));
+}
+
+static enum status store_usage(void *ctx, const long long *ids, int n, struct device_usage **out,
+                               int *count)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_usage_read(conn, ids, n, out, count));
+}
+
+static enum status store_user_roles(void *ctx, const long long *ids, int n, enum role *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_usage_user_roles(conn, ids, n, out));
+}
+
+struct hub_store hub_store_for_app(struct app *app)
+{
+    return (struct hub_store){
+        .authenticate = store_authenticate,
+        .alerts_since = store_alerts_since,
+        .alerts_by_ids = store_alerts_by_ids,
+        .owners = store_owners,
+        .usage = store_usage,
+        .user_roles = store_user_roles,
+        .ctx = app,
+    };
+}
