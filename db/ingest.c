@@ -10,8 +10,9 @@
 #define EPOCH(ts) "(extract(epoch FROM " ts ") * 1000000)::bigint"
 
 static const struct db_stmt LOCK = {
-    "ingest_lock", "SELECT id, reading_type FROM devices WHERE id = ANY($1::bigint[])"
-                   " ORDER BY id FOR UPDATE"};
+    "ingest_lock",
+    "SELECT id, reading_type, max_hourly_kwh FROM devices WHERE id = ANY($1::bigint[])"
+    " ORDER BY id FOR UPDATE"};
 
 static const struct db_stmt INSERT = {
     "ingest_insert",
@@ -84,6 +85,10 @@ static const struct db_stmt WRITE = {
                                       "id)"
                                       " SELECT id FROM raised ORDER BY id"};
 
+/* An arbitrary constant naming "raising alerts" among advisory locks. */
+static const struct db_stmt LOCK_ALERTS = {"ingest_lock_alerts",
+                                           "SELECT pg_advisory_xact_lock(7239002)"};
+
 static const struct db_stmt PARTITIONS = {
     "ingest_partitions",
     "SELECT readings_ensure_partitions((now() AT TIME ZONE 'UTC' - interval '1 month')::date, 4)"};
@@ -112,7 +117,7 @@ static void free_arrays(struct db_array *a, int n)
 }
 
 enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int n, bool *exists,
-                                   enum reading_type *types)
+                                   enum reading_type *types, double *limits)
 {
     struct db_array a;
     const char *params[] = {ll_array(&a, ids, n)};
@@ -130,6 +135,7 @@ enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int 
             if (ids[i] == id) {
                 exists[i] = true;
                 reading_type_parse(PQgetvalue(res, row, 1), &types[i]);
+                limits[i] = db_get_double(res, row, 2);
             }
     }
     PQclear(res);
@@ -221,6 +227,14 @@ enum status db_ingest_write(struct db_conn *c, const long long *hour_devices,
         PQclear(res);
     }
     free_arrays(a, 5);
+    return st;
+}
+
+enum status db_ingest_lock_alerts(struct db_conn *c)
+{
+    PGresult *res = db_exec(c, &LOCK_ALERTS, 0, NULL);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    PQclear(res);
     return st;
 }
 

@@ -11,9 +11,14 @@
 #include "models.h"
 
 /* Locks the devices' rows (ascending id, so concurrent transactions on other
- * instances cannot deadlock) and says which still exist and their types. */
+ * instances cannot deadlock) and says which still exist, their types and limits. */
 enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n, bool *exists,
-                                   enum reading_type *types);
+                                   enum reading_type *types, double *limits);
+
+/* Serialises the transactions that raise alerts, across instances, until
+ * commit: alert ids then commit in id order, which lets a WebSocket session
+ * deliver strictly in id order without skipping one. */
+enum status db_ingest_lock_alerts(struct db_conn *conn);
 
 /* Inserts rows (unique by device and ts within the call); inserted[i] tells
  * which were new (the others were stored already). */

@@ -65,6 +65,7 @@ struct group {
     long long *devices; /* distinct devices, with their newest request time */
     long long *seen_at;
     enum reading_type *types;
+    double *limits;
     bool *exists;
     int ndevices;
 };
@@ -75,6 +76,7 @@ static void group_free(struct group *g)
     free(g->devices);
     free(g->seen_at);
     free(g->types);
+    free(g->limits);
     free(g->exists);
     memset(g, 0, sizeof *g);
 }
@@ -112,8 +114,9 @@ static bool group_build(struct group *g, struct ingest_request **jobs, int njobs
     g->devices = malloc((size_t)njobs * sizeof *g->devices);
     g->seen_at = malloc((size_t)njobs * sizeof *g->seen_at);
     g->types = calloc((size_t)njobs, sizeof *g->types);
+    g->limits = calloc((size_t)njobs, sizeof *g->limits);
     g->exists = calloc((size_t)njobs, sizeof *g->exists);
-    if (!g->rows || !g->devices || !g->seen_at || !g->types || !g->exists)
+    if (!g->rows || !g->devices || !g->seen_at || !g->types || !g->limits || !g->exists)
         return false;
 
     for (int j = 0; j < njobs; j++) {
@@ -219,6 +222,16 @@ static bool recompute_hours(const struct group *g, const struct ingest_context *
     return ok;
 }
 
+/* True when some recomputed hour exceeds its device's limit: an alert may be
+ * raised (or exist already; the lock is cheap either way). */
+static bool hours_over_limit(const struct group *g, const struct hour_list *hours)
+{
+    for (int i = 0; i < hours->count; i++)
+        if (hours->kwh[i] > g->limits[device_index(g, hours->devices[i])])
+            return true;
+    return false;
+}
+
 /* Drops rows of devices that no longer exist and fails their jobs. */
 static void drop_missing_devices(struct group *g)
 {
@@ -239,7 +252,8 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
                                int *nalerts, long long **usage, int *nusage)
 {
     struct db_conn *c = ing->conn;
-    enum status st = db_ingest_lock_devices(c, g->devices, g->ndevices, g->exists, g->types);
+    enum status st =
+        db_ingest_lock_devices(c, g->devices, g->ndevices, g->exists, g->types, g->limits);
     if (st != STATUS_OK)
         return st;
     drop_missing_devices(g);
@@ -287,6 +301,8 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
         st = db_ingest_context(c, *usage, lo, hi, *nusage, &ctx);
     if (st == STATUS_OK && !recompute_hours(g, &ctx, &hours))
         st = STATUS_INTERNAL;
+    if (st == STATUS_OK && hours_over_limit(g, &hours))
+        st = db_ingest_lock_alerts(c);
     if (st == STATUS_OK)
         st = db_ingest_write(c, hours.devices, hours.hours, hours.kwh, hours.count, g->devices,
                              g->seen_at, g->ndevices, alert_ids, nalerts);

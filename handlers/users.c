@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../db/events.h"
 #include "../db/refresh_tokens.h"
 #include "../server/log.h"
 #include "accounts.h"
@@ -165,6 +166,9 @@ static int update_and_reply(struct app *app, long long id, const struct user_cha
         st = db_users_update(conn, id, change, &user);
     if (st == STATUS_OK && change->password_hash)
         st = db_refresh_revoke_user(conn, id);
+    /* Live sessions on every instance re-read the user's role at once. */
+    if (st == STATUS_OK && change->role != ROLE_NONE)
+        st = db_events_notify(conn, &(struct events){.users_changed = &id, .nusers_changed = 1});
     if (st == STATUS_OK)
         st = db_commit(conn);
     if (st != STATUS_OK)
@@ -443,7 +447,16 @@ int users_delete(const struct request *req, struct response *res, struct app *ap
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!conn)
         return response_status(res, STATUS_UNAVAILABLE);
-    enum status st = db_users_delete(conn, id);
+    enum status st = db_begin(conn);
+    if (st == STATUS_OK)
+        st = db_users_delete(conn, id);
+    /* The user's WebSocket sessions on every instance close at once. */
+    if (st == STATUS_OK)
+        st = db_events_notify(conn, &(struct events){.users_changed = &id, .nusers_changed = 1});
+    if (st == STATUS_OK)
+        st = db_commit(conn);
+    if (st != STATUS_OK)
+        db_rollback(conn);
     db_pool_release(app->pool, conn);
     authn_forget_user(app->authn, id);
     if (st != STATUS_OK)
