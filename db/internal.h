@@ -44,7 +44,7 @@ void db_get_str(const PGresult *res, int row, int col, char *out, size_t size);
 /* True when the column is NULL. */
 bool db_is_null(const PGresult *res, int row, int col);
 
-#endif
+
 
 /* A PostgreSQL array literal ("{1,2,3}") built from numbers, passed as ONE
  * parameter: how a batch reaches the server in one round trip without any
@@ -68,3 +68,5 @@ struct db_ll_text {
     char s[24];
 };
 const char *db_ll(struct db_ll_text *buf, long long v);
+
+#endif

@@ -242,12 +242,13 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
-    http = http_start(&app, err, sizeof err);
-    if (!http) {
+    /* The WebSocket is up before HTTP answers: whoever sees /healthz can connect. */
+    if (!realtime_start(&app, &realtime, err, sizeof err)) {
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
     }
-    if (!realtime_start(&app, &realtime, err, sizeof err)) {
+    http = http_start(&app, err, sizeof err);
+    if (!http) {
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
     }
