@@ -1,6 +1,5 @@
 #include "alerts.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,39 +78,30 @@ static enum status read_list(struct db_conn *c, PGresult *res, struct alert_list
 
 enum status db_alerts_list(struct db_conn *c, const struct alert_query *q, struct alert_list *out)
 {
-    char owner[24], device[24], since[24], before[24], limit[16];
-    snprintf(owner, sizeof owner, "%lld", q->owner_id);
-    snprintf(device, sizeof device, "%lld", q->device_id);
-    snprintf(since, sizeof since, "%lld", q->since_id);
-    snprintf(before, sizeof before, "%lld", q->before_id);
-    snprintf(limit, sizeof limit, "%d", q->limit);
-    const char *params[] = {owner, device, since, before, limit};
+    struct db_ll_text owner, device, since, before, limit;
+    const char *params[] = {db_ll(&owner, q->owner_id), db_ll(&device, q->device_id),
+                            db_ll(&since, q->since_id), db_ll(&before, q->before_id),
+                            db_ll(&limit, q->limit)};
     return read_list(c, db_exec(c, q->oldest_first ? &LIST_OLDEST : &LIST_NEWEST, 5, params), out);
 }
 
 enum status db_alerts_by_ids(struct db_conn *c, const long long *ids, int n, struct alert_list *out)
 {
-    /* "{1,2,3}": an array literal is one parameter, not string-built SQL. */
-    size_t cap = (size_t)n * 21 + 3, len = 0;
-    char *arr = malloc(cap);
-    if (!arr)
-        return STATUS_INTERNAL;
-    arr[len++] = '{';
+    struct db_array arr;
+    db_array_init(&arr);
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(arr + len, cap - len, "%s%lld", i ? "," : "", ids[i]);
-    snprintf(arr + len, cap - len, "}");
-    const char *params[] = {arr};
-    enum status st = read_list(c, db_exec(c, &BY_IDS, 1, params), out);
-    free(arr);
+        db_array_add_ll(&arr, ids[i]);
+    const char *params[] = {db_array_finish(&arr)};
+    enum status st =
+        params[0] ? read_list(c, db_exec(c, &BY_IDS, 1, params), out) : STATUS_INTERNAL;
+    db_array_free(&arr);
     return st;
 }
 
 enum status db_alerts_ack(struct db_conn *c, long long id, long long owner_id, struct alert *out)
 {
-    char sid[24], sowner[24];
-    snprintf(sid, sizeof sid, "%lld", id);
-    snprintf(sowner, sizeof sowner, "%lld", owner_id);
-    const char *params[] = {sid, sowner};
+    struct db_ll_text sid, sowner;
+    const char *params[] = {db_ll(&sid, id), db_ll(&sowner, owner_id)};
     PGresult *res = db_exec(c, &ACK, 2, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) == 0)

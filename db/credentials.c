@@ -1,8 +1,5 @@
 #include "credentials.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "internal.h"
 
 static const struct db_stmt USER_ROLE = {"credentials_user_role",
@@ -13,9 +10,8 @@ static const struct db_stmt DEVICE_BY_TOKEN = {
 
 enum status db_credentials_user_role(struct db_conn *c, long long user_id, enum role *role)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%lld", user_id);
-    const char *params[] = {id};
+    struct db_ll_text id;
+    const char *params[] = {db_ll(&id, user_id)};
     PGresult *res = db_exec(c, &USER_ROLE, 1, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) == 0)

@@ -26,9 +26,8 @@ static const struct db_stmt RECORD = {
  * -1 applied with another checksum, -2 error. */
 static int recorded(struct db_conn *c, const struct migration *m)
 {
-    char version[24];
-    snprintf(version, sizeof version, "%ld", m->version);
-    const char *params[] = {version};
+    struct db_ll_text version;
+    const char *params[] = {db_ll(&version, m->version)};
     PGresult *res = db_exec(c, &GET_CHECKSUM, 1, params);
     int verdict = -2;
     if (db_check(c, res, PGRES_TUPLES_OK) == STATUS_OK) {
@@ -54,9 +53,8 @@ static enum status apply_one(struct db_conn *c, const struct migration *m, char 
         snprintf(err, errlen, "migration %s failed: %s", m->name, PQresultErrorMessage(res));
     PQclear(res);
     if (st == STATUS_OK) {
-        char version[24];
-        snprintf(version, sizeof version, "%ld", m->version);
-        const char *params[] = {version, m->name, m->checksum};
+        struct db_ll_text version;
+        const char *params[] = {db_ll(&version, m->version), m->name, m->checksum};
         res = db_exec(c, &RECORD, 3, params);
         st = db_check(c, res, PGRES_COMMAND_OK);
         PQclear(res);
