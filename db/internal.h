@@ -44,8 +44,6 @@ void db_get_str(const PGresult *res, int row, int col, char *out, size_t size);
 /* True when the column is NULL. */
 bool db_is_null(const PGresult *res, int row, int col);
 
-
-
 /* A PostgreSQL array literal ("{1,2,3}") built from numbers, passed as ONE
  * parameter: how a batch reaches the server in one round trip without any
  * SQL being built from data. */

@@ -422,6 +422,7 @@ static void dispatch(struct http_ctx *ctx, struct MHD_Connection *conn, const ch
             *call = (struct worker_call){.ctx = ctx, .handler = route->handler};
             res->deferral = (struct response_deferral){worker_call_start, worker_call_finish,
                                                        worker_call_free, call};
+            /* cppcheck-suppress memleak ; res->deferral owns call now */
             return; /* the worker decrefs the body */
         }
     }

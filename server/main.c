@@ -217,7 +217,8 @@ static int cmd_serve(int argc, char **argv)
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = cfg.http_threads ? cfg.http_threads : (int)(cores > 0 ? cores : 2);
-    struct db_pool_options opts = pool_options(&cfg, cfg.db_pool_size ? cfg.db_pool_size : threads + 2);
+    struct db_pool_options opts =
+        pool_options(&cfg, cfg.db_pool_size ? cfg.db_pool_size : threads + 2);
     const char *methods[64], *patterns[64];
     for (size_t i = 0; i < ROUTES_COUNT && i < 64; i++) {
         methods[i] = ROUTES[i].method;
