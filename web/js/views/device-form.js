@@ -1,0 +1,121 @@
+// Device create/edit dialogs. Input names are the API's member names, so a
+// problem's `field` lands next to the right input.
+
+import { h } from '../dom.js';
+import { api, ApiError, listAll } from '../api.js';
+import { field, formDialog } from '../ui.js';
+
+// Users an admin can assign devices to, sorted by name.
+export async function loadOwners() {
+  const { items } = await listAll('/users');
+  return items.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function ownerLabel(user) {
+  return `${user.name} (${user.email})`;
+}
+
+function ownerSelect(users, selectedId) {
+  return h('select', { name: 'owner_id' },
+    h('option', { value: '', selected: selectedId === null }, '— Unassigned —'),
+    users.map((u) => h('option', { value: String(u.id), selected: u.id === selectedId }, ownerLabel(u))));
+}
+
+function limitInput(value) {
+  return h('input', { type: 'number', name: 'max_hourly_kwh', step: 'any', inputmode: 'decimal', required: true, value: value === undefined ? '' : String(value) });
+}
+
+// The form's values as API members; `names` are the inputs to read.
+function readForm(form, names) {
+  const out = {};
+  for (const name of names) {
+    const el = form.elements.namedItem(name);
+    if (!el) {
+      continue;
+    }
+    if (name === 'max_hourly_kwh') {
+      out[name] = el.value.trim() === '' ? null : Number(el.value);
+    } else if (name === 'owner_id') {
+      out[name] = el.value === '' ? null : Number(el.value);
+    } else {
+      out[name] = el.value.trim();
+    }
+  }
+  return out;
+}
+
+function checkLimit(values) {
+  const limit = values.max_hourly_kwh;
+  if (limit !== undefined && !(Number.isFinite(limit) && limit > 0)) {
+    throw new ApiError(422, { detail: 'The limit must be a number greater than 0.', field: 'max_hourly_kwh' });
+  }
+}
+
+// Edits a device; resolves with the updated device, or undefined if cancelled.
+// An owner may change the name, description and limit; an admin also the
+// address and the owner.
+export async function editDeviceDialog(device, { isAdmin, owners }) {
+  const users = isAdmin ? owners || (await loadOwners()) : [];
+  const names = isAdmin
+    ? ['name', 'description', 'address', 'max_hourly_kwh', 'owner_id']
+    : ['name', 'description', 'max_hourly_kwh'];
+  return formDialog(`Edit ${device.name}`, {
+    fields: [
+      field('Name', h('input', { name: 'name', required: true, maxlength: '200', value: device.name })),
+      field('Description', h('textarea', { name: 'description', rows: '2', maxlength: '1000', value: device.description || '' })),
+      isAdmin ? field('Address', h('input', { name: 'address', maxlength: '500', value: device.address || '' })) : null,
+      field('Hourly limit (kWh)', limitInput(device.max_hourly_kwh), 'An alert is raised when one clock hour uses more than this.'),
+      isAdmin ? field('Owner', ownerSelect(users, device.owner_id)) : null,
+    ],
+    submit: async (form) => {
+      const values = readForm(form, names);
+      checkLimit(values);
+      // Send only what changed: an unchanged member costs nothing and cannot fail.
+      const changes = {};
+      for (const name of names) {
+        const before = device[name] === undefined ? null : device[name];
+        const after = values[name];
+        if ((before ?? '') !== (after ?? '')) {
+          changes[name] = after;
+        }
+      }
+      if (Object.keys(changes).length === 0) {
+        return device;
+      }
+      return api.patch(`/devices/${device.id}`, changes);
+    },
+  });
+}
+
+// Creates a device (admin); resolves with the answer (device plus token).
+export function createDeviceDialog(owners) {
+  return formDialog('New device', {
+    submitLabel: 'Create device',
+    fields: [
+      field('Name', h('input', { name: 'name', required: true, maxlength: '200' })),
+      field('Description', h('textarea', { name: 'description', rows: '2', maxlength: '1000' })),
+      field('Address', h('input', { name: 'address', maxlength: '500' })),
+      field('Hourly limit (kWh)', limitInput(), 'An alert is raised when one clock hour uses more than this.'),
+      field('Reading type', h('select', { name: 'reading_type' },
+        h('option', { value: 'cumulative', selected: true }, 'Cumulative (meter register)'),
+        h('option', { value: 'interval' }, 'Interval (energy since the previous reading)')),
+      'Fixed once the device is created.'),
+      field('Owner', ownerSelect(owners, null)),
+    ],
+    submit: async (form) => {
+      const values = readForm(form, ['name', 'description', 'address', 'max_hourly_kwh', 'reading_type', 'owner_id']);
+      checkLimit(values);
+      const body = { name: values.name, max_hourly_kwh: values.max_hourly_kwh, reading_type: values.reading_type };
+      if (values.description) {
+        body.description = values.description;
+      }
+      if (values.address) {
+        body.address = values.address;
+      }
+      if (values.owner_id !== null) {
+        body.owner_id = values.owner_id;
+      }
+      return api.post('/devices', body);
+    },
+  });
+}
