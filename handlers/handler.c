@@ -126,6 +126,15 @@ void response_clear(struct response *res)
     memset(res, 0, sizeof *res);
 }
 
+void format_double_exact(double v, char *out, size_t size)
+{
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(out, size, "%.*g", digits, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
 const char *request_query(const struct request *req, const char *name)
 {
     for (int i = 0; i < req->nquery; i++)

@@ -119,6 +119,15 @@ int response_problem(struct response *res, int status, const char *code, const c
 int response_status(struct response *res, enum status st);
 void response_clear(struct response *res);
 
+/* How every JSON document leaves the server: compact, reals with jansson's
+ * 17 significant digits, so that every double reads back exactly (0.1 may
+ * print as 0.10000000000000001: the same double to any JSON parser). */
+#define JSON_DUMP_FLAGS JSON_COMPACT
+
+/* The shortest decimal that reads back as exactly v (at most 17 digits), for
+ * raw values such as a CSV export of readings. */
+void format_double_exact(double v, char *out, size_t size);
+
 /* ---- reading requests ---- */
 
 const char *request_query(const struct request *req, const char *name);

@@ -499,7 +499,7 @@ static json_t *(*const RENDER[])(const struct out_message *) = {
 static char *render(const struct out_message *m)
 {
     json_t *o = RENDER[m->kind](m);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *text = o ? json_dumps(o, JSON_DUMP_FLAGS) : NULL;
     json_decref(o);
     return text;
 }

@@ -169,10 +169,10 @@ static enum status csv_next_line(struct csv_export *x)
         csv_release(x); /* free the connection now, not when the client is done */
         return STATUS_OK;
     }
-    char ts[TIMEFMT_MAX];
+    char ts[TIMEFMT_MAX], value[32];
     timefmt_format(r.ts, ts);
-    /* %.17g: the value reads back as exactly the double that was stored. */
-    x->len = (size_t)snprintf(x->line, sizeof x->line, "%s,%.17g\n", ts, r.value);
+    format_double_exact(r.value, value, sizeof value); /* reads back as the stored double */
+    x->len = (size_t)snprintf(x->line, sizeof x->line, "%s,%s\n", ts, value);
     x->sent = 0;
     return STATUS_OK;
 }

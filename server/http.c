@@ -206,7 +206,7 @@ static struct MHD_Response *build_body(struct response *res, const char **conten
         return r;
     }
     if (res->json && res->status != 204) {
-        char *text = json_dumps(res->json, JSON_COMPACT);
+        char *text = json_dumps(res->json, JSON_DUMP_FLAGS);
         if (!text)
             return NULL;
         struct MHD_Response *r =
