@@ -1,0 +1,167 @@
+'use strict';
+// bench.js: the benchmark's conductor, started by run.sh (which built the binaries and
+// started PostgreSQL). Starts the server, creates the users and devices, runs the
+// scenarios in an order where no phase inherits another's debris (checkpoints before
+// each measured phase), prints the table and writes the JSON.
+//
+// Exit status: 0 every target met, 1 a target missed, 2 the benchmark broke.
+
+const pg = require('./lib/pg');
+const { killAll } = require('./lib/proc');
+const report = require('./lib/report');
+const { setupAll } = require('./lib/setup');
+const { BIN, Server } = require('./lib/wattline');
+const alerts = require('./scenarios/alerts');
+const batch = require('./scenarios/batch');
+const ingest = require('./scenarios/ingest');
+const memory = require('./scenarios/memory');
+const queries = require('./scenarios/queries');
+
+const FULL = {
+  owners: 200,
+  ingestDevices: 1000,
+  batchDevices: 64,
+  yearDays: 365,
+  ingestSeconds: 20,
+  repeatSeconds: 10,
+  batchSeconds: 10,
+  alertSessions: 1000,
+  alertCount: 1000,
+  alertRate: 100,
+  idleSessions: 10000,
+  chartSeconds: 10,
+};
+
+// BENCH_QUICK=1: every phase short, to try the machinery out; not comparable figures.
+const QUICK = {
+  ...FULL,
+  owners: 20,
+  ingestDevices: 200,
+  batchDevices: 16,
+  yearDays: 30,
+  ingestSeconds: 3,
+  repeatSeconds: 2,
+  batchSeconds: 3,
+  alertSessions: 100,
+  alertCount: 100,
+  idleSessions: 1000,
+  chartSeconds: 3,
+};
+
+const SERVER_SETTINGS_SHOWN = ['HTTP_THREADS', 'DB_POOL_SIZE', 'LOG_LEVEL', 'LOG_FORMAT',
+  'ACCESS_TOKEN_TTL', 'WS_MAX_SESSIONS', 'WS_MAX_SESSIONS_PER_USER', 'MAX_CONNECTIONS',
+  'MAX_CONNECTIONS_PER_IP'];
+
+const SCENARIOS = ['memory', 'alerts', 'ingestion', 'batch', 'queries'];
+
+// BENCH_ONLY=alerts,queries runs just those (for profiling one of them); default all.
+function selectedScenarios() {
+  const only = (process.env.BENCH_ONLY || '').split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = only.filter((s) => !SCENARIOS.includes(s));
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown scenario ${unknown.join(', ')}`);
+  return new Set(only.length ? only : SCENARIOS);
+}
+
+const startedAt = new Date();
+const t0 = Date.now();
+
+function log(message) {
+  const s = ((Date.now() - t0) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[${s} s] ${message}\n`);
+}
+
+async function phase(results, name, fn) {
+  const started = Date.now();
+  await pg.statsReset();
+  results[name] = await fn();
+  const top = await pg.statsTop();
+  if (top) results[name].pg_statements = top;
+  results.phase_seconds[name] = (Date.now() - started) / 1000;
+}
+
+async function runAll(ctx, results) {
+  log(`starting ${BIN}`);
+  await ctx.server.start();
+  results.memory = { idle: await memory.idle(ctx) };
+
+  log('setup: an admin (command line), owners and devices (API)');
+  ctx.setup = await setupAll(ctx.server, ctx.work, {
+    owners: ctx.cfg.owners, ingestDevices: ctx.cfg.ingestDevices,
+    batchDevices: ctx.cfg.batchDevices, yearDays: ctx.cfg.yearDays,
+  }, log);
+  results.setup_seconds = ctx.setup.seconds;
+
+  const only = ctx.only;
+  if (only.has('memory')) {
+    const started = Date.now();
+    results.memory.sessions = await memory.sessions(ctx);
+    results.phase_seconds.memory = (Date.now() - started) / 1000;
+  }
+  if (only.has('alerts')) await phase(results, 'alerts', () => alerts.run(ctx));
+  if (only.has('ingestion')) await phase(results, 'ingestion', () => ingest.run(ctx));
+  if (only.has('batch')) await phase(results, 'batch', () => batch.run(ctx));
+  if (only.has('queries')) await phase(results, 'queries', () => queries.run(ctx));
+  log('stopping the server');
+  await ctx.server.stop();
+}
+
+function serverSettings(server) {
+  const shown = {};
+  for (const name of SERVER_SETTINGS_SHOWN) {
+    if (server.env?.[name] !== undefined) shown[name] = server.env[name];
+  }
+  return shown;
+}
+
+async function main() {
+  const quick = process.env.BENCH_QUICK === '1';
+  const only = selectedScenarios();
+  const cfg = quick ? QUICK : FULL;
+  const machine = report.machine();
+  const pgVersion = (await pg.scalar('SELECT version()')).replace(/ on .*$/, '');
+  process.stdout.write(`Wattline benchmark, ${startedAt.toISOString()}${quick ? ' (QUICK: ' +
+    'figures not comparable)' : ''}\n${report.machineText(machine, pgVersion)}\n\n`);
+
+  const ctx = { cfg, only, work: process.env.BENCH_WORK, log, server: null, setup: null };
+  ctx.server = new Server({ databaseUrl: pg.URL, work: ctx.work });
+  const results = { phase_seconds: {} };
+  let error = null;
+  try {
+    await runAll(ctx, results);
+  } catch (err) {
+    error = err;
+    process.stderr.write(`\nbench: ${err.stack || err.message}\n`);
+    if (ctx.server.proc) process.stderr.write(`server log tail:\n${ctx.server.logTail()}\n`);
+    await ctx.server.stop().catch(() => {});
+  }
+
+  const rows = report.tableRows(results);
+  const passed = !error && rows.every((r) => r.pass !== false);
+  const totalSeconds = (Date.now() - t0) / 1000;
+  process.stdout.write(`${report.formatTable(rows)}\n\n`);
+  const file = report.writeJson(process.env.BENCH_RESULTS, {
+    started_at: startedAt.toISOString(), quick, scenarios: [...only], machine,
+    postgresql: pgVersion,
+    config: cfg, server_settings: serverSettings(ctx.server), total_seconds: totalSeconds,
+    error: error ? String(error.message) : null, passed, table: rows, results,
+  });
+  const verdict = error ? 'the benchmark did not complete'
+    : passed ? 'every target met' : `${rows.filter((r) => r.pass === false).length} target(s) missed`;
+  process.stdout.write(`${verdict}; ${totalSeconds.toFixed(0)} s; raw figures: ${file}\n`);
+  return error ? 2 : passed ? 0 : 1;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+  });
+}
+
+main().then((status) => {
+  process.exit(status);
+}, (err) => {
+  process.stderr.write(`bench: ${err.stack || err.message}\n`);
+  killAll();
+  process.exitCode = 2;
+});

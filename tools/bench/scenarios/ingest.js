@@ -1,0 +1,119 @@
+'use strict';
+// Scenario 1: single-reading ingestion, one reading per request, many devices each
+// with its own token, 64 keep-alive connections.
+//
+// Ceilings, measured in the same run with the same load:
+//   (a) HTTP: mhd204, a bare libmicrohttpd server answering 204 to the same requests;
+//   (b) naive database: pgbench doing the per-reading SQL (insert + hourly upsert) in
+//       one transaction per reading at the same concurrency. Group commit must beat it.
+// Wattline is run three times (the first is the measured one), each run continuing the
+// devices' timelines where the one before stopped, as devices do; the server's RSS
+// after each run shows whether memory grows with the work done.
+
+const net = require('node:net');
+const path = require('node:path');
+
+const pg = require('../lib/pg');
+const { rssKiB, spawnTracked, stop } = require('../lib/proc');
+const { sleep } = require('../lib/stats');
+const { freePort } = require('../lib/wattline');
+const { wrk } = require('../lib/wrk');
+
+const CONNECTIONS = 64;
+const STEP_S = 60; // a device reads its meter once a minute
+
+function waitListening(port, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        sock.destroy();
+        resolve();
+      });
+      sock.on('error', () => {
+        if (Date.now() > deadline) reject(new Error(`nothing listens on port ${port}`));
+        else setTimeout(attempt, 20);
+      });
+    };
+    attempt();
+  });
+}
+
+async function httpCeiling(ctx, env) {
+  const port = await freePort();
+  const proc = spawnTracked(path.join(process.env.BENCH_HELPERS, 'mhd204'), [String(port)],
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await waitListening(port);
+    return await wrk({ script: 'ingest.lua', url: `http://127.0.0.1:${port}`,
+      connections: CONNECTIONS, seconds: ctx.cfg.ingestSeconds, env });
+  } finally {
+    await stop(proc);
+  }
+}
+
+// A device set's ids must be one contiguous range: pgbench picks ids by arithmetic, and
+// the counts select by range.
+function deviceRange(devices) {
+  const ids = devices.map((d) => d.id).sort((a, b) => a - b);
+  if (ids[ids.length - 1] - ids[0] !== ids.length - 1) {
+    throw new Error(`devices ${ids[0]}..${ids[ids.length - 1]} do not have contiguous ids`);
+  }
+  return { first: ids[0], last: ids[ids.length - 1], count: ids.length };
+}
+
+async function naiveCeiling(ctx) {
+  const range = deviceRange(ctx.setup.devices.naive);
+  await pg.checkpoint();
+  return pg.pgbench(path.resolve(__dirname, '..', 'pgbench', 'ingest.sql'), {
+    clients: CONNECTIONS, threads: 2, seconds: ctx.cfg.ingestSeconds, tag: 'ingest',
+    defines: { first_device: range.first, per_client: Math.floor(range.count / CONNECTIONS) },
+  });
+}
+
+async function storedSince(range, t0) {
+  return Number(await pg.scalar(`SELECT count(*) FROM readings
+    WHERE device_id BETWEEN ${range.first} AND ${range.last} AND ts >= to_timestamp(${t0})`));
+}
+
+// Where the devices' timelines go on: the minute after their newest reading.
+async function continueFrom(range, fallback) {
+  const newest = Number(await pg.scalar(`SELECT coalesce(extract(epoch FROM max(ts)), 0)
+    FROM readings WHERE device_id BETWEEN ${range.first} AND ${range.last}`));
+  return newest > 0 ? (Math.floor(newest / STEP_S) + 1) * STEP_S : fallback;
+}
+
+async function wattlineRun(ctx, range, base, seconds) {
+  const { server } = ctx;
+  const t0 = await continueFrom(range, base);
+  await pg.checkpoint();
+  const res = await wrk({ script: 'ingest.lua', url: server.baseUrl, connections: CONNECTIONS,
+    seconds, env: { BENCH_DEVICES: ctx.setup.files.ingest, BENCH_T0: t0, BENCH_STEP: STEP_S } });
+  await sleep(1000); // in-flight requests finish; the allocator settles
+  server.assertAlive();
+  return { ...res, t0, stored: await storedSince(range, t0), rss_after_kib: rssKiB(server.pid) };
+}
+
+async function run(ctx) {
+  const range = deviceRange(ctx.setup.devices.ingest);
+  const hour = 3600;
+  const base = Math.floor(Date.now() / 1000 / hour) * hour - 30 * 86400;
+  const env = { BENCH_DEVICES: ctx.setup.files.ingest, BENCH_T0: base, BENCH_STEP: STEP_S };
+
+  ctx.log('ingestion: HTTP ceiling (mhd204)');
+  const http = await httpCeiling(ctx, env);
+  ctx.log('ingestion: naive database ceiling (pgbench)');
+  const naive = await naiveCeiling(ctx);
+  await pg.psql('VACUUM ANALYZE readings; VACUUM ANALYZE device_hours;');
+
+  const runs = [];
+  const lengths = [ctx.cfg.ingestSeconds, ctx.cfg.repeatSeconds, ctx.cfg.repeatSeconds];
+  for (const [i, seconds] of lengths.entries()) {
+    ctx.log(`ingestion: Wattline, run ${i + 1} of ${lengths.length} (${seconds} s)`);
+    runs.push(await wattlineRun(ctx, range, base, seconds));
+  }
+  return { connections: CONNECTIONS, devices: range.count, http_ceiling: http,
+    naive_ceiling: naive, runs };
+}
+
+module.exports = { run };
