@@ -9,10 +9,19 @@
 #define TS(us)    "(timestamptz 'epoch' + (" us ") * interval '1 microsecond')"
 #define EPOCH(ts) "(extract(epoch FROM " ts ") * 1000000)::bigint"
 
+/* The statements read best as SQL, laid out by hand. */
+// clang-format off
+
+/* Locks the devices (ascending id: no deadlock between instances) and reads
+ * each one's newest reading before this transaction's inserts. */
 static const struct db_stmt LOCK = {
     "ingest_lock",
-    "SELECT id, reading_type, max_hourly_kwh FROM devices WHERE id = ANY($1::bigint[])"
-    " ORDER BY id FOR UPDATE"};
+    "SELECT d.id, d.reading_type, d.max_hourly_kwh, " EPOCH("l.ts") ", l.value"
+    " FROM devices d"
+    " LEFT JOIN LATERAL (SELECT ts, value FROM readings r WHERE r.device_id = d.id"
+    "                    ORDER BY ts DESC LIMIT 1) l ON true"
+    " WHERE d.id = ANY($1::bigint[])"
+    " ORDER BY d.id FOR UPDATE OF d"};
 
 static const struct db_stmt INSERT = {
     "ingest_insert",
@@ -22,43 +31,50 @@ static const struct db_stmt INSERT = {
     " ins AS ("
     "  INSERT INTO readings (device_id, ts, value)"
     "  SELECT device_id, " TS("us") ", value FROM input ORDER BY ord"
-                                    "  ON CONFLICT DO NOTHING RETURNING device_id, ts)"
-                                    " SELECT input.ord FROM input JOIN ins"
-                                    "  ON ins.device_id = input.device_id AND ins.ts = " TS(
-                                        "input.us")};
+    "  ON CONFLICT DO NOTHING RETURNING device_id, ts)"
+    " SELECT input.ord FROM input JOIN ins"
+    "  ON ins.device_id = input.device_id AND ins.ts = " TS("input.us")};
 
 /* For each device: a = the reading before lo (or lo), z = the reading after
  * hi (or hi); the hours [floor(a), floor(z) + 1h) are the ones whose energy
  * may have changed. Their recomputation needs the readings from the last one
- * at or before the first hour to the first one at or after the end. */
+ * at or before the first hour to the first one at or after the end.
+ * MATERIALIZED and OFFSET 0 keep the planner from re-running the correlated
+ * subqueries per partition or hash-joining every partition. */
 static const struct db_stmt CONTEXT = {
     "ingest_context",
-    "WITH b AS ("
+    "WITH b AS MATERIALIZED ("
     "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS b(device_id, lo, hi)),"
-    " bounds AS ("
+    " bounds AS MATERIALIZED ("
     "  SELECT b.device_id,"
     "   date_trunc('hour', coalesce((SELECT max(r.ts) FROM readings r"
-    "     WHERE r.device_id = b.device_id AND r.ts < " TS("b.lo") "), " TS(
-        "b.lo") ")) AS h0,"
-                "   date_trunc('hour', coalesce((SELECT min(r.ts) FROM readings r"
-                "     WHERE r.device_id = b.device_id AND r.ts > " TS("b.hi") "), " TS(
-                    "b.hi") "))"
-                            "     + interval '1 hour' AS h1"
-                            "  FROM b),"
-                            " ctx AS ("
-                            "  SELECT bounds.*,"
-                            "   coalesce((SELECT max(r.ts) FROM readings r"
-                            "     WHERE r.device_id = bounds.device_id AND r.ts <= bounds.h0), "
-                            "bounds.h0) AS r0,"
-                            "   coalesce((SELECT min(r.ts) FROM readings r"
-                            "     WHERE r.device_id = bounds.device_id AND r.ts >= bounds.h1), "
-                            "bounds.h1) AS r1"
-                            "  FROM bounds)"
-                            " SELECT c.device_id, " EPOCH("c.h0") ", " EPOCH("c.h1") ", " EPOCH(
-                                "r.ts") ", r.value"
-                                        " FROM ctx c JOIN readings r ON r.device_id = c.device_id "
-                                        "AND r.ts BETWEEN c.r0 AND c.r1"
-                                        " ORDER BY c.device_id, r.ts"};
+    "     WHERE r.device_id = b.device_id AND r.ts < " TS("b.lo") "), " TS("b.lo") ")) AS h0,"
+    "   date_trunc('hour', coalesce((SELECT min(r.ts) FROM readings r"
+    "     WHERE r.device_id = b.device_id AND r.ts > " TS("b.hi") "), " TS("b.hi") "))"
+    "     + interval '1 hour' AS h1"
+    "  FROM b),"
+    " ctx AS MATERIALIZED ("
+    "  SELECT bounds.*,"
+    "   coalesce((SELECT max(r.ts) FROM readings r"
+    "     WHERE r.device_id = bounds.device_id AND r.ts <= bounds.h0), bounds.h0) AS r0,"
+    "   coalesce((SELECT min(r.ts) FROM readings r"
+    "     WHERE r.device_id = bounds.device_id AND r.ts >= bounds.h1), bounds.h1) AS r1"
+    "  FROM bounds)"
+    " SELECT c.device_id, " EPOCH("c.h0") ", " EPOCH("c.h1") ", " EPOCH("r.ts") ", r.value"
+    " FROM ctx c CROSS JOIN LATERAL ("
+    "  SELECT ts, value FROM readings r"
+    "  WHERE r.device_id = c.device_id AND r.ts BETWEEN c.r0 AND c.r1 OFFSET 0) r"
+    " ORDER BY c.device_id, r.ts"};
+
+/* The stored energy of hours [first, end) of each device: what readings
+ * appended after the newest one add to. */
+static const struct db_stmt HOURS = {
+    "ingest_hours",
+    "SELECT b.device_id, " EPOCH("h.hour") ", h.kwh"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS b(device_id, first_us, end_us)"
+    " JOIN device_hours h ON h.device_id = b.device_id"
+    "  AND h.hour >= " TS("b.first_us") " AND h.hour < " TS("b.end_us")
+    " ORDER BY b.device_id"};
 
 static const struct db_stmt WRITE = {
     "ingest_write",
@@ -66,32 +82,28 @@ static const struct db_stmt WRITE = {
     "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)),"
     " up AS ("
     "  INSERT INTO device_hours (device_id, hour, kwh)"
-    "  SELECT device_id, " TS(
-        "us") ", kwh FROM h"
-              "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh),"
-              " seen AS ("
-              "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS(
-                  "s.us") ")"
-                          "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us) WHERE "
-                          "d.id = s.device_id),"
-                          " raised AS ("
-                          "  INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)"
-                          "  SELECT h.device_id, " TS(
-                              "h.us") ", h.kwh, d.max_hourly_kwh"
-                                      "  FROM h JOIN devices d ON d.id = h.device_id WHERE h.kwh > "
-                                      "d.max_hourly_kwh"
-                                      "  ORDER BY h.device_id, h.us"
-                                      "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING "
-                                      "id)"
-                                      " SELECT id FROM raised ORDER BY id"};
+    "  SELECT device_id, " TS("us") ", kwh FROM h"
+    "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh),"
+    " seen AS ("
+    "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") ")"
+    "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us) WHERE d.id = s.device_id),"
+    " raised AS ("
+    "  INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)"
+    "  SELECT h.device_id, " TS("h.us") ", h.kwh, d.max_hourly_kwh"
+    "  FROM h JOIN devices d ON d.id = h.device_id WHERE h.kwh > d.max_hourly_kwh"
+    "  ORDER BY h.device_id, h.us"
+    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING id)"
+    " SELECT id FROM raised ORDER BY id"};
 
 /* An arbitrary constant naming "raising alerts" among advisory locks. */
-static const struct db_stmt LOCK_ALERTS = {"ingest_lock_alerts",
-                                           "SELECT pg_advisory_xact_lock(7239002)"};
+static const struct db_stmt LOCK_ALERTS = {
+    "ingest_lock_alerts", "SELECT pg_advisory_xact_lock(7239002)"};
 
 static const struct db_stmt PARTITIONS = {
     "ingest_partitions",
     "SELECT readings_ensure_partitions((now() AT TIME ZONE 'UTC' - interval '1 month')::date, 4)"};
+
+// clang-format on
 
 /* Builds the text of one array parameter from n values. */
 static const char *ll_array(struct db_array *a, const long long *v, int n)
@@ -116,8 +128,8 @@ static void free_arrays(struct db_array *a, int n)
         db_array_free(&a[i]);
 }
 
-enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int n, bool *exists,
-                                   enum reading_type *types, double *limits)
+enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int n,
+                                   struct ingest_device *out)
 {
     struct db_array a;
     const char *params[] = {ll_array(&a, ids, n)};
@@ -128,15 +140,20 @@ enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int 
     PGresult *res = db_exec(c, &LOCK, 1, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     for (int i = 0; i < n; i++)
-        exists[i] = false;
+        out[i] = (struct ingest_device){.id = ids[i]};
     for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
         long long id = db_get_ll(res, row, 0);
-        for (int i = 0; i < n; i++)
-            if (ids[i] == id) {
-                exists[i] = true;
-                reading_type_parse(PQgetvalue(res, row, 1), &types[i]);
-                limits[i] = db_get_double(res, row, 2);
-            }
+        for (int i = 0; i < n; i++) {
+            if (ids[i] != id)
+                continue;
+            struct ingest_device *d = &out[i];
+            d->exists = true;
+            reading_type_parse(PQgetvalue(res, row, 1), &d->type);
+            d->limit = db_get_double(res, row, 2);
+            d->has_latest = !db_is_null(res, row, 3);
+            d->latest_ts = db_get_ll(res, row, 3);
+            d->latest_value = db_get_double(res, row, 4);
+        }
     }
     PQclear(res);
     db_array_free(&a);
@@ -191,6 +208,32 @@ enum status db_ingest_context(struct db_conn *c, const long long *ids, const lon
             };
             out->count++;
         }
+        PQclear(res);
+    }
+    free_arrays(a, 3);
+    return st;
+}
+
+enum status db_ingest_hours(struct db_conn *c, const long long *ids, const long long *first,
+                            const long long *end, int n, struct ingest_hour_list *out)
+{
+    struct db_array a[3];
+    const char *params[] = {ll_array(&a[0], ids, n), ll_array(&a[1], first, n),
+                            ll_array(&a[2], end, n)};
+    enum status st = STATUS_INTERNAL;
+    *out = (struct ingest_hour_list){0};
+    if (params[0] && params[1] && params[2]) {
+        PGresult *res = db_exec(c, &HOURS, 3, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        int rows = st == STATUS_OK ? PQntuples(res) : 0;
+        if (rows > 0 && !(out->hours = malloc((size_t)rows * sizeof *out->hours)))
+            st = STATUS_INTERNAL;
+        for (int i = 0; st == STATUS_OK && i < rows; i++)
+            out->hours[out->count++] = (struct ingest_hour){
+                .device_id = db_get_ll(res, i, 0),
+                .hour = db_get_ll(res, i, 1),
+                .kwh = db_get_double(res, i, 2),
+            };
         PQclear(res);
     }
     free_arrays(a, 3);

@@ -10,10 +10,21 @@
 #include "db.h"
 #include "models.h"
 
+/* A device as the ingestion transaction sees it after locking it. */
+struct ingest_device {
+    long long id;
+    bool exists;
+    enum reading_type type;
+    double limit;        /* max_hourly_kwh */
+    bool has_latest;     /* it has readings stored */
+    long long latest_ts; /* the newest stored reading, before this transaction */
+    double latest_value;
+};
+
 /* Locks the devices' rows (ascending id, so concurrent transactions on other
- * instances cannot deadlock) and says which still exist, their types and limits. */
-enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n, bool *exists,
-                                   enum reading_type *types, double *limits);
+ * instances cannot deadlock) and describes each in out[i] (for ids[i]). */
+enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n,
+                                   struct ingest_device *out);
 
 /* Serialises the transactions that raise alerts, across instances, until
  * commit: alert ids then commit in id order, which lets a WebSocket session
@@ -42,6 +53,20 @@ struct ingest_context {
 enum status db_ingest_context(struct db_conn *conn, const long long *ids, const long long *lo,
                               const long long *hi, int n, struct ingest_context *out);
 void db_ingest_context_free(struct ingest_context *ctx);
+
+/* The stored energy of the hours [first[i], end[i]) of device ids[i], sorted
+ * by device; hours without a row are absent. Caller frees out->hours. */
+struct ingest_hour {
+    long long device_id;
+    long long hour;
+    double kwh;
+};
+struct ingest_hour_list {
+    struct ingest_hour *hours;
+    int count;
+};
+enum status db_ingest_hours(struct db_conn *conn, const long long *ids, const long long *first,
+                            const long long *end, int n, struct ingest_hour_list *out);
 
 /* Stores the hours' energy, raises the alerts for hours over their device's
  * limit (once per device and hour), and sets last_seen_at of the devices.

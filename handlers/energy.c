@@ -49,13 +49,19 @@ static void cumulative_hours(const struct energy_reading *r, size_t n, long long
     }
 }
 
+void energy_add(enum reading_type type, const struct energy_reading *readings, size_t n,
+                long long first_hour, size_t nhours, double *out)
+{
+    if (type == READING_INTERVAL)
+        interval_hours(readings, n, first_hour, nhours, out);
+    else
+        cumulative_hours(readings, n, first_hour, nhours, out);
+}
+
 void energy_hours(enum reading_type type, const struct energy_reading *readings, size_t n,
                   long long first_hour, size_t nhours, double *out)
 {
     for (size_t i = 0; i < nhours; i++)
         out[i] = 0.0;
-    if (type == READING_INTERVAL)
-        interval_hours(readings, n, first_hour, nhours, out);
-    else
-        cumulative_hours(readings, n, first_hour, nhours, out);
+    energy_add(type, readings, n, first_hour, nhours, out);
 }

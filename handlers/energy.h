@@ -36,4 +36,13 @@ long long energy_hour_floor(long long ts);
 void energy_hours(enum reading_type type, const struct energy_reading *readings, size_t n,
                   long long first_hour, size_t nhours, double *out);
 
+/* Adds to out[] (the stored figures of those hours) the energy of readings
+ * appended after every stored one, in ts order. For a cumulative device,
+ * readings[0] must be the newest stored reading (its own energy is already
+ * counted); for an interval device, only the new readings. Because an hour is
+ * a left-to-right sum in ts order, the result is bit for bit what
+ * energy_hours() computes from all the readings. */
+void energy_add(enum reading_type type, const struct energy_reading *readings, size_t n,
+                long long first_hour, size_t nhours, double *out);
+
 #endif

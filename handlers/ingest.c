@@ -64,9 +64,7 @@ struct group {
     int nrows;
     long long *devices; /* distinct devices, with their newest request time */
     long long *seen_at;
-    enum reading_type *types;
-    double *limits;
-    bool *exists;
+    struct ingest_device *info; /* what locking each device told */
     int ndevices;
 };
 
@@ -75,9 +73,7 @@ static void group_free(struct group *g)
     free(g->rows);
     free(g->devices);
     free(g->seen_at);
-    free(g->types);
-    free(g->limits);
-    free(g->exists);
+    free(g->info);
     memset(g, 0, sizeof *g);
 }
 
@@ -113,10 +109,8 @@ static bool group_build(struct group *g, struct ingest_request **jobs, int njobs
     g->rows = malloc((size_t)(total ? total : 1) * sizeof *g->rows);
     g->devices = malloc((size_t)njobs * sizeof *g->devices);
     g->seen_at = malloc((size_t)njobs * sizeof *g->seen_at);
-    g->types = calloc((size_t)njobs, sizeof *g->types);
-    g->limits = calloc((size_t)njobs, sizeof *g->limits);
-    g->exists = calloc((size_t)njobs, sizeof *g->exists);
-    if (!g->rows || !g->devices || !g->seen_at || !g->types || !g->limits || !g->exists)
+    g->info = calloc((size_t)njobs, sizeof *g->info);
+    if (!g->rows || !g->devices || !g->seen_at || !g->info)
         return false;
 
     for (int j = 0; j < njobs; j++) {
@@ -211,7 +205,7 @@ static bool recompute_hours(const struct group *g, const struct ingest_context *
         double *values = nhours > 0 ? malloc((size_t)nhours * sizeof *values) : NULL;
         ok = values && d >= 0;
         if (ok) {
-            energy_hours(g->types[d], readings, (size_t)(end - start), first->first_hour,
+            energy_hours(g->info[d].type, readings, (size_t)(end - start), first->first_hour,
                          (size_t)nhours, values);
             ok = hours_append(out, first->device_id, first->first_hour, values, (int)nhours);
         }
@@ -222,12 +216,137 @@ static bool recompute_hours(const struct group *g, const struct ingest_context *
     return ok;
 }
 
+/* Readings that come after every stored one (the common case: a meter
+ * reporting in order) only add to the hours from the newest stored reading
+ * on; those hours' stored figures plus the new contributions, summed in ts
+ * order, are exactly what a recomputation would give, at the cost of reading
+ * a few hour rows instead of every reading of the hours. */
+static bool appends_only(const struct ingest_device *d, long long lo)
+{
+    return !d->has_latest || lo > d->latest_ts;
+}
+
+/* The first index of device id in the group's rows (sorted by device). */
+static int first_group_row(const struct group *g, long long id)
+{
+    int lo = 0, hi = g->nrows;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (g->rows[mid].device_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The same for the stored hours (sorted by device by the query). */
+static int first_row_of(const struct ingest_hour_list *l, long long id)
+{
+    int lo = 0, hi = l->count;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (l->hours[mid].device_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The hour range an append touches, and the readings that make it. */
+static bool append_hours(const struct group *g, const struct ingest_device *d, const bool *inserted,
+                         long long first_hour, long long end_hour,
+                         const struct ingest_hour_list *stored, struct hour_list *out)
+{
+    size_t nhours = (size_t)((end_hour - first_hour) / ENERGY_HOUR_US);
+    double *values = calloc(nhours ? nhours : 1, sizeof *values);
+    struct energy_reading *readings = malloc((size_t)(g->nrows + 1) * sizeof *readings);
+    bool ok = values && readings;
+    /* Both lists are sorted by device: each device reads only its own slice. */
+    for (int i = first_row_of(stored, d->id); ok && i < stored->count; i++) {
+        const struct ingest_hour *h = &stored->hours[i];
+        if (h->device_id != d->id)
+            break;
+        if (h->hour >= first_hour && h->hour < end_hour)
+            values[(h->hour - first_hour) / ENERGY_HOUR_US] = h->kwh;
+    }
+    size_t n = 0;
+    if (ok && d->type == READING_CUMULATIVE && d->has_latest)
+        readings[n++] = (struct energy_reading){d->latest_ts, d->latest_value};
+    for (int i = first_group_row(g, d->id); ok && i < g->nrows && g->rows[i].device_id == d->id;
+         i++)
+        if (inserted[i])
+            readings[n++] = (struct energy_reading){g->rows[i].ts, g->rows[i].value};
+    if (ok) {
+        energy_add(d->type, readings, n, first_hour, nhours, values);
+        ok = hours_append(out, d->id, first_hour, values, (int)nhours);
+    }
+    free(values);
+    free(readings);
+    return ok;
+}
+
+/* The recomputed hours of every device with new readings: by appending where
+ * the readings come after all stored ones, from the stored readings around
+ * them otherwise (late, out-of-order readings). */
+static enum status hours_for_new_readings(struct db_conn *c, const struct group *g,
+                                          const bool *inserted, const long long *ids,
+                                          const long long *lo, const long long *hi, int n,
+                                          struct hour_list *out)
+{
+    long long *fast = malloc((size_t)(n ? n : 1) * sizeof *fast);
+    long long *first = malloc((size_t)(n ? n : 1) * sizeof *first);
+    long long *end = malloc((size_t)(n ? n : 1) * sizeof *end);
+    long long *slow = malloc((size_t)(n ? n : 1) * sizeof *slow);
+    long long *slow_lo = malloc((size_t)(n ? n : 1) * sizeof *slow_lo);
+    long long *slow_hi = malloc((size_t)(n ? n : 1) * sizeof *slow_hi);
+    struct ingest_hour_list stored = {0};
+    struct ingest_context ctx = {0};
+    int nfast = 0, nslow = 0;
+    enum status st =
+        fast && first && end && slow && slow_lo && slow_hi ? STATUS_OK : STATUS_INTERNAL;
+    for (int u = 0; st == STATUS_OK && u < n; u++) {
+        const struct ingest_device *d = &g->info[device_index(g, ids[u])];
+        if (appends_only(d, lo[u])) {
+            fast[nfast] = ids[u];
+            first[nfast] = energy_hour_floor(d->has_latest ? d->latest_ts : lo[u]);
+            end[nfast] = energy_hour_floor(hi[u]) + ENERGY_HOUR_US;
+            nfast++;
+        } else {
+            slow[nslow] = ids[u];
+            slow_lo[nslow] = lo[u];
+            slow_hi[nslow] = hi[u];
+            nslow++;
+        }
+    }
+    if (st == STATUS_OK && nfast > 0)
+        st = db_ingest_hours(c, fast, first, end, nfast, &stored);
+    for (int f = 0; st == STATUS_OK && f < nfast; f++)
+        if (!append_hours(g, &g->info[device_index(g, fast[f])], inserted, first[f], end[f],
+                          &stored, out))
+            st = STATUS_INTERNAL;
+    if (st == STATUS_OK && nslow > 0)
+        st = db_ingest_context(c, slow, slow_lo, slow_hi, nslow, &ctx);
+    if (st == STATUS_OK && !recompute_hours(g, &ctx, out))
+        st = STATUS_INTERNAL;
+    db_ingest_context_free(&ctx);
+    free(stored.hours);
+    free(fast);
+    free(first);
+    free(end);
+    free(slow);
+    free(slow_lo);
+    free(slow_hi);
+    return st;
+}
+
 /* True when some recomputed hour exceeds its device's limit: an alert may be
  * raised (or exist already; the lock is cheap either way). */
 static bool hours_over_limit(const struct group *g, const struct hour_list *hours)
 {
     for (int i = 0; i < hours->count; i++)
-        if (hours->kwh[i] > g->limits[device_index(g, hours->devices[i])])
+        if (hours->kwh[i] > g->info[device_index(g, hours->devices[i])].limit)
             return true;
     return false;
 }
@@ -238,12 +357,12 @@ static void drop_missing_devices(struct group *g)
     int kept = 0;
     for (int i = 0; i < g->nrows; i++) {
         int d = device_index(g, g->rows[i].device_id);
-        if (g->exists[d])
+        if (g->info[d].exists)
             g->rows[kept++] = g->rows[i];
     }
     g->nrows = kept;
     for (int j = 0; j < g->njobs; j++)
-        if (!g->exists[device_index(g, g->jobs[j]->device_id)])
+        if (!g->info[device_index(g, g->jobs[j]->device_id)].exists)
             g->jobs[j]->status = STATUS_NOT_FOUND;
 }
 
@@ -252,8 +371,7 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
                                int *nalerts, long long **usage, int *nusage)
 {
     struct db_conn *c = ing->conn;
-    enum status st =
-        db_ingest_lock_devices(c, g->devices, g->ndevices, g->exists, g->types, g->limits);
+    enum status st = db_ingest_lock_devices(c, g->devices, g->ndevices, g->info);
     if (st != STATUS_OK)
         return st;
     drop_missing_devices(g);
@@ -266,7 +384,6 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
     long long *lo = malloc((size_t)g->ndevices * sizeof *lo);
     long long *hi = malloc((size_t)g->ndevices * sizeof *hi);
     *usage = malloc((size_t)g->ndevices * sizeof **usage);
-    struct ingest_context ctx = {0};
     struct hour_list hours = {0};
     st = dev && ts && val && inserted && lo && hi && *usage ? STATUS_OK : STATUS_INTERNAL;
 
@@ -297,17 +414,14 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
         lo[u] = ts[i] < lo[u] ? ts[i] : lo[u];
         hi[u] = ts[i] > hi[u] ? ts[i] : hi[u];
     }
-    if (st == STATUS_OK && *nusage > 0)
-        st = db_ingest_context(c, *usage, lo, hi, *nusage, &ctx);
-    if (st == STATUS_OK && !recompute_hours(g, &ctx, &hours))
-        st = STATUS_INTERNAL;
+    if (st == STATUS_OK)
+        st = hours_for_new_readings(c, g, inserted, *usage, lo, hi, *nusage, &hours);
     if (st == STATUS_OK && hours_over_limit(g, &hours))
         st = db_ingest_lock_alerts(c);
     if (st == STATUS_OK)
         st = db_ingest_write(c, hours.devices, hours.hours, hours.kwh, hours.count, g->devices,
                              g->seen_at, g->ndevices, alert_ids, nalerts);
     hours_free(&hours);
-    db_ingest_context_free(&ctx);
     free(dev);
     free(ts);
     free(val);

@@ -145,6 +145,8 @@ test('the hours are identical whatever the order and batching of arrival', async
     shuffled: [shuffled(readings, 7)],
     batches: [],
     singles: readings.map((r) => [r]),
+    // One at a time in order: every reading takes the append path.
+    appended: readings.map((r) => [r]),
   };
   const mixed = shuffled(readings, 99);
   for (let i = 0, size = 1; i < mixed.length; i += size, size = (size * 7) % 23 + 1) {
@@ -153,7 +155,9 @@ test('the hours are identical whatever the order and batching of arrival', async
   const results = {};
   for (const [name, batches] of Object.entries(orders)) {
     const d = await createDevice();
-    if (name === 'singles') {
+    if (name === 'appended') {
+      for (const b of batches) assert.equal((await post(d, cumulative(b))).status, 200);
+    } else if (name === 'singles') {
       // Concurrently, eight at a time, in shuffled order.
       const queue = shuffled(batches, 3);
       await Promise.all(Array.from({ length: 8 }, async () => {

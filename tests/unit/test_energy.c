@@ -1,6 +1,7 @@
 /* The contract's energy rules, as pure arithmetic (handlers/energy.c). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -106,6 +107,30 @@ static void an_hour_is_the_same_whatever_the_range(void **state)
     }
 }
 
+/* Appending readings one at a time to the stored hours gives, bit for bit,
+ * what a recomputation from all the readings gives. */
+static void appending_equals_recomputing(void **state)
+{
+    (void)state;
+    enum reading_type types[] = {READING_CUMULATIVE, READING_INTERVAL};
+    for (int t = 0; t < 2; t++) {
+        struct energy_reading r[300];
+        double reg = 12345.678;
+        for (int i = 0; i < 300; i++) {
+            reg = i == 150 ? 0.37 : reg + 0.013 * (i % 11) + 0.1;
+            r[i] = (struct energy_reading){T0 + i * 3 * MIN + (i % 7) * 999, reg};
+        }
+        double full[20], stored[20] = {0};
+        energy_hours(types[t], r, 300, T0, 20, full);
+        for (int i = 0; i < 300; i++) {
+            /* A cumulative append starts from the newest stored reading. */
+            bool with_prev = types[t] == READING_CUMULATIVE && i > 0;
+            energy_add(types[t], &r[with_prev ? i - 1 : i], with_prev ? 2 : 1, T0, 20, stored);
+        }
+        assert_memory_equal(full, stored, sizeof full);
+    }
+}
+
 static void hour_floor_is_a_floor(void **state)
 {
     (void)state;
@@ -124,6 +149,7 @@ int main(void)
         cmocka_unit_test(interval_readings_belong_to_their_hour),
         cmocka_unit_test(a_late_reading_redivides_its_interval),
         cmocka_unit_test(an_hour_is_the_same_whatever_the_range),
+        cmocka_unit_test(appending_equals_recomputing),
         cmocka_unit_test(hour_floor_is_a_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
