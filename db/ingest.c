@@ -12,16 +12,21 @@
 /* The statements read best as SQL, laid out by hand. */
 // clang-format off
 
-/* Locks the devices (ascending id: no deadlock between instances) and reads
- * each one's newest reading before this transaction's inserts. */
+/* Locks the devices in ascending id order (no deadlock between instances). */
 static const struct db_stmt LOCK = {
     "ingest_lock",
-    "SELECT d.id, d.reading_type, d.max_hourly_kwh, " EPOCH("l.ts") ", l.value"
-    " FROM devices d"
-    " LEFT JOIN LATERAL (SELECT ts, value FROM readings r WHERE r.device_id = d.id"
-    "                    ORDER BY ts DESC LIMIT 1) l ON true"
-    " WHERE d.id = ANY($1::bigint[])"
-    " ORDER BY d.id FOR UPDATE OF d"};
+    "SELECT id, reading_type, max_hourly_kwh FROM devices WHERE id = ANY($1::bigint[])"
+    " ORDER BY id FOR UPDATE"};
+
+/* Each device's newest reading. A statement of its own, after the lock: in
+ * READ COMMITTED a statement that waited for a row lock still reads with the
+ * snapshot it started with, and would miss what the lock holder committed. */
+static const struct db_stmt LATEST = {
+    "ingest_latest",
+    "SELECT d.id, " EPOCH("l.ts") ", l.value"
+    " FROM unnest($1::bigint[]) AS d(id)"
+    " JOIN LATERAL (SELECT ts, value FROM readings r WHERE r.device_id = d.id"
+    "               ORDER BY ts DESC LIMIT 1) l ON true"};
 
 static const struct db_stmt INSERT = {
     "ingest_insert",
@@ -128,6 +133,14 @@ static void free_arrays(struct db_array *a, int n)
         db_array_free(&a[i]);
 }
 
+static struct ingest_device *find_device(struct ingest_device *list, int n, long long id)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i].id == id)
+            return &list[i];
+    return NULL;
+}
+
 enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int n,
                                    struct ingest_device *out)
 {
@@ -142,20 +155,27 @@ enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int 
     for (int i = 0; i < n; i++)
         out[i] = (struct ingest_device){.id = ids[i]};
     for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
-        long long id = db_get_ll(res, row, 0);
-        for (int i = 0; i < n; i++) {
-            if (ids[i] != id)
-                continue;
-            struct ingest_device *d = &out[i];
-            d->exists = true;
-            reading_type_parse(PQgetvalue(res, row, 1), &d->type);
-            d->limit = db_get_double(res, row, 2);
-            d->has_latest = !db_is_null(res, row, 3);
-            d->latest_ts = db_get_ll(res, row, 3);
-            d->latest_value = db_get_double(res, row, 4);
-        }
+        struct ingest_device *d = find_device(out, n, db_get_ll(res, row, 0));
+        if (!d)
+            continue;
+        d->exists = true;
+        reading_type_parse(PQgetvalue(res, row, 1), &d->type);
+        d->limit = db_get_double(res, row, 2);
     }
     PQclear(res);
+    if (st == STATUS_OK) {
+        res = db_exec(c, &LATEST, 1, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
+            struct ingest_device *d = find_device(out, n, db_get_ll(res, row, 0));
+            if (!d)
+                continue;
+            d->has_latest = true;
+            d->latest_ts = db_get_ll(res, row, 1);
+            d->latest_value = db_get_double(res, row, 2);
+        }
+        PQclear(res);
+    }
     db_array_free(&a);
     return st;
 }

@@ -22,7 +22,8 @@ struct ingest_device {
 };
 
 /* Locks the devices' rows (ascending id, so concurrent transactions on other
- * instances cannot deadlock) and describes each in out[i] (for ids[i]). */
+ * instances cannot deadlock), then describes each in out[i] (for ids[i]),
+ * with its newest reading as committed by whoever held the lock before. */
 enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n,
                                    struct ingest_device *out);
 

@@ -303,3 +303,30 @@ test('alerts: listed per owner, newest first, acknowledged once', async () => {
   assert.equal(next.json.items[0].id, a.id);
   assert.equal((await ctx.api('GET', '/api/v1/alerts?limit=0', { token: ownerToken })).status, 400);
 });
+
+test('two instances ingesting one meter at once: every hour exact', async () => {
+  const second = await h.startServer({ databaseUrl: ctx.pg.url, env: { JWT_SECRET: ctx.server.jwtSecret } });
+  try {
+    const d = await createDevice();
+    const base = DAY0 + 70 * HOUR;
+    // Quarter-hour readings, 0.25 kWh apart: every interval lies inside one hour,
+    // so each full hour holds exactly 1 kWh, whatever the order of arrival.
+    const all = Array.from({ length: 97 }, (_, k) => [base + k * 15 * MIN, 100 + k * 0.25]);
+    const send = async (server, list) => {
+      for (const r of list) {
+        const res = await h.api(server, 'POST', '/api/v1/measurements',
+          { token: d.token, body: cumulative([r]) });
+        assert.equal(res.status, 200, res.text);
+      }
+    };
+    await Promise.all([
+      send(ctx.server, all.filter((_, k) => k % 2 === 0)),
+      send(second, all.filter((_, k) => k % 2 === 1)),
+    ]);
+    const got = await hours(d.id);
+    assert.equal(got.length, 24);
+    for (const row of got) assert.equal(row.kwh, '1', `hour ${row.hour}`);
+  } finally {
+    await second.stop();
+  }
+});
