@@ -201,8 +201,8 @@ struct hub_session {
     bool replay_paused;      /* a full page was queued; the next waits for the drain */
     long long replay_cursor;
 
-    long long subs[HUB_MAX_SUBSCRIPTIONS];
-    int nsubs;
+    long long *subs; /* grown on demand: most sessions subscribe to few devices */
+    int nsubs, subs_cap;
 
     struct pending_message pending[HUB_PENDING_MAX];
     int npending;
@@ -582,6 +582,17 @@ static bool session_subscribed(const struct hub_session *s, long long device_id)
     return false;
 }
 
+/* Forgets a device entry nobody subscribes to (its dirty mark goes stale
+ * harmlessly: flush skips ids without an entry). */
+static void device_release_if_unused(struct hub *h, struct device_entry *d)
+{
+    if (d->subscribers.n > 0)
+        return;
+    idmap_del(&h->devices, d->device_id);
+    free(d->subscribers.items);
+    free(d);
+}
+
 static bool subscribe(struct hub *h, struct hub_session *s, long long device_id)
 {
     struct device_entry *d = idmap_get(&h->devices, device_id);
@@ -594,21 +605,22 @@ static bool subscribe(struct hub *h, struct hub_session *s, long long device_id)
             return false;
         }
     }
-    if (!ptrvec_add(&d->subscribers, s))
+    if (s->nsubs == s->subs_cap) {
+        int cap = s->subs_cap ? 2 * s->subs_cap : 4;
+        long long *subs = realloc(s->subs, (size_t)cap * sizeof *subs);
+        if (!subs) {
+            device_release_if_unused(h, d);
+            return false;
+        }
+        s->subs = subs;
+        s->subs_cap = cap;
+    }
+    if (!ptrvec_add(&d->subscribers, s)) {
+        device_release_if_unused(h, d);
         return false;
+    }
     s->subs[s->nsubs++] = device_id;
     return true;
-}
-
-/* Forgets a device entry nobody subscribes to (its dirty mark goes stale
- * harmlessly: flush skips ids without an entry). */
-static void device_release_if_unused(struct hub *h, struct device_entry *d)
-{
-    if (d->subscribers.n > 0)
-        return;
-    idmap_del(&h->devices, d->device_id);
-    free(d->subscribers.items);
-    free(d);
 }
 
 static void unsubscribe(struct hub *h, struct hub_session *s, long long device_id)
@@ -1236,6 +1248,7 @@ void hub_session_closed(struct hub *h, struct hub_session *s, enum hub_close_rea
     atomic_fetch_add(&h->closed[final], 1);
     for (int i = 0; i < s->npending; i++)
         free(s->pending[i].text);
+    free(s->subs);
     idmap_del(&h->sessions, s->id);
     h->nsessions--;
     atomic_fetch_sub(&h->open_sessions, 1);

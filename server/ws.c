@@ -215,6 +215,12 @@ static int on_receive(struct ws_server *srv, struct lws *wsi, struct ws_conn *c,
         request_close(c, HUB_CLOSE_CODE_TOO_BIG, "message too large", HUB_CLOSED_TOO_LARGE);
         return 0;
     }
+    bool whole = lws_remaining_packet_payload(wsi) == 0 && lws_is_final_fragment(wsi);
+    if (c->rx_len == 0 && whole) {
+        /* The usual case, a message in one piece: no copy, no buffer kept. */
+        hub_session_message(srv->hub, c->session, (const char *)in, len, wall_now());
+        return 0;
+    }
     if (c->rx_len + len > c->rx_cap) {
         size_t cap = c->rx_cap ? c->rx_cap : 1024;
         while (cap < c->rx_len + len)
@@ -229,11 +235,13 @@ static int on_receive(struct ws_server *srv, struct lws *wsi, struct ws_conn *c,
     }
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
-    if (lws_remaining_packet_payload(wsi) > 0 || !lws_is_final_fragment(wsi))
+    if (!whole)
         return 0;
-    size_t n = c->rx_len;
-    c->rx_len = 0;
-    hub_session_message(srv->hub, c->session, (const char *)c->rx, n, wall_now());
+    hub_session_message(srv->hub, c->session, (const char *)c->rx, c->rx_len, wall_now());
+    /* Idle sessions are most of them: they keep no reassembly buffer. */
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = c->rx_cap = 0;
     return 0;
 }
 
@@ -404,7 +412,7 @@ struct ws_server *ws_start(const struct config *cfg, struct hub *hub, char *err,
         .name = "wattline",
         .callback = callback,
         .per_session_data_size = sizeof(struct ws_conn),
-        .rx_buffer_size = 4096,
+        .rx_buffer_size = 1024, /* per session; bigger messages arrive in pieces */
     };
     srv->retry = (lws_retry_bo_t){
         .secs_since_valid_ping = WS_PING_AFTER_S,
