@@ -18,6 +18,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard handlers/*.c) $(wildcard db/*.c)
 SIM_SRC    := $(wildcard tools/sim/*.c)
+BENCH_SRC  := $(wildcard tools/bench/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 # Release objects (bin/) and sanitizer objects (build/asan/) live apart.
@@ -31,7 +32,7 @@ REL_CFLAGS  := $(CSTD) $(WARN) -O2 -g $(HARDEN) -MMD -MP
 ASAN_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined -MMD -MP
 
-.PHONY: all deps run test unit api e2e lint lint-openapi format install clean certs bench
+.PHONY: all deps run test unit api e2e lint lint-openapi docker-check format install clean certs bench
 
 all: bin/wattline bin/wattline-sim
 
@@ -92,12 +93,13 @@ run:
 	@$(MAKE) --no-print-directory all
 	@tools/run.sh
 
-# Everything CI runs: unit tests under sanitizers, the OpenAPI lint, the API
-# and WebSocket tests, the browser tests, and the lint of the C sources.
+# Everything CI runs: the lint of the C sources and the OpenAPI file, the
+# Docker files' checks, unit tests under sanitizers, the API and WebSocket
+# tests (the topology test runs nginx with docker/nginx.conf), the browser tests.
 test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN)
-	@$(MAKE) --no-print-directory lint unit api e2e
+	@$(MAKE) --no-print-directory lint docker-check unit api e2e
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -109,17 +111,22 @@ e2e: build/asan/wattline
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 e2e/
 
 lint: lint-openapi
-	clang-format --dry-run --Werror $(SERVER_SRC) server/main.c $(SIM_SRC) $(UNIT_SRC) \
+	clang-format --dry-run --Werror $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC) $(UNIT_SRC) \
 	  $(wildcard server/*.h handlers/*.h db/*.h tools/sim/*.h)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	  --suppress=ctuuninitvar \
-	  --std=c11 -D_GNU_SOURCE $(SERVER_SRC) server/main.c $(SIM_SRC)
+	  --std=c11 -D_GNU_SOURCE $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC)
+
+# The Docker files, checked with what runs without a Docker engine (the build
+# commands themselves ran above: `make all`).
+docker-check:
+	tools/docker-check.sh --no-build
 
 lint-openapi:
 	cd tests && npx --no-install redocly lint ../docs/openapi.json --config redocly.yaml
 
 format:
-	clang-format -i $(SERVER_SRC) server/main.c $(SIM_SRC) $(UNIT_SRC) \
+	clang-format -i $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC) $(UNIT_SRC) \
 	  $(wildcard server/*.h handlers/*.h db/*.h tools/sim/*.h)
 
 certs:
