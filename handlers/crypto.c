@@ -408,7 +408,6 @@ void password_limiter_leave(struct password_limiter *limiter)
 
 /* ---- JWT ------------------------------------------------------------------ */
 
-#define JWT_LEEWAY    60
 #define JWT_JTI_BYTES 16
 #define JWT_HMAC_LEN  32
 /* 9999-12-31T23:59:59Z: integer claims beyond this are garbage, and the bound
@@ -620,9 +619,9 @@ static enum jwt_verdict jwt_check_claims(const json_t *claims, const char *iss, 
     if (!claim_time(claims, "exp", &exp) || !claim_time(claims, "iat", &iat))
         return JWT_BAD_CLAIMS;
     if (json_object_get(claims, "nbf") != NULL &&
-        (!claim_time(claims, "nbf", &nbf) || nbf > now + JWT_LEEWAY))
+        (!claim_time(claims, "nbf", &nbf) || nbf > now + JWT_LEEWAY_S))
         return JWT_BAD_CLAIMS;
-    if (iat > now + JWT_LEEWAY)
+    if (iat > now + JWT_LEEWAY_S)
         return JWT_BAD_CLAIMS;
     if (got_iss == NULL || strcmp(got_iss, iss) != 0 || typ == NULL ||
         strcmp(typ, JWT_TOKEN_TYPE) != 0)
@@ -630,7 +629,7 @@ static enum jwt_verdict jwt_check_claims(const json_t *claims, const char *iss, 
     if (sub == NULL || !is_decimal_id(sub) || role == NULL || !is_role(role) || jti == NULL ||
         jti[0] == '\0' || strlen(jti) >= sizeof out->jti)
         return JWT_BAD_CLAIMS;
-    if (now > exp + JWT_LEEWAY)
+    if (now > exp + JWT_LEEWAY_S)
         return JWT_EXPIRED;
 
     snprintf(out->sub, sizeof out->sub, "%s", sub);

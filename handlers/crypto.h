@@ -86,6 +86,7 @@ void password_limiter_leave(struct password_limiter *limiter);
 /* ---- JWT (HS256, libjwt 1.10) ------------------------------------------- */
 
 #define JWT_SECRET_MIN 32
+#define JWT_LEEWAY_S   60   /* clock skew allowed on exp, iat and nbf */
 #define JWT_HEADER_MAX 4096 /* Authorization headers longer than this are 401 */
 
 enum jwt_type { JWT_TYPE_ACCESS = 0 };

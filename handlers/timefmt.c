@@ -119,6 +119,15 @@ bool timefmt_parse(const char *s, long long *usec)
     return true;
 }
 
+/* Writes v as exactly n digits, zero-padded. */
+static char *put_digits(char *p, long long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* By hand rather than snprintf: every chart answer formats one per hour. */
 void timefmt_format(long long usec, char out[TIMEFMT_MAX])
 {
     long long secs = usec / USEC_PER_SEC, frac = usec % USEC_PER_SEC;
@@ -133,15 +142,31 @@ void timefmt_format(long long usec, char out[TIMEFMT_MAX])
     }
     int y, m, d;
     civil_from_days(days, &y, &m, &d);
-    int n = snprintf(out, TIMEFMT_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, (int)(rem / 3600),
-                     (int)(rem / 60 % 60), (int)(rem % 60));
-    if (frac) {
-        char f[8];
-        snprintf(f, sizeof f, "%06lld", frac);
-        size_t len = strlen(f);
-        while (len && f[len - 1] == '0')
-            f[--len] = '\0';
-        n += snprintf(out + n, (size_t)(TIMEFMT_MAX - n), ".%s", f);
+    char *p = out;
+    if (y < 0 || y > 9999) {
+        snprintf(out, TIMEFMT_MAX, "%04d-%02d-%02dT00:00:00Z", y, m, d); /* out of range */
+        return;
     }
-    snprintf(out + n, (size_t)(TIMEFMT_MAX - n), "Z");
+    p = put_digits(p, y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, rem / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, rem / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, rem % 60, 2);
+    if (frac) {
+        int digits = 6;
+        while (frac % 10 == 0) {
+            frac /= 10;
+            digits--;
+        }
+        *p++ = '.';
+        p = put_digits(p, frac, digits);
+    }
+    *p++ = 'Z';
+    *p = '\0';
 }
