@@ -49,7 +49,7 @@ static const struct option_spec OPTIONS[] = {
      "text | json"},
     INT(db_pool_size, "DB_POOL_SIZE", "0", 0, 256,
         "database connections (0: one per HTTP thread + 2)"),
-    INT(http_threads, "HTTP_THREADS", "0", 0, 256, "HTTP worker threads (0: one per core)"),
+    INT(http_threads, "HTTP_THREADS", "0", 0, 256, "HTTP worker threads (0: four per core)"),
     INT(ws_max_sessions_per_user, "WS_MAX_SESSIONS_PER_USER", "16", 1, 100000,
         "open WebSocket sessions per user"),
     INT(ws_max_sessions, "WS_MAX_SESSIONS", "20000", 1, 1000000, "open WebSocket sessions in all"),
@@ -254,6 +254,14 @@ bool config_check_serve(struct config *cfg, char *err, size_t errlen)
             return false;
         }
     return true;
+}
+
+int config_http_threads(const struct config *cfg)
+{
+    if (cfg->http_threads)
+        return cfg->http_threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 && cores < 64 ? 4 * (int)cores : 8;
 }
 
 void config_print_help(void)

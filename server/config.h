@@ -56,6 +56,10 @@ bool config_parse(struct config *cfg, config_getenv_fn getenv_fn, void *env_ctx,
  * pairs) and loads JWT_SECRET_FILE. Returns false with err set. */
 bool config_check_serve(struct config *cfg, char *err, size_t errlen);
 
+/* HTTP_THREADS, or four per core by default: handlers that read the
+ * database wait on it, and ingestion waits suspended, off the threads. */
+int config_http_threads(const struct config *cfg);
+
 /* Prints the options table (for --help). */
 void config_print_help(void);
 

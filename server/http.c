@@ -564,12 +564,6 @@ static char *read_pem(const char *path)
     return buf;
 }
 
-static int default_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 && n < 64 ? (int)n : 2;
-}
-
 struct http_server *http_start(struct app *app, char *err, size_t errlen)
 {
     const struct config *cfg = app->config;
@@ -606,7 +600,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         }
         flags |= MHD_USE_TLS;
     }
-    int threads = cfg->http_threads ? cfg->http_threads : default_threads();
+    int threads = config_http_threads(cfg);
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},

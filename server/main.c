@@ -215,8 +215,7 @@ static int cmd_serve(int argc, char **argv)
     app.csp = csp;
     app.migrations = &migrations;
 
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = cfg.http_threads ? cfg.http_threads : (int)(cores > 0 ? cores : 2);
+    int threads = config_http_threads(&cfg);
     struct db_pool_options opts =
         pool_options(&cfg, cfg.db_pool_size ? cfg.db_pool_size : threads + 2);
     const char *methods[64], *patterns[64];
