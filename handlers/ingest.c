@@ -22,19 +22,38 @@
 /* Submissions in one group at most. */
 #define GROUP_MAX_JOBS 4096
 
-struct ingest {
-    char *url;
-    struct db_pool_options db;
+/* Two committers. Small submissions (single readings) are best served by one
+ * transaction at a time that takes everything queued meanwhile; big batches
+ * also need the second core. So a committer starts while another is busy only
+ * when that much is queued. Device row locks keep them off each other's
+ * devices. */
+#define INGEST_COMMITTERS     2
+#define PARALLEL_MIN_READINGS 2000
+
+struct ingest;
+
+/* A committer thread and what only it touches. */
+struct committer {
+    struct ingest *ing;
+    pthread_t thread;
+    bool started;
     struct db_conn *conn;
     double last_connect_attempt;
     double last_partition_check;
+    struct ingest_request *batch[GROUP_MAX_JOBS]; /* its current group */
+};
 
-    pthread_t thread;
+struct ingest {
+    char *url;
+    struct db_pool_options db;
+
     pthread_mutex_t mutex;
-    pthread_cond_t work; /* the committer waits for submissions */
+    pthread_cond_t work; /* committers wait for submissions */
     struct ingest_request *head, *tail;
+    long queued; /* readings in the queue */
+    int busy;    /* committers inside a transaction */
     bool stopping;
-    struct ingest_request *batch[GROUP_MAX_JOBS]; /* the committer's current group */
+    struct committer committers[INGEST_COMMITTERS];
 
     atomic_ullong readings, duplicates, transactions, alerts, failures;
 };
@@ -367,10 +386,10 @@ static void drop_missing_devices(struct group *g)
 }
 
 /* Runs the statements of one group inside the open transaction. */
-static enum status group_store(struct ingest *ing, struct group *g, long long **alert_ids,
+static enum status group_store(struct committer *cm, struct group *g, long long **alert_ids,
                                int *nalerts, long long **usage, int *nusage)
 {
-    struct db_conn *c = ing->conn;
+    struct db_conn *c = cm->conn;
     enum status st = db_ingest_lock_devices(c, g->devices, g->ndevices, g->info);
     if (st != STATUS_OK)
         return st;
@@ -431,8 +450,9 @@ static enum status group_store(struct ingest *ing, struct group *g, long long **
     return st;
 }
 
-static enum status group_commit(struct ingest *ing, struct ingest_request **jobs, int njobs)
+static enum status group_commit(struct committer *cm, struct ingest_request **jobs, int njobs)
 {
+    struct ingest *ing = cm->ing;
     struct group g = {0};
     long long *alert_ids = NULL, *usage = NULL;
     int nalerts = 0, nusage = 0;
@@ -442,18 +462,18 @@ static enum status group_commit(struct ingest *ing, struct ingest_request **jobs
     }
     enum status st = group_build(&g, jobs, njobs) ? STATUS_OK : STATUS_INTERNAL;
     if (st == STATUS_OK)
-        st = db_begin(ing->conn);
+        st = db_begin(cm->conn);
     if (st == STATUS_OK)
-        st = group_store(ing, &g, &alert_ids, &nalerts, &usage, &nusage);
+        st = group_store(cm, &g, &alert_ids, &nalerts, &usage, &nusage);
     if (st == STATUS_OK) {
         struct events ev = {
             .alerts = alert_ids, .nalerts = nalerts, .usage = usage, .nusage = nusage};
-        st = db_events_notify(ing->conn, &ev);
+        st = db_events_notify(cm->conn, &ev);
     }
     if (st == STATUS_OK)
-        st = db_commit(ing->conn);
+        st = db_commit(cm->conn);
     else
-        db_rollback(ing->conn);
+        db_rollback(cm->conn);
 
     if (st == STATUS_OK) {
         unsigned long long stored = 0, dups = 0;
@@ -478,34 +498,34 @@ static enum status group_commit(struct ingest *ing, struct ingest_request **jobs
 
 /* Makes sure the committer has a live connection; false when the database
  * cannot be reached (tried at most every RECONNECT_INTERVAL_S). */
-static bool committer_connect(struct ingest *ing)
+static bool committer_connect(struct committer *cm)
 {
-    if (ing->conn && db_conn_alive(ing->conn))
+    if (cm->conn && db_conn_alive(cm->conn))
         return true;
     double now = monotonic();
-    if (now - ing->last_connect_attempt < RECONNECT_INTERVAL_S)
+    if (now - cm->last_connect_attempt < RECONNECT_INTERVAL_S)
         return false;
-    ing->last_connect_attempt = now;
-    db_disconnect(ing->conn);
+    cm->last_connect_attempt = now;
+    db_disconnect(cm->conn);
     char err[256];
-    ing->conn = db_connect(&ing->db, err, sizeof err);
-    if (!ing->conn)
+    cm->conn = db_connect(&cm->ing->db, err, sizeof err);
+    if (!cm->conn)
         log_warn("ingest: %s", err);
-    return ing->conn != NULL;
+    return cm->conn != NULL;
 }
 
-static void maintain_partitions(struct ingest *ing)
+static void maintain_partitions(struct committer *cm)
 {
     double now = monotonic();
-    if (ing->last_partition_check > 0 && now - ing->last_partition_check < PARTITION_CHECK_S)
+    if (cm->last_partition_check > 0 && now - cm->last_partition_check < PARTITION_CHECK_S)
         return;
-    if (db_ingest_ensure_partitions(ing->conn) == STATUS_OK)
-        ing->last_partition_check = now;
+    if (db_ingest_ensure_partitions(cm->conn) == STATUS_OK)
+        cm->last_partition_check = now;
 }
 
-/* Takes the queued jobs into ing->batch, up to GROUP_MAX_READINGS readings
- * (but at least one job). Called with the mutex held. */
-static int take_jobs(struct ingest *ing)
+/* Takes the queued jobs into batch, up to GROUP_MAX_READINGS readings (but
+ * at least one job). Called with the mutex held. */
+static int take_jobs(struct ingest *ing, struct ingest_request **batch)
 {
     int n = 0, readings = 0;
     while (ing->head && n < GROUP_MAX_JOBS &&
@@ -513,7 +533,8 @@ static int take_jobs(struct ingest *ing)
         struct ingest_request *job = ing->head;
         ing->head = job->next;
         readings += job->n;
-        ing->batch[n++] = job;
+        ing->queued -= job->n;
+        batch[n++] = job;
     }
     if (!ing->head)
         ing->tail = NULL;
@@ -529,36 +550,50 @@ static void finish_jobs(struct ingest_request **jobs, int n, enum status st)
     }
 }
 
+/* Out of its transaction: another committer may now start on a small queue. */
+static void committer_idle(struct ingest *ing)
+{
+    pthread_mutex_lock(&ing->mutex);
+    ing->busy--;
+    pthread_cond_broadcast(&ing->work);
+    pthread_mutex_unlock(&ing->mutex);
+}
+
 static void *committer_main(void *arg)
 {
-    struct ingest *ing = arg;
+    struct committer *cm = arg;
+    struct ingest *ing = cm->ing;
     for (;;) {
         pthread_mutex_lock(&ing->mutex);
-        while (!ing->head && !ing->stopping)
+        while (!ing->stopping &&
+               !(ing->head && (ing->busy == 0 || ing->queued >= PARALLEL_MIN_READINGS)))
             pthread_cond_wait(&ing->work, &ing->mutex);
         if (!ing->head && ing->stopping) {
             pthread_mutex_unlock(&ing->mutex);
             break;
         }
-        int n = take_jobs(ing);
+        struct ingest_request **jobs = cm->batch;
+        int n = take_jobs(ing, jobs);
+        ing->busy++;
         pthread_mutex_unlock(&ing->mutex);
-        struct ingest_request **jobs = ing->batch;
 
         enum status st = STATUS_UNAVAILABLE;
-        if (committer_connect(ing)) {
-            maintain_partitions(ing);
-            st = group_commit(ing, jobs, n);
+        if (committer_connect(cm)) {
+            maintain_partitions(cm);
+            st = group_commit(cm, jobs, n);
             /* A group fails as a whole; unless the database is away, retry its
              * jobs one by one so that one bad submission fails alone. */
             if (st != STATUS_OK && st != STATUS_UNAVAILABLE && n > 1) {
                 for (int i = 0; i < n; i++) {
-                    enum status one = group_commit(ing, &jobs[i], 1);
+                    enum status one = group_commit(cm, &jobs[i], 1);
                     finish_jobs(&jobs[i], 1, one);
                 }
+                committer_idle(ing);
                 continue;
             }
         }
         finish_jobs(jobs, n, st);
+        committer_idle(ing);
     }
     return NULL;
 }
@@ -578,13 +613,15 @@ struct ingest *ingest_start(const struct db_pool_options *db, char *err, size_t 
     ing->db.application_name = "wattline-ingest";
     pthread_mutex_init(&ing->mutex, NULL);
     pthread_cond_init(&ing->work, NULL);
-    if (pthread_create(&ing->thread, NULL, committer_main, ing) != 0) {
-        snprintf(err, errlen, "cannot start the ingestion thread");
-        pthread_mutex_destroy(&ing->mutex);
-        pthread_cond_destroy(&ing->work);
-        free(ing->url);
-        free(ing);
-        return NULL;
+    for (int i = 0; i < INGEST_COMMITTERS; i++) {
+        struct committer *cm = &ing->committers[i];
+        cm->ing = ing;
+        if (pthread_create(&cm->thread, NULL, committer_main, cm) != 0) {
+            snprintf(err, errlen, "cannot start the ingestion threads");
+            ingest_stop(ing);
+            return NULL;
+        }
+        cm->started = true;
     }
     return ing;
 }
@@ -595,10 +632,14 @@ void ingest_stop(struct ingest *ing)
         return;
     pthread_mutex_lock(&ing->mutex);
     ing->stopping = true;
-    pthread_cond_signal(&ing->work);
+    pthread_cond_broadcast(&ing->work);
     pthread_mutex_unlock(&ing->mutex);
-    pthread_join(ing->thread, NULL);
-    db_disconnect(ing->conn);
+    for (int i = 0; i < INGEST_COMMITTERS; i++) {
+        struct committer *cm = &ing->committers[i];
+        if (cm->started)
+            pthread_join(cm->thread, NULL);
+        db_disconnect(cm->conn);
+    }
     pthread_mutex_destroy(&ing->mutex);
     pthread_cond_destroy(&ing->work);
     free(ing->url);
@@ -622,6 +663,7 @@ void ingest_enqueue(struct ingest *ing, struct ingest_request *req)
     else
         ing->head = req;
     ing->tail = req;
+    ing->queued += req->n;
     pthread_cond_signal(&ing->work);
     pthread_mutex_unlock(&ing->mutex);
 }
