@@ -5,13 +5,6 @@
 
 #include "internal.h"
 
-static const struct db_stmt DAY_BOUNDS = {
-    "consumption_day_bounds",
-    "SELECT (extract(epoch FROM make_date($1, $2, $3)::timestamp AT TIME ZONE $4)"
-    "  * 1000000)::bigint,"
-    " (extract(epoch FROM (make_date($1, $2, $3) + 1)::timestamp AT TIME ZONE $4)"
-    "  * 1000000)::bigint"};
-
 /* [lo, hi) from $2 and $3 (microseconds since the epoch). */
 #define SPAN                                                                                       \
     "span AS ("                                                                                    \
@@ -51,6 +44,18 @@ static const struct db_stmt HOURS = {
     "  SELECT s AS start, s + interval '1 hour' AS stop, lo, hi FROM ("
     "   SELECT generate_series(first, hi - interval '1 microsecond', interval '1 hour') AS s,"
     "    lo, hi FROM aligned LIMIT $5) g)" BUCKET_ENERGY};
+
+/* The day form in one statement: the local day $2 in zone $3 (23 to 25 hour
+ * buckets), no round trip to compute its bounds first. $4 is the bucket cap. */
+static const struct db_stmt DAY_HOURS = {
+    "consumption_day_hours",
+    "WITH span AS ("
+    "  SELECT ($2::date)::timestamp AT TIME ZONE $3 AS lo,"
+    "   ($2::date + 1)::timestamp AT TIME ZONE $3 AS hi),"
+    " buckets AS ("
+    "  SELECT s AS start, s + interval '1 hour' AS stop, lo, hi FROM ("
+    "   SELECT generate_series(lo, hi - interval '1 microsecond', interval '1 hour') AS s,"
+    "    lo, hi FROM span LIMIT $4) g)" BUCKET_ENERGY};
 
 /* Day and month buckets step through local calendar time ($6 is 'day' or
  * 'month'), each converted back to an instant: a day is 23 to 25 hours long. */
@@ -102,17 +107,19 @@ static enum status check_zone_result(struct db_conn *c, const PGresult *res)
     return db_check(c, res, PGRES_TUPLES_OK);
 }
 
-enum status db_consumption_day_bounds(struct db_conn *c, int y, int m, int d, const char *tz,
-                                      long long *from, long long *to)
+static enum status read_rows(const PGresult *res, int max_buckets, struct consumption *out);
+
+enum status db_consumption_day(struct db_conn *c, long long device_id, const char *date,
+                               const char *tz, int max_buckets, struct consumption *out)
 {
-    struct db_ll_text yt, mt, dt;
-    const char *params[] = {db_ll(&yt, y), db_ll(&mt, m), db_ll(&dt, d), tz};
-    PGresult *res = db_exec(c, &DAY_BOUNDS, 4, params);
+    *out = (struct consumption){0};
+    struct db_ll_text idt, limitt;
+    const char *params[] = {db_ll(&idt, device_id), date, tz,
+                            db_ll(&limitt, (long long)max_buckets + 1)};
+    PGresult *res = db_exec(c, &DAY_HOURS, 4, params);
     enum status st = check_zone_result(c, res);
-    if (st == STATUS_OK) {
-        *from = db_get_ll(res, 0, 0);
-        *to = db_get_ll(res, 0, 1);
-    }
+    if (st == STATUS_OK)
+        st = read_rows(res, max_buckets, out);
     PQclear(res);
     return st;
 }

@@ -27,16 +27,16 @@ struct consumption {
 
 void consumption_free(struct consumption *c);
 
-/* The instants at which local day y-m-d begins and ends in zone tz (23, 24 or
- * 25 hours apart). STATUS_INVALID when PostgreSQL does not know tz. */
-enum status db_consumption_day_bounds(struct db_conn *conn, int y, int m, int d, const char *tz,
-                                      long long *from, long long *to);
-
 /* The energy of device_id in each bucket of zone tz that meets [from, to),
  * oldest first, every bucket present (0 without data). Buckets are aligned to
  * the zone's hours, days or months; only energy inside [from, to) counts.
  * At most max_buckets rows: a range with more sets out->too_many and returns
  * no rows. STATUS_INVALID when PostgreSQL does not know tz. */
+/* The hours of the local day date ("YYYY-MM-DD", already validated) in tz,
+ * in one statement. STATUS_INVALID for an unknown zone. */
+enum status db_consumption_day(struct db_conn *conn, long long device_id, const char *date,
+                               const char *tz, int max_buckets, struct consumption *out);
+
 enum status db_consumption_buckets(struct db_conn *conn, long long device_id, long long from,
                                    long long to, enum consumption_bucket bucket, const char *tz,
                                    int max_buckets, struct consumption *out);

@@ -159,8 +159,8 @@ static int answer(const struct request *req, struct response *res, struct db_con
     if (!read_query_or_reply(req, &q, res))
         goto out;
     if (q.date)
-        st = db_consumption_day_bounds(c, q.year, q.month, q.day, q.tz, &q.from, &q.to);
-    if (st == STATUS_OK)
+        st = db_consumption_day(c, d.id, q.date, q.tz, CONSUMPTION_MAX_BUCKETS, &rows);
+    else
         st = db_consumption_buckets(c, d.id, q.from, q.to, q.bucket, q.tz, CONSUMPTION_MAX_BUCKETS,
                                     &rows);
     if (st == STATUS_INVALID)
