@@ -102,10 +102,8 @@ enum status db_alerts_ack(struct db_conn *c, long long id, long long owner_id, s
 {
     struct db_ll_text sid, sowner;
     const char *params[] = {db_ll(&sid, id), db_ll(&sowner, owner_id)};
-    PGresult *res = db_exec(c, &ACK, 2, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, &ACK, 2, params, &res);
     if (st == STATUS_OK)
         read_alert(res, 0, out);
     PQclear(res);

@@ -12,10 +12,8 @@ enum status db_credentials_user_role(struct db_conn *c, long long user_id, enum 
 {
     struct db_ll_text id;
     const char *params[] = {db_ll(&id, user_id)};
-    PGresult *res = db_exec(c, &USER_ROLE, 1, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, &USER_ROLE, 1, params, &res);
     if (st == STATUS_OK)
         *role = role_parse(PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -26,10 +24,8 @@ enum status db_credentials_device_by_token(struct db_conn *c, const char *token_
                                            long long *device_id, enum reading_type *type)
 {
     const char *params[] = {token_hash};
-    PGresult *res = db_exec(c, &DEVICE_BY_TOKEN, 1, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, &DEVICE_BY_TOKEN, 1, params, &res);
     if (st == STATUS_OK) {
         *device_id = db_get_ll(res, 0, 0);
         if (!reading_type_parse(PQgetvalue(res, 0, 1), type))

@@ -49,6 +49,16 @@ enum status db_check(struct db_conn *c, const PGresult *res, ExecStatusType expe
     return transient ? STATUS_UNAVAILABLE : STATUS_INTERNAL;
 }
 
+enum status db_exec_row(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                        const char *const *values, PGresult **res)
+{
+    *res = db_exec(c, stmt, nparams, values);
+    enum status st = db_check(c, *res, PGRES_TUPLES_OK);
+    if (st == STATUS_OK && PQntuples(*res) == 0)
+        st = STATUS_NOT_FOUND;
+    return st;
+}
+
 enum status db_command(struct db_conn *c, const char *sql)
 {
     PGresult *res = PQexec(c->pg, sql);

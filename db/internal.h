@@ -27,6 +27,11 @@ struct db_conn {
 PGresult *db_exec(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
                   const char *const *values);
 
+/* Runs a statement that should find one row: STATUS_NOT_FOUND when it finds
+ * none, else as db_check(). *res is always set; the caller PQclear()s it. */
+enum status db_exec_row(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
+                        const char *const *values, PGresult **res);
+
 /* Checks a result: STATUS_OK when its status is `expected`; otherwise logs
  * the server's message and maps it: connection gone -> UNAVAILABLE,
  * unique violation -> CONFLICT, foreign key / check -> INVALID, else INTERNAL. */

@@ -69,10 +69,8 @@ static enum status spend(struct db_conn *c, const char *token_hash, long long *f
                          long long *user_id)
 {
     const char *params[] = {token_hash};
-    PGresult *res = db_exec(c, &SPEND, 1, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, &SPEND, 1, params, &res);
     if (st == STATUS_OK) {
         *family_id = db_get_ll(res, 0, 0);
         *user_id = db_get_ll(res, 0, 1);
@@ -107,10 +105,8 @@ enum status db_refresh_revoke_if_spent(struct db_conn *c, const char *token_hash
                                        long long *user_id)
 {
     const char *params[] = {token_hash};
-    PGresult *res = db_exec(c, &REVOKE_IF_SPENT, 1, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, &REVOKE_IF_SPENT, 1, params, &res);
     if (st == STATUS_OK)
         *user_id = db_get_ll(res, 0, 0);
     PQclear(res);

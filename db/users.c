@@ -52,10 +52,8 @@ static void read_user(const PGresult *res, int row, struct user *u)
 static enum status one_user(struct db_conn *c, const struct db_stmt *stmt, int n,
                             const char *const *params, struct user *out)
 {
-    PGresult *res = db_exec(c, stmt, n, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, stmt, n, params, &res);
     if (st == STATUS_OK)
         read_user(res, 0, out);
     PQclear(res);
@@ -91,10 +89,8 @@ enum status db_users_find_login(struct db_conn *c, const char *email, struct use
                                 size_t hash_size)
 {
     const char *params[] = {email};
-    PGresult *res = db_exec(c, &FIND_LOGIN, 1, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, &FIND_LOGIN, 1, params, &res);
     if (st == STATUS_OK) {
         read_user(res, 0, out);
         db_get_str(res, 0, 5, hash, hash_size);
@@ -108,10 +104,8 @@ enum status db_users_password_hash(struct db_conn *c, long long id, char *hash, 
     char id_s[24];
     snprintf(id_s, sizeof id_s, "%lld", id);
     const char *params[] = {id_s};
-    PGresult *res = db_exec(c, &PASSWORD_HASH, 1, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) == 0)
-        st = STATUS_NOT_FOUND;
+    PGresult *res;
+    enum status st = db_exec_row(c, &PASSWORD_HASH, 1, params, &res);
     if (st == STATUS_OK)
         db_get_str(res, 0, 0, hash, hash_size);
     PQclear(res);
