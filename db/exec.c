@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,19 +13,32 @@ static bool is_prepared(const struct db_conn *c, const struct db_stmt *stmt)
     return false;
 }
 
-PGresult *db_exec(struct db_conn *c, const struct db_stmt *stmt, int nparams,
-                  const char *const *values)
+/* format: 0 text, 1 binary results. */
+static PGresult *exec_prepared(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                               const char *const *values, int format)
 {
     if (!is_prepared(c, stmt)) {
         if (c->nprepared == DB_MAX_PREPARED)
-            return PQexecParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, 0);
+            return PQexecParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, format);
         PGresult *prep = PQprepare(c->pg, stmt->name, stmt->sql, 0, NULL);
         if (PQresultStatus(prep) != PGRES_COMMAND_OK)
             return prep;
         PQclear(prep);
         c->prepared[c->nprepared++] = stmt;
     }
-    return PQexecPrepared(c->pg, stmt->name, nparams, values, NULL, NULL, 0);
+    return PQexecPrepared(c->pg, stmt->name, nparams, values, NULL, NULL, format);
+}
+
+PGresult *db_exec(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                  const char *const *values)
+{
+    return exec_prepared(c, stmt, nparams, values, 0);
+}
+
+PGresult *db_exec_binary(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                         const char *const *values)
+{
+    return exec_prepared(c, stmt, nparams, values, 1);
 }
 
 enum status db_check(struct db_conn *c, const PGresult *res, ExecStatusType expected)
@@ -121,4 +135,38 @@ void db_get_str(const PGresult *res, int row, int col, char *out, size_t size)
 bool db_is_null(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col);
+}
+
+/* The 8 bytes of a binary int8/float8/timestamptz column, in host order; 0
+ * when NULL (or not 8 bytes long, which these types never are). */
+static uint64_t bin8(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+        return 0;
+    const unsigned char *b = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i]; /* network byte order */
+    return v;
+}
+
+long long db_bin_int8(const PGresult *res, int row, int col)
+{
+    return (long long)bin8(res, row, col);
+}
+
+double db_bin_float8(const PGresult *res, int row, int col)
+{
+    uint64_t bits = bin8(res, row, col);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* PostgreSQL counts microseconds from 2000-01-01T00:00:00Z. */
+#define PG_EPOCH_US 946684800000000LL
+
+long long db_bin_timestamptz(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : (long long)bin8(res, row, col) + PG_EPOCH_US;
 }

@@ -26,6 +26,11 @@ struct db_conn {
  * Always returns a PGresult (possibly an error one); caller PQclear()s it. */
 PGresult *db_exec(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
                   const char *const *values);
+/* The same with the result's columns in PostgreSQL's binary form, read with
+ * db_bin_*(): no number or timestamp is formatted by the server and parsed
+ * back here, which is most of the cost of a small, hot query. */
+PGresult *db_exec_binary(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
+                         const char *const *values);
 
 /* Runs a statement that should find one row: STATUS_NOT_FOUND when it finds
  * none, else as db_check(). *res is always set; the caller PQclear()s it. */
@@ -48,6 +53,12 @@ bool db_get_bool(const PGresult *res, int row, int col);
 void db_get_str(const PGresult *res, int row, int col, char *out, size_t size);
 /* True when the column is NULL. */
 bool db_is_null(const PGresult *res, int row, int col);
+
+/* Binary columns (binary_results): int8, float8, and timestamptz as
+ * microseconds since the Unix epoch; 0 when NULL. */
+long long db_bin_int8(const PGresult *res, int row, int col);
+double db_bin_float8(const PGresult *res, int row, int col);
+long long db_bin_timestamptz(const PGresult *res, int row, int col);
 
 /* A PostgreSQL array literal ("{1,2,3}") built from numbers, passed as ONE
  * parameter: how a batch reaches the server in one round trip without any

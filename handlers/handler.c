@@ -63,8 +63,26 @@ static const char *reason_phrase(int status)
 int response_json(struct response *res, int status, json_t *body)
 {
     json_decref(res->json);
+    free(res->raw);
+    res->raw = NULL;
     res->json = body;
     res->problem = false;
+    res->status = status;
+    return status;
+}
+
+int response_body(struct response *res, int status, const char *content_type, char *body,
+                  size_t len)
+{
+    if (!body)
+        return response_status(res, STATUS_INTERNAL);
+    json_decref(res->json);
+    res->json = NULL;
+    res->problem = false;
+    free(res->raw);
+    res->raw = body;
+    res->raw_len = len;
+    res->content_type = content_type;
     res->status = status;
     return status;
 }

@@ -109,6 +109,10 @@ typedef int (*handler_fn)(const struct request *req, struct response *res, struc
 
 /* Takes ownership of body (may be NULL for 204). */
 int response_json(struct response *res, int status, json_t *body);
+/* Takes ownership of body (len bytes, malloc'd; NULL answers 500), sent as
+ * content_type (a static string). */
+int response_body(struct response *res, int status, const char *content_type, char *body,
+                  size_t len);
 /* Copies the value. */
 void response_header(struct response *res, const char *name, const char *value);
 /* A problem document (RFC 9457): code is the stable machine string, field is

@@ -88,13 +88,7 @@ int ops_metrics(const struct request *req, struct response *res, struct app *app
                    "wattline_alerts_raised_total %llu\n",
                    is.readings, is.duplicates, is.transactions, is.failures, is.alerts);
     hub_render_metrics(app->hub, &buf, &len, &cap);
-    if (!buf)
-        return response_status(res, STATUS_INTERNAL);
-    res->status = 200;
-    res->raw = buf;
-    res->raw_len = len;
-    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    return 200;
+    return response_body(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
 }
 
 /* GET /api/v1/config — anyone — where the WebSocket is. */

@@ -1,6 +1,7 @@
 /* Unit tests for the pure parts of the Devices, Consumption and readings
- * routes: opaque cursors, request body checks, time zone names, bucket names
- * and the Accept header test for CSV.
+ * routes: opaque cursors, request body checks, time zone names, bucket names,
+ * spreading stored hours over a zone's hours, and the Accept header test for
+ * CSV.
  *
  * Cursors are checked against OpenSSL's base64 (not the module's encoder), so
  * a bug in the module cannot hide itself. */
@@ -259,6 +260,61 @@ static void test_bucket_names(void **state)
     assert_string_equal(consumption_bucket_name(CONSUMPTION_DAY), "day");
 }
 
+#define H CONSUMPTION_HOUR_US
+
+/* Whole-hour zones: every bucket is exactly one stored hour (kwh * 1.0), and
+ * hours with nothing stored are 0. */
+static void test_spread_whole_hours_is_exact(void **state)
+{
+    (void)state;
+    const long long day = 1777593600LL * 1000000; /* 2026-05-01T00:00:00Z */
+    const struct consumption_hour hours[] = {
+        {day - H, 9.0}, /* the hour before: outside */
+        {day, 0.1},           {day + 2 * H, 1.0 / 3.0},
+        {day + 23 * H, 7.25}, {day + 24 * H, 9.0}, /* the next day: outside */
+    };
+    double out[24];
+    consumption_spread_hours(hours, 5, day, day, day + 24 * H, 24, out);
+    for (int k = 0; k < 24; k++) {
+        double want = k == 0 ? 0.1 : k == 2 ? 1.0 / 3.0 : k == 23 ? 7.25 : 0.0;
+        assert_memory_equal(&out[k], &want, sizeof want);
+    }
+}
+
+/* Asia/Kolkata (UTC+05:30): each local hour takes half of two UTC hours. */
+static void test_spread_half_hour_zone_takes_halves(void **state)
+{
+    (void)state;
+    const long long lo = 1777573800LL * 1000000; /* 2026-04-30T18:30:00Z */
+    const struct consumption_hour hours[] = {
+        {lo - H / 2, 2.0}, {lo + H / 2, 4.0}, {lo + 3 * H / 2, 8.0}};
+    double out[3];
+    consumption_spread_hours(hours, 3, lo, lo, lo + 3 * H, 3, out);
+    assert_true(out[0] == 1.0 + 2.0);
+    assert_true(out[1] == 2.0 + 4.0);
+    assert_true(out[2] == 4.0);
+}
+
+/* A range that starts and ends inside hours: the first bucket starts on the
+ * hour, only the energy inside [lo, hi) counts. Asia/Kathmandu is UTC+05:45. */
+static void test_spread_clips_to_the_range(void **state)
+{
+    (void)state;
+    const long long hour = 1777593600LL * 1000000;
+    const struct consumption_hour hours[] = {{hour, 4.0}, {hour + H, 8.0}};
+    double out[2];
+    /* [hour + 15 min, hour + 1 h 30 min) */
+    consumption_spread_hours(hours, 2, hour, hour + H / 4, hour + 3 * H / 2, 2, out);
+    assert_true(out[0] == 3.0);
+    assert_true(out[1] == 4.0);
+    /* A quarter-hour zone, whole local hours: 3/4 of one, 1/4 of the next. */
+    consumption_spread_hours(hours, 2, hour + H / 4, hour + H / 4, hour + 5 * H / 4, 1, out);
+    assert_true(out[0] == 3.0 + 2.0);
+    /* No stored hours at all. */
+    consumption_spread_hours(NULL, 0, hour, hour, hour + 2 * H, 2, out);
+    assert_true(out[0] == 0.0 && out[1] == 0.0);
+}
+
 static void test_accept_csv(void **state)
 {
     (void)state;
@@ -295,6 +351,9 @@ int main(void)
         cmocka_unit_test(test_body_problems_name_the_field),
         cmocka_unit_test(test_tz_names),
         cmocka_unit_test(test_bucket_names),
+        cmocka_unit_test(test_spread_whole_hours_is_exact),
+        cmocka_unit_test(test_spread_half_hour_zone_takes_halves),
+        cmocka_unit_test(test_spread_clips_to_the_range),
         cmocka_unit_test(test_accept_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
