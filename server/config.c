@@ -48,8 +48,10 @@ static const struct option_spec OPTIONS[] = {
     {"LOG_FORMAT", OPT_LOG_FORMAT, offsetof(struct config, log_format), "text", 0, 0,
      "text | json"},
     INT(db_pool_size, "DB_POOL_SIZE", "0", 0, 256,
-        "database connections (0: one per HTTP thread + 2)"),
+        "database connections (0: HTTP threads + query workers + 2)"),
     INT(http_threads, "HTTP_THREADS", "0", 0, 256, "HTTP worker threads (0: four per core)"),
+    INT(query_workers, "QUERY_WORKERS", "0", 0, 256,
+        "threads for handlers that wait on PostgreSQL (0: two per core)"),
     INT(ws_max_sessions_per_user, "WS_MAX_SESSIONS_PER_USER", "16", 1, 100000,
         "open WebSocket sessions per user"),
     INT(ws_max_sessions, "WS_MAX_SESSIONS", "20000", 1, 1000000, "open WebSocket sessions in all"),
@@ -256,12 +258,26 @@ bool config_check_serve(struct config *cfg, char *err, size_t errlen)
     return true;
 }
 
+static int per_core(int n)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return n * (cores > 0 && cores < 64 ? (int)cores : 2);
+}
+
 int config_http_threads(const struct config *cfg)
 {
-    if (cfg->http_threads)
-        return cfg->http_threads;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores > 0 && cores < 64 ? 4 * (int)cores : 8;
+    return cfg->http_threads ? cfg->http_threads : per_core(4);
+}
+
+int config_query_workers(const struct config *cfg)
+{
+    return cfg->query_workers ? cfg->query_workers : per_core(2);
+}
+
+int config_db_pool_size(const struct config *cfg)
+{
+    return cfg->db_pool_size ? cfg->db_pool_size
+                             : config_http_threads(cfg) + config_query_workers(cfg) + 2;
 }
 
 void config_print_help(void)

@@ -32,6 +32,7 @@ struct config {
     int log_format; /* enum log_format */
     int db_pool_size;
     int http_threads;
+    int query_workers;
     int ws_max_sessions_per_user;
     int ws_max_sessions;
     int max_body_bytes;
@@ -56,9 +57,16 @@ bool config_parse(struct config *cfg, config_getenv_fn getenv_fn, void *env_ctx,
  * pairs) and loads JWT_SECRET_FILE. Returns false with err set. */
 bool config_check_serve(struct config *cfg, char *err, size_t errlen);
 
-/* HTTP_THREADS, or four per core by default: handlers that read the
- * database wait on it, and ingestion waits suspended, off the threads. */
+/* HTTP_THREADS, or four per core by default. */
 int config_http_threads(const struct config *cfg);
+
+/* QUERY_WORKERS, or two per core by default: the threads that run handlers
+ * waiting on PostgreSQL, which does the work meanwhile on the same cores. */
+int config_query_workers(const struct config *cfg);
+
+/* DB_POOL_SIZE, or by default one connection for each thread that may query
+ * at once (HTTP threads and query workers) plus two. */
+int config_db_pool_size(const struct config *cfg);
 
 /* Prints the options table (for --help). */
 void config_print_help(void);

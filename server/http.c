@@ -26,7 +26,8 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     struct app *app;
-    struct workers *workers; /* for THREAD_WORKER routes */
+    struct workers *queries; /* for THREAD_QUERY routes */
+    struct workers *hashing; /* for THREAD_HASHING routes */
     atomic_int in_flight;
     char *tls_cert_pem;
     char *tls_key_pem;
@@ -65,10 +66,12 @@ struct http_ctx {
     struct http_server *srv;
 };
 
-/* A THREAD_WORKER route's handler call, run off the HTTP thread. */
+/* A THREAD_QUERY or THREAD_HASHING route's handler call, run off the HTTP
+ * thread. */
 struct worker_call {
     struct http_ctx *ctx; /* lives until the request completes, after the call */
     handler_fn handler;
+    enum route_thread thread;
     struct response res;
     struct deferred *resume;
 };
@@ -87,8 +90,15 @@ static void worker_call_start(void *arg, struct deferred *d)
 {
     struct worker_call *call = arg;
     call->resume = d;
-    if (!workers_submit(call->ctx->srv->workers, worker_call_run, call)) {
-        response_problem(&call->res, 503, "busy", NULL, "the server is busy; retry shortly");
+    struct http_server *srv = call->ctx->srv;
+    bool hashing = call->thread == THREAD_HASHING;
+    if (!workers_submit(hashing ? srv->hashing : srv->queries, worker_call_run, call)) {
+        /* The hashing queue is short on purpose; the query queue holds a
+         * request per connection and refuses only while shutting down. */
+        if (hashing)
+            response_problem(&call->res, 503, "busy", NULL, "the server is busy; retry shortly");
+        else
+            response_status(&call->res, STATUS_UNAVAILABLE);
         deferred_resume(d);
     }
 }
@@ -416,10 +426,11 @@ static void dispatch(struct http_ctx *ctx, struct MHD_Connection *conn, const ch
         return;
     if (route->body == BODY_JSON && !(req->body = parse_body_or_reply(conn, ctx, res)))
         return;
-    if (route->thread == THREAD_WORKER) {
+    if (route->thread != THREAD_HTTP) {
         struct worker_call *call = calloc(1, sizeof *call);
         if (call) {
-            *call = (struct worker_call){.ctx = ctx, .handler = route->handler};
+            *call = (struct worker_call){
+                .ctx = ctx, .handler = route->handler, .thread = route->thread};
             res->deferral = (struct response_deferral){worker_call_start, worker_call_finish,
                                                        worker_call_free, call};
             /* cppcheck-suppress memleak ; res->deferral owns call now */
@@ -573,11 +584,17 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         return NULL;
     }
     srv->app = app;
-    /* As many workers as hashing slots: calls wait in the queue, not for a
-     * slot; a bounded queue turns a flood of logins into 503s. */
-    srv->workers = workers_start(app->config->password_hash_slots,
-                                 32 * app->config->password_hash_slots, err, errlen);
-    if (!srv->workers) {
+    /* As many hashing workers as hashing slots: calls wait in the queue, not
+     * for a slot; a bounded queue turns a flood of logins into 503s. A
+     * connection has at most one request in flight, so the query queue never
+     * turns one away. */
+    srv->hashing =
+        workers_start(cfg->password_hash_slots, 32 * cfg->password_hash_slots, err, errlen);
+    srv->queries = srv->hashing
+                       ? workers_start(config_query_workers(cfg), cfg->max_connections, err, errlen)
+                       : NULL;
+    if (!srv->queries) {
+        workers_free(srv->hashing);
         free(srv);
         return NULL;
     }
@@ -639,9 +656,16 @@ void http_stop(struct http_server *srv, int drain_ms)
             close(listen_fd);
         for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < drain_ms; waited += 10)
             usleep(10 * 1000);
-        MHD_stop_daemon(srv->daemon);
     }
-    workers_stop(srv->workers);
+    /* The workers finish what they hold first, each resuming a connection the
+     * daemon still owns; a request that comes after is answered 503. Only
+     * once the daemon's threads are gone can nothing submit any more. */
+    workers_stop(srv->queries);
+    workers_stop(srv->hashing);
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    workers_free(srv->queries);
+    workers_free(srv->hashing);
     free(srv->tls_cert_pem);
     free(srv->tls_key_pem);
     free(srv);

@@ -215,9 +215,7 @@ static int cmd_serve(int argc, char **argv)
     app.csp = csp;
     app.migrations = &migrations;
 
-    int threads = config_http_threads(&cfg);
-    struct db_pool_options opts =
-        pool_options(&cfg, cfg.db_pool_size ? cfg.db_pool_size : threads + 2);
+    struct db_pool_options opts = pool_options(&cfg, config_db_pool_size(&cfg));
     const char *methods[64], *patterns[64];
     for (size_t i = 0; i < ROUTES_COUNT && i < 64; i++) {
         methods[i] = ROUTES[i].method;

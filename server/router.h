@@ -24,9 +24,13 @@ enum route_body {
     BODY_JSON,     /* a JSON body is required */
 };
 
+/* Where a handler runs. The HTTP threads parse and send; a handler that
+ * waits runs on a worker, the request suspended meanwhile, so a slow answer
+ * never holds up the other connections an HTTP thread serves. */
 enum route_thread {
-    THREAD_HTTP = 0, /* the handler runs on the HTTP thread */
-    THREAD_WORKER,   /* it blocks for long (password hashing): a worker runs it */
+    THREAD_HTTP = 0, /* answers at once, or suspends or streams by itself: the HTTP thread */
+    THREAD_QUERY,    /* waits on PostgreSQL: a query worker, in arrival order */
+    THREAD_HASHING,  /* hashes a password (~0.1 s of CPU): a hashing worker */
 };
 
 struct route {

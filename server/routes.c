@@ -15,11 +15,18 @@
     {                                                                                              \
         method, pattern, handler, access, body, THREAD_HTTP                                        \
     }
-/* Routes that hash passwords (~0.1 s of CPU and 128 MiB each) run on a worker
- * thread, so they never hold an HTTP thread. */
-#define W(method, pattern, handler, access, body)                                                  \
+/* Routes that wait on PostgreSQL run on a query worker: requests queue in
+ * arrival order instead of behind whichever connection shares their HTTP
+ * thread, which is what keeps the slowest answers close to the typical one. */
+#define Q(method, pattern, handler, access, body)                                                  \
     {                                                                                              \
-        method, pattern, handler, access, body, THREAD_WORKER                                      \
+        method, pattern, handler, access, body, THREAD_QUERY                                       \
+    }
+/* Routes that hash passwords (~0.1 s of CPU and 128 MiB each) run on a
+ * hashing worker, so they never hold an HTTP thread or a query worker. */
+#define H(method, pattern, handler, access, body)                                                  \
+    {                                                                                              \
+        method, pattern, handler, access, body, THREAD_HASHING                                     \
     }
 
 const struct route ROUTES[] = {
@@ -29,31 +36,31 @@ const struct route ROUTES[] = {
     R("GET", "/api/v1/config", ops_config, ACCESS_ANYONE, BODY_NONE),
     R("GET", "/api/v1/openapi.json", ops_openapi, ACCESS_ANYONE, BODY_NONE),
 
-    W("POST", "/api/v1/auth/login", auth_login, ACCESS_ANYONE, BODY_JSON),
-    R("POST", "/api/v1/auth/refresh", auth_refresh, ACCESS_ANYONE, BODY_JSON),
-    R("POST", "/api/v1/auth/logout", auth_logout, ACCESS_ANYONE, BODY_JSON),
+    H("POST", "/api/v1/auth/login", auth_login, ACCESS_ANYONE, BODY_JSON),
+    Q("POST", "/api/v1/auth/refresh", auth_refresh, ACCESS_ANYONE, BODY_JSON),
+    Q("POST", "/api/v1/auth/logout", auth_logout, ACCESS_ANYONE, BODY_JSON),
 
-    R("GET", "/api/v1/me", users_me_get, ACCESS_USER, BODY_NONE),
-    W("PATCH", "/api/v1/me", users_me_patch, ACCESS_USER, BODY_JSON),
-    R("GET", "/api/v1/users", users_list, ACCESS_ADMIN, BODY_NONE),
-    W("POST", "/api/v1/users", users_create, ACCESS_ADMIN, BODY_JSON),
-    R("GET", "/api/v1/users/{id}", users_get, ACCESS_ADMIN, BODY_NONE),
-    W("PATCH", "/api/v1/users/{id}", users_patch, ACCESS_ADMIN, BODY_JSON),
-    R("DELETE", "/api/v1/users/{id}", users_delete, ACCESS_ADMIN, BODY_NONE),
+    Q("GET", "/api/v1/me", users_me_get, ACCESS_USER, BODY_NONE),
+    H("PATCH", "/api/v1/me", users_me_patch, ACCESS_USER, BODY_JSON),
+    Q("GET", "/api/v1/users", users_list, ACCESS_ADMIN, BODY_NONE),
+    H("POST", "/api/v1/users", users_create, ACCESS_ADMIN, BODY_JSON),
+    Q("GET", "/api/v1/users/{id}", users_get, ACCESS_ADMIN, BODY_NONE),
+    H("PATCH", "/api/v1/users/{id}", users_patch, ACCESS_ADMIN, BODY_JSON),
+    Q("DELETE", "/api/v1/users/{id}", users_delete, ACCESS_ADMIN, BODY_NONE),
 
-    R("GET", "/api/v1/devices", devices_list, ACCESS_USER, BODY_NONE),
-    R("POST", "/api/v1/devices", devices_create, ACCESS_ADMIN, BODY_JSON),
-    R("GET", "/api/v1/devices/{id}", devices_get, ACCESS_USER, BODY_NONE),
-    R("PATCH", "/api/v1/devices/{id}", devices_update, ACCESS_USER, BODY_JSON),
-    R("DELETE", "/api/v1/devices/{id}", devices_delete, ACCESS_ADMIN, BODY_NONE),
-    R("POST", "/api/v1/devices/{id}/token", devices_rotate_token, ACCESS_ADMIN, BODY_NONE),
-    R("GET", "/api/v1/devices/{id}/consumption", consumption_get, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/devices", devices_list, ACCESS_USER, BODY_NONE),
+    Q("POST", "/api/v1/devices", devices_create, ACCESS_ADMIN, BODY_JSON),
+    Q("GET", "/api/v1/devices/{id}", devices_get, ACCESS_USER, BODY_NONE),
+    Q("PATCH", "/api/v1/devices/{id}", devices_update, ACCESS_USER, BODY_JSON),
+    Q("DELETE", "/api/v1/devices/{id}", devices_delete, ACCESS_ADMIN, BODY_NONE),
+    Q("POST", "/api/v1/devices/{id}/token", devices_rotate_token, ACCESS_ADMIN, BODY_NONE),
+    Q("GET", "/api/v1/devices/{id}/consumption", consumption_get, ACCESS_USER, BODY_NONE),
     R("GET", "/api/v1/devices/{id}/measurements", readings_export_get, ACCESS_USER, BODY_NONE),
 
     R("POST", "/api/v1/measurements", measurements_ingest, ACCESS_DEVICE, BODY_JSON),
 
-    R("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
-    R("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
+    Q("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),
 };
 
 const size_t ROUTES_COUNT = sizeof ROUTES / sizeof ROUTES[0];

@@ -56,7 +56,7 @@ struct workers *workers_start(int n, int max_queued, char *err, size_t errlen)
     for (; w->nthreads < n; w->nthreads++)
         if (pthread_create(&w->threads[w->nthreads], NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start worker threads");
-            workers_stop(w);
+            workers_free(w);
             return NULL;
         }
     return w;
@@ -95,6 +95,14 @@ void workers_stop(struct workers *w)
     pthread_mutex_unlock(&w->mutex);
     for (int i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL);
+    w->nthreads = 0;
+}
+
+void workers_free(struct workers *w)
+{
+    if (!w)
+        return;
+    workers_stop(w);
     pthread_mutex_destroy(&w->mutex);
     pthread_cond_destroy(&w->work);
     free(w);

@@ -1,5 +1,5 @@
-/* workers: a few threads for handlers that must block for long (password
- * hashing), so that the HTTP threads keep serving everyone else. */
+/* workers: a few threads for handlers that wait (on PostgreSQL, or hashing a
+ * password), so that the HTTP threads keep serving everyone else. */
 #ifndef WATTLINE_WORKERS_H
 #define WATTLINE_WORKERS_H
 
@@ -16,7 +16,10 @@ struct workers *workers_start(int n, int max_queued, char *err, size_t errlen);
  * queue is full or memory is short: the caller answers 503 instead. */
 bool workers_submit(struct workers *w, void (*fn)(void *arg), void *arg);
 
-/* Runs what is queued, then joins the threads. NULL is a no-op. */
+/* Refuses new tasks, runs what is queued, then joins the threads; w stays
+ * valid (workers_submit() returns false) until workers_free(). NULL is a
+ * no-op, and so is a second call. */
 void workers_stop(struct workers *w);
+void workers_free(struct workers *w);
 
 #endif

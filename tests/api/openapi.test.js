@@ -34,16 +34,16 @@ const ACCESS_SCHEME = {
   ACCESS_DEVICE: 'deviceBearer',
 };
 
-// R(...) and W(...) lines of server/routes.c: [{method, path, handler, access, body,
-// worker}]; W routes run on the worker pool.
+// R(...), Q(...) and H(...) lines of server/routes.c: [{method, path, handler, access,
+// body, hashing}]; H routes run on the password hashing workers.
 function serverRoutes() {
   const text = SOURCE('server', 'routes.c');
-  const re = new RegExp(String.raw`^\s*([RW])\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,` +
+  const re = new RegExp(String.raw`^\s*([RQH])\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,` +
     String.raw`\s*(ACCESS_\w+)\s*,\s*(BODY_\w+)\s*\)`, 'gm');
   const routes = [...text.matchAll(re)].map(([, kind, method, p, handler, access, body]) =>
-    ({ method, path: p, handler, access, body, worker: kind === 'W' }));
+    ({ method, path: p, handler, access, body, hashing: kind === 'H' }));
   // The table must be fully understood: every entry line was matched.
-  const entries = (text.match(/^\s*[RW]\(\s*"/gm) || []).length;
+  const entries = (text.match(/^\s*[RQH]\(\s*"/gm) || []).length;
   assert.equal(routes.length, entries, 'a route table line the parser did not understand');
   assert.ok(routes.length >= 20, `only ${routes.length} routes parsed from server/routes.c`);
   return routes;
@@ -434,8 +434,8 @@ describe('the document and the route table', () => {
       } else {
         assert.equal(op.requestBody, undefined, `${where}: takes no body`);
       }
-      // W(...) routes run on the worker pool, which answers 503 busy when full.
-      if (route.worker) {
+      // H(...) routes run on the hashing workers, whose short queue answers 503 busy.
+      if (route.hashing) {
         assert.ok(codesOf('503').includes('busy'), `${where}: 503 busy`);
       }
       const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
