@@ -10,8 +10,15 @@
 #include "crypto.h"
 
 /* Direct-mapped caches: a slot per key modulo the size, overwritten on
- * collision. Small, bounded, and a miss only costs one indexed query. */
+ * collision. Small, bounded, and a miss only costs one indexed query. User
+ * ids are sequential, so they rarely collide. */
 #define CACHE_SLOTS 1024
+
+/* Device tokens hash to random slots: direct-mapped, a thousand devices
+ * would leave six in ten sharing a slot and evicting each other on every
+ * request. Four ways per set keep them all. */
+#define DEVICE_SETS 1024
+#define DEVICE_WAYS 4
 
 struct user_slot {
     long long user_id;
@@ -40,7 +47,7 @@ struct authn {
     pthread_mutex_t mutex;
     struct token_slot tokens[CACHE_SLOTS];
     struct user_slot users[CACHE_SLOTS];
-    struct device_slot devices[CACHE_SLOTS];
+    struct device_slot devices[DEVICE_SETS][DEVICE_WAYS];
 };
 
 static double monotonic(void)
@@ -167,13 +174,43 @@ enum status authn_user(struct app *app, const char *token, struct caller *out)
     return STATUS_OK;
 }
 
-/* The slot for a token hash: its first 8 hex digits are uniformly random. */
-static struct device_slot *device_slot(struct authn *a, const char *hash)
+/* The set for a token hash: its first 8 hex digits are uniformly random. */
+static struct device_slot *device_set(struct authn *a, const char *hash)
 {
     unsigned long v = strtoul(
         (char[9]){hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7], 0}, NULL,
         16);
-    return &a->devices[v % CACHE_SLOTS];
+    return a->devices[v % DEVICE_SETS];
+}
+
+static bool device_fresh(const struct device_slot *s, double now)
+{
+    return s->fetched > 0 && now - s->fetched < AUTHN_CACHE_TTL_S;
+}
+
+/* Under the mutex: the fresh slot holding hash, or NULL. */
+static const struct device_slot *device_find(struct device_slot *set, const char *hash)
+{
+    double now = monotonic();
+    for (int i = 0; i < DEVICE_WAYS; i++)
+        if (device_fresh(&set[i], now) &&
+            crypto_equal(set[i].token_hash, hash, CRYPTO_SHA256_HEX_LEN))
+            return &set[i];
+    return NULL;
+}
+
+/* Under the mutex: the slot to store hash in: its own, else the one fetched
+ * longest ago (an empty or stale one first). */
+static struct device_slot *device_victim(struct device_slot *set, const char *hash)
+{
+    struct device_slot *victim = &set[0];
+    for (int i = 0; i < DEVICE_WAYS; i++) {
+        if (crypto_equal(set[i].token_hash, hash, CRYPTO_SHA256_HEX_LEN))
+            return &set[i];
+        if (set[i].fetched < victim->fetched)
+            victim = &set[i];
+    }
+    return victim;
 }
 
 enum status authn_device(struct app *app, const char *token, struct caller *out)
@@ -185,14 +222,14 @@ enum status authn_device(struct app *app, const char *token, struct caller *out)
     crypto_sha256_hex(token, len, hash);
 
     struct authn *a = app->authn;
-    struct device_slot *s = device_slot(a, hash);
+    struct device_slot *set = device_set(a, hash);
     long long device_id = 0;
     enum reading_type type = READING_CUMULATIVE;
     pthread_mutex_lock(&a->mutex);
-    if (s->fetched > 0 && monotonic() - s->fetched < AUTHN_CACHE_TTL_S &&
-        crypto_equal(s->token_hash, hash, CRYPTO_SHA256_HEX_LEN)) {
-        device_id = s->device_id;
-        type = s->reading_type;
+    const struct device_slot *hit = device_find(set, hash);
+    if (hit) {
+        device_id = hit->device_id;
+        type = hit->reading_type;
     }
     pthread_mutex_unlock(&a->mutex);
 
@@ -207,6 +244,7 @@ enum status authn_device(struct app *app, const char *token, struct caller *out)
         if (st != STATUS_OK)
             return st;
         pthread_mutex_lock(&a->mutex);
+        struct device_slot *s = device_victim(set, hash);
         memcpy(s->token_hash, hash, sizeof hash);
         s->device_id = device_id;
         s->reading_type = type;
@@ -229,8 +267,9 @@ void authn_forget_user(struct authn *a, long long user_id)
 void authn_forget_device(struct authn *a, long long device_id)
 {
     pthread_mutex_lock(&a->mutex);
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
-        if (a->devices[i].device_id == device_id)
-            a->devices[i].fetched = 0;
+    for (size_t i = 0; i < DEVICE_SETS; i++)
+        for (size_t j = 0; j < DEVICE_WAYS; j++)
+            if (a->devices[i][j].device_id == device_id)
+                a->devices[i][j].fetched = 0;
     pthread_mutex_unlock(&a->mutex);
 }
