@@ -12,21 +12,17 @@
 /* The statements read best as SQL, laid out by hand. */
 // clang-format off
 
-/* Locks the devices in ascending id order (no deadlock between instances). */
+/* Locks the devices in ascending id order (no deadlock between instances),
+ * with each one's newest reading. FOR UPDATE returns the version of the row
+ * that the previous lock holder committed (READ COMMITTED re-reads a row it
+ * waited for), and every transaction that stores a newer reading updates the
+ * row before it commits. */
 static const struct db_stmt LOCK = {
     "ingest_lock",
-    "SELECT id, reading_type, max_hourly_kwh FROM devices WHERE id = ANY($1::bigint[])"
+    "SELECT id, reading_type, max_hourly_kwh, " EPOCH("latest_reading_ts") ","
+    "  latest_reading_value"
+    " FROM devices WHERE id = ANY($1::bigint[])"
     " ORDER BY id FOR UPDATE"};
-
-/* Each device's newest reading. A statement of its own, after the lock: in
- * READ COMMITTED a statement that waited for a row lock still reads with the
- * snapshot it started with, and would miss what the lock holder committed. */
-static const struct db_stmt LATEST = {
-    "ingest_latest",
-    "SELECT d.id, " EPOCH("l.ts") ", l.value"
-    " FROM unnest($1::bigint[]) AS d(id)"
-    " JOIN LATERAL (SELECT ts, value FROM readings r WHERE r.device_id = d.id"
-    "               ORDER BY ts DESC LIMIT 1) l ON true"};
 
 static const struct db_stmt INSERT = {
     "ingest_insert",
@@ -90,8 +86,13 @@ static const struct db_stmt WRITE = {
     "  SELECT device_id, " TS("us") ", kwh FROM h"
     "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh),"
     " seen AS ("
-    "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") ")"
-    "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us) WHERE d.id = s.device_id),"
+    "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") "),"
+    "   latest_reading_ts = coalesce(" TS("l.us") ", d.latest_reading_ts),"
+    "   latest_reading_value = coalesce(l.value, d.latest_reading_value)"
+    "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us)"
+    "  LEFT JOIN unnest($6::bigint[], $7::bigint[], $8::float8[]) AS l(device_id, us, value)"
+    "   ON l.device_id = s.device_id"
+    "  WHERE d.id = s.device_id),"
     " raised AS ("
     "  INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)"
     "  SELECT h.device_id, " TS("h.us") ", h.kwh, d.max_hourly_kwh"
@@ -161,21 +162,11 @@ enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int 
         d->exists = true;
         reading_type_parse(PQgetvalue(res, row, 1), &d->type);
         d->limit = db_get_double(res, row, 2);
+        d->has_latest = !db_is_null(res, row, 3);
+        d->latest_ts = db_get_ll(res, row, 3);
+        d->latest_value = db_get_double(res, row, 4);
     }
     PQclear(res);
-    if (st == STATUS_OK) {
-        res = db_exec(c, &LATEST, 1, params);
-        st = db_check(c, res, PGRES_TUPLES_OK);
-        for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
-            struct ingest_device *d = find_device(out, n, db_get_ll(res, row, 0));
-            if (!d)
-                continue;
-            d->has_latest = true;
-            d->latest_ts = db_get_ll(res, row, 1);
-            d->latest_value = db_get_double(res, row, 2);
-        }
-        PQclear(res);
-    }
     db_array_free(&a);
     return st;
 }
@@ -267,20 +258,26 @@ void db_ingest_context_free(struct ingest_context *ctx)
     ctx->count = 0;
 }
 
-enum status db_ingest_write(struct db_conn *c, const long long *hour_devices,
-                            const long long *hours, const double *kwh, int nhours,
-                            const long long *seen_devices, const long long *seen_at, int nseen,
-                            long long **alert_ids, int *nalerts)
+enum status db_ingest_write(struct db_conn *c, const struct ingest_write *w, long long **alert_ids,
+                            int *nalerts)
 {
-    struct db_array a[5];
-    const char *params[] = {ll_array(&a[0], hour_devices, nhours), ll_array(&a[1], hours, nhours),
-                            double_array(&a[2], kwh, nhours), ll_array(&a[3], seen_devices, nseen),
-                            ll_array(&a[4], seen_at, nseen)};
+    struct db_array a[8];
+    const char *params[] = {ll_array(&a[0], w->hour_devices, w->nhours),
+                            ll_array(&a[1], w->hours, w->nhours),
+                            double_array(&a[2], w->kwh, w->nhours),
+                            ll_array(&a[3], w->seen_devices, w->nseen),
+                            ll_array(&a[4], w->seen_at, w->nseen),
+                            ll_array(&a[5], w->latest_devices, w->nlatest),
+                            ll_array(&a[6], w->latest_ts, w->nlatest),
+                            double_array(&a[7], w->latest_values, w->nlatest)};
     enum status st = STATUS_INTERNAL;
     *alert_ids = NULL;
     *nalerts = 0;
-    if (params[0] && params[1] && params[2] && params[3] && params[4]) {
-        PGresult *res = db_exec(c, &WRITE, 5, params);
+    bool built = true;
+    for (int i = 0; i < 8; i++)
+        built = built && params[i];
+    if (built) {
+        PGresult *res = db_exec(c, &WRITE, 8, params);
         st = db_check(c, res, PGRES_TUPLES_OK);
         int rows = st == STATUS_OK ? PQntuples(res) : 0;
         if (rows > 0 && !(*alert_ids = malloc((size_t)rows * sizeof **alert_ids)))
@@ -289,7 +286,7 @@ enum status db_ingest_write(struct db_conn *c, const long long *hour_devices,
             (*alert_ids)[(*nalerts)++] = db_get_ll(res, i, 0);
         PQclear(res);
     }
-    free_arrays(a, 5);
+    free_arrays(a, 8);
     return st;
 }
 

@@ -69,12 +69,24 @@ struct ingest_hour_list {
 enum status db_ingest_hours(struct db_conn *conn, const long long *ids, const long long *first,
                             const long long *end, int n, struct ingest_hour_list *out);
 
-/* Stores the hours' energy, raises the alerts for hours over their device's
- * limit (once per device and hour), and sets last_seen_at of the devices.
- * Fills *alert_ids (caller frees) with the ids of new alerts. */
-enum status db_ingest_write(struct db_conn *conn, const long long *hour_devices,
-                            const long long *hours, const double *kwh, int nhours,
-                            const long long *seen_devices, const long long *seen_at, int nseen,
+/* What a transaction writes besides its readings: the hours' energy, when
+ * each device was seen (every device of the group), and the newest reading
+ * of the devices that now have a newer one. */
+struct ingest_write {
+    const long long *hour_devices, *hours;
+    const double *kwh;
+    int nhours;
+    const long long *seen_devices, *seen_at;
+    int nseen;
+    const long long *latest_devices, *latest_ts;
+    const double *latest_values;
+    int nlatest;
+};
+
+/* Writes w, and raises the alerts for hours over their device's limit (once
+ * per device and hour). Fills *alert_ids (caller frees) with the ids of new
+ * alerts. */
+enum status db_ingest_write(struct db_conn *conn, const struct ingest_write *w,
                             long long **alert_ids, int *nalerts);
 
 /* Creates the monthly reading partitions around now (idempotent). */

@@ -385,6 +385,36 @@ static void drop_missing_devices(struct group *g)
             g->jobs[j]->status = STATUS_NOT_FOUND;
 }
 
+/* The devices whose newest reading this group replaces, with that reading:
+ * rows are sorted by device, then ts, so a device's last inserted row is its
+ * newest. The arrays have room for every device of the group. */
+struct latest_list {
+    long long *devices, *ts;
+    double *values;
+    int count;
+};
+
+static void latest_collect(const struct group *g, const bool *inserted, struct latest_list *out)
+{
+    out->count = 0;
+    int newest = -1; /* the current device's newest inserted row so far */
+    for (int i = 0; i < g->nrows; i++) {
+        const struct group_row *r = &g->rows[i];
+        if (inserted[i])
+            newest = i;
+        if (i + 1 < g->nrows && g->rows[i + 1].device_id == r->device_id)
+            continue; /* not the device's last row yet */
+        const struct ingest_device *d = &g->info[device_index(g, r->device_id)];
+        if (newest >= 0 && (!d->has_latest || g->rows[newest].ts > d->latest_ts)) {
+            out->devices[out->count] = r->device_id;
+            out->ts[out->count] = g->rows[newest].ts;
+            out->values[out->count] = g->rows[newest].value;
+            out->count++;
+        }
+        newest = -1;
+    }
+}
+
 /* Runs the statements of one group inside the open transaction. */
 static enum status group_store(struct committer *cm, struct group *g, long long **alert_ids,
                                int *nalerts, long long **usage, int *nusage)
@@ -404,7 +434,15 @@ static enum status group_store(struct committer *cm, struct group *g, long long 
     long long *hi = malloc((size_t)g->ndevices * sizeof *hi);
     *usage = malloc((size_t)g->ndevices * sizeof **usage);
     struct hour_list hours = {0};
-    st = dev && ts && val && inserted && lo && hi && *usage ? STATUS_OK : STATUS_INTERNAL;
+    struct latest_list latest = {
+        .devices = malloc((size_t)g->ndevices * sizeof *latest.devices),
+        .ts = malloc((size_t)g->ndevices * sizeof *latest.ts),
+        .values = malloc((size_t)g->ndevices * sizeof *latest.values),
+    };
+    st = dev && ts && val && inserted && lo && hi && *usage && latest.devices && latest.ts &&
+                 latest.values
+             ? STATUS_OK
+             : STATUS_INTERNAL;
 
     for (int i = 0; st == STATUS_OK && i < n; i++) {
         dev[i] = g->rows[i].device_id;
@@ -437,10 +475,27 @@ static enum status group_store(struct committer *cm, struct group *g, long long 
         st = hours_for_new_readings(c, g, inserted, *usage, lo, hi, *nusage, &hours);
     if (st == STATUS_OK && hours_over_limit(g, &hours))
         st = db_ingest_lock_alerts(c);
-    if (st == STATUS_OK)
-        st = db_ingest_write(c, hours.devices, hours.hours, hours.kwh, hours.count, g->devices,
-                             g->seen_at, g->ndevices, alert_ids, nalerts);
+    if (st == STATUS_OK) {
+        latest_collect(g, inserted, &latest);
+        struct ingest_write w = {
+            .hour_devices = hours.devices,
+            .hours = hours.hours,
+            .kwh = hours.kwh,
+            .nhours = hours.count,
+            .seen_devices = g->devices,
+            .seen_at = g->seen_at,
+            .nseen = g->ndevices,
+            .latest_devices = latest.devices,
+            .latest_ts = latest.ts,
+            .latest_values = latest.values,
+            .nlatest = latest.count,
+        };
+        st = db_ingest_write(c, &w, alert_ids, nalerts);
+    }
     hours_free(&hours);
+    free(latest.devices);
+    free(latest.ts);
+    free(latest.values);
     free(dev);
     free(ts);
     free(val);

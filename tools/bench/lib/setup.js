@@ -122,9 +122,10 @@ function preparePartitions() {
 }
 
 // A year of one-minute readings of a cumulative meter ending at the last midnight UTC,
-// and its hourly energy exactly as the server computes it: readings on whole minutes,
-// so each minute's energy (the register's difference) falls in the hour that contains
-// the minute's end; the first reading has no energy before it.
+// its hourly energy exactly as the server computes it (readings on whole minutes, so
+// each minute's energy, the register's difference, falls in the hour that contains the
+// minute's end; the first reading has no energy before it), and its newest reading on
+// the device row, as ingestion keeps it.
 async function loadYear(deviceId, days) {
   const lastMidnight = Math.floor(Date.now() / 1000 / DAY_S) * DAY_S;
   const firstDay = lastMidnight - days * DAY_S;
@@ -139,6 +140,9 @@ async function loadYear(deviceId, days) {
     INSERT INTO device_hours (device_id, hour, kwh)
       SELECT ${deviceId}, date_trunc('hour', ts - interval '1 microsecond'), sum(delta)
       FROM year_rows WHERE k > 0 GROUP BY 2;
+    UPDATE devices SET (latest_reading_ts, latest_reading_value) = (
+      SELECT ts, value FROM readings WHERE device_id = ${deviceId} ORDER BY ts DESC LIMIT 1)
+      WHERE id = ${deviceId};
     ANALYZE readings;
     ANALYZE device_hours;`, { single: true });
   return { firstDay, days, readings: minutes };
