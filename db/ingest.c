@@ -24,17 +24,13 @@ static const struct db_stmt LOCK = {
     " FROM devices WHERE id = ANY($1::bigint[])"
     " ORDER BY id FOR UPDATE"};
 
+/* Answers (in binary) the rows it inserted; C finds them among its own. */
 static const struct db_stmt INSERT = {
     "ingest_insert",
-    "WITH input AS ("
-    "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) WITH ORDINALITY"
-    "  AS t(device_id, us, value, ord)),"
-    " ins AS ("
-    "  INSERT INTO readings (device_id, ts, value)"
-    "  SELECT device_id, " TS("us") ", value FROM input ORDER BY ord"
-    "  ON CONFLICT DO NOTHING RETURNING device_id, ts)"
-    " SELECT input.ord FROM input JOIN ins"
-    "  ON ins.device_id = input.device_id AND ins.ts = " TS("input.us")};
+    "INSERT INTO readings (device_id, ts, value)"
+    " SELECT device_id, " TS("us") ", value"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS t(device_id, us, value)"
+    " ON CONFLICT DO NOTHING RETURNING device_id, ts"};
 
 /* For each device: a = the reading before lo (or lo), z = the reading after
  * hi (or hi); the hours [floor(a), floor(z) + 1h) are the ones whose energy
@@ -134,6 +130,21 @@ static void free_arrays(struct db_array *a, int n)
         db_array_free(&a[i]);
 }
 
+/* The index of (device, ts) in rows sorted by device then ts, or -1. */
+static int find_row(const long long *devices, const long long *ts, int n, long long device,
+                    long long at)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (devices[mid] < device || (devices[mid] == device && ts[mid] < at))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && devices[lo] == device && ts[lo] == at ? lo : -1;
+}
+
 static struct ingest_device *find_device(struct ingest_device *list, int n, long long id)
 {
     for (int i = 0; i < n; i++)
@@ -179,14 +190,15 @@ enum status db_ingest_insert(struct db_conn *c, const long long *device_ids, con
                             double_array(&a[2], values, n)};
     enum status st = STATUS_INTERNAL;
     if (params[0] && params[1] && params[2]) {
-        PGresult *res = db_exec(c, &INSERT, 3, params);
+        PGresult *res = db_exec_binary(c, &INSERT, 3, params);
         st = db_check(c, res, PGRES_TUPLES_OK);
         for (int i = 0; i < n; i++)
             inserted[i] = false;
         for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
-            long long ord = db_get_ll(res, row, 0);
-            if (ord >= 1 && ord <= n)
-                inserted[ord - 1] = true;
+            int i = find_row(device_ids, ts, n, db_bin_int8(res, row, 0),
+                             db_bin_timestamptz(res, row, 1));
+            if (i >= 0)
+                inserted[i] = true;
         }
         PQclear(res);
     }

@@ -32,8 +32,8 @@ enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, i
  * deliver strictly in id order without skipping one. */
 enum status db_ingest_lock_alerts(struct db_conn *conn);
 
-/* Inserts rows (unique by device and ts within the call); inserted[i] tells
- * which were new (the others were stored already). */
+/* Inserts rows, sorted by device then ts and unique; inserted[i] tells which
+ * were new (the others were stored already). */
 enum status db_ingest_insert(struct db_conn *conn, const long long *device_ids, const long long *ts,
                              const double *values, int n, bool *inserted);
 
