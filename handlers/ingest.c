@@ -22,13 +22,12 @@
 /* Submissions in one group at most. */
 #define GROUP_MAX_JOBS 4096
 
-/* Two committers. Small submissions (single readings) are best served by one
- * transaction at a time that takes everything queued meanwhile; big batches
- * also need the second core. So a committer starts while another is busy only
- * when that much is queued. Device row locks keep them off each other's
- * devices. */
-#define INGEST_COMMITTERS     2
-#define PARALLEL_MIN_READINGS 2000
+/* Two committers, each taking everything queued when it starts: while one
+ * waits for its commit to reach the disk, the other runs the next group's
+ * statements (their commits can overlap because only alert-raising
+ * transactions notify before committing). Device row locks keep them off
+ * each other's devices. */
+#define INGEST_COMMITTERS 2
 
 struct ingest;
 
@@ -50,8 +49,6 @@ struct ingest {
     pthread_mutex_t mutex;
     pthread_cond_t work; /* committers wait for submissions */
     struct ingest_request *head, *tail;
-    long queued; /* readings in the queue */
-    int busy;    /* committers inside a transaction */
     bool stopping;
     struct committer committers[INGEST_COMMITTERS];
 
@@ -520,15 +517,22 @@ static enum status group_commit(struct committer *cm, struct ingest_request **jo
         st = db_begin(cm->conn);
     if (st == STATUS_OK)
         st = group_store(cm, &g, &alert_ids, &nalerts, &usage, &nusage);
-    if (st == STATUS_OK) {
-        struct events ev = {
-            .alerts = alert_ids, .nalerts = nalerts, .usage = usage, .nusage = nusage};
+    /* PostgreSQL holds the notification queue lock through the commit of a
+     * transaction that notified, WAL flush included: such commits cannot
+     * overlap. So only alerts, which must reach their owner if and only if
+     * they are stored, are announced inside the transaction; live usage is
+     * announced just after the commit (a crash in between loses one usage
+     * update, never a reading or an alert). */
+    struct events ev = {.alerts = alert_ids, .nalerts = nalerts, .usage = usage, .nusage = nusage};
+    bool notify_inside = nalerts > 0;
+    if (st == STATUS_OK && notify_inside)
         st = db_events_notify(cm->conn, &ev);
-    }
     if (st == STATUS_OK)
         st = db_commit(cm->conn);
     else
         db_rollback(cm->conn);
+    if (st == STATUS_OK && !notify_inside && db_events_notify(cm->conn, &ev) != STATUS_OK)
+        log_warn("ingest: live usage of %d devices not announced", nusage);
 
     if (st == STATUS_OK) {
         unsigned long long stored = 0, dups = 0;
@@ -588,7 +592,6 @@ static int take_jobs(struct ingest *ing, struct ingest_request **batch)
         struct ingest_request *job = ing->head;
         ing->head = job->next;
         readings += job->n;
-        ing->queued -= job->n;
         batch[n++] = job;
     }
     if (!ing->head)
@@ -605,23 +608,17 @@ static void finish_jobs(struct ingest_request **jobs, int n, enum status st)
     }
 }
 
-/* Out of its transaction: another committer may now start on a small queue. */
-static void committer_idle(struct ingest *ing)
-{
-    pthread_mutex_lock(&ing->mutex);
-    ing->busy--;
-    pthread_cond_broadcast(&ing->work);
-    pthread_mutex_unlock(&ing->mutex);
-}
-
 static void *committer_main(void *arg)
 {
     struct committer *cm = arg;
     struct ingest *ing = cm->ing;
+    /* Connected before the first group, like the pool: a committer is ready
+     * to take over the moment the other is busy, even while the database
+     * refuses new connections. */
+    committer_connect(cm);
     for (;;) {
         pthread_mutex_lock(&ing->mutex);
-        while (!ing->stopping &&
-               !(ing->head && (ing->busy == 0 || ing->queued >= PARALLEL_MIN_READINGS)))
+        while (!ing->stopping && !ing->head)
             pthread_cond_wait(&ing->work, &ing->mutex);
         if (!ing->head && ing->stopping) {
             pthread_mutex_unlock(&ing->mutex);
@@ -629,7 +626,6 @@ static void *committer_main(void *arg)
         }
         struct ingest_request **jobs = cm->batch;
         int n = take_jobs(ing, jobs);
-        ing->busy++;
         pthread_mutex_unlock(&ing->mutex);
 
         enum status st = STATUS_UNAVAILABLE;
@@ -643,12 +639,10 @@ static void *committer_main(void *arg)
                     enum status one = group_commit(cm, &jobs[i], 1);
                     finish_jobs(&jobs[i], 1, one);
                 }
-                committer_idle(ing);
                 continue;
             }
         }
         finish_jobs(jobs, n, st);
-        committer_idle(ing);
     }
     return NULL;
 }
@@ -718,7 +712,6 @@ void ingest_enqueue(struct ingest *ing, struct ingest_request *req)
     else
         ing->head = req;
     ing->tail = req;
-    ing->queued += req->n;
     pthread_cond_signal(&ing->work);
     pthread_mutex_unlock(&ing->mutex);
 }

@@ -8,7 +8,9 @@
 //       one transaction per reading at the same concurrency. Group commit must beat it.
 // Wattline is run three times (the first is the measured one), each run continuing the
 // devices' timelines where the one before stopped, as devices do; the server's RSS
-// after each run shows whether memory grows with the work done.
+// after each run shows whether memory grows with the work done. The naive ceiling runs
+// in two halves, just before and just after the measured run: on a shared machine
+// whose speed drifts over a minute, the ratio then compares like with like.
 
 const net = require('node:net');
 const path = require('node:path');
@@ -62,13 +64,28 @@ function deviceRange(devices) {
   return { first: ids[0], last: ids[ids.length - 1], count: ids.length };
 }
 
-async function naiveCeiling(ctx) {
+async function naiveCeilingHalf(ctx, tag) {
   const range = deviceRange(ctx.setup.devices.naive);
   await pg.checkpoint();
   return pg.pgbench(path.resolve(__dirname, '..', 'pgbench', 'ingest.sql'), {
-    clients: CONNECTIONS, threads: 2, seconds: ctx.cfg.ingestSeconds, tag: 'ingest',
-    defines: { first_device: range.first, per_client: Math.floor(range.count / CONNECTIONS) },
+    clients: CONNECTIONS, threads: 2, seconds: Math.max(1, Math.round(ctx.cfg.ingestSeconds / 2)),
+    tag, defines: { first_device: range.first, per_client: Math.floor(range.count / CONNECTIONS) },
   });
+}
+
+// The two halves as one ceiling: the mean rate (equal durations) and the worse p99.
+function bracket(before, after) {
+  return {
+    tps: (before.tps + after.tps) / 2,
+    transactions: before.transactions + after.transactions,
+    failed: (before.failed ?? 0) + (after.failed ?? 0),
+    latency_us: {
+      p50: (before.latency_us.p50 + after.latency_us.p50) / 2,
+      p99: Math.max(before.latency_us.p99, after.latency_us.p99),
+      max: Math.max(before.latency_us.max, after.latency_us.max),
+    },
+    halves: [before, after],
+  };
 }
 
 async function storedSince(range, t0) {
@@ -102,15 +119,20 @@ async function run(ctx) {
 
   ctx.log('ingestion: HTTP ceiling (mhd204)');
   const http = await httpCeiling(ctx, env);
-  ctx.log('ingestion: naive database ceiling (pgbench)');
-  const naive = await naiveCeiling(ctx);
+  ctx.log('ingestion: naive database ceiling (pgbench), first half');
+  const naiveBefore = await naiveCeilingHalf(ctx, 'ingest-before');
   await pg.psql('VACUUM ANALYZE readings; VACUUM ANALYZE device_hours;');
 
   const runs = [];
+  let naive;
   const lengths = [ctx.cfg.ingestSeconds, ctx.cfg.repeatSeconds, ctx.cfg.repeatSeconds];
   for (const [i, seconds] of lengths.entries()) {
     ctx.log(`ingestion: Wattline, run ${i + 1} of ${lengths.length} (${seconds} s)`);
     runs.push(await wattlineRun(ctx, range, base, seconds));
+    if (i === 0) {
+      ctx.log('ingestion: naive database ceiling (pgbench), second half');
+      naive = bracket(naiveBefore, await naiveCeilingHalf(ctx, 'ingest-after'));
+    }
   }
   return { connections: CONNECTIONS, devices: range.count, http_ceiling: http,
     naive_ceiling: naive, runs };
