@@ -60,13 +60,21 @@ static const char *reason_phrase(int status)
     }
 }
 
-int response_json(struct response *res, int status, json_t *body)
+/* Forgets the body set so far: a response has one, JSON or raw. */
+static void drop_body(struct response *res)
 {
     json_decref(res->json);
+    res->json = NULL;
+    res->problem = false;
     free(res->raw);
     res->raw = NULL;
+    res->raw_len = 0;
+}
+
+int response_json(struct response *res, int status, json_t *body)
+{
+    drop_body(res);
     res->json = body;
-    res->problem = false;
     res->status = status;
     return status;
 }
@@ -76,10 +84,7 @@ int response_body(struct response *res, int status, const char *content_type, ch
 {
     if (!body)
         return response_status(res, STATUS_INTERNAL);
-    json_decref(res->json);
-    res->json = NULL;
-    res->problem = false;
-    free(res->raw);
+    drop_body(res);
     res->raw = body;
     res->raw_len = len;
     res->content_type = content_type;
