@@ -59,19 +59,13 @@ static void read_alert(const PGresult *res, int row, struct alert *a)
 
 static enum status read_list(struct db_conn *c, PGresult *res, struct alert_list *out)
 {
-    out->items = NULL;
-    out->count = 0;
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    int n = st == STATUS_OK ? PQntuples(res) : 0;
-    if (n > 0) {
-        out->items = calloc((size_t)n, sizeof *out->items);
-        if (!out->items)
-            st = STATUS_INTERNAL;
-    }
-    for (int i = 0; st == STATUS_OK && i < n; i++)
+    void *items;
+    int n;
+    enum status st = db_check_rows(c, res, sizeof *out->items, &items, &n);
+    out->items = items;
+    for (int i = 0; i < n; i++)
         read_alert(res, i, &out->items[i]);
-    if (st == STATUS_OK)
-        out->count = n;
+    out->count = n;
     PQclear(res);
     return st;
 }

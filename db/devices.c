@@ -148,13 +148,10 @@ enum status db_devices_list(struct db_conn *c, long long owner_id, long long aft
                             db_ll(&ownert, owner_id)};
     PGresult *res =
         owner_id ? db_exec(c, &LIST_OWNED, 3, params) : db_exec(c, &LIST_ALL, 2, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    int n = st == STATUS_OK ? PQntuples(res) : 0;
-    if (n > 0) {
-        out->items = calloc((size_t)n, sizeof *out->items);
-        if (!out->items)
-            st = STATUS_INTERNAL;
-    }
+    void *items;
+    int n;
+    enum status st = db_check_rows(c, res, sizeof *out->items, &items, &n);
+    out->items = items;
     for (int i = 0; i < n && st == STATUS_OK; i++) {
         st = read_device(res, i, &out->items[i]);
         if (st == STATUS_OK)

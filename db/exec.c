@@ -73,6 +73,19 @@ enum status db_exec_row(struct db_conn *c, const struct db_stmt *stmt, int npara
     return st;
 }
 
+enum status db_check_rows(struct db_conn *c, const PGresult *res, size_t item_size, void **items,
+                          int *n)
+{
+    *items = NULL;
+    *n = 0;
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    int rows = st == STATUS_OK ? PQntuples(res) : 0;
+    if (rows > 0 && !(*items = calloc((size_t)rows, item_size)))
+        return STATUS_INTERNAL;
+    *n = rows;
+    return st;
+}
+
 enum status db_command(struct db_conn *c, const char *sql)
 {
     PGresult *res = PQexec(c->pg, sql);

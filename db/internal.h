@@ -42,6 +42,12 @@ enum status db_exec_row(struct db_conn *conn, const struct db_stmt *stmt, int np
  * unique violation -> CONFLICT, foreign key / check -> INVALID, else INTERNAL. */
 enum status db_check(struct db_conn *conn, const PGresult *res, ExecStatusType expected);
 
+/* Checks a result of rows and allocates one zeroed item of item_size per
+ * row: *items (NULL when there is none; the caller frees it whatever the
+ * status) and *n (0 unless STATUS_OK). */
+enum status db_check_rows(struct db_conn *conn, const PGresult *res, size_t item_size, void **items,
+                          int *n);
+
 /* Runs an unparameterised command (BEGIN, COMMIT, SELECT pg_advisory_lock(..)). */
 enum status db_command(struct db_conn *conn, const char *sql);
 

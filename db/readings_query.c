@@ -53,17 +53,13 @@ enum status db_readings_list(struct db_conn *c, long long device_id, long long f
     const char *params[] = {db_ll(&idt, device_id), db_ll(&fromt, from), db_ll(&tot, to),
                             db_ll(&limitt, limit)};
     PGresult *res = db_exec(c, &LIST, 4, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    int n = st == STATUS_OK ? PQntuples(res) : 0;
-    if (n > 0) {
-        out->items = calloc((size_t)n, sizeof *out->items);
-        if (!out->items)
-            st = STATUS_INTERNAL;
-    }
-    for (int i = 0; i < n && out->items; i++)
+    void *items;
+    int n;
+    enum status st = db_check_rows(c, res, sizeof *out->items, &items, &n);
+    out->items = items;
+    for (int i = 0; i < n; i++)
         read_reading(res, i, &out->items[i]);
-    if (out->items)
-        out->count = n;
+    out->count = n;
     PQclear(res);
     return st;
 }
