@@ -8,6 +8,22 @@ CC      ?= cc
 PKGS     := libmicrohttpd libwebsockets libpq jansson libjwt openssl
 SIM_PKGS := libcurl jansson
 
+# The server's layers, lowest first. A layer may include headers of the layers
+# before it and of itself (tools/layers.sh checks it in `make lint`), and is
+# compiled with only the libraries named here for it.
+LAYERS         := base db auth ingest api live handlers server
+PKGS_base      := openssl jansson
+PKGS_db        := libpq jansson
+PKGS_auth      := openssl libjwt jansson
+PKGS_ingest    := jansson
+PKGS_api       := jansson
+PKGS_live      := jansson
+PKGS_handlers  := jansson
+PKGS_server    := $(PKGS)
+# The compile flags of the layer a source file (or its object) belongs to.
+layer_of       = $(firstword $(subst /, ,$(1)))
+layer_cflags   = $(shell pkg-config --cflags $(PKGS_$(call layer_of,$(1))))
+
 WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Werror
 CSTD     := -std=c17 -D_GNU_SOURCE
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
@@ -16,7 +32,8 @@ LDHARDEN := -pie -Wl,-z,relro,-z,now
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard handlers/*.c) $(wildcard db/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(foreach l,$(LAYERS),$(wildcard $(l)/*.c)))
+SERVER_HDR := $(foreach l,$(LAYERS),$(wildcard $(l)/*.h))
 SIM_SRC    := $(wildcard tools/sim/*.c)
 BENCH_SRC  := $(wildcard tools/bench/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -50,7 +67,7 @@ build/rel/tools/%.o: tools/%.c
 
 build/rel/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(REL_CFLAGS) $(call layer_cflags,$<) -c -o $@ $<
 
 build/asan/tools/%.o: tools/%.c
 	@mkdir -p $(@D)
@@ -58,7 +75,7 @@ build/asan/tools/%.o: tools/%.c
 
 build/asan/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(ASAN_CFLAGS) $(call layer_cflags,$<) -c -o $@ $<
 
 build/asan/libwattline.a: $(ASAN_OBJ)
 	@rm -f $@
@@ -111,8 +128,9 @@ e2e: build/asan/wattline
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 e2e/
 
 lint: lint-openapi
+	tools/layers.sh
 	clang-format --dry-run --Werror $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC) $(UNIT_SRC) \
-	  $(wildcard server/*.h handlers/*.h db/*.h tools/sim/*.h)
+	  $(SERVER_HDR) $(wildcard tools/sim/*.h)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	  --suppress=ctuuninitvar \
 	  --std=c11 -D_GNU_SOURCE $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC)
@@ -127,7 +145,7 @@ lint-openapi:
 
 format:
 	clang-format -i $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC) $(UNIT_SRC) \
-	  $(wildcard server/*.h handlers/*.h db/*.h tools/sim/*.h)
+	  $(SERVER_HDR) $(wildcard tools/sim/*.h)
 
 certs:
 	@tools/certs.sh

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../server/log.h"
+#include "../base/log.h"
 #include "internal.h"
 
 static bool is_prepared(const struct db_conn *c, const struct db_stmt *stmt)

@@ -12,9 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../server/log.h"
+#include "../base/log.h"
 #include "events.h"
 #include "internal.h"
+#include "../base/clock.h"
 
 #define CATCH_UP_PAGE     1000
 #define BACKOFF_MIN_MS    100
@@ -206,17 +207,10 @@ static bool wait_readable(struct listener *l, int sock, int ms)
     return n >= 0 || errno == EINTR;
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Serves one connection until it breaks or the listener stops. */
 static void serve_connection(struct listener *l, struct db_conn *c)
 {
-    double last_traffic = monotonic_s();
+    double last_traffic = clock_mono_s();
     while (!atomic_load(&l->stopping)) {
         int sock = PQsocket(c->pg);
         if (sock < 0 || !wait_readable(l, sock, SELECT_TIMEOUT_MS))
@@ -226,13 +220,13 @@ static void serve_connection(struct listener *l, struct db_conn *c)
             return;
         }
         if (handle_notifications(l, c->pg) > 0) {
-            last_traffic = monotonic_s();
-        } else if (monotonic_s() - last_traffic > IDLE_CHECK_S) {
+            last_traffic = clock_mono_s();
+        } else if (clock_mono_s() - last_traffic > IDLE_CHECK_S) {
             /* A half-open TCP connection never says so: ask. */
             if (db_ping(c) != STATUS_OK)
                 return;
             handle_notifications(l, c->pg);
-            last_traffic = monotonic_s();
+            last_traffic = clock_mono_s();
         }
     }
 }

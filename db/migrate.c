@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../server/log.h"
+#include "../base/log.h"
 #include "internal.h"
 
 /* An arbitrary constant that names "schema migration" among advisory locks. */

@@ -6,8 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../server/log.h"
+#include "../base/log.h"
 #include "internal.h"
+#include "../base/clock.h"
 
 struct db_pool {
     char *url;
@@ -31,13 +32,6 @@ struct db_pool {
 /* While PostgreSQL is down, one attempt per this many seconds; the rest of the
  * requests fail at once instead of each waiting for a connect timeout. */
 #define RECONNECT_INTERVAL_S 0.5
-
-static double now_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static PGconn *open_connection(const char *url, const char *options, const char *connect_timeout,
                                const char *application_name)
@@ -115,7 +109,7 @@ static bool conn_ensure(struct db_pool *pool, struct db_conn *c)
         return true;
 
     pthread_mutex_lock(&pool->mutex);
-    double now = now_monotonic();
+    double now = clock_mono_s();
     bool skip = pool->down_since > 0 && now - pool->last_attempt < RECONNECT_INTERVAL_S;
     if (!skip)
         pool->last_attempt = now;
@@ -131,7 +125,7 @@ static bool conn_ensure(struct db_pool *pool, struct db_conn *c)
 
     pthread_mutex_lock(&pool->mutex);
     if (ok && pool->down_since > 0) {
-        log_info("database: connection restored after %.1f s", now_monotonic() - pool->down_since);
+        log_info("database: connection restored after %.1f s", clock_mono_s() - pool->down_since);
         pool->down_since = 0;
     } else if (!ok && pool->down_since == 0) {
         pool->down_since = now;
@@ -148,14 +142,7 @@ static bool conn_ensure(struct db_pool *pool, struct db_conn *c)
 
 struct db_conn *db_pool_acquire(struct db_pool *pool, int wait_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += wait_ms / 1000;
-    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_deadline_ms(CLOCK_REALTIME, wait_ms);
 
     pthread_mutex_lock(&pool->mutex);
     while (!pool->free_list) {

@@ -7,13 +7,15 @@
 
 #include "../db/login_failures.h"
 #include "../db/refresh_tokens.h"
-#include "../server/log.h"
-#include "accounts.h"
-#include "app.h"
-#include "authn.h"
-#include "throttle.h"
+#include "../base/log.h"
+#include "../auth/accounts.h"
+#include "../api/app.h"
+#include "../auth/authn.h"
+#include "../auth/jwt.h"
+#include "../base/crypto.h"
+#include "../auth/throttle.h"
 #include "users.h"
-#include "validate.h"
+#include "../api/validate.h"
 
 /* Refresh tokens we issue are 43 characters; anything longer than this is
  * not worth hashing. */

@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-#include "crypto.h"
-#include "handler.h"
+#include "../auth/password.h"
+#include "../api/handler.h"
 
 struct db_conn;
 

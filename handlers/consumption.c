@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "../db/consumption.h"
-#include "app.h"
+#include "../api/app.h"
 #include "devices.h"
-#include "json_writer.h"
-#include "timefmt.h"
+#include "../base/json_writer.h"
+#include "../base/timefmt.h"
 
 #define TZ_MAX 64
 

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "handler.h"
+#include "../api/handler.h"
 
 /* At most this many buckets in one answer (else 422 too_many_buckets). */
 #define CONSUMPTION_MAX_BUCKETS 10000

@@ -5,22 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "authn.h"
-#include "crypto.h"
-#include "timefmt.h"
-#include "validate.h"
+#include "../api/app.h"
+#include "../api/resources.h"
+#include "../auth/authn.h"
+#include "../base/crypto.h"
+#include "../base/timefmt.h"
+#include "../api/validate.h"
 
 /* ---- rendering --------------------------------------------------------------- */
-
-static json_t *time_or_null(long long usec)
-{
-    if (!usec)
-        return json_null();
-    char text[TIMEFMT_MAX];
-    timefmt_format(usec, text);
-    return json_string(text);
-}
 
 json_t *devices_to_json(const struct device *d)
 {
@@ -31,7 +23,7 @@ json_t *devices_to_json(const struct device *d)
                      "max_hourly_kwh", d->max_hourly_kwh, "reading_type",
                      reading_type_name(d->reading_type), "owner_id",
                      d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at", created,
-                     "last_seen_at", time_or_null(d->last_seen_at));
+                     "last_seen_at", resource_time_or_null(d->last_seen_at));
 }
 
 long long devices_owner_scope(const struct caller *caller)

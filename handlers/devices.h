@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 #include "../db/devices.h"
-#include "handler.h"
+#include "../api/handler.h"
 
 /* {"id","name","description","address","max_hourly_kwh","reading_type",
  *  "owner_id"|null,"created_at","last_seen_at"|null}; caller owns it. */

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "ingest.h"
-#include "timefmt.h"
+#include "../api/app.h"
+#include "../ingest/ingest.h"
+#include "../base/timefmt.h"
 
 /* Checks one reading; on error writes its field path into field. */
 static bool parse_reading(const json_t *r, enum reading_type type, long long now_us,

@@ -5,8 +5,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "energy.h"
-#include "handler.h"
+#include "../ingest/energy.h"
+#include "../api/handler.h"
 
 #define MEASUREMENTS_BATCH_MAX 10000
 /* How far in the future a reading's ts may be (device clocks drift). */

@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../server/migrations.h"
-#include "app.h"
-#include "hub.h"
-#include "ingest.h"
-#include "metrics.h"
+#include "../db/migration_files.h"
+#include "../api/app.h"
+#include "../live/hub.h"
+#include "../ingest/ingest.h"
+#include "../base/metrics.h"
 
 /* GET /healthz — anyone — 200 while the process runs. */
 int ops_healthz(const struct request *req, struct response *res, struct app *app)

@@ -2,7 +2,7 @@
 #ifndef WATTLINE_OPS_H
 #define WATTLINE_OPS_H
 
-#include "handler.h"
+#include "../api/handler.h"
 
 int ops_healthz(const struct request *req, struct response *res, struct app *app);
 int ops_readyz(const struct request *req, struct response *res, struct app *app);

@@ -6,11 +6,11 @@
 #include <strings.h>
 
 #include "../db/readings_query.h"
-#include "../server/log.h"
-#include "app.h"
+#include "../base/log.h"
+#include "../api/app.h"
 #include "devices.h"
-#include "timefmt.h"
-#include "validate.h"
+#include "../base/timefmt.h"
+#include "../api/validate.h"
 
 /* The whole history when from/to are not given: every instant timefmt can
  * parse (years 1970..9999) lies in [0001-01-01, 10000-01-01). */

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "handler.h"
+#include "../api/handler.h"
 
 /* Whether an Accept header asks for text/csv (listed, and not with q=0). */
 bool readings_export_wants_csv(const char *accept);

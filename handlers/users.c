@@ -6,13 +6,13 @@
 
 #include "../db/events.h"
 #include "../db/refresh_tokens.h"
-#include "../server/log.h"
-#include "accounts.h"
-#include "app.h"
+#include "../base/log.h"
+#include "../auth/accounts.h"
+#include "../api/app.h"
 #include "auth.h"
-#include "authn.h"
-#include "timefmt.h"
-#include "validate.h"
+#include "../auth/authn.h"
+#include "../base/timefmt.h"
+#include "../api/validate.h"
 
 /* ?q= longer than this cannot be part of any email or name. */
 #define QUERY_MAX (USER_NAME_MAX * 4)

@@ -5,7 +5,7 @@
 #include <jansson.h>
 
 #include "../db/users.h"
-#include "handler.h"
+#include "../api/handler.h"
 
 /* {"id", "email", "name", "role", "created_at"}: what every answer shows of
  * a user (never the password hash). New reference, NULL on allocation failure. */

@@ -2,10 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../handlers/accounts.h"
-#include "../handlers/crypto.h"
+#include "../auth/accounts.h"
+#include "../base/crypto.h"
 #include "cli.h"
-#include "config.h"
+#include "../base/config.h"
 
 struct user_add_args {
     const char *email, *name, *role;

@@ -11,14 +11,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../handlers/app.h"
-#include "../handlers/authn.h"
-#include "../handlers/crypto.h"
-#include "../handlers/metrics.h"
-#include "log.h"
+#include "../api/app.h"
+#include "../auth/authn.h"
+#include "../base/crypto.h"
+#include "../auth/jwt.h"
+#include "../base/metrics.h"
+#include "../base/log.h"
 #include "routes.h"
 #include "static_files.h"
 #include "workers.h"
+#include "../base/clock.h"
 
 #define MAX_QUERY_ARGS 32
 #define MAX_JSON_DEPTH 32
@@ -115,13 +117,6 @@ static void worker_call_free(void *arg)
     struct worker_call *call = arg;
     response_clear(&call->res);
     free(call);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- request ids ---------------------------------------------------------- */
@@ -355,8 +350,8 @@ static bool authenticate_or_reply(struct app *app, struct MHD_Connection *conn,
         return false;
     }
     const char *token = header + 7;
-    enum status st = route->access == ACCESS_DEVICE ? authn_device(app, token, &req->caller)
-                                                    : authn_user(app, token, &req->caller);
+    enum status st = route->access == ACCESS_DEVICE ? authn_device(app->authn, token, &req->caller)
+                                                    : authn_user(app->authn, token, &req->caller);
     if (st == STATUS_UNAVAILABLE || st == STATUS_INTERNAL) {
         response_status(res, st);
         return false;
@@ -458,7 +453,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (!ctx)
             return MHD_NO;
         ctx->srv = srv;
-        ctx->started = now_seconds();
+        ctx->started = clock_wall_s();
         ctx->route_index = METRICS_UNMATCHED;
         ctx->route_label = "unmatched";
         snprintf(ctx->method, sizeof ctx->method, "%s", method);
@@ -541,7 +536,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (!ctx)
         return;
     *con_cls = NULL;
-    double elapsed = now_seconds() - ctx->started;
+    double elapsed = clock_wall_s() - ctx->started;
     metrics_observe(srv->app->metrics, ctx->route_index, ctx->status, elapsed);
     struct log_request line = {
         .method = ctx->method,

@@ -5,18 +5,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../handlers/app.h"
-#include "../handlers/authn.h"
-#include "../handlers/crypto.h"
-#include "../handlers/hub.h"
-#include "../handlers/ingest.h"
-#include "../handlers/metrics.h"
-#include "../handlers/throttle.h"
+#include "../api/app.h"
+#include "../auth/authn.h"
+#include "../auth/password.h"
+#include "../live/hub.h"
+#include "../ingest/ingest.h"
+#include "../base/metrics.h"
+#include "../auth/throttle.h"
 #include "cli.h"
-#include "config.h"
+#include "../base/config.h"
 #include "http.h"
-#include "log.h"
-#include "migrations.h"
+#include "../base/log.h"
+#include "../db/migration_files.h"
 #include "routes.h"
 #include "ws.h"
 
@@ -223,7 +223,7 @@ static int cmd_serve(int argc, char **argv)
     }
     app.pool = db_pool_create(&opts);
     app.metrics = metrics_create(methods, patterns, ROUTES_COUNT);
-    app.authn = authn_create();
+    app.authn = authn_create(app.pool, cfg.jwt_secret, cfg.jwt_secret_len);
     app.password_limiter = password_limiter_create(cfg.password_hash_slots);
     app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, LOGIN_THROTTLE_SLOTS);
     if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle) {

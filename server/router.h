@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "../handlers/handler.h"
+#include "../api/handler.h"
 
 enum route_access {
     ACCESS_ANYONE = 0,

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../handlers/app.h"
+#include "../api/app.h"
 
 static const struct {
     const char *ext;

@@ -3,7 +3,7 @@
 #ifndef WATTLINE_STATIC_FILES_H
 #define WATTLINE_STATIC_FILES_H
 
-#include "../handlers/handler.h"
+#include "../api/handler.h"
 
 struct app;
 

@@ -9,8 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../handlers/hub.h"
-#include "log.h"
+#include "../live/hub.h"
+#include "../base/log.h"
+#include "../base/clock.h"
 
 #define TICK_US          (100 * LWS_US_PER_MS)
 #define CLOSE_GRACE_S    5   /* a closing peer that does not read is cut after this */
@@ -62,13 +63,6 @@ struct ws_server {
     atomic_bool stopping;      /* the service loop ends */
     atomic_bool shutting_down; /* close every session with 1001 */
 };
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- outgoing queue ------------------------------------------------------ */
 
@@ -124,7 +118,7 @@ static bool transport_send(void *conn, const char *text, size_t len)
     m->len = len;
     memcpy(m->buf + LWS_PRE, text, len);
     if (!c->head)
-        c->progress_at = wall_now();
+        c->progress_at = clock_wall_s();
     if (c->tail)
         c->tail->next = m;
     else
@@ -147,7 +141,7 @@ static void request_close(struct ws_conn *c, int code, const char *text,
     if (c->closing)
         return;
     queue_clear(c);
-    double now = wall_now();
+    double now = clock_wall_s();
     c->closing = true;
     c->closing_since = now;
     c->close_code = code;
@@ -187,7 +181,7 @@ static int on_established(struct ws_server *srv, struct lws *wsi, struct ws_conn
 {
     c->srv = srv;
     c->wsi = wsi;
-    c->session = hub_session_open(srv->hub, c, wall_now());
+    c->session = hub_session_open(srv->hub, c, clock_wall_s());
     if (!c->session) {
         hub_count_refused(srv->hub);
         static const char full[] = "server full";
@@ -207,7 +201,7 @@ static int on_established(struct ws_server *srv, struct lws *wsi, struct ws_conn
 static int on_receive(struct ws_server *srv, struct lws *wsi, struct ws_conn *c, const void *in,
                       size_t len)
 {
-    c->last_rx_at = wall_now();
+    c->last_rx_at = clock_wall_s();
     if (c->closing || !c->session)
         return 0; /* dropped: see request_close() */
     if (c->rx_len + len > WS_MAX_MESSAGE) {
@@ -218,7 +212,7 @@ static int on_receive(struct ws_server *srv, struct lws *wsi, struct ws_conn *c,
     bool whole = lws_remaining_packet_payload(wsi) == 0 && lws_is_final_fragment(wsi);
     if (c->rx_len == 0 && whole) {
         /* The usual case, a message in one piece: no copy, no buffer kept. */
-        hub_session_message(srv->hub, c->session, (const char *)in, len, wall_now());
+        hub_session_message(srv->hub, c->session, (const char *)in, len, clock_wall_s());
         return 0;
     }
     if (c->rx_len + len > c->rx_cap) {
@@ -237,7 +231,7 @@ static int on_receive(struct ws_server *srv, struct lws *wsi, struct ws_conn *c,
     c->rx_len += len;
     if (!whole)
         return 0;
-    hub_session_message(srv->hub, c->session, (const char *)c->rx, c->rx_len, wall_now());
+    hub_session_message(srv->hub, c->session, (const char *)c->rx, c->rx_len, clock_wall_s());
     /* Idle sessions are most of them: they keep no reassembly buffer. */
     free(c->rx);
     c->rx = NULL;
@@ -268,7 +262,7 @@ static int on_writeable(struct ws_server *srv, struct lws *wsi, struct ws_conn *
     free(m);
     if (!ok)
         return -1;
-    c->progress_at = wall_now();
+    c->progress_at = clock_wall_s();
     if (c->head)
         lws_callback_on_writable(wsi);
     else
@@ -332,7 +326,7 @@ static void drop_stalled(struct ws_server *srv, double now)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct ws_server *srv = lws_container_of(sul, struct ws_server, tick);
-    double now = wall_now();
+    double now = clock_wall_s();
     release_deferred_closes(srv, now);
     drop_stalled(srv, now);
     hub_tick(srv->hub, now);
@@ -371,7 +365,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (atomic_load(&srv->shutting_down))
             close_all(srv);
-        hub_drain(srv->hub, wall_now());
+        hub_drain(srv->hub, clock_wall_s());
         return 0;
     default:
         return 0;

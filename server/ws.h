@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "../base/config.h"
 
 struct hub;
 struct ws_server;

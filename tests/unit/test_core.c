@@ -15,12 +15,12 @@
 
 #include <jansson.h>
 
-#include "../../handlers/handler.h"
-#include "../../handlers/json_writer.h"
+#include "../../api/handler.h"
+#include "../../base/json_writer.h"
 #include "../../handlers/measurements.h"
-#include "../../handlers/timefmt.h"
-#include "../../server/config.h"
-#include "../../server/migrations.h"
+#include "../../base/timefmt.h"
+#include "../../base/config.h"
+#include "../../db/migration_files.h"
 #include "../../server/router.h"
 #include "../../server/static_files.h"
 

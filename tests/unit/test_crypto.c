@@ -25,7 +25,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "../../handlers/crypto.h"
+#include "../../base/crypto.h"
+#include "../../auth/password.h"
+#include "../../auth/jwt.h"
 
 static const struct password_params FAST = {.log2_n = 10, .r = 8, .p = 1};
 

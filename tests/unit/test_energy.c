@@ -13,7 +13,7 @@
 /* cmocka 1.1.5 has no assert_double_equal. */
 #define assert_near(a, b, eps) assert_true(fabs((a) - (b)) <= (eps))
 
-#include "../../handlers/energy.h"
+#include "../../ingest/energy.h"
 
 #define H   ENERGY_HOUR_US
 #define MIN (60LL * 1000000)

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../handlers/throttle.h"
+#include "../../auth/throttle.h"
 
 static const double T0 = 1700000000.0;
 static const struct throttle_policy SMALL = {.max_failures = 3, .window_s = 60, .lock_s = 30};

@@ -1,4 +1,4 @@
-#include "migrations.h"
+#include "migration_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../handlers/crypto.h"
+#include "../base/crypto.h"
 
 bool migrations_parse_name(const char *name, long *version)
 {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "../auth/caller.h"
 #include "../db/models.h"
 #include "../db/status.h"
 
@@ -19,17 +20,6 @@ struct app;
 
 /* The HTTP status for a domain status (OK is 200). */
 int status_http(enum status st);
-
-enum caller_kind { CALLER_ANONYMOUS = 0, CALLER_USER, CALLER_DEVICE };
-
-struct caller {
-    enum caller_kind kind;
-    long long user_id;              /* CALLER_USER */
-    enum role role;                 /* CALLER_USER */
-    long long token_exp;            /* CALLER_USER: access token expiry (unix seconds) */
-    long long device_id;            /* CALLER_DEVICE */
-    enum reading_type reading_type; /* CALLER_DEVICE */
-};
 
 #define REQUEST_MAX_PARAMS 4
 

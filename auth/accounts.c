@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "crypto.h"
+#include "password.h"
 
 /* How long a request waits for a free hashing slot before answering 503. */
 #define HASH_WAIT_MS 3000

@@ -1,11 +1,12 @@
 /* hub_store: the hub's database operations on the application's pool. */
-#include "app.h"
-#include "authn.h"
+#include "../api/app.h"
+#include "../auth/authn.h"
 #include "hub.h"
 
 static enum status store_authenticate(void *ctx, const char *token, struct caller *out)
 {
-    return authn_user(ctx, token, out);
+    struct app *app = ctx;
+    return authn_user(app->authn, token, out);
 }
 
 /* Borrows a pooled connection for one call: STATUS_UNAVAILABLE without one. */

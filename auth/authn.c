@@ -6,13 +6,17 @@
 #include <time.h>
 
 #include "../db/credentials.h"
-#include "app.h"
-#include "crypto.h"
+#include "../base/clock.h"
+#include "../base/crypto.h"
+#include "jwt.h"
 
 /* Direct-mapped caches: a slot per key modulo the size, overwritten on
  * collision. Small, bounded, and a miss only costs one indexed query. User
  * ids are sequential, so they rarely collide. */
 #define CACHE_SLOTS 1024
+
+/* How long a look-up waits for a pooled connection before answering 503. */
+#define AUTHN_DB_WAIT_MS 2000
 
 /* Device tokens hash to random slots: direct-mapped, a thousand devices
  * would leave six in ten sharing a slot and evicting each other on every
@@ -44,24 +48,24 @@ struct token_slot {
 };
 
 struct authn {
+    struct db_pool *pool;
+    const char *jwt_secret;
+    size_t jwt_secret_len;
     pthread_mutex_t mutex;
     struct token_slot tokens[CACHE_SLOTS];
     struct user_slot users[CACHE_SLOTS];
     struct device_slot devices[DEVICE_SETS][DEVICE_WAYS];
 };
 
-static double monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-struct authn *authn_create(void)
+struct authn *authn_create(struct db_pool *pool, const char *jwt_secret, size_t jwt_secret_len)
 {
     struct authn *a = calloc(1, sizeof *a);
-    if (a)
-        pthread_mutex_init(&a->mutex, NULL);
+    if (!a)
+        return NULL;
+    a->pool = pool;
+    a->jwt_secret = jwt_secret;
+    a->jwt_secret_len = jwt_secret_len;
+    pthread_mutex_init(&a->mutex, NULL);
     return a;
 }
 
@@ -79,7 +83,8 @@ static bool user_cached(struct authn *a, long long id, enum role *role)
 {
     struct user_slot *s = &a->users[(unsigned long long)id % CACHE_SLOTS];
     pthread_mutex_lock(&a->mutex);
-    bool hit = s->user_id == id && s->fetched > 0 && monotonic() - s->fetched < AUTHN_CACHE_TTL_S;
+    bool hit =
+        s->user_id == id && s->fetched > 0 && clock_mono_s() - s->fetched < AUTHN_CACHE_TTL_S;
     if (hit)
         *role = s->role;
     pthread_mutex_unlock(&a->mutex);
@@ -90,7 +95,7 @@ static void user_store(struct authn *a, long long id, enum role role)
 {
     struct user_slot *s = &a->users[(unsigned long long)id % CACHE_SLOTS];
     pthread_mutex_lock(&a->mutex);
-    *s = (struct user_slot){.user_id = id, .role = role, .fetched = monotonic()};
+    *s = (struct user_slot){.user_id = id, .role = role, .fetched = clock_mono_s()};
     pthread_mutex_unlock(&a->mutex);
 }
 
@@ -135,15 +140,14 @@ static void token_store(struct authn *a, const char *token, size_t len, unsigned
     // cppcheck-suppress memleak ; the slot owns copy now
 }
 
-enum status authn_user(struct app *app, const char *token, struct caller *out)
+enum status authn_user(struct authn *a, const char *token, struct caller *out)
 {
-    const struct config *cfg = app->config;
     long long now = (long long)time(NULL), id, exp;
     size_t len = strlen(token);
     unsigned long long hash = token_hash(token, len);
-    if (!token_cached(app->authn, token, len, hash, now, &id, &exp)) {
+    if (!token_cached(a, token, len, hash, now, &id, &exp)) {
         struct jwt_claims claims;
-        enum jwt_verdict v = jwt_verify((const unsigned char *)cfg->jwt_secret, cfg->jwt_secret_len,
+        enum jwt_verdict v = jwt_verify((const unsigned char *)a->jwt_secret, a->jwt_secret_len,
                                         JWT_ISSUER, token, now, &claims);
         if (v != JWT_VALID)
             return STATUS_UNAUTHORIZED;
@@ -152,21 +156,21 @@ enum status authn_user(struct app *app, const char *token, struct caller *out)
         if (*end || id <= 0)
             return STATUS_UNAUTHORIZED;
         exp = claims.exp;
-        token_store(app->authn, token, len, hash, id, exp);
+        token_store(a, token, len, hash, id, exp);
     }
 
     enum role role;
-    if (!user_cached(app->authn, id, &role)) {
-        struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    if (!user_cached(a, id, &role)) {
+        struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
         if (!conn)
             return STATUS_UNAVAILABLE;
         enum status st = db_credentials_user_role(conn, id, &role);
-        db_pool_release(app->pool, conn);
+        db_pool_release(a->pool, conn);
         if (st == STATUS_NOT_FOUND)
             role = ROLE_NONE;
         else if (st != STATUS_OK)
             return st;
-        user_store(app->authn, id, role);
+        user_store(a, id, role);
     }
     if (role == ROLE_NONE)
         return STATUS_UNAUTHORIZED;
@@ -191,7 +195,7 @@ static bool device_fresh(const struct device_slot *s, double now)
 /* Under the mutex: the fresh slot holding hash, or NULL. */
 static const struct device_slot *device_find(struct device_slot *set, const char *hash)
 {
-    double now = monotonic();
+    double now = clock_mono_s();
     for (int i = 0; i < DEVICE_WAYS; i++)
         if (device_fresh(&set[i], now) &&
             crypto_equal(set[i].token_hash, hash, CRYPTO_SHA256_HEX_LEN))
@@ -213,7 +217,7 @@ static struct device_slot *device_victim(struct device_slot *set, const char *ha
     return victim;
 }
 
-enum status authn_device(struct app *app, const char *token, struct caller *out)
+enum status authn_device(struct authn *a, const char *token, struct caller *out)
 {
     size_t len = strlen(token);
     if (len < 16 || len > 256)
@@ -221,7 +225,6 @@ enum status authn_device(struct app *app, const char *token, struct caller *out)
     char hash[CRYPTO_SHA256_HEX_LEN + 1];
     crypto_sha256_hex(token, len, hash);
 
-    struct authn *a = app->authn;
     struct device_slot *set = device_set(a, hash);
     long long device_id = 0;
     enum reading_type type = READING_CUMULATIVE;
@@ -234,11 +237,11 @@ enum status authn_device(struct app *app, const char *token, struct caller *out)
     pthread_mutex_unlock(&a->mutex);
 
     if (!device_id) {
-        struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+        struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
         if (!conn)
             return STATUS_UNAVAILABLE;
         enum status st = db_credentials_device_by_token(conn, hash, &device_id, &type);
-        db_pool_release(app->pool, conn);
+        db_pool_release(a->pool, conn);
         if (st == STATUS_NOT_FOUND)
             return STATUS_UNAUTHORIZED;
         if (st != STATUS_OK)
@@ -248,7 +251,7 @@ enum status authn_device(struct app *app, const char *token, struct caller *out)
         memcpy(s->token_hash, hash, sizeof hash);
         s->device_id = device_id;
         s->reading_type = type;
-        s->fetched = monotonic();
+        s->fetched = clock_mono_s();
         pthread_mutex_unlock(&a->mutex);
     }
     *out = (struct caller){.kind = CALLER_DEVICE, .device_id = device_id, .reading_type = type};

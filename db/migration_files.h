@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../db/migrate.h"
+#include "migrate.h"
 
 struct migration_set {
     struct migration *items;

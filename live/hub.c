@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../server/log.h"
-#include "alerts.h"
-#include "idmap.h"
-#include "metrics.h"
-#include "timefmt.h"
+#include "../base/log.h"
+#include "../api/resources.h"
+#include "../base/idmap.h"
+#include "../base/metrics.h"
+#include "../base/timefmt.h"
 
 #define TOKEN_MAX      8192 /* longer than any token we issue */
 #define SESSION_SCAN_S 0.25 /* auth and expiry deadlines are checked this often */

@@ -41,7 +41,7 @@
 #include "../db/alerts.h"
 #include "../db/listener.h"
 #include "../db/usage.h"
-#include "handler.h"
+#include "../api/handler.h"
 
 #define HUB_AUTH_TIMEOUT_S    10.0
 #define HUB_USAGE_INTERVAL_S  1.0  /* at most one usage message per device per second */

@@ -4,7 +4,11 @@
 #ifndef WATTLINE_AUTHN_H
 #define WATTLINE_AUTHN_H
 
-#include "handler.h"
+#include <stddef.h>
+
+#include "../db/db.h"
+#include "../db/status.h"
+#include "caller.h"
 
 struct authn;
 
@@ -14,15 +18,17 @@ struct authn;
 /* Caches live this long; the contract allows 2 s, rotation 1 s. */
 #define AUTHN_CACHE_TTL_S 1.0
 
-struct authn *authn_create(void);
+/* The caches, and what a cache miss needs: the pool to look up in and the
+ * JWT secret (both borrowed; they outlive the authn). */
+struct authn *authn_create(struct db_pool *pool, const char *jwt_secret, size_t jwt_secret_len);
 void authn_free(struct authn *authn);
 
 /* A user access token (JWT): verified, then the user's current role read
  * (cached). STATUS_UNAUTHORIZED for a bad token or a user that is gone. */
-enum status authn_user(struct app *app, const char *token, struct caller *out);
+enum status authn_user(struct authn *authn, const char *token, struct caller *out);
 
 /* A device token: hashed and looked up (cached). */
-enum status authn_device(struct app *app, const char *token, struct caller *out);
+enum status authn_device(struct authn *authn, const char *token, struct caller *out);
 
 /* Forgets cached entries (after a delete, demotion or rotation here). */
 void authn_forget_user(struct authn *authn, long long user_id);

@@ -10,7 +10,8 @@
 
 #include "../db/events.h"
 #include "../db/ingest.h"
-#include "../server/log.h"
+#include "../base/log.h"
+#include "../base/clock.h"
 
 /* A group stops growing past this many readings (a single submission of up
  * to 10,000 always fits: at least one job is taken). */
@@ -54,13 +55,6 @@ struct ingest {
 
     atomic_ullong readings, duplicates, transactions, alerts, failures;
 };
-
-static double monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- one group, one transaction -------------------------------------------- */
 
@@ -561,7 +555,7 @@ static bool committer_connect(struct committer *cm)
 {
     if (cm->conn && db_conn_alive(cm->conn))
         return true;
-    double now = monotonic();
+    double now = clock_mono_s();
     if (now - cm->last_connect_attempt < RECONNECT_INTERVAL_S)
         return false;
     cm->last_connect_attempt = now;
@@ -575,7 +569,7 @@ static bool committer_connect(struct committer *cm)
 
 static void maintain_partitions(struct committer *cm)
 {
-    double now = monotonic();
+    double now = clock_mono_s();
     if (cm->last_partition_check > 0 && now - cm->last_partition_check < PARTITION_CHECK_S)
         return;
     if (db_ingest_ensure_partitions(cm->conn) == STATUS_OK)

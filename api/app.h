@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "../db/db.h"
-#include "../server/config.h"
+#include "../base/config.h"
 
 struct metrics;
 struct migration_set;

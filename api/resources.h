@@ -1,0 +1,17 @@
+/* resources: the JSON of what the REST API and the WebSocket both send, so
+ * that an alert reads the same on either. */
+#ifndef WATTLINE_RESOURCES_H
+#define WATTLINE_RESOURCES_H
+
+#include <jansson.h>
+
+#include "../db/alerts.h"
+
+/* An RFC 3339 string for a time in microseconds, or null for 0. */
+json_t *resource_time_or_null(long long us);
+
+/* {"id","device_id","device_name","owner_id"|null,"hour_start","hour_kwh",
+ *  "max_hourly_kwh","created_at","acknowledged_at"|null}; caller owns it. */
+json_t *alert_to_json(const struct alert *a);
+
+#endif
