@@ -19,7 +19,7 @@ PKGS_ingest    := jansson
 PKGS_api       := jansson
 PKGS_live      := jansson
 PKGS_handlers  := jansson
-PKGS_server    := $(PKGS)
+PKGS_server    := libmicrohttpd libwebsockets jansson
 # The compile flags of the layer a source file (or its object) belongs to.
 layer_of       = $(firstword $(subst /, ,$(1)))
 layer_cflags   = $(shell pkg-config --cflags $(PKGS_$(call layer_of,$(1))))

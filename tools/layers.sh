@@ -21,7 +21,7 @@ declare -A LIBRARY=(
     [api]='^jansson\.h$'
     [live]='^jansson\.h$'
     [handlers]='^jansson\.h$'
-    [server]='^(openssl/|jwt\.h$|jansson\.h$|libpq-fe\.h$|microhttpd\.h$|libwebsockets\.h$)'
+    [server]='^(jansson\.h|microhttpd\.h|libwebsockets\.h)$'
 )
 # What looks like a library header: a path, or a name no C library or POSIX header has.
 readonly SYSTEM='^(arpa|netinet|sys|linux)/|^(assert|ctype|dirent|errno|fcntl|float|inttypes|limits|math|netdb|poll|pthread|signal|stdalign|stdarg|stdatomic|stdbool|stddef|stdint|stdio|stdlib|string|strings|time|unistd)\.h$'
