@@ -35,14 +35,17 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 SERVER_SRC := $(filter-out server/main.c,$(foreach l,$(LAYERS),$(wildcard $(l)/*.c)))
 SERVER_HDR := $(foreach l,$(LAYERS),$(wildcard $(l)/*.h))
 SIM_SRC    := $(wildcard tools/sim/*.c)
+# The server's modules the simulator links: one date arithmetic and one clock for both.
+SIM_BASE   := base/timefmt.c base/clock.c
 BENCH_SRC  := $(wildcard tools/bench/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 # Release objects (bin/) and sanitizer objects (build/asan/) live apart.
 REL_OBJ  := $(SERVER_SRC:%.c=build/rel/%.o)
 ASAN_OBJ := $(SERVER_SRC:%.c=build/asan/%.o)
-SIM_REL_OBJ  := $(SIM_SRC:%.c=build/rel/%.o)
-SIM_ASAN_OBJ := $(filter-out build/asan/tools/sim/main.o,$(SIM_SRC:%.c=build/asan/%.o))
+SIM_REL_OBJ  := $(SIM_SRC:%.c=build/rel/%.o) $(SIM_BASE:%.c=build/rel/%.o)
+SIM_ASAN_OBJ := $(filter-out build/asan/tools/sim/main.o,$(SIM_SRC:%.c=build/asan/%.o)) \
+                $(SIM_BASE:%.c=build/asan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
 REL_CFLAGS  := $(CSTD) $(WARN) -O2 -g $(HARDEN) -MMD -MP

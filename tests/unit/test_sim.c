@@ -38,6 +38,8 @@
 #define T_2026_11_21_1010 ((INT64_C(20778) * 86400 + 10 * 3600 + 10 * 60) * US_PER_SEC)
 
 /* ---- timeutil ------------------------------------------------------------ */
+/* The date arithmetic itself is base/timefmt's (tests/unit/test_timefmt.c);
+ * these check the simulator's int64_t adapters and what it adds. */
 
 static int64_t ts(const char *text)
 {
@@ -58,7 +60,6 @@ static void test_rfc3339_parse(void **state)
     assert_int_equal(ts("2026-11-21T10:10:00.25Z"), T_2026_11_21_1010 + 250000);
     assert_int_equal(ts("2026-11-21T10:10:00.0000019Z"), T_2026_11_21_1010 + 1);
     assert_int_equal(ts("2024-02-29T00:00:00Z"), INT64_C(19782) * 86400 * US_PER_SEC);
-    assert_int_equal(ts("1969-12-31T23:59:59Z"), -US_PER_SEC);
 
     const char *bad[] = {"",
                          "2026-11-21",
@@ -72,7 +73,9 @@ static void test_rfc3339_parse(void **state)
                          "2026-13-01T00:00:00Z",     /* month 13 */
                          "2026-11-21T10:10:00+2:00", /* short offset */
                          "2026-11-21T10:10:00Z ",    /* trailing blank */
-                         "+2026-11-21T10:10:00Z"};
+                         "+2026-11-21T10:10:00Z",
+                         "1969-12-31T23:59:59Z", /* before 1970: the server takes none */
+                         "2026-11-21  10:10:00Z"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int64_t us;
         if (time_parse_rfc3339(bad[i], &us) == 0)
@@ -95,8 +98,8 @@ static void test_rfc3339_format(void **state)
     time_format_rfc3339(-1, buf, sizeof buf);
     assert_string_equal(buf, "1969-12-31T23:59:59.999999Z");
     assert_int_equal(time_format_rfc3339(0, buf, 10), 0);
-    /* Round trip over a few centuries, day by day at odd times. */
-    for (int64_t day = -40000; day < 60000; day += 97) {
+    /* Round trip over a few centuries from 1970, day by day at odd times. */
+    for (int64_t day = 0; day < 100000; day += 97) {
         int64_t us = day * US_PER_DAY + 12345678901;
         time_format_rfc3339(us, buf, sizeof buf);
         assert_int_equal(ts(buf), us);

@@ -26,7 +26,7 @@ static double unit_hash(uint64_t seed, uint64_t a, uint64_t b)
 
 static int64_t epoch_day(void)
 {
-    return time_days_from_civil(2020, 1, 1);
+    return timefmt_days_from_civil(2020, 1, 1);
 }
 
 static bool is_weekend(int64_t day)

@@ -1,9 +1,12 @@
 /*
- * timeutil: the simulator's notion of time.
+ * timeutil: the simulator's notion of time, on top of the server's own date
+ * arithmetic (base/timefmt) and clocks (base/clock).
  *
  * Every instant is an int64_t count of microseconds since the Unix epoch (UTC),
- * the precision the server keeps. Durations are microseconds too. All functions
- * here are pure except the two clock readers.
+ * the precision the server keeps. Durations are microseconds too. What is here
+ * is only what the simulator needs beyond those modules: int64_t adapters, the
+ * command line's durations and ranges, and alignment to a reading interval.
+ * All functions here are pure except the two clock readers.
  */
 #ifndef WATTLINE_SIM_TIMEUTIL_H
 #define WATTLINE_SIM_TIMEUTIL_H
@@ -11,31 +14,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../base/timefmt.h"
+
 #define US_PER_SEC  INT64_C(1000000)
 #define US_PER_MIN  (60 * US_PER_SEC)
 #define US_PER_HOUR (60 * US_PER_MIN)
 #define US_PER_DAY  (24 * US_PER_HOUR)
 
 /* Longest text time_format_rfc3339 writes, with its terminating NUL. */
-#define TIME_RFC3339_SIZE 40
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12). */
-int64_t time_days_from_civil(int64_t year, int month, int day);
-
-/* Inverse of time_days_from_civil. */
-void time_civil_from_days(int64_t days, int64_t *year, int *month, int *day);
+#define TIME_RFC3339_SIZE TIMEFMT_MAX
 
 /*
- * Parse an RFC 3339 timestamp ("2026-11-21T10:10:00Z", "...T12:10:00.25+02:00").
- * Fractions beyond microseconds are truncated. Returns 0, or -1 when `text` is
- * not exactly one valid timestamp.
+ * Parse an RFC 3339 timestamp ("2026-11-21T10:10:00Z", "...T12:10:00.25+02:00")
+ * as the server does (timefmt_parse: years 1970..9999, fractions beyond
+ * microseconds truncated). A space instead of the 'T' is also accepted, as RFC
+ * 3339 allows for readability, since spreadsheets and psql write CSV files that
+ * way. Returns 0, or -1 when `text` is not exactly one valid timestamp.
  */
 int time_parse_rfc3339(const char *text, int64_t *out_us);
 
 /*
- * Write `us` as RFC 3339 UTC ("2026-11-21T10:10:00Z"; a fraction only when the
- * instant has one, without trailing zeros). Returns the length written, or 0
- * when `size` is smaller than TIME_RFC3339_SIZE.
+ * Write `us` as RFC 3339 UTC the way the server does (timefmt_format:
+ * "2026-11-21T10:10:00Z"; a fraction only when the instant has one, without
+ * trailing zeros). Returns the length written, or 0 when `size` is smaller than
+ * TIME_RFC3339_SIZE.
  */
 size_t time_format_rfc3339(int64_t us, char *buf, size_t size);
 
@@ -52,10 +54,10 @@ int time_parse_range(const char *text, int64_t *from_us, int64_t *to_us);
 /* Largest multiple of `step` (> 0) not after `us` (floor, also for negatives). */
 int64_t time_align_down(int64_t us, int64_t step);
 
-/* Wall-clock time, microseconds since the epoch. */
+/* Wall-clock time, microseconds since the epoch (clock_wall_s). */
 int64_t time_now_us(void);
 
-/* Monotonic time for timers, microseconds from an arbitrary origin. */
+/* Monotonic time for timers, microseconds from an arbitrary origin (clock_mono_s). */
 int64_t time_mono_us(void);
 
 #endif
