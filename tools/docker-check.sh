@@ -13,8 +13,11 @@
 #      when installed.
 #   4. docker/nginx.conf rendered for loopback upstreams with a throwaway
 #      certificate, then `nginx -t`: as the current user and, when that is
-#      root, also as `nobody` from a temp prefix. The render with compose's
-#      values must leave no placeholder.
+#      root, also as `nobody` from a temp prefix in /tmp (mode 0700, owned by
+#      nobody) holding copies of the template, tools/render-nginx.sh and the
+#      certificate: nobody may not be able to enter the checkout (a clone in
+#      /root), as compose's nginx never reads it either. The render with
+#      compose's values must leave no placeholder.
 #   5. docker/compose.yaml: `docker compose config -q` if the compose plugin
 #      is installed, else `docker-compose config -q` (v1, which predates the
 #      top-level `name:`, so that line is dropped for it); then a structural
@@ -232,19 +235,24 @@ check_nginx() {
 	fi
 
 	if [ "$(id -u)" -eq 0 ] && command -v runuser >/dev/null; then
-		# A prefix only nobody can write, like an unprivileged test run's.
+		# A prefix only nobody can write, like an unprivileged test run's, with its
+		# own copies of what it reads: the checkout may be out of nobody's reach.
+		# runuser from /, which nobody can enter, unlike maybe the current directory.
 		local as_nobody
 		as_nobody=$(mktemp -d /tmp/wattline-nginx.XXXXXX)
 		cp "$scratch/certs/server.crt" "$scratch/certs/server.key" "$as_nobody/"
+		cp "$root/tools/render-nginx.sh" "$root/docker/nginx.conf" "$as_nobody/"
+		mv "$as_nobody/nginx.conf" "$as_nobody/nginx.conf.in"
 		chown -R nobody: "$as_nobody"
-		if runuser -u nobody -- "$root/tools/render-nginx.sh" "$as_nobody/nginx.conf" \
+		if (cd / && runuser -u nobody -- env TMPDIR="$as_nobody" NGINX_TEMPLATE="$as_nobody/nginx.conf.in" \
+			sh "$as_nobody/render-nginx.sh" "$as_nobody/nginx.conf" \
 			LISTEN=127.0.0.1:18443 PREFIX="$as_nobody" \
 			TLS_CERT="$as_nobody/server.crt" TLS_KEY="$as_nobody/server.key" \
 			WATTLINE_HTTP_1=127.0.0.1:18080 WATTLINE_HTTP_2=127.0.0.1:18090 \
-			WATTLINE_WS_1=127.0.0.1:18081 WATTLINE_WS_2=127.0.0.1:18091 \
+			WATTLINE_WS_1=127.0.0.1:18081 WATTLINE_WS_2=127.0.0.1:18091) \
 			2>"$scratch/render.log" &&
-			runuser -u nobody -- "$nginx_bin" -t -q -p "$as_nobody" -e stderr \
-				-c "$as_nobody/nginx.conf" >"$scratch/nginx.log" 2>&1; then
+			(cd / && runuser -u nobody -- "$nginx_bin" -t -q -p "$as_nobody" -e stderr \
+				-c "$as_nobody/nginx.conf") >"$scratch/nginx.log" 2>&1; then
 			pass "nginx -t on the rendered docker/nginx.conf (as nobody, prefix in /tmp)"
 		else
 			fail "nginx -t on the rendered docker/nginx.conf (as nobody, prefix in /tmp)"

@@ -1,20 +1,50 @@
 #!/usr/bin/env bash
 # pg.sh: the private PostgreSQL cluster behind `make run`.
 #
-#   tools/pg.sh init | start | stop | status | url | psql [ARGS...]
+#   tools/pg.sh init | start | stop | status | url | dir | destroy | psql [ARGS...]
 #
-# The cluster lives in var/pg (WATTLINE_PG_DIR overrides): data in data/, the unix
-# socket in run/, the server log in log/postgresql.log. It listens on no TCP port at
-# all, only on the socket, and trusts local connections: run/ is mode 0700, so only its
-# owner (and root) can reach the socket. The superuser and the database are both called
-# wattline. PostgreSQL refuses to run as root, so as root every server-side program runs
-# as the `postgres` system user, which then owns var/pg.
+# Where it lives: outside the checkout, in /var/tmp/wattline-pg.OWNER.NAME-HASH, where
+# OWNER is the system user that runs the cluster, NAME the checkout's directory name and
+# HASH a digest of the checkout's absolute path, so every clone has its own cluster and
+# two clones never share one. PostgreSQL refuses to run as root, so as root every
+# server-side program runs as the `postgres` system user; a checkout under a home
+# directory that other users cannot enter (mode 0700, like /root) is out of that user's
+# reach, and /var/tmp is not: it is reachable by everyone, survives reboots (Debian never
+# cleans it) and suits state that can be rebuilt. The directory is owned by OWNER with
+# mode 0700, and is refused when it exists with another owner or mode. var/pg in the
+# checkout is a symbolic link to it (`tools/pg.sh dir` prints it); WATTLINE_PG_DIR
+# overrides the place. A checkout that still has a real var/pg directory from before
+# keeps using it. Moving a checkout starts a new, empty cluster: `tools/pg.sh destroy`
+# (before the move) removes the old one.
+#
+# Inside: data in data/, the unix socket in run/, the server log in log/postgresql.log,
+# and in clone the checkout it belongs to. It listens on no TCP port at all, only on the
+# socket, and trusts local connections: run/ is mode 0700, so only its owner (and root)
+# can reach the socket. The superuser and the database are both called wattline.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly PROG="tools/pg.sh"
-readonly PG_DIR="${WATTLINE_PG_DIR:-$ROOT/var/pg}"
+readonly RUN_AS=postgres # the system user that runs the cluster when we are root
+readonly LINK="$ROOT/var/pg"
+if [[ $EUID -eq 0 ]]; then OWNER="$RUN_AS"; else OWNER="$(id -un)"; fi
+readonly OWNER
+
+# The cluster's directory for this checkout (see the header).
+default_pg_dir() {
+    if [[ -d $LINK && ! -L $LINK ]]; then
+        echo "$LINK" # the layout before clusters moved out of the checkout
+        return
+    fi
+    local name hash
+    name="$(basename "$ROOT" | tr -c 'A-Za-z0-9._\n-' '_')"
+    hash="$(cd "$ROOT" && pwd -P | tr -d '\n' | sha256sum | cut -c1-12)"
+    echo "/var/tmp/wattline-pg.$OWNER.${name:0:32}-$hash"
+}
+
+PG_DIR="${WATTLINE_PG_DIR:-$(default_pg_dir)}"
+readonly PG_DIR
 readonly DATA_DIR="$PG_DIR/data"
 readonly SOCKET_DIR="$PG_DIR/run"
 readonly LOG_DIR="$PG_DIR/log"
@@ -22,7 +52,6 @@ readonly LOG_FILE="$LOG_DIR/postgresql.log"
 readonly PORT=5432 # only names the socket file (.s.PGSQL.5432); no TCP listener
 readonly DB_NAME=wattline
 readonly DB_USER=wattline
-readonly RUN_AS=postgres # the system user that runs the cluster when we are root
 
 die() {
     echo "$PROG: $*" >&2
@@ -30,7 +59,7 @@ die() {
 }
 
 usage() {
-    echo "usage: $PROG init | start | stop | status | url | psql [ARGS...]" >&2
+    echo "usage: $PROG init | start | stop | status | url | dir | destroy | psql [ARGS...]" >&2
     exit 2
 }
 
@@ -47,16 +76,18 @@ pg_bindir() {
 BINDIR="$(pg_bindir)"
 readonly BINDIR
 
-# Runs a PostgreSQL program as the cluster's owner.
+# Runs a PostgreSQL program as the cluster's owner, from /: the working directory may be
+# one the owner cannot enter (a checkout under /root), which initdb and psql warn about.
 as_owner() {
     if [[ $EUID -eq 0 ]]; then
-        runuser -u "$RUN_AS" -- "$@"
+        (cd / && runuser -u "$RUN_AS" -- "$@")
     else
         "$@"
     fi
 }
 
-# As root, the postgres user must reach var/pg: names the first parent it cannot enter.
+# As root, the postgres user must reach the cluster's directory: names the first parent
+# it cannot enter. Only a WATTLINE_PG_DIR (or an old var/pg) can be out of its reach.
 check_owner_can_reach() {
     [[ $EUID -eq 0 ]] || return 0
     id "$RUN_AS" >/dev/null 2>&1 ||
@@ -70,10 +101,35 @@ check_owner_can_reach() {
     done
     local blocked
     # shellcheck disable=SC2016 # the inner script expands its own "$d"
-    blocked="$(runuser -u "$RUN_AS" -- sh -c \
+    blocked="$(as_owner sh -c \
         'for d; do [ ! -e "$d" ] || [ -x "$d" ] || { echo "$d"; exit; }; done' sh "${dirs[@]}")"
     [[ -z $blocked ]] ||
-        die "user '$RUN_AS' cannot enter $blocked, so it cannot run the cluster in $PG_DIR; fix: chmod o+x $blocked"
+        die "user '$RUN_AS' cannot enter $blocked, so it cannot run the cluster in $PG_DIR;" \
+            "unset WATTLINE_PG_DIR (or remove an old var/pg) to use /var/tmp"
+}
+
+# Creates the cluster's directory, owned by OWNER with mode 0700, or checks the one that
+# is there: in a world-writable parent like /var/tmp, a directory (or symbolic link)
+# someone else made first must never be used.
+make_pg_dir() {
+    mkdir -p "$(dirname "$PG_DIR")"
+    as_owner mkdir -m 0700 "$PG_DIR" 2>/dev/null || true
+    [[ -d $PG_DIR && ! -L $PG_DIR ]] || die "$PG_DIR is not a directory"
+    local uid mode
+    read -r uid mode < <(stat -c '%u %a' "$PG_DIR")
+    [[ $uid == "$(id -u "$OWNER")" && $mode == 700 ]] ||
+        die "$PG_DIR exists but is not $OWNER's with mode 0700; remove it, or set WATTLINE_PG_DIR"
+    as_owner mkdir -p -m 0700 "$SOCKET_DIR" "$LOG_DIR"
+    printf '%s\n' "$ROOT" | as_owner tee "$PG_DIR/clone" >/dev/null
+}
+
+# var/pg in the checkout points at the cluster, for people looking for it there.
+link_from_checkout() {
+    [[ $PG_DIR == "$LINK" ]] && return 0
+    if [[ -L $LINK || ! -e $LINK ]]; then
+        mkdir -p "$ROOT/var"
+        ln -sfn "$PG_DIR" "$LINK"
+    fi
 }
 
 is_initialized() {
@@ -111,13 +167,11 @@ stop_cluster() {
 cmd_init() {
     check_owner_can_reach
     if is_initialized; then
+        link_from_checkout
         return 0
     fi
-    mkdir -p "$PG_DIR" "$SOCKET_DIR" "$LOG_DIR"
-    chmod 0700 "$PG_DIR" "$SOCKET_DIR"
-    if [[ $EUID -eq 0 ]]; then
-        chown -R "$RUN_AS:" "$PG_DIR"
-    fi
+    make_pg_dir
+    link_from_checkout
     # Build the cluster next to its final place and rename it at the end, so an
     # interrupted init leaves nothing that looks initialized.
     local staging="$PG_DIR/data.new"
@@ -145,6 +199,16 @@ cmd_start() {
 cmd_stop() {
     is_running || return 0
     stop_cluster "$DATA_DIR" || die "PostgreSQL did not stop; see $LOG_FILE"
+}
+
+# Stops the cluster and removes it, and var/pg if it points at it.
+cmd_destroy() {
+    cmd_stop
+    if [[ -d $PG_DIR && ! -L $PG_DIR ]]; then
+        rm -rf "$PG_DIR"
+        echo "$PROG: removed the PostgreSQL cluster in $PG_DIR"
+    fi
+    if [[ -L $LINK && $(readlink "$LINK") == "$PG_DIR" ]]; then rm -f "$LINK"; fi
 }
 
 cmd_status() {
@@ -187,7 +251,7 @@ cmd_psql() {
 command="$1"
 shift
 case "$command" in
-init | start | stop | status | url) [[ $# -eq 0 ]] || usage ;;
+init | start | stop | status | url | dir | destroy) [[ $# -eq 0 ]] || usage ;;
 esac
 case "$command" in
 init) cmd_init ;;
@@ -195,6 +259,8 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 url) cmd_url ;;
+dir) echo "$PG_DIR" ;;
+destroy) cmd_destroy ;;
 psql) cmd_psql "$@" ;;
 *) usage ;;
 esac

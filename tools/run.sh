@@ -2,7 +2,10 @@
 # run.sh: run Wattline locally, what `make run` does after building bin/wattline.
 #
 # Without DATABASE_URL it uses the private PostgreSQL cluster of tools/pg.sh (created on
-# first use, started here and stopped again on exit if this script started it). It keeps
+# first use, started here and stopped again on exit if this script started it). That
+# cluster lives outside the checkout, in /var/tmp/wattline-pg.OWNER.NAME-HASH (one per
+# clone; var/pg links to it; `tools/pg.sh dir` prints it), so that the postgres user that
+# runs it as root can reach it even when the checkout is in a private home. It keeps
 # the JWT secret in var/jwt_secret, applies the migrations, creates the first admin
 # account (printing its password once) and serves in the foreground until Ctrl-C or
 # SIGTERM, after which no server or database process is left behind.
@@ -30,6 +33,7 @@ BIN="${WATTLINE_BIN:-$ROOT/bin/wattline}"
 SERVER_PID=""
 STARTED_PG=false
 ADMIN_NOTE=""
+DB_NOTE=""
 
 # Stops what this script started, newest first. Runs once, from whichever of the traps
 # fires first.
@@ -72,6 +76,7 @@ use_private_cluster() {
     fi
     DATABASE_URL="$("$PG" url)"
     export DATABASE_URL
+    DB_NOTE="  Database:          private PostgreSQL in $("$PG" dir) (tools/pg.sh)"
 }
 
 # The secret outlives restarts so that issued tokens stay valid across them.
@@ -132,6 +137,7 @@ print_banner() {
     echo "Wattline is running (Ctrl-C stops it)."
     echo "  Dashboard and API: $http_scheme://$host:${HTTP_PORT:-8080}/"
     echo "  WebSocket:         $ws_url"
+    [[ -z $DB_NOTE ]] || echo "$DB_NOTE"
     echo "$ADMIN_NOTE"
     echo
 }

@@ -8,7 +8,8 @@
 //   const old = certs.signServerCert(dev, dir, 'expired', {
 //     san: 'DNS:localhost,IP:127.0.0.1', startDate: '20200101000000Z', endDate: '20210101000000Z' })
 //       -> {cert, key}                          // signed by dev's CA with exactly those dates
-//   certs.tempDir('wattline-tls-')              // a private temporary directory, removed at exit
+//   certs.tempDir('wattline-tls-', base)        // a private temporary directory (in base, by
+//                                               // default the system's), removed at exit
 //
 // OpenSSL 3.0's `x509 -req` and `req -x509` only take -days (no past dates), so
 // signServerCert uses `openssl ca`, which takes -startdate/-enddate, with a minimal
@@ -25,9 +26,10 @@ const CERTS_SCRIPT = path.join(REPO_ROOT, 'tools', 'certs.sh');
 const tempDirs = [];
 let cleanupInstalled = false;
 
-// A fresh 0700 directory under the system temp dir, removed when the process exits.
-function tempDir(prefix) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+// A fresh 0700 directory under base (the system temp dir by default), removed when the
+// process exits.
+function tempDir(prefix, base = os.tmpdir()) {
+  const dir = fs.mkdtempSync(path.join(base, prefix));
   tempDirs.push(dir);
   if (!cleanupInstalled) {
     cleanupInstalled = true;

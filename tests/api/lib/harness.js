@@ -22,8 +22,11 @@
 // api() uses fetch, which checks certificates: against a TLS server started with a test
 // CA, run node with NODE_EXTRA_CA_CERTS or use node:https with `ca`.
 //
-// Every cluster lives in its own temporary directory and listens on a free loopback port;
-// every server gets free ports and a fresh JWT secret. Whatever a test file starts is
+// Every cluster lives in its own temporary directory (mode 0700) and listens on a free
+// loopback port. As root, PostgreSQL runs as the postgres user, which may not enter the
+// checkout (a clone in /root) or a private TMPDIR: its directories are made under the
+// first of TMPDIR, /tmp and /var/tmp it can reach, handed to it, and its programs run from /.
+// Every server gets free ports and a fresh JWT secret. Whatever a test file starts is
 // stopped and removed when the file's process ends, however it ends: an exit hook cleans
 // up synchronously, and a small detached reaper process does the same if this process is
 // killed outright (SIGKILL, or a crash the exit hook cannot see).
@@ -177,6 +180,7 @@ function startReaper() {
   const asOwner = isRoot() ? ['runuser', '-u', PG_SYSTEM_USER, '--'] : [];
   const reaper = spawn('sh', ['-c', REAPER_SCRIPT, 'wattline-reaper', registryDir,
     path.join(pgBinDir(), 'pg_ctl'), ...asOwner], {
+    cwd: '/', // the postgres user may not enter ours
     detached: true, // a Ctrl-C meant for the tests must not stop the cleanup
     stdio: ['pipe', 'ignore', 'ignore'],
   });
@@ -261,7 +265,7 @@ function runAsOwnerSync(program, args, { allowFailure = false } = {}) {
   const [cmd, argv] = isRoot()
     ? ['runuser', ['-u', PG_SYSTEM_USER, '--', binary, ...args]]
     : [binary, args];
-  const res = spawnSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const res = spawnSync(cmd, argv, { cwd: '/', encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (res.error) throw res.error;
   if (res.status !== 0 && !allowFailure) {
     throw new Error(`${program} ${args.join(' ')} failed (${res.status}):\n${res.stdout}${res.stderr}`);
@@ -275,7 +279,7 @@ function runAsOwner(program, args) {
     const [cmd, argv] = isRoot()
       ? ['runuser', ['-u', PG_SYSTEM_USER, '--', binary, ...args]]
       : [binary, args];
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => { output += d; });
     child.stderr.on('data', (d) => { output += d; });
@@ -287,19 +291,35 @@ function runAsOwner(program, args) {
   });
 }
 
-// Makes a private temporary directory the cluster owner can use; as root that means
-// handing it to the postgres user, which must also be able to reach it.
+// True when `user` can enter dir and create files in it.
+function userCanUse(user, dir) {
+  const probe = spawnSync('runuser', ['-u', user, '--', 'sh', '-c', 'test -x "$1" && test -w "$1"',
+    'sh', dir], { cwd: '/' });
+  return probe.status === 0;
+}
+
+// Where the cluster owner's temporary directories go: the system temp dir, unless it is
+// out of that user's reach (a TMPDIR under /root, say); then /tmp or /var/tmp.
+let cachedClusterBase = null;
+
+function clusterBase() {
+  if (cachedClusterBase) return cachedClusterBase;
+  const candidates = [os.tmpdir(), '/tmp', '/var/tmp'];
+  cachedClusterBase = candidates.find((dir) => userCanUse(PG_SYSTEM_USER, dir));
+  if (!cachedClusterBase) {
+    throw new Error(`user ${PG_SYSTEM_USER} can use none of ${candidates.join(', ')} ` +
+      'for a throwaway cluster');
+  }
+  return cachedClusterBase;
+}
+
+// Makes a private (0700) temporary directory the cluster owner can use; as root that
+// means one in a place the postgres user can reach, handed to it.
 function makeClusterDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wattline-pg-'));
-  if (!isRoot()) return dir;
+  if (!isRoot()) return fs.mkdtempSync(path.join(os.tmpdir(), 'wattline-pg-'));
+  const dir = fs.mkdtempSync(path.join(clusterBase(), 'wattline-pg-'));
   const { uid, gid } = systemUserIds(PG_SYSTEM_USER);
   fs.chownSync(dir, uid, gid);
-  const probe = spawnSync('runuser', ['-u', PG_SYSTEM_USER, '--', 'test', '-w', dir]);
-  if (probe.status !== 0) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw new Error(`user ${PG_SYSTEM_USER} cannot reach ${dir}: set TMPDIR to a directory ` +
-      `whose parents it may enter (e.g. /tmp), or chmod o+x the parent directories`);
-  }
   return dir;
 }
 

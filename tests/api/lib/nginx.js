@@ -13,14 +13,18 @@
 //   ngx.waitForListener(port)         // polls until a TCP connect to 127.0.0.1:port works
 //
 // When the tests run as root, nginx runs as nobody (the prefix, config, certificate and
-// key are handed to it): a test must not need privileges the product does not. nginx is
+// key are handed to it): a test must not need privileges the product does not. nobody
+// may not enter the checkout (a clone in /root) or a private TMPDIR, so nginx reads
+// nothing from the checkout, runs from /, and its prefix is made under the first of
+// TMPDIR and /tmp that nobody can reach. nginx is
 // stopped when this process exits, and a detached reaper stops it if this process is
 // killed outright (nginx workers outlive a master killed with SIGKILL, so the reaper
 // sends SIGTERM, which the master passes on).
 
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 const certs = require('./certs');
 const hs = require('./https');
@@ -171,6 +175,14 @@ function handOver(dir, owner) {
   for (const name of fs.readdirSync(dir)) fs.chownSync(path.join(dir, name), owner.uid, owner.gid);
 }
 
+// The directory to make nginx's prefix in: as root, one nobody can enter.
+function prefixBase() {
+  if (!isRoot()) return os.tmpdir();
+  const reachable = (dir) => spawnSync('runuser', ['-u', UNPRIVILEGED_USER, '--', 'test', '-x', dir],
+    { cwd: '/' }).status === 0;
+  return [os.tmpdir(), '/tmp'].find(reachable) ?? '/tmp';
+}
+
 function startReaper(pid) {
   const reaper = spawn('sh', ['-c', REAPER_SCRIPT, 'wattline-nginx-reaper', String(pid),
     processStartTime(pid)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
@@ -183,7 +195,7 @@ function startReaper(pid) {
 // 127.0.0.1:port; resolves once a TLS handshake verified against `ca` succeeds.
 async function startNginx({ port, cert, key, ca, http, ws }) {
   const bin = nginxBinary();
-  const prefix = certs.tempDir('wattline-nginx-');
+  const prefix = certs.tempDir('wattline-nginx-', prefixBase());
   fs.chmodSync(prefix, 0o755); // nobody must reach it
   fs.copyFileSync(cert, path.join(prefix, 'server.crt'));
   fs.copyFileSync(key, path.join(prefix, 'server.key'));
@@ -198,7 +210,7 @@ async function startNginx({ port, cert, key, ca, http, ws }) {
   } catch (err) {
     throw new Error(`tools/render-nginx.sh failed: ${err.stderr || err.message}`);
   }
-  const spawnOptions = { stdio: ['ignore', 'pipe', 'pipe'] };
+  const spawnOptions = { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] };
   if (isRoot()) {
     const owner = userIds(UNPRIVILEGED_USER);
     handOver(prefix, owner);
