@@ -108,17 +108,22 @@ check_owner_can_reach() {
             "unset WATTLINE_PG_DIR (or remove an old var/pg) to use /var/tmp"
 }
 
-# Creates the cluster's directory, owned by OWNER with mode 0700, or checks the one that
-# is there: in a world-writable parent like /var/tmp, a directory (or symbolic link)
-# someone else made first must never be used.
-make_pg_dir() {
-    mkdir -p "$(dirname "$PG_DIR")"
-    as_owner mkdir -m 0700 "$PG_DIR" 2>/dev/null || true
-    [[ -d $PG_DIR && ! -L $PG_DIR ]] || die "$PG_DIR is not a directory"
+# In a world-writable parent like /var/tmp, a directory (or symbolic link) someone else
+# made first must never be used: the cluster's directory must be OWNER's, mode 0700.
+check_pg_dir() {
+    [[ ! -L $PG_DIR ]] || die "$PG_DIR is a symbolic link; remove it, or set WATTLINE_PG_DIR"
+    [[ -d $PG_DIR ]] || die "$PG_DIR is not a directory"
     local uid mode
     read -r uid mode < <(stat -c '%u %a' "$PG_DIR")
     [[ $uid == "$(id -u "$OWNER")" && $mode == 700 ]] ||
         die "$PG_DIR exists but is not $OWNER's with mode 0700; remove it, or set WATTLINE_PG_DIR"
+}
+
+# Creates the cluster's directory, owned by OWNER with mode 0700, or checks the one there.
+make_pg_dir() {
+    mkdir -p "$(dirname "$PG_DIR")"
+    as_owner mkdir -m 0700 "$PG_DIR" 2>/dev/null || true
+    check_pg_dir
     as_owner mkdir -p -m 0700 "$SOCKET_DIR" "$LOG_DIR"
     printf '%s\n' "$ROOT" | as_owner tee "$PG_DIR/clone" >/dev/null
 }
@@ -167,6 +172,7 @@ stop_cluster() {
 cmd_init() {
     check_owner_can_reach
     if is_initialized; then
+        check_pg_dir
         link_from_checkout
         return 0
     fi
@@ -192,6 +198,7 @@ cmd_init() {
 cmd_start() {
     is_initialized || die "no cluster in $PG_DIR; run '$PROG init' first"
     check_owner_can_reach
+    check_pg_dir
     is_running && return 0
     start_cluster "$DATA_DIR"
 }
