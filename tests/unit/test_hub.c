@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "../../db/listener.h"
-#include "../../live/hub.h"
+#include "../../live/hub_internal.h"
 
 #define NOW 1700000000.0
 
