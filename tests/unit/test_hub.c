@@ -33,11 +33,43 @@ static void test_metrics_render(void **state)
     free(buf);
 }
 
+/* A job's result for a session that is gone meanwhile is dropped. */
+static void test_a_result_for_a_gone_session_is_dropped(void **state)
+{
+    struct fixture *f = *state;
+    open_session(f, 0);
+    say(f, 0, "{\"type\":\"auth\",\"token\":\"1:client:1700003600\"}", NOW);
+    gone(f, 0); /* before the worker ran */
+    settle(f, NOW);
+    assert_int_equal(auth_reads, 1);
+    assert_int_equal(f->conns[0].nsent, 0);
+    open_session(f, 1); /* and its place is free */
+}
+
+/* hub_free frees sessions the transport left behind, and queued jobs
+ * (the sanitizer's leak check is the assertion). */
+static void test_free_takes_what_is_left(void **state)
+{
+    struct fixture *f = *state;
+    ready(f, 0, 1, NULL);
+    say(f, 0, "{\"type\":\"subscribe\",\"device_id\":11}", NOW);
+    open_session(f, 1);
+    say(f, 1, "{\"type\":\"auth\",\"token\":\"2:client:1700003600\"}", NOW);
+    say(f, 1, "{\"type\":\"subscribe\",\"device_id\":21}", NOW); /* held */
+    notify(f, "{\"alerts\":[1]}");
+    hub_free(f->hub);
+    f->hub = NULL;
+    f->sessions[0] = f->sessions[1] = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_session_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_render, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_result_for_a_gone_session_is_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_free_takes_what_is_left, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
