@@ -11,6 +11,19 @@
  * it, the function that adds the typed body's members}.
  *
  * The only module of live/ that reads or writes JSON.
+ *
+ * Adding a message type:
+ *  - inbound (chat.send, command_result): a function here that parses the
+ *    message into its typed form and calls the module that acts on it
+ *    (chat_send in a live/chat.c, say), and its row in INBOUND with the
+ *    kinds that may send it. Its test: a case in test_hub_protocol.c's
+ *    INBOUND_CASES (the test fails on a row without one).
+ *  - outbound (command, chat.message): an OUT_ value, a typed body and its
+ *    union member in hub_internal.h; a render function and its row in
+ *    OUTBOUND with the kinds that may get it; a case in the render test.
+ *  - a session kind (device): SESSION_KIND_ and KIND_BIT_ in
+ *    hub_internal.h, its row in KIND_TABLE, its bit in the rows of what it
+ *    may send and get; its auth sets s->kind.
  */
 #include <stdlib.h>
 #include <string.h>
