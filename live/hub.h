@@ -22,15 +22,17 @@
  * replay from its last id instead of queueing them all.
  *
  * Users. The stored role of every user with a session is re-read every
- * HUB_USER_RECHECK_S (and at once on a users_changed notification): a
- * deleted user's sessions close with 4401, a demoted admin keeps only what
- * a client may see.
+ * second (and at once on a users_changed notification): a deleted user's
+ * sessions close with 4401, a demoted admin keeps only what a client may see.
  *
  * Usage. Readings make the listener report device ids; devices some local
  * session subscribed to are read at most once per second each, and the
  * result goes to subscribers allowed to see the device at that moment (an
  * admin, or the owner read with the usage), so an owner change stops the old
  * owner's stream at once.
+ *
+ * The modules behind this header, the message tables and the limits they
+ * keep are described in hub_internal.h, which only live/ includes.
  */
 #ifndef WATTLINE_HUB_H
 #define WATTLINE_HUB_H
@@ -42,16 +44,6 @@
 #include "../db/listener.h"
 #include "../db/usage.h"
 #include "../api/handler.h"
-
-#define HUB_AUTH_TIMEOUT_S    10.0
-#define HUB_USAGE_INTERVAL_S  1.0  /* at most one usage message per device per second */
-#define HUB_MAX_SUBSCRIPTIONS 256  /* per session */
-#define HUB_REPLAY_PAGE       200  /* alerts per replay read */
-#define HUB_PENDING_MAX       8    /* messages held while an auth is checked */
-#define HUB_FLOOD_RATE        20.0 /* inbound messages per second, sustained */
-#define HUB_FLOOD_BURST       60.0 /* and in a burst */
-#define HUB_LIVE_BACKLOG      256  /* queued messages past which live alerts are paced */
-#define HUB_USER_RECHECK_S    1.0  /* sessions' users are re-read this often */
 
 /* WebSocket close codes the hub uses (1xxx are RFC 6455, 4xxx are ours). */
 enum {
@@ -67,7 +59,7 @@ enum {
 enum hub_close_reason {
     HUB_CLOSED_NONE = 0,
     HUB_CLOSED_PEER,          /* the client left, or stopped answering pings */
-    HUB_CLOSED_AUTH_TIMEOUT,  /* no auth within HUB_AUTH_TIMEOUT_S */
+    HUB_CLOSED_AUTH_TIMEOUT,  /* no auth within 10 seconds */
     HUB_CLOSED_AUTH_FAILED,   /* bad token, or a first message that is not auth */
     HUB_CLOSED_TOKEN_EXPIRED, /* the token ran out without a fresh auth */
     HUB_CLOSED_USER_DELETED,

@@ -1,0 +1,330 @@
+/* hub_fixture: the hub without threads or sockets, for the unit tests of
+ * live/ (tests/unit/test_hub*.c; each includes this once).
+ *
+ * A fake transport records what each connection was sent and how it was
+ * closed, a fake store answers from small tables, and the test drives the
+ * worker (hub_work_once) and the transport thread (hub_drain, hub_tick) by
+ * hand, with its own clock. The functions are static inline because each
+ * test file uses only some of them.
+ */
+#ifndef WATTLINE_TEST_HUB_FIXTURE_H
+#define WATTLINE_TEST_HUB_FIXTURE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../db/listener.h"
+#include "../../live/hub_internal.h"
+
+#define NOW 1700000000.0
+
+/* ---- fake transport ------------------------------------------------------ */
+
+#define MAX_SENT 64
+
+struct fake_conn {
+    json_t *sent[MAX_SENT];
+    int nsent;
+    int close_code;
+    const char *close_reason; /* the hub's text: a string literal */
+    size_t queued;            /* what transport.queued reports */
+};
+
+static inline bool fake_send(void *conn, const char *text, size_t len)
+{
+    struct fake_conn *c = conn;
+    assert_int_equal(c->close_code, 0); /* nothing after a close */
+    assert_true(c->nsent < MAX_SENT);
+    json_t *msg = json_loadb(text, len, 0, NULL);
+    assert_non_null(msg);
+    c->sent[c->nsent++] = msg;
+    return true;
+}
+
+static inline size_t fake_queued(void *conn)
+{
+    return ((struct fake_conn *)conn)->queued;
+}
+
+static inline void fake_close(void *conn, int code, const char *reason)
+{
+    struct fake_conn *c = conn;
+    assert_int_equal(c->close_code, 0);
+    c->close_code = code;
+    c->close_reason = reason;
+}
+
+static inline void fake_wake(void *ctx)
+{
+    (void)ctx;
+}
+
+static inline void conn_reset(struct fake_conn *c)
+{
+    for (int i = 0; i < c->nsent; i++)
+        json_decref(c->sent[i]);
+    memset(c, 0, sizeof *c);
+}
+
+static inline const char *sent_type(const struct fake_conn *c, int i)
+{
+    return json_string_value(json_object_get(c->sent[i], "type"));
+}
+
+static inline int count_type(const struct fake_conn *c, const char *type)
+{
+    int n = 0;
+    for (int i = 0; i < c->nsent; i++)
+        n += !strcmp(sent_type(c, i), type);
+    return n;
+}
+
+/* The alert ids sent to c, in order. */
+static inline int alert_ids(const struct fake_conn *c, long long *out)
+{
+    int n = 0;
+    for (int i = 0; i < c->nsent; i++)
+        if (!strcmp(sent_type(c, i), "alert"))
+            out[n++] =
+                json_integer_value(json_object_get(json_object_get(c->sent[i], "alert"), "id"));
+    return n;
+}
+
+/* ---- fake store -------------------------------------------------------- */
+
+#define MAX_ALERTS 32
+
+static struct alert alerts_table[MAX_ALERTS];
+static int nalerts_table;
+static int usage_reads; /* how many device usages were read */
+static int auth_reads;  /* how many tokens were checked */
+static int owner_reads; /* how many device owners were read */
+static bool user_deleted[16];
+static long long owner_override; /* when set, every device belongs to this user */
+
+static inline long long owner_of(long long device_id)
+{
+    return owner_override ? owner_override : device_id / 10;
+}
+
+/* Tokens are "USER_ID:ROLE:EXP"; anything else is unauthorized. */
+static inline enum status fake_authenticate(void *ctx, const char *token, struct caller *out)
+{
+    (void)ctx;
+    auth_reads++;
+    long long id, exp;
+    char role[16];
+    if (sscanf(token, "%lld:%15[a-z]:%lld", &id, role, &exp) != 3)
+        return STATUS_UNAUTHORIZED;
+    *out = (struct caller){
+        .kind = CALLER_USER, .user_id = id, .role = role_parse(role), .token_exp = exp};
+    return STATUS_OK;
+}
+
+static inline void add_alert(long long id, long long device_id, long long owner_id)
+{
+    alerts_table[nalerts_table++] = (struct alert){.id = id,
+                                                   .device_id = device_id,
+                                                   .owner_id = owner_id,
+                                                   .hour_kwh = 2,
+                                                   .max_hourly_kwh = 1,
+                                                   .hour_start = 3600000000LL * id};
+}
+
+static inline enum status list_of(struct alert_list *out,
+                                  bool (*keep)(const struct alert *, void *), void *arg, int limit)
+{
+    out->items = calloc(MAX_ALERTS, sizeof *out->items);
+    out->count = 0;
+    for (int i = 0; i < nalerts_table && out->count < limit; i++)
+        if (keep(&alerts_table[i], arg))
+            out->items[out->count++] = alerts_table[i];
+    return STATUS_OK;
+}
+
+struct since_arg {
+    long long owner, since;
+};
+
+static inline bool keep_since(const struct alert *a, void *arg)
+{
+    const struct since_arg *s = arg;
+    return a->owner_id == s->owner && a->id > s->since;
+}
+
+static inline enum status fake_alerts_since(void *ctx, long long owner_id, long long since_id,
+                                            int limit, struct alert_list *out)
+{
+    (void)ctx;
+    struct since_arg arg = {owner_id, since_id};
+    return list_of(out, keep_since, &arg, limit);
+}
+
+struct ids_arg {
+    const long long *ids;
+    int n;
+};
+
+static inline bool keep_ids(const struct alert *a, void *arg)
+{
+    const struct ids_arg *s = arg;
+    for (int i = 0; i < s->n; i++)
+        if (s->ids[i] == a->id)
+            return true;
+    return false;
+}
+
+static inline enum status fake_alerts_by_ids(void *ctx, const long long *ids, int n,
+                                             struct alert_list *out)
+{
+    (void)ctx;
+    struct ids_arg arg = {ids, n};
+    return list_of(out, keep_ids, &arg, MAX_ALERTS);
+}
+
+/* Device d is owned by user d / 10 (device 11 -> user 1); 99 does not exist. */
+static inline enum status fake_owners(void *ctx, const long long *ids, int n,
+                                      struct device_owner *out)
+{
+    (void)ctx;
+    owner_reads += n;
+    for (int i = 0; i < n; i++)
+        out[i] = (struct device_owner){
+            .device_id = ids[i], .exists = ids[i] != 99, .owner_id = owner_of(ids[i])};
+    return STATUS_OK;
+}
+
+static inline enum status fake_usage(void *ctx, const long long *ids, int n,
+                                     struct device_usage **out, int *count)
+{
+    (void)ctx;
+    *out = calloc((size_t)n, sizeof **out);
+    for (int i = 0; i < n; i++)
+        (*out)[i] = (struct device_usage){.device_id = ids[i],
+                                          .owner_id = owner_of(ids[i]),
+                                          .last_ts = 1700000000000000LL,
+                                          .hour_start = 1699999200000000LL,
+                                          .hour_kwh = 0.5};
+    *count = n;
+    usage_reads += n;
+    return STATUS_OK;
+}
+
+static inline enum status fake_user_roles(void *ctx, const long long *ids, int n, enum role *out)
+{
+    (void)ctx;
+    for (int i = 0; i < n; i++)
+        out[i] = user_deleted[ids[i]] ? ROLE_NONE : ROLE_CLIENT;
+    return STATUS_OK;
+}
+
+/* ---- fixture ------------------------------------------------------------- */
+
+struct fixture {
+    struct hub *hub;
+    struct fake_conn conns[4];
+    struct hub_session *sessions[4];
+};
+
+static inline int setup(void **state)
+{
+    nalerts_table = 0;
+    usage_reads = 0;
+    auth_reads = 0;
+    owner_reads = 0;
+    owner_override = 0;
+    memset(user_deleted, 0, sizeof user_deleted);
+    struct fixture *f = calloc(1, sizeof *f);
+    struct hub_store store = {.authenticate = fake_authenticate,
+                              .alerts_since = fake_alerts_since,
+                              .alerts_by_ids = fake_alerts_by_ids,
+                              .owners = fake_owners,
+                              .usage = fake_usage,
+                              .user_roles = fake_user_roles};
+    f->hub =
+        hub_create(&(struct hub_limits){.max_sessions = 3, .max_sessions_per_user = 2}, &store);
+    hub_set_transport(f->hub, &(struct hub_transport){.send = fake_send,
+                                                      .queued = fake_queued,
+                                                      .close = fake_close,
+                                                      .wake = fake_wake});
+    *state = f;
+    return 0;
+}
+
+static inline int teardown(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 4; i++) {
+        if (f->sessions[i])
+            hub_session_closed(f->hub, f->sessions[i], HUB_CLOSED_PEER);
+        conn_reset(&f->conns[i]);
+    }
+    hub_free(f->hub);
+    free(f);
+    return 0;
+}
+
+/* Runs every queued job and applies the results, as the two threads would. */
+static inline void settle(struct fixture *f, double now)
+{
+    do
+        hub_drain(f->hub, now);
+    while (hub_work_once(f->hub));
+}
+
+static inline void say(struct fixture *f, int i, const char *text, double now)
+{
+    hub_session_message(f->hub, f->sessions[i], text, strlen(text), now);
+}
+
+static inline void open_session(struct fixture *f, int i)
+{
+    f->sessions[i] = hub_session_open(f->hub, &f->conns[i], NOW);
+    assert_non_null(f->sessions[i]);
+}
+
+/* Opens session i and authenticates it as user with role ("client",
+ * "admin") and an optional replay. */
+static inline void ready_as(struct fixture *f, int i, long long user, const char *role,
+                            const char *extra)
+{
+    open_session(f, i);
+    char msg[256];
+    snprintf(msg, sizeof msg, "{\"type\":\"auth\",\"token\":\"%lld:%s:%.0f\"%s}", user, role,
+             NOW + 3600, extra ? extra : "");
+    say(f, i, msg, NOW);
+    settle(f, NOW);
+    assert_string_equal(sent_type(&f->conns[i], 0), "ready");
+    assert_int_equal(json_integer_value(json_object_get(f->conns[i].sent[0], "user_id")), user);
+}
+
+/* Opens session i and authenticates it as user (a client) with an optional replay. */
+static inline void ready(struct fixture *f, int i, long long user, const char *extra)
+{
+    ready_as(f, i, user, "client", extra);
+}
+
+/* The session was closed by the hub: the transport reports it gone. */
+static inline void gone(struct fixture *f, int i)
+{
+    hub_session_closed(f->hub, f->sessions[i], HUB_CLOSED_NONE);
+    f->sessions[i] = NULL;
+}
+
+static inline void notify(struct fixture *f, const char *payload)
+{
+    struct listener_events ev;
+    assert_true(listener_parse_payload(payload, &ev));
+    hub_post_events(f->hub, &ev);
+}
+
+#endif
