@@ -48,6 +48,17 @@ static void call_free(void *ctx)
     free(call);
 }
 
+/* The 422 naming the member at fault, as the decoder reported it. */
+static int reply_decode_failure(struct response *res, enum status st,
+                                const struct ingest_decode_error *err)
+{
+    if (st != STATUS_INVALID)
+        return response_status(res, st);
+    const char *code =
+        err->fault == INGEST_DECODE_UNKNOWN_FIELD ? "unknown_field" : "invalid_field";
+    return response_problem(res, 422, code, err->field[0] ? err->field : NULL, "%s", err->detail);
+}
+
 /* POST /api/v1/measurements — device token
  * Body: one reading {"ts"?, "meter_kwh"|"kwh"} or {"measurements": [...]}.
  * 200 {"accepted","duplicates"} after COMMIT; 422 naming the bad reading;
@@ -61,12 +72,8 @@ int measurements_ingest(const struct request *req, struct response *res, struct 
     struct ingest_decode_error err;
     enum status st =
         ingest_decode(req->body, req->caller.reading_type, now_us, &readings, &n, &err);
-    if (st == STATUS_INVALID)
-        return response_problem(
-            res, 422, err.fault == INGEST_DECODE_UNKNOWN_FIELD ? "unknown_field" : "invalid_field",
-            err.field[0] ? err.field : NULL, "%s", err.detail);
     if (st != STATUS_OK)
-        return response_status(res, st);
+        return reply_decode_failure(res, st, &err);
     struct ingest_call *call = calloc(1, sizeof *call);
     if (!call) {
         free(readings);

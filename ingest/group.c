@@ -176,7 +176,8 @@ static bool group_build(struct group *g, struct ingest_request **jobs, int njobs
 static void group_slice_rows(struct group *g)
 {
     for (int j = 0; j < g->njobs; j++) {
-        if (!g->devices[group_find_device(g, g->jobs[j]->in.device_id)].exists) {
+        int d = group_find_device(g, g->jobs[j]->in.device_id); /* always found */
+        if (d < 0 || !g->devices[d].exists) {
             g->jobs[j]->status = STATUS_NOT_FOUND;
             g->jobs[j]->result = (struct ingest_result){0};
         }
