@@ -54,9 +54,10 @@ static int reply_decode_failure(struct response *res, enum status st,
 {
     if (st != STATUS_INVALID)
         return response_status(res, st);
-    const char *code =
-        err->fault == INGEST_DECODE_UNKNOWN_FIELD ? "unknown_field" : "invalid_field";
-    return response_problem(res, 422, code, err->field[0] ? err->field : NULL, "%s", err->detail);
+    if (err->fault == INGEST_DECODE_UNKNOWN_FIELD)
+        return response_problem(res, 422, "unknown_field", NULL, "%s", err->detail);
+    return response_problem(res, 422, "invalid_field", err->field[0] ? err->field : NULL, "%s",
+                            err->detail);
 }
 
 /* POST /api/v1/measurements — device token
