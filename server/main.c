@@ -230,7 +230,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
-    app.ingest = ingest_start(&opts, err, sizeof err);
+    struct ingest_store ingest_store = ingest_store_pg(&opts); /* opts outlives the ingest */
+    app.ingest = ingest_start(&ingest_store, err, sizeof err);
     if (!app.ingest) {
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
