@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/access.h"
 #include "../api/app.h"
+#include "../api/cursor.h"
 #include "../api/resources.h"
 #include "../auth/authn.h"
 #include "../base/crypto.h"
@@ -26,101 +28,22 @@ json_t *devices_to_json(const struct device *d)
                      "last_seen_at", resource_time_or_null(d->last_seen_at));
 }
 
-long long devices_owner_scope(const struct caller *caller)
-{
-    return caller->role == ROLE_ADMIN ? 0 : caller->user_id;
-}
-
 bool devices_load_visible_or_reply(const struct request *req, struct db_conn *conn,
                                    struct device *out, struct response *res)
 {
-    long long id;
-    enum status st = request_param_id(req, 0, &id)
-                         ? db_devices_get(conn, id, devices_owner_scope(&req->caller), out)
-                         : STATUS_NOT_FOUND;
-    if (st != STATUS_OK)
-        response_status(res, st);
-    return st == STATUS_OK;
+    return access_device_or_reply(req, conn, out, res);
 }
 
 /* ---- cursors ------------------------------------------------------------------ */
 
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = B64URL[(v >> 18) & 63];
-        out[o++] = B64URL[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = B64URL[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = B64URL[v & 63];
-    }
-    out[o] = '\0';
-}
-
-/* Decodes into out (room for max bytes); returns the length or -1. Trailing
- * bits are not checked here: the caller re-encodes and compares. */
-static int b64url_decode(const char *in, unsigned char *out, size_t max)
-{
-    size_t len = strlen(in), o = 0;
-    if (len % 4 == 1 || len / 4 * 3 + 2 > max)
-        return -1;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *p = strchr(B64URL, in[i]);
-        if (!p || !*p)
-            return -1;
-        acc = (acc << 6) | (unsigned)(p - B64URL);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return (int)o;
-}
-
 void devices_cursor_encode(char tag, long long value, char out[DEVICES_CURSOR_MAX])
 {
-    char plain[24];
-    int n = snprintf(plain, sizeof plain, "%c%lld", tag, value);
-    b64url_encode((const unsigned char *)plain, (size_t)n, out);
+    cursor_encode((const char[]){tag, '\0'}, value, out);
 }
 
 bool devices_cursor_decode(const char *cursor, char tag, long long *value)
 {
-    unsigned char plain[24];
-    if (!cursor || strlen(cursor) >= DEVICES_CURSOR_MAX)
-        return false;
-    int n = b64url_decode(cursor, plain, sizeof plain - 1);
-    if (n < 2 || plain[0] != (unsigned char)tag)
-        return false;
-    plain[n] = '\0';
-    const char *digits = (const char *)plain + 1;
-    if (memchr(digits, '\0', (size_t)n - 1))
-        return false;
-    errno = 0;
-    char *end;
-    long long v = strtoll(digits, &end, 10);
-    if (errno || *end)
-        return false;
-    /* Only the canonical spelling: no "+", spaces, leading zeros or odd bits. */
-    char again[DEVICES_CURSOR_MAX];
-    devices_cursor_encode(tag, v, again);
-    if (strcmp(again, cursor) != 0)
-        return false;
-    *value = v;
-    return true;
+    return cursor_decode(cursor, (const char[]){tag, '\0'}, value);
 }
 
 bool devices_cursor_or_reply(const struct request *req, char tag, long long *value,
@@ -263,7 +186,7 @@ int devices_list(const struct request *req, struct response *res, struct app *ap
     if (!validate_limit_or_reply(req, &limit, res) || !owner_filter_or_reply(req, &owner_id, res) ||
         !devices_cursor_or_reply(req, 'd', &after_id, res))
         return res->status;
-    long long scope = devices_owner_scope(&req->caller);
+    long long scope = access_owner_scope(&req->caller);
     if (scope && owner_id && owner_id != scope)
         return response_json(res, 200, page_json(&(struct device_list){0}, limit));
     if (scope)
@@ -345,7 +268,7 @@ int devices_get(const struct request *req, struct response *res, struct app *app
     if (!c)
         return response_status(res, STATUS_UNAVAILABLE);
     struct device d;
-    bool ok = devices_load_visible_or_reply(req, c, &d, res);
+    bool ok = access_device_or_reply(req, c, &d, res);
     db_pool_release(app->pool, c);
     if (!ok)
         return res->status;
@@ -374,7 +297,7 @@ static bool client_fields_or_reply(const struct request *req, struct response *r
 static int update_device(const struct request *req, struct response *res, struct db_conn *c)
 {
     struct device d;
-    if (!devices_load_visible_or_reply(req, c, &d, res))
+    if (!access_device_or_reply(req, c, &d, res))
         return res->status;
     long long id = d.id;
     device_clear(&d);
@@ -393,7 +316,7 @@ static int update_device(const struct request *req, struct response *res, struct
         .owner_id = f.owner_id,
     };
     /* Scoped again: a client's device may have been reassigned meanwhile. */
-    enum status st = db_devices_update(c, id, devices_owner_scope(&req->caller), &patch, &d);
+    enum status st = db_devices_update(c, id, access_owner_scope(&req->caller), &patch, &d);
     if (st == STATUS_INVALID)
         return owner_problem(res);
     if (st != STATUS_OK)
