@@ -38,3 +38,14 @@ bool cursor_decode(const char *cursor, const char *kind, long long *value)
     *value = v;
     return true;
 }
+
+json_t *cursor_page(json_t *items, const char *kind, const long long *last)
+{
+    json_t *next = json_null();
+    if (last) {
+        char cursor[CURSOR_MAX];
+        cursor_encode(kind, *last, cursor);
+        next = json_string(cursor);
+    }
+    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+}

@@ -6,6 +6,7 @@
 #ifndef WATTLINE_CURSOR_H
 #define WATTLINE_CURSOR_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 /* Room for any cursor with a prefix of up to 3 bytes, and its NUL. */
@@ -16,5 +17,10 @@ void cursor_encode(const char *kind, long long value, char out[CURSOR_MAX]);
 
 /* False for NULL and for anything cursor_encode(kind, ...) never gives. */
 bool cursor_decode(const char *cursor, const char *kind, long long *value);
+
+/* A page of a list: {"items": items, "next_cursor": the cursor of *last,
+ * or null when last is NULL (no next page)}. Takes items; NULL when out of
+ * memory. */
+json_t *cursor_page(json_t *items, const char *kind, const long long *last);
 
 #endif
