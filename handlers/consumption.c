@@ -4,7 +4,7 @@
 
 #include "../db/consumption.h"
 #include "../api/access.h"
-#include "../api/app.h"
+#include "../api/pooled.h"
 #include "../base/json_writer.h"
 #include "../base/timefmt.h"
 
@@ -211,10 +211,5 @@ static int answer(const struct request *req, struct response *res, struct db_con
  * date/from/to; 422 unknown tz, from >= to, bad bucket, too_many_buckets. */
 int consumption_get(const struct request *req, struct response *res, struct app *app)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
-    int status = answer(req, res, c);
-    db_pool_release(app->pool, c);
-    return status;
+    return pooled_run(req, res, app, answer);
 }

@@ -8,6 +8,7 @@
 #include "../api/access.h"
 #include "../api/app.h"
 #include "../api/cursor.h"
+#include "../api/pooled.h"
 #include "../api/resources.h"
 #include "../auth/authn.h"
 #include "../base/crypto.h"
@@ -166,13 +167,7 @@ static json_t *page_json(const struct device_list *list, int limit)
     int shown = list->count > limit ? limit : list->count;
     for (int i = 0; i < shown; i++)
         json_array_append_new(items, devices_to_json(&list->items[i]));
-    json_t *next = json_null();
-    if (list->count > limit) {
-        char cursor[DEVICES_CURSOR_MAX];
-        devices_cursor_encode('d', list->items[shown - 1].id, cursor);
-        next = json_string(cursor);
-    }
-    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    return cursor_page(items, "d", list->count > limit ? &list->items[shown - 1].id : NULL);
 }
 
 /* GET /api/v1/devices?owner_id=&limit=&cursor= — user.
@@ -205,13 +200,19 @@ int devices_list(const struct request *req, struct response *res, struct app *ap
     return res->status;
 }
 
-/* A fresh token and its hash; false when the system cannot make randomness. */
-static bool new_token(char token[CRYPTO_TOKEN_LEN + 1], char hash[CRYPTO_SHA256_HEX_LEN + 1])
+/* A fresh token and its hash; false with a 500 in res when the system
+ * cannot make randomness. */
+static bool new_token_or_reply(char token[CRYPTO_TOKEN_LEN + 1],
+                               char hash[CRYPTO_SHA256_HEX_LEN + 1], struct response *res)
 {
-    if (!crypto_token_new(token))
-        return false;
-    crypto_sha256_hex(token, strlen(token), hash);
-    return hash[0] != '\0';
+    bool ok = crypto_token_new(token);
+    if (ok) {
+        crypto_sha256_hex(token, strlen(token), hash);
+        ok = hash[0] != '\0';
+    }
+    if (!ok)
+        response_status(res, STATUS_INTERNAL);
+    return ok;
 }
 
 static int owner_problem(struct response *res)
@@ -229,8 +230,8 @@ int devices_create(const struct request *req, struct response *res, struct app *
     if (!devices_read_fields_or_reply(req->body, true, &f, res))
         return res->status;
     char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
-    if (!new_token(token, hash))
-        return response_status(res, STATUS_INTERNAL);
+    if (!new_token_or_reply(token, hash, res))
+        return res->status;
 
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!c)
@@ -260,21 +261,21 @@ int devices_create(const struct request *req, struct response *res, struct app *
     return response_json(res, 201, body);
 }
 
-/* GET /api/v1/devices/{id} — owner, admin. 200 the device; 404 missing or not
- * the caller's. */
-int devices_get(const struct request *req, struct response *res, struct app *app)
+static int get_device(const struct request *req, struct response *res, struct db_conn *c)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct device d;
-    bool ok = access_device_or_reply(req, c, &d, res);
-    db_pool_release(app->pool, c);
-    if (!ok)
+    if (!access_device_or_reply(req, c, &d, res))
         return res->status;
     response_json(res, 200, devices_to_json(&d));
     device_clear(&d);
     return res->status;
+}
+
+/* GET /api/v1/devices/{id} — owner, admin. 200 the device; 404 missing or not
+ * the caller's. */
+int devices_get(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, get_device);
 }
 
 /* A client may change only its device's name, description and limit. */
@@ -334,12 +335,7 @@ static int update_device(const struct request *req, struct response *res, struct
  * that names no user. */
 int devices_update(const struct request *req, struct response *res, struct app *app)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
-    int status = update_device(req, res, c);
-    db_pool_release(app->pool, c);
-    return status;
+    return pooled_run(req, res, app, update_device);
 }
 
 /* DELETE /api/v1/devices/{id} — admin. 204; its readings, hours and alerts go
@@ -369,8 +365,8 @@ int devices_rotate_token(const struct request *req, struct response *res, struct
     if (!request_param_id(req, 0, &id))
         return response_status(res, STATUS_NOT_FOUND);
     char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
-    if (!new_token(token, hash))
-        return response_status(res, STATUS_INTERNAL);
+    if (!new_token_or_reply(token, hash, res))
+        return res->status;
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!c)
         return response_status(res, STATUS_UNAVAILABLE);
