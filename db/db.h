@@ -54,7 +54,23 @@ void db_disconnect(struct db_conn *conn);
  * in its socket (PostgreSQL restarted since its last use). Cheap: no query. */
 bool db_conn_alive(struct db_conn *conn);
 
-/* Transactions on a borrowed connection. */
+/* ---- transactions ---------------------------------------------------------
+ * One owner per transaction. A db_ call either runs a whole transaction itself
+ * (it has committed or rolled back when it returns: every name without _in_tx)
+ * or works inside one its caller has open and says so: its name ends in _in_tx.
+ * No call returns with a transaction left open for its caller to finish; the
+ * readings cursor (readings_query.h) owns its transaction from open to close. */
+
+/* A step of work made of _in_tx calls; ctx is the caller's. */
+typedef enum status (*db_tx_fn)(struct db_conn *conn, void *ctx);
+
+/* Runs body(conn, ctx) between BEGIN and COMMIT, rolling back when it does not
+ * return STATUS_OK. Returns body's status, else the status of the COMMIT. */
+enum status db_transaction(struct db_conn *conn, db_tx_fn body, void *ctx);
+
+/* The bare commands, for a module that must keep its own shape of transaction
+ * (ingestion's group commit announces usage after its COMMIT). Anything else
+ * uses db_transaction(). */
 enum status db_begin(struct db_conn *conn);
 enum status db_commit(struct db_conn *conn);
 void db_rollback(struct db_conn *conn);

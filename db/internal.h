@@ -81,6 +81,14 @@ void db_array_add_double(struct db_array *a, double v);    /* %.17g: exact round
 void db_array_add_text(struct db_array *a, const char *s); /* quoted and escaped */
 /* Closes the literal; returns its text (owned by a) or NULL on failure. */
 const char *db_array_finish(struct db_array *a);
+/* The one bigint[] parameter builder: a initialised and filled with the n
+ * values, then finished. NULL when out of memory; db_array_free(a) either way. */
+const char *db_array_of_ll(struct db_array *a, const long long *v, int n);
+
+/* Runs stmt whose one parameter is the bigint[] of ids into *res, which the
+ * caller checks and PQclear()s. STATUS_INTERNAL, *res NULL, when out of memory. */
+enum status db_exec_ids(struct db_conn *conn, const struct db_stmt *stmt, const long long *ids,
+                        int n, PGresult **res);
 void db_array_free(struct db_array *a);
 
 /* Formats a long long parameter. */
