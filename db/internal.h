@@ -22,6 +22,17 @@ struct db_conn {
     struct db_conn *next_free;
 };
 
+/* pool.c, for the watcher (health.c): a new connection with the pool's
+ * settings (NULL or not CONNECTION_OK on failure; the caller PQfinish()es
+ * it), and the health state's setter. */
+PGconn *db_pool_connect(struct db_pool *pool);
+void db_pool_health_set(struct db_pool *pool, enum db_health state);
+
+/* health.c, for the pool: starts and stops (and frees) the watcher. */
+struct db_watch;
+struct db_watch *db_watch_start(struct db_pool *pool, const struct migration *list, size_t n);
+void db_watch_stop(struct db_watch *w);
+
 /* Runs a prepared statement with text parameters (NULL entries are SQL NULL).
  * Always returns a PGresult (possibly an error one); caller PQclear()s it. */
 PGresult *db_exec(struct db_conn *conn, const struct db_stmt *stmt, int nparams,

@@ -226,7 +226,8 @@ static int cmd_serve(int argc, char **argv)
     app.authn = authn_create(app.pool, cfg.jwt_secret, cfg.jwt_secret_len);
     app.password_limiter = password_limiter_create(cfg.password_hash_slots);
     app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, LOGIN_THROTTLE_SLOTS);
-    if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle) {
+    if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle ||
+        !db_pool_watch(app.pool, migrations.items, migrations.count)) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
