@@ -177,16 +177,33 @@ static int filter_connection(struct lws *wsi)
     return n < 0 || strcmp(uri, WS_PATH) != 0;
 }
 
+/* The client's address as the hub counts it: today the peer's, in the
+ * canonical text inet_ntop gives, an IPv4 client of a dual-stack socket
+ * written as IPv4. "" when unknown. (Behind TRUSTED_PROXIES this is where
+ * X-Forwarded-For will be read.) */
+static void client_address(struct lws *wsi, char *out, size_t size)
+{
+    static const char mapped[] = "::ffff:";
+    char peer[HUB_ADDR_MAX];
+    if (!lws_get_peer_simple(wsi, peer, sizeof peer)) {
+        snprintf(out, size, "%s", "");
+        return;
+    }
+    bool v4 = !strncmp(peer, mapped, sizeof mapped - 1) && strchr(peer, '.');
+    snprintf(out, size, "%s", v4 ? peer + sizeof mapped - 1 : peer);
+}
+
 static int on_established(struct ws_server *srv, struct lws *wsi, struct ws_conn *c)
 {
     c->srv = srv;
     c->wsi = wsi;
-    c->session = hub_session_open(srv->hub, c, clock_wall_s());
+    char addr[HUB_ADDR_MAX];
+    client_address(wsi, addr, sizeof addr);
+    struct hub_refusal refused;
+    c->session = hub_session_open(srv->hub, c, addr, clock_wall_s(), &refused);
     if (!c->session) {
-        hub_count_refused(srv->hub);
-        static const char full[] = "server full";
-        lws_close_reason(wsi, (enum lws_close_status)HUB_CLOSE_CODE_TRY_LATER,
-                         (unsigned char *)full, sizeof full - 1);
+        lws_close_reason(wsi, (enum lws_close_status)refused.code, (unsigned char *)refused.reason,
+                         strlen(refused.reason));
         return -1;
     }
     c->next = srv->conns;
