@@ -13,10 +13,11 @@
 #include "../base/log.h"
 #include "../base/clock.h"
 
-#define TICK_US          (100 * LWS_US_PER_MS)
-#define CLOSE_GRACE_S    5   /* a closing peer that does not read is cut after this */
-#define CLOSE_QUIET_S    0.2 /* a close waits until the peer paused sending this long */
-#define CLOSE_WAIT_MAX_S 2.0 /* ... but not longer than this */
+#define TICK_US           (100 * LWS_US_PER_MS)
+#define CLOSE_GRACE_S     5   /* a closing peer that does not read is cut after this */
+#define CLOSE_QUIET_S     0.2 /* a close waits until the peer paused sending this long */
+#define CLOSE_WAIT_MAX_S  2.0 /* ... but not longer than this */
+#define CLOSE_WAIT_STOP_S 0.3 /* ... or this, when the server stops (ws_stop's drain is short) */
 
 /* One queued outgoing text frame, with the LWS_PRE head room lws_write needs. */
 struct outmsg {
@@ -317,12 +318,15 @@ static void close_all(struct ws_server *srv)
     }
 }
 
-/* Sends the close frames that waited for their peer to pause. */
+/* Sends the close frames that waited for their peer to pause. When the
+ * server stops, a client that never pauses gets its 1001 all the same
+ * before ws_stop() gives up on it. */
 static void release_deferred_closes(struct ws_server *srv, double now)
 {
+    double wait_max = atomic_load(&srv->shutting_down) ? CLOSE_WAIT_STOP_S : CLOSE_WAIT_MAX_S;
     for (struct ws_conn *c = srv->conns; c; c = c->next) {
         if (c->close_deferred &&
-            (now - c->last_rx_at >= CLOSE_QUIET_S || now - c->closing_since >= CLOSE_WAIT_MAX_S)) {
+            (now - c->last_rx_at >= CLOSE_QUIET_S || now - c->closing_since >= wait_max)) {
             c->close_deferred = false;
             lws_callback_on_writable(c->wsi);
         }
