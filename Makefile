@@ -52,7 +52,7 @@ REL_CFLAGS  := $(CSTD) $(WARN) -O2 -g $(HARDEN) -MMD -MP
 ASAN_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined -MMD -MP
 
-.PHONY: all deps run test unit api e2e lint lint-openapi docker-check format install clean certs bench
+.PHONY: all deps run test check unit api e2e lint lint-openapi docker-check format install clean certs bench
 
 all: bin/wattline bin/wattline-sim
 
@@ -120,6 +120,13 @@ test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN)
 	@$(MAKE) --no-print-directory lint docker-check unit api e2e
+
+# The edit loop: lint, the unit tests and the API tests (no browser, no
+# drills, no broker); a few minutes.
+check:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN)
+	@$(MAKE) --no-print-directory lint unit api
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
