@@ -56,7 +56,7 @@ test('negative control: PostgreSQL without durable commits, killed -9: the audit
     const admin = await h.createUser(server, { role: 'admin' });
     const token = (await h.login(server, admin.email, admin.password)).access_token;
 
-    fleet = await drill.startFleet(server, token, { devices: 8, count: 120, speed: 300,
+    fleet = await drill.startFleet(server, token, { devices: 8, count: 100, speed: 300,
       seedBase: 300 });
     const crashes = [];
     for (let c = 0; c < CRASHES; c++) {
@@ -82,7 +82,7 @@ test('negative control: PostgreSQL without durable commits, killed -9: the audit
     const a = drill.audit(pg, fleet);
     drill.report('pg-crash-control', { crashes, ...a, examples: a.examples.slice(0, 3),
       seconds: Math.round((Date.now() - began) / 1000) });
-    assert.equal(a.acknowledged, 8 * 120);
+    assert.equal(a.acknowledged, 8 * 100);
     // The point of the control: acknowledged readings are missing, and the audit says so.
     assert.ok(a.lost > 0, 'the negative control lost no acknowledged reading: with these ' +
       `settings and ${CRASHES} crashes under load it should have; the drill may not be ` +
