@@ -52,7 +52,10 @@ REL_CFLAGS  := $(CSTD) $(WARN) -O2 -g $(HARDEN) -MMD -MP
 ASAN_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined -MMD -MP
 
-.PHONY: all deps run test check unit api e2e lint lint-openapi docker-check format install clean certs bench
+# drills: fault drills (tests/drills/): kill -9 of the server and of PostgreSQL under
+# load, a negative control that must see acknowledged readings lost, a soak under
+# ASan/LSan (SOAK_SECONDS, default 180). Minutes, not seconds: `make check` skips them.
+.PHONY: all deps run test check unit api drills e2e lint lint-openapi docker-check format install clean certs bench
 
 all: bin/wattline bin/wattline-sim
 
@@ -119,7 +122,7 @@ run:
 test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN)
-	@$(MAKE) --no-print-directory lint docker-check unit api e2e
+	@$(MAKE) --no-print-directory lint docker-check unit api drills e2e
 
 # The edit loop: lint, the unit tests and the API tests (no browser, no
 # drills, no broker); a few minutes.
@@ -133,6 +136,9 @@ unit: $(UNIT_BIN)
 
 api: build/asan/wattline bin/wattline-sim
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 api/
+
+drills: build/asan/wattline bin/wattline-sim
+	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 drills/
 
 e2e: build/asan/wattline
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 e2e/

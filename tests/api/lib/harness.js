@@ -10,7 +10,8 @@
 // What it offers (details above each function):
 //   suite({pg, server, admin})      before/after hooks: ctx.pg, ctx.server, ctx.admin, ctx.api
 //   startPostgres({fsync})          -> cluster: url, port, dir, psql(sql), rows(sql), row(sql),
-//                                      scalar(sql), stop({mode}), start(), restart(), destroy()
+//                                      scalar(sql), stop({mode}), start(), restart(), destroy(),
+//                                      crash() (kill -9 of every process of the cluster)
 //   startServer({databaseUrl, env, args, bin})
 //                                   -> server: baseUrl, wsUrl, httpPort, wsPort, jwtSecret, proc,
 //                                      logs(), stdout(), stderr(), waitForLog(fn), waitReady(),
@@ -140,6 +141,21 @@ function sanitizerReport(stderr) {
   const lines = String(stderr).split('\n');
   const first = lines.findIndex((line) => SANITIZER_PATTERNS.some((re) => re.test(line)));
   return first < 0 ? null : lines.slice(first).join('\n');
+}
+
+// The pids whose parent is `pid` (from /proc), alive or not yet reaped.
+function processChildren(pid) {
+  const out = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
 
 function isRoot() {
@@ -415,6 +431,41 @@ class PgCluster {
   async restart(options) {
     await this.stop(options);
     await this.start();
+  }
+
+  // A crash of the whole database: kill -9 of the postmaster and every process of the
+  // cluster, so whatever sits only in shared memory (WAL not yet written) is gone. Each
+  // is stopped (SIGSTOP) before any is killed, so none runs on, or exits cleanly, after
+  // another died. start() recovers from it. Resolves to the pids it killed.
+  async crash() {
+    if (!this.running) return [];
+    const pidFile = fs.readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8');
+    const postmaster = Number(pidFile.split('\n')[0]);
+    const stopped = new Set();
+    const stop = (pid) => {
+      try {
+        process.kill(pid, 'SIGSTOP');
+        stopped.add(pid);
+      } catch {
+        // already gone
+      }
+    };
+    stop(postmaster); // first: it forks no one from now on
+    for (let round = 0; round < 2; round++) {
+      for (const pid of processChildren(postmaster)) if (!stopped.has(pid)) stop(pid);
+    }
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.running = false;
+    // A new postmaster refuses to start while the old pid still exists (even a zombie).
+    await waitFor(() => [...stopped].every((pid) => !fs.existsSync(`/proc/${pid}`)),
+      { timeout: STOP_TIMEOUT_MS, message: 'the killed PostgreSQL processes to be gone' });
+    return [...stopped];
   }
 
   async destroy() {
