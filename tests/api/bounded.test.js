@@ -176,3 +176,36 @@ test('a day whose total is not a finite number answers 500 and logs it, never in
     assert.equal(one.status, 200, one.text);
     assert.equal(one.json.hours[0].kwh, 1.7976931348623157e308);
   });
+
+test('migration 0005 is safe on existing data: an Infinity stored by the old overflow becomes the largest double',
+  async () => {
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const path = require('node:path');
+    const all = path.join(__dirname, '..', '..', 'migrations');
+    const before = fs.mkdtempSync(path.join(os.tmpdir(), 'wattline-migrations-'));
+    try {
+      for (const f of fs.readdirSync(all).filter((n) => n < '0005')) {
+        fs.copyFileSync(path.join(all, f), path.join(before, f));
+      }
+      ctx.pg.psql('CREATE DATABASE legacy', { database: 'postgres' });
+      const databaseUrl = ctx.pg.urlFor('legacy');
+      const old = await h.cli(['migrate'], { databaseUrl, env: { MIGRATIONS_DIR: before } });
+      assert.equal(old.code, 0, old.stderr);
+      ctx.pg.psql(`INSERT INTO devices (name, max_hourly_kwh, token_hash) VALUES ('old', 1, 'x');
+        INSERT INTO device_hours (device_id, hour, kwh) VALUES
+          (1, '2025-01-01T00:00Z', 'Infinity'), (1, '2025-01-01T01:00Z', 'NaN'),
+          (1, '2025-01-01T02:00Z', 2.5);
+        INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)
+          VALUES (1, '2025-01-01T00:00Z', 'Infinity', 1);`, { database: 'legacy' });
+      const now = await h.cli(['migrate'], { databaseUrl });
+      assert.equal(now.code, 0, now.stderr);
+      assert.deepEqual(ctx.pg.rows(`SELECT kwh::text FROM device_hours ORDER BY hour`,
+        { database: 'legacy' }).map((r) => r.kwh), ['1.7976931348623157e+308',
+        '1.7976931348623157e+308', '2.5']);
+      assert.equal(ctx.pg.scalar(`SELECT hour_kwh::text FROM alerts`, { database: 'legacy' }),
+        '1.7976931348623157e+308');
+    } finally {
+      fs.rmSync(before, { recursive: true, force: true });
+    }
+  });
