@@ -60,6 +60,9 @@ static const struct option_spec OPTIONS[] = {
         "WebSocket sessions not yet authenticated, per client address"),
     INT(max_body_bytes, "MAX_BODY_BYTES", "1572864", 1024, 1 << 30,
         "largest request body, bytes (a 10,000-reading batch fits)"),
+    INT(max_reading_age_days, "MAX_READING_AGE_DAYS", "1100", 1, 36500,
+        "oldest reading taken, days before the server's time (bounds the hours one request "
+        "writes)"),
     INT(max_connections, "MAX_CONNECTIONS", "4096", 1, 1000000, "open HTTP connections in all"),
     INT(max_connections_per_ip, "MAX_CONNECTIONS_PER_IP", "1024", 1, 1000000,
         "open HTTP connections per client address"),

@@ -37,6 +37,7 @@ struct config {
     int ws_max_sessions;
     int ws_max_unauth_per_addr;
     int max_body_bytes;
+    int max_reading_age_days;
     int max_connections;
     int max_connections_per_ip;
     int connection_timeout;

@@ -1,5 +1,6 @@
 #include "json_writer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,13 @@
 void json_writer_init(struct json_writer *w)
 {
     *w = (struct json_writer){0};
+}
+
+static void fail(struct json_writer *w, const char *why)
+{
+    if (!w->failed)
+        w->error = why;
+    w->failed = true;
 }
 
 static bool reserve(struct json_writer *w, size_t more)
@@ -22,7 +30,7 @@ static bool reserve(struct json_writer *w, size_t more)
         cap *= 2;
     char *buf = realloc(w->buf, cap);
     if (!buf) {
-        w->failed = true;
+        fail(w, "out of memory");
         return false;
     }
     w->buf = buf;
@@ -114,6 +122,10 @@ void json_writer_int(struct json_writer *w, long long v)
 
 void json_writer_real(struct json_writer *w, double v)
 {
+    if (!isfinite(v)) {
+        fail(w, "a number is not finite");
+        return;
+    }
     char text[32];
     snprintf(text, sizeof text, "%.17g", v);
     /* Like jansson: a real always looks like one ("2.0", not "2"), and an
@@ -136,6 +148,11 @@ void json_writer_bool(struct json_writer *w, bool v)
 {
     separate(w);
     put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+const char *json_writer_error(const struct json_writer *w)
+{
+    return w->failed ? w->error : NULL;
 }
 
 char *json_writer_finish(struct json_writer *w, size_t *len)

@@ -74,26 +74,32 @@ static const struct db_stmt HOURS = {
     "  AND h.hour >= " TS("b.first_us") " AND h.hour < " TS("b.end_us")
     " ORDER BY b.device_id"};
 
+/* The hours, and each device's last_seen_at and newest reading. */
 static const struct db_stmt WRITE = {
     "ingest_write",
-    "WITH h AS ("
-    "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)),"
-    " up AS ("
+    "WITH up AS ("
     "  INSERT INTO device_hours (device_id, hour, kwh)"
-    "  SELECT device_id, " TS("us") ", kwh FROM h"
-    "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh),"
-    " seen AS ("
-    "  UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") "),"
-    "   latest_reading_ts = coalesce(" TS("l.us") ", d.latest_reading_ts),"
-    "   latest_reading_value = coalesce(l.value, d.latest_reading_value)"
-    "  FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us)"
-    "  LEFT JOIN unnest($6::bigint[], $7::bigint[], $8::float8[]) AS l(device_id, us, value)"
-    "   ON l.device_id = s.device_id"
-    "  WHERE d.id = s.device_id),"
-    " raised AS ("
+    "  SELECT device_id, " TS("us") ", kwh"
+    "  FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)"
+    "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh)"
+    " UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") "),"
+    "  latest_reading_ts = coalesce(" TS("l.us") ", d.latest_reading_ts),"
+    "  latest_reading_value = coalesce(l.value, d.latest_reading_value)"
+    " FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us)"
+    " LEFT JOIN unnest($6::bigint[], $7::bigint[], $8::float8[]) AS l(device_id, us, value)"
+    "  ON l.device_id = s.device_id"
+    " WHERE d.id = s.device_id"};
+
+/* Alerts for the hours over their device's limit (the device rows are
+ * locked: the limit is the one the hours were judged against), ids in
+ * (device, hour) order. */
+static const struct db_stmt RAISE = {
+    "ingest_raise",
+    "WITH raised AS ("
     "  INSERT INTO alerts (device_id, hour_start, hour_kwh, max_hourly_kwh)"
     "  SELECT h.device_id, " TS("h.us") ", h.kwh, d.max_hourly_kwh"
-    "  FROM h JOIN devices d ON d.id = h.device_id WHERE h.kwh > d.max_hourly_kwh"
+    "  FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)"
+    "  JOIN devices d ON d.id = h.device_id WHERE h.kwh > d.max_hourly_kwh"
     "  ORDER BY h.device_id, h.us"
     "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING id)"
     " SELECT id FROM raised ORDER BY id"};
@@ -305,8 +311,7 @@ void db_ingest_context_free(struct ingest_context *ctx)
     ctx->count = 0;
 }
 
-enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *w,
-                                  long long **alert_ids, int *nalerts)
+enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *w)
 {
     struct db_array a[8];
     const char *params[] = {
@@ -320,10 +325,29 @@ enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *
         DOUBLE_COLUMN(&a[7], w->latest, w->nlatest, struct ingest_row, value),
     };
     enum status st = STATUS_INTERNAL;
-    *alert_ids = NULL;
-    *nalerts = 0;
     if (all_built(params, 8)) {
         PGresult *res = db_exec(c, &WRITE, 8, params);
+        st = db_check(c, res, PGRES_COMMAND_OK);
+        PQclear(res);
+    }
+    free_arrays(a, 8);
+    return st;
+}
+
+enum status db_ingest_raise_alerts_in_tx(struct db_conn *c, const struct ingest_hour *hours, int n,
+                                         long long **alert_ids, int *nalerts)
+{
+    struct db_array a[3];
+    const char *params[] = {
+        LL_COLUMN(&a[0], hours, n, struct ingest_hour, device_id),
+        LL_COLUMN(&a[1], hours, n, struct ingest_hour, hour),
+        DOUBLE_COLUMN(&a[2], hours, n, struct ingest_hour, kwh),
+    };
+    enum status st = STATUS_INTERNAL;
+    *alert_ids = NULL;
+    *nalerts = 0;
+    if (all_built(params, 3)) {
+        PGresult *res = db_exec(c, &RAISE, 3, params);
         st = db_check(c, res, PGRES_TUPLES_OK);
         int rows = st == STATUS_OK ? PQntuples(res) : 0;
         if (rows > 0 && !(*alert_ids = malloc((size_t)rows * sizeof **alert_ids)))
@@ -332,7 +356,7 @@ enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *
             (*alert_ids)[(*nalerts)++] = db_get_ll(res, i, 0);
         PQclear(res);
     }
-    free_arrays(a, 8);
+    free_arrays(a, 3);
     return st;
 }
 

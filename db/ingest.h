@@ -4,8 +4,10 @@
  * caller opened (db_begin) and will finish (db_commit or db_rollback); none
  * of them begins, commits or rolls back. The caller (ingest/store_pg.c, for
  * ingest/group.c) runs them in this order: lock devices, insert readings,
- * read the stored hours or the readings around late ones, lock alerts when
- * needed, write hours and raise alerts. db_ingest_ensure_partitions is the
+ * read the stored hours or the readings around late ones, write hours, and
+ * only when some hour is over its limit, lock alerts and raise them (the
+ * lock is shared by every device: it is taken last, to cover little more
+ * than the commit). db_ingest_ensure_partitions is the
  * one call made outside a transaction.
  */
 #ifndef WATTLINE_DB_INGEST_H
@@ -105,11 +107,15 @@ struct ingest_write {
     int nlatest;
 };
 
-/* Writes w, and raises the alerts for hours over their device's limit (once
- * per device and hour). Fills *alert_ids (malloc'd, caller frees, whatever
- * the status) with the ids of new alerts, ascending. */
-enum status db_ingest_write_in_tx(struct db_conn *conn, const struct ingest_write *w,
-                                  long long **alert_ids, int *nalerts);
+/* Writes w. */
+enum status db_ingest_write_in_tx(struct db_conn *conn, const struct ingest_write *w);
+
+/* Raises the alerts of hours[0..n) (sorted by device then hour) that exceed
+ * their device's limit, once per device and hour. Call it holding
+ * db_ingest_lock_alerts_in_tx. Fills *alert_ids (malloc'd, caller frees,
+ * whatever the status) with the ids of new alerts, ascending. */
+enum status db_ingest_raise_alerts_in_tx(struct db_conn *conn, const struct ingest_hour *hours,
+                                         int n, long long **alert_ids, int *nalerts);
 
 /* Creates the monthly reading partitions around now (idempotent). One
  * statement of its own: call it outside a transaction. */

@@ -6,6 +6,7 @@
 #include "../api/access.h"
 #include "../api/app.h"
 #include "../api/resources.h"
+#include "../base/log.h"
 #include "../base/timefmt.h"
 #include "../api/validate.h"
 
@@ -47,9 +48,17 @@ int alerts_list(const struct request *req, struct response *res, struct app *app
     db_pool_release(app->pool, conn);
     if (st != STATUS_OK)
         return response_status(res, st);
-    json_t *items = json_array();
-    for (int i = 0; i < list.count; i++)
-        json_array_append_new(items, alert_to_json(&list.items[i]));
+    /* Every alert or none: one that cannot be rendered (a figure that is not
+     * finite, out of memory) is a 500 and a log line, never a page without it. */
+    json_t *page = json_object(), *items = json_array();
+    long long at = 0; /* the alert that could not be rendered */
+    bool whole = page && items && json_object_set(page, "items", items) == 0;
+    for (int i = 0; whole && i < list.count; i++)
+        if (json_array_append_new(items, alert_to_json(&list.items[i])) != 0) {
+            whole = false;
+            at = list.items[i].id;
+        }
+    json_decref(items); /* the page holds its own reference */
     json_t *next = json_null();
     if (list.count == q.limit) {
         char cursor[24];
@@ -57,7 +66,16 @@ int alerts_list(const struct request *req, struct response *res, struct app *app
         next = json_string(cursor);
     }
     alert_list_free(&list);
-    return response_json(res, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+    if (whole)
+        whole = json_object_set_new(page, "next_cursor", next) == 0; /* takes next */
+    else
+        json_decref(next);
+    if (!whole) {
+        json_decref(page);
+        log_error("alerts: the list cannot be rendered (alert %lld; 0: out of memory)", at);
+        return response_status(res, STATUS_INTERNAL);
+    }
+    return response_json(res, 200, page);
 }
 
 /* POST /api/v1/alerts/{id}/ack — user (the device's owner, or an admin)

@@ -6,6 +6,7 @@
 #include "../api/access.h"
 #include "../api/pooled.h"
 #include "../base/json_writer.h"
+#include "../base/log.h"
 #include "../base/timefmt.h"
 
 #define TZ_MAX 64
@@ -109,7 +110,9 @@ static int tz_problem(struct response *res, const char *tz)
 /* {"device_id", "tz", "max_hourly_kwh", "total_kwh", "hours": [{"start", "kwh",
  * "over_limit" (hour buckets)}], then "date" or "from", "to", "bucket"}. The
  * total is summed in bucket order. Written straight into a buffer: this is
- * the dashboard's hottest read. NULL when out of memory. */
+ * the dashboard's hottest read. NULL, logged, when out of memory or when a
+ * figure is not finite (a total of huge hours): the caller answers 500
+ * rather than invalid JSON. */
 static char *answer_json(long long device_id, const struct consumption_query *q,
                          const struct consumption *rows, size_t *len)
 {
@@ -161,7 +164,12 @@ static char *answer_json(long long device_id, const struct consumption_query *q,
         json_writer_string(&w, consumption_bucket_name(q->bucket));
     }
     json_writer_end_object(&w);
-    return json_writer_finish(&w, len);
+    const char *why = json_writer_error(&w);
+    char *doc = json_writer_finish(&w, len);
+    if (!doc)
+        log_error("consumption: device %lld: the answer cannot be written: %s", device_id,
+                  why ? why : "unknown");
+    return doc;
 }
 
 /* The device check and the buckets are one statement; only a refused query

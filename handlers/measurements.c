@@ -56,23 +56,27 @@ static int reply_decode_failure(struct response *res, enum status st,
         return response_status(res, st);
     if (err->fault == INGEST_DECODE_UNKNOWN_FIELD)
         return response_problem(res, 422, "unknown_field", NULL, "%s", err->detail);
+    if (err->fault == INGEST_DECODE_TOO_OLD)
+        return response_problem(res, 422, "too_old", err->field, "%s", err->detail);
     return response_problem(res, 422, "invalid_field", err->field[0] ? err->field : NULL, "%s",
                             err->detail);
 }
 
 /* POST /api/v1/measurements — device token
  * Body: one reading {"ts"?, "meter_kwh"|"kwh"} or {"measurements": [...]}.
- * 200 {"accepted","duplicates"} after COMMIT; 422 naming the bad reading;
+ * 200 {"accepted","duplicates"} after COMMIT; 422 naming the bad reading
+ * (too_old for a ts before MAX_READING_AGE_DAYS, invalid_field otherwise);
  * 401 when the device is gone; 503 when the database is. The request is
  * suspended (its thread free for others) while its group commits. */
 int measurements_ingest(const struct request *req, struct response *res, struct app *app)
 {
     long long now_us = (long long)(req->now * 1e6);
+    long long max_age_us = app->config->max_reading_age_days * INGEST_DAY_US;
     struct ingest_reading *readings;
     int n;
     struct ingest_decode_error err;
     enum status st =
-        ingest_decode(req->body, req->caller.reading_type, now_us, &readings, &n, &err);
+        ingest_decode(req->body, req->caller.reading_type, now_us, max_age_us, &readings, &n, &err);
     if (st != STATUS_OK)
         return reply_decode_failure(res, st, &err);
     struct ingest_call *call = calloc(1, sizeof *call);

@@ -4,8 +4,9 @@
  * A reading is valid for a device when
  *   - its value came as the member the device's reading type uses: kwh for
  *     an interval device, meter_kwh for a cumulative one;
- *   - its ts is at most INGEST_FUTURE_US after the time it was received;
- *   - its value is finite and >= 0.
+ *   - its ts is at most INGEST_FUTURE_US after the time it was received,
+ *     and at most max_age_us (MAX_READING_AGE_DAYS) before it;
+ *   - its value is finite, >= 0 and at most INGEST_VALUE_MAX.
  * The rules are checked in that order and the first broken one is the reason.
  */
 #ifndef WATTLINE_INGEST_CHECK_H
@@ -15,6 +16,13 @@
 
 /* How far in the future a reading's ts may be (device clocks drift). */
 #define INGEST_FUTURE_US (5LL * 60 * 1000000)
+
+/* The largest kwh or meter_kwh taken. Sums of such values stay far from
+ * the largest double, so every hour and total computed from them is finite. */
+#define INGEST_VALUE_MAX 1e12
+
+/* One day, for MAX_READING_AGE_DAYS. */
+#define INGEST_DAY_US (86400LL * 1000000)
 
 /* One reading as a source delivered it. */
 struct ingest_reading {
@@ -28,18 +36,20 @@ enum ingest_check_reason {
     INGEST_CHECK_OK = 0,
     INGEST_CHECK_WRONG_MEMBER, /* kwh for a cumulative device, or meter_kwh for an interval one */
     INGEST_CHECK_TS_FUTURE,    /* ts more than INGEST_FUTURE_US after the receive time */
-    INGEST_CHECK_VALUE,        /* not finite, or < 0 */
+    INGEST_CHECK_TS_TOO_OLD,   /* ts more than max_age_us before the receive time */
+    INGEST_CHECK_VALUE,        /* not finite, < 0 or > INGEST_VALUE_MAX */
 };
 
-/* Checks r for a device of the given type, received at now_us. */
+/* Checks r for a device of the given type, received at now_us, with readings
+ * taken at most max_age_us before it. */
 enum ingest_check_reason ingest_check(const struct ingest_reading *r, enum reading_type type,
-                                      long long now_us);
+                                      long long now_us, long long max_age_us);
 
 /* The rules one at a time, for a decoder that meets a reading's parts in
  * its own order and reports the first fault it meets. ingest_check() is
  * these three, in this order. */
 enum ingest_check_reason ingest_check_member(enum reading_type kind, enum reading_type type);
-enum ingest_check_reason ingest_check_ts(long long ts, long long now_us);
+enum ingest_check_reason ingest_check_ts(long long ts, long long now_us, long long max_age_us);
 enum ingest_check_reason ingest_check_value(double value);
 
 /* The member a reading of that kind comes as: "kwh" or "meter_kwh" (static). */

@@ -42,7 +42,12 @@ static bool decode_members(const json_t *r, enum reading_type type, const char *
     return true;
 }
 
-static bool decode_reading(const json_t *r, enum reading_type type, long long now_us,
+/* When and how old a reading may be. */
+struct window {
+    long long now_us, max_age_us;
+};
+
+static bool decode_reading(const json_t *r, enum reading_type type, const struct window *win,
                            const char *prefix, struct ingest_reading *out,
                            struct ingest_decode_error *err)
 {
@@ -51,13 +56,17 @@ static bool decode_reading(const json_t *r, enum reading_type type, long long no
     if (!decode_members(r, type, prefix, err))
         return false;
     json_t *ts = json_object_get(r, "ts");
-    out->ts = now_us;
+    out->ts = win->now_us;
     if (ts && (!json_is_string(ts) || !timefmt_parse(json_string_value(ts), &out->ts)))
         return reading_fault(err, prefix, "ts",
                              "ts must be an RFC 3339 date-time such as 2026-11-21T10:10:00Z");
-    enum ingest_check_reason why = ingest_check_ts(out->ts, now_us);
-    if (why != INGEST_CHECK_OK)
-        return reading_fault(err, prefix, "ts", ingest_check_message(why, type));
+    enum ingest_check_reason why = ingest_check_ts(out->ts, win->now_us, win->max_age_us);
+    if (why != INGEST_CHECK_OK) {
+        reading_fault(err, prefix, "ts", ingest_check_message(why, type));
+        if (why == INGEST_CHECK_TS_TOO_OLD)
+            err->fault = INGEST_DECODE_TOO_OLD;
+        return false;
+    }
     const char *member = ingest_member_name(type);
     json_t *value = json_object_get(r, member);
     if (!value)
@@ -70,13 +79,13 @@ static bool decode_reading(const json_t *r, enum reading_type type, long long no
     return true;
 }
 
-static enum status decode_one(const json_t *body, enum reading_type type, long long now_us,
+static enum status decode_one(const json_t *body, enum reading_type type, const struct window *win,
                               struct ingest_reading **out, int *n, struct ingest_decode_error *err)
 {
     struct ingest_reading *one = malloc(sizeof *one);
     if (!one)
         return STATUS_INTERNAL;
-    if (!decode_reading(body, type, now_us, "", one, err)) {
+    if (!decode_reading(body, type, win, "", one, err)) {
         free(one);
         return STATUS_INVALID;
     }
@@ -95,7 +104,7 @@ static enum status batch_fault(struct ingest_decode_error *err, enum ingest_deco
 }
 
 static enum status decode_batch(const json_t *body, const json_t *batch, enum reading_type type,
-                                long long now_us, struct ingest_reading **out, int *n,
+                                const struct window *win, struct ingest_reading **out, int *n,
                                 struct ingest_decode_error *err)
 {
     if (json_object_size(body) != 1)
@@ -114,7 +123,7 @@ static enum status decode_batch(const json_t *body, const json_t *batch, enum re
     for (size_t i = 0; i < count; i++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "measurements[%zu]", i);
-        if (!decode_reading(json_array_get(batch, i), type, now_us, prefix, &readings[i], err)) {
+        if (!decode_reading(json_array_get(batch, i), type, win, prefix, &readings[i], err)) {
             free(readings);
             return STATUS_INVALID;
         }
@@ -125,13 +134,15 @@ static enum status decode_batch(const json_t *body, const json_t *batch, enum re
 }
 
 enum status ingest_decode(const json_t *body, enum reading_type type, long long now_us,
-                          struct ingest_reading **out, int *n, struct ingest_decode_error *err)
+                          long long max_age_us, struct ingest_reading **out, int *n,
+                          struct ingest_decode_error *err)
 {
+    const struct window win = {now_us, max_age_us};
     *out = NULL;
     *n = 0;
     memset(err, 0, sizeof *err);
     json_t *batch = json_is_object(body) ? json_object_get(body, "measurements") : NULL;
     if (!batch)
-        return decode_one(body, type, now_us, out, n, err);
-    return decode_batch(body, batch, type, now_us, out, n, err);
+        return decode_one(body, type, &win, out, n, err);
+    return decode_batch(body, batch, type, &win, out, n, err);
 }

@@ -19,6 +19,7 @@
 
 enum ingest_decode_fault {
     INGEST_DECODE_INVALID_FIELD, /* field names the member at fault */
+    INGEST_DECODE_TOO_OLD,       /* a ts before the window: field names it */
     INGEST_DECODE_UNKNOWN_FIELD, /* a batch body with members besides measurements; no field */
 };
 
@@ -28,11 +29,13 @@ struct ingest_decode_error {
     char detail[192]; /* the whole message, e.g. "measurements[17].kwh: missing" */
 };
 
-/* Decodes body for a device of the given type, received at now_us.
+/* Decodes body for a device of the given type, received at now_us, whose
+ * readings may be at most max_age_us old (MAX_READING_AGE_DAYS).
  * STATUS_OK: *out is a malloc'd array of *n readings (caller frees).
  * STATUS_INVALID: *err says why (the first fault in reading order).
  * STATUS_INTERNAL: out of memory. *out is NULL unless STATUS_OK. */
 enum status ingest_decode(const json_t *body, enum reading_type type, long long now_us,
-                          struct ingest_reading **out, int *n, struct ingest_decode_error *err);
+                          long long max_age_us, struct ingest_reading **out, int *n,
+                          struct ingest_decode_error *err);
 
 #endif

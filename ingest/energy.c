@@ -1,5 +1,7 @@
 #include "energy.h"
 
+#include <float.h>
+
 long long energy_hour_floor(long long ts)
 {
     long long h = ts / ENERGY_HOUR_US * ENERGY_HOUR_US;
@@ -56,6 +58,14 @@ void energy_add(enum reading_type type, const struct energy_reading *readings, s
         interval_hours(readings, n, first_hour, nhours, out);
     else
         cumulative_hours(readings, n, first_hour, nhours, out);
+    /* Each contribution is finite (a difference of two finite registers, or
+     * a reading, times a share <= 1); only a sum can overflow, and only with
+     * readings stored before values were bounded (check.h). Such an hour is
+     * the largest double: what the same sum gives whichever of its partial
+     * sums was stored, so appending still equals recomputing. */
+    for (size_t i = 0; i < nhours; i++)
+        if (!(out[i] <= DBL_MAX))
+            out[i] = DBL_MAX;
 }
 
 void energy_hours(enum reading_type type, const struct energy_reading *readings, size_t n,

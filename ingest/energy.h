@@ -10,6 +10,7 @@
  * contributions of the readings (or intervals) touching it, starting from 0.
  * So the figure depends only on the stored readings, never on the order or
  * batching in which they arrived: recomputing an hour gives the same double.
+ * Every figure is finite: a sum that would overflow is the largest double.
  */
 #ifndef WATTLINE_ENERGY_H
 #define WATTLINE_ENERGY_H

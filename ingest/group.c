@@ -20,6 +20,9 @@ struct group_slice {
     int first, count; /* its rows: g->rows[first .. first + count) */
     int inserted;     /* how many of them were new */
     long long lo, hi; /* the range of the new ones' ts */
+    /* The hours this group may write for the device: [from, to), whole
+     * hours (group_window). */
+    long long window_from, window_to;
 };
 
 /* The recomputed hours to write. */
@@ -39,6 +42,7 @@ struct scratch {
 struct group {
     struct ingest_request **jobs;
     int njobs;
+    long long max_age_us;   /* MAX_READING_AGE_DAYS */
     struct group_row *rows; /* one per (device, ts), sorted by device then ts */
     int nrows;
     struct ingest_device *devices; /* distinct, ascending id */
@@ -47,7 +51,8 @@ struct group {
     struct ingest_row *insert; /* rows[i].r, as the store takes them */
     bool *inserted;            /* inserted[i]: rows[i] was new */
     struct hour_list hours;
-    long long *usage; /* devices with new readings, ascending */
+    struct hour_list over; /* the hours of hours over their device's limit */
+    long long *usage;      /* devices with new readings, ascending */
     int nusage;
     struct ingest_row *latest; /* devices whose newest reading is new, with it */
     int nlatest;
@@ -63,6 +68,7 @@ static void group_free(struct group *g)
     free(g->insert);
     free(g->inserted);
     free(g->hours.items);
+    free(g->over.items);
     free(g->usage);
     free(g->latest);
     free(g->alerts);
@@ -196,6 +202,32 @@ static void group_slice_rows(struct group *g)
     g->nrows = kept;
 }
 
+/* The hours one group may write for a device with new readings in
+ * [s->lo, s->hi]: those of the window its readings were checked against
+ * (MAX_READING_AGE_DAYS before the newest receive time, INGEST_FUTURE_US
+ * after it), widened to the new readings themselves (one of an earlier
+ * submission in the group may sit before the newest's window), in whole hours.
+ *
+ * Stored readings may lie outside it: from before MAX_READING_AGE_DAYS
+ * existed, or from a larger setting since lowered. The contract spreads a
+ * cumulative interval evenly over its whole length, so an interval that
+ * starts years ago gives each hour of the window exactly its share of the
+ * register's difference (delta * overlap / length), and its share of the
+ * hours before the window is never written: for the hours written, energy
+ * before the window counts as 0, as energy before a first reading does.
+ * Every hour written is still exactly what a recomputation from the stored
+ * readings gives (energy.h); only the hours outside the window are left
+ * as they were, so one request never writes more hours than its readings
+ * span within the window. */
+static void group_window(const struct group *g, const struct ingest_device *dev,
+                         struct group_slice *s)
+{
+    long long from = dev->seen_at - g->max_age_us;
+    long long to = dev->seen_at + INGEST_FUTURE_US;
+    s->window_from = energy_hour_floor(s->lo < from ? s->lo : from);
+    s->window_to = energy_hour_floor(s->hi > to ? s->hi : to) + ENERGY_HOUR_US;
+}
+
 /* Counts each job's new and duplicate readings and each device's range of
  * new readings: only those can change hours. */
 static void group_count_inserted(struct group *g)
@@ -215,8 +247,10 @@ static void group_count_inserted(struct group *g)
             s->lo = ts < s->lo ? ts : s->lo;
             s->hi = ts > s->hi ? ts : s->hi;
         }
-        if (s->inserted > 0)
+        if (s->inserted > 0) {
+            group_window(g, &g->devices[d], s);
             g->usage[g->nusage++] = g->devices[d].id;
+        }
     }
 }
 
@@ -333,12 +367,20 @@ static bool recompute_hours(struct group *g, const struct ingest_context *ctx, s
             s->readings[end - start] =
                 (struct energy_reading){ctx->rows[end].ts, ctx->rows[end].value};
         int d = group_find_device(g, first->device_id);
-        long long nhours = (first->end_hour - first->first_hour) / ENERGY_HOUR_US;
-        if (d < 0 || nhours <= 0 || !scratch_reserve(s, 0, (size_t)nhours))
+        if (d < 0)
             return false;
-        energy_hours(g->devices[d].type, s->readings, (size_t)(end - start), first->first_hour,
-                     (size_t)nhours, s->values);
-        if (!hours_add(&g->hours, first->device_id, first->first_hour, s->values, (int)nhours))
+        /* The readings around a late one may be far apart: only the hours
+         * of the window are recomputed (group_window). */
+        const struct group_slice *slice = &g->slices[d];
+        long long from =
+            first->first_hour > slice->window_from ? first->first_hour : slice->window_from;
+        long long to = first->end_hour < slice->window_to ? first->end_hour : slice->window_to;
+        long long nhours = (to - from) / ENERGY_HOUR_US;
+        if (nhours <= 0 || !scratch_reserve(s, 0, (size_t)nhours))
+            return false;
+        energy_hours(g->devices[d].type, s->readings, (size_t)(end - start), from, (size_t)nhours,
+                     s->values);
+        if (!hours_add(&g->hours, first->device_id, from, s->values, (int)nhours))
             return false;
         start = end;
     }
@@ -356,11 +398,14 @@ static void group_split(const struct group *g, struct ingest_span *fast, int *nf
         const struct group_slice *s = &g->slices[d];
         if (s->inserted == 0)
             continue;
-        if (appends_only(dev, s))
-            fast[(*nfast)++] = (struct ingest_span){
-                dev->id, energy_hour_floor(dev->has_latest ? dev->latest_ts : s->lo),
-                energy_hour_floor(s->hi) + ENERGY_HOUR_US};
-        else
+        if (appends_only(dev, s)) {
+            /* From the newest stored reading's hour, or the window's first
+             * if it is older (group_window). */
+            long long from = energy_hour_floor(dev->has_latest ? dev->latest_ts : s->lo);
+            fast[(*nfast)++] =
+                (struct ingest_span){dev->id, from > s->window_from ? from : s->window_from,
+                                     energy_hour_floor(s->hi) + ENERGY_HOUR_US};
+        } else
             slow[(*nslow)++] = (struct ingest_span){dev->id, s->lo, s->hi};
     }
 }
@@ -398,16 +443,19 @@ static enum status group_hours(const struct ingest_store *store, void *conn, str
 
 /* ---- alerts and the rest of the write ----------------------------------------- */
 
-/* True when some recomputed hour exceeds its device's limit: an alert may be
- * raised (or exist already; the lock is cheap either way). */
-static bool group_over_limit(const struct group *g)
+/* The recomputed hours that exceed their device's limit: an alert may be
+ * raised for each (or exist already). */
+static bool group_collect_over(struct group *g)
 {
+    g->over.count = 0;
     for (int i = 0; i < g->hours.count; i++) {
-        int d = group_find_device(g, g->hours.items[i].device_id);
-        if (d >= 0 && g->hours.items[i].kwh > g->devices[d].limit)
-            return true;
+        const struct ingest_hour *h = &g->hours.items[i];
+        int d = group_find_device(g, h->device_id);
+        if (d >= 0 && h->kwh > g->devices[d].limit &&
+            !hours_add(&g->over, h->device_id, h->hour, &h->kwh, 1))
+            return false;
     }
-    return false;
+    return true;
 }
 
 /* The devices whose newest reading this group replaces, with that reading:
@@ -427,7 +475,8 @@ static void group_collect_latest(struct group *g)
     }
 }
 
-/* Runs the statements of one group inside the open transaction. */
+/* Runs the statements of one group inside the open transaction, up to the
+ * alerts: everything here holds only the group's own devices' rows. */
 static enum status group_store(const struct ingest_store *store, void *conn, struct group *g)
 {
     enum status st = store->lock_devices(conn, g->devices, g->ndevices);
@@ -440,8 +489,6 @@ static enum status group_store(const struct ingest_store *store, void *conn, str
         return st;
     group_count_inserted(g);
     st = group_hours(store, conn, g);
-    if (st == STATUS_OK && group_over_limit(g))
-        st = store->lock_alerts(conn);
     if (st != STATUS_OK)
         return st;
     group_collect_latest(g);
@@ -453,7 +500,23 @@ static enum status group_store(const struct ingest_store *store, void *conn, str
         .latest = g->latest,
         .nlatest = g->nlatest,
     };
-    return store->write(conn, &w, &g->alerts, &g->nalerts);
+    return store->write(conn, &w);
+}
+
+/* Raises the alerts of the hours over their limit, if any, under the lock
+ * shared by every device's alert-raising transaction (store.h): taken last,
+ * after the hours are computed and written, so that it covers only the
+ * alerts' insert, the NOTIFY and the commit. */
+static enum status group_raise_alerts(const struct ingest_store *store, void *conn, struct group *g)
+{
+    if (!group_collect_over(g))
+        return STATUS_INTERNAL;
+    if (g->over.count == 0)
+        return STATUS_OK;
+    enum status st = store->lock_alerts(conn);
+    if (st == STATUS_OK)
+        st = store->raise_alerts(conn, g->over.items, g->over.count, &g->alerts, &g->nalerts);
+    return st;
 }
 
 /* Opens the transaction, stores the group, announces, and commits or rolls
@@ -469,6 +532,8 @@ static enum status group_transaction(const struct ingest_store *store, void *con
     if (st != STATUS_OK)
         return st;
     st = group_store(store, conn, g);
+    if (st == STATUS_OK)
+        st = group_raise_alerts(store, conn, g);
     bool notify_inside = g->nalerts > 0;
     if (st == STATUS_OK && notify_inside)
         st = store->notify(conn, g->alerts, g->nalerts, g->usage, g->nusage);
@@ -484,10 +549,10 @@ static enum status group_transaction(const struct ingest_store *store, void *con
 }
 
 enum status ingest_group_commit(const struct ingest_store *store, void *conn,
-                                struct ingest_request **jobs, int njobs,
+                                struct ingest_request **jobs, int njobs, long long max_age_us,
                                 struct ingest_group_outcome *out)
 {
-    struct group g = {0};
+    struct group g = {.max_age_us = max_age_us};
     for (int j = 0; j < njobs; j++) {
         jobs[j]->result = (struct ingest_result){0};
         jobs[j]->status = STATUS_OK;

@@ -16,14 +16,17 @@ struct ingest_group_outcome {
     int alerts;
 };
 
-/* Stores the readings of jobs[0..njobs) (each already checked) in one
- * transaction on conn, which this call opens and finishes. Sets each job's
+/* Stores the readings of jobs[0..njobs) (each already checked, with
+ * max_age_us as MAX_READING_AGE_DAYS) in one transaction on conn, which this
+ * call opens and finishes. It writes only hours within that window of each
+ * device's newest receive time, and of its new readings (group.c says what
+ * that means for an interval that starts before it). Sets each job's
  * result and status: STATUS_OK, or STATUS_NOT_FOUND (with an empty result)
  * for a job whose device is gone. When the group fails it is rolled back
  * and every job gets the group's status and an empty result. Does not call
  * the jobs' done(). Returns the group's status; *out is set when it is OK. */
 enum status ingest_group_commit(const struct ingest_store *store, void *conn,
-                                struct ingest_request **jobs, int njobs,
+                                struct ingest_request **jobs, int njobs, long long max_age_us,
                                 struct ingest_group_outcome *out);
 
 #endif

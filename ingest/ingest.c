@@ -41,6 +41,7 @@ struct committer {
 
 struct ingest {
     struct ingest_store store;
+    long long max_age_us; /* MAX_READING_AGE_DAYS */
 
     pthread_mutex_t mutex;
     pthread_cond_t work; /* committers wait for submissions */
@@ -94,7 +95,7 @@ static enum status committer_commit(struct committer *cm, struct ingest_request 
 {
     struct ingest *ing = cm->ing;
     struct ingest_group_outcome out;
-    enum status st = ingest_group_commit(&ing->store, cm->conn, jobs, n, &out);
+    enum status st = ingest_group_commit(&ing->store, cm->conn, jobs, n, ing->max_age_us, &out);
     if (st == STATUS_OK) {
         atomic_fetch_add(&ing->readings, out.stored);
         atomic_fetch_add(&ing->duplicates, out.duplicates);
@@ -158,7 +159,8 @@ static void *committer_main(void *arg)
 
 /* ---- public ---------------------------------------------------------------------- */
 
-struct ingest *ingest_start(const struct ingest_store *store, char *err, size_t errlen)
+struct ingest *ingest_start(const struct ingest_store *store, long long max_age_us, char *err,
+                            size_t errlen)
 {
     struct ingest *ing = calloc(1, sizeof *ing);
     if (!ing) {
@@ -166,6 +168,7 @@ struct ingest *ingest_start(const struct ingest_store *store, char *err, size_t 
         return NULL;
     }
     ing->store = *store;
+    ing->max_age_us = max_age_us;
     pthread_mutex_init(&ing->mutex, NULL);
     pthread_cond_init(&ing->work, NULL);
     for (int i = 0; i < INGEST_COMMITTERS; i++) {
@@ -202,12 +205,13 @@ void ingest_stop(struct ingest *ing)
 
 /* The rules again, whoever decoded the readings: a submission breaking one
  * stores nothing. Cheap next to the transaction that follows. */
-static bool submission_valid(const struct ingest_submission *in)
+static bool submission_valid(const struct ingest_submission *in, long long max_age_us)
 {
     if (in->n < 1 || in->n > INGEST_BATCH_MAX || !in->readings)
         return false;
     for (int i = 0; i < in->n; i++)
-        if (ingest_check(&in->readings[i], in->type, in->received_at) != INGEST_CHECK_OK)
+        if (ingest_check(&in->readings[i], in->type, in->received_at, max_age_us) !=
+            INGEST_CHECK_OK)
             return false;
     return true;
 }
@@ -217,7 +221,7 @@ void ingest_enqueue(struct ingest *ing, struct ingest_request *req)
     req->next = NULL;
     req->result = (struct ingest_result){0};
     req->status = STATUS_OK;
-    if (!submission_valid(&req->in)) {
+    if (!submission_valid(&req->in, ing->max_age_us)) {
         req->status = STATUS_INVALID;
         req->done(req);
         return;

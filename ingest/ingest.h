@@ -35,13 +35,17 @@ struct ingest_result {
 
 /* Starts the committer threads, each with its own connection from store
  * (the table is copied; what its ctx points to must outlive the ingest).
- * NULL with the reason in err. */
-struct ingest *ingest_start(const struct ingest_store *store, char *err, size_t errlen);
+ * Readings are taken at most max_age_us before their receive time
+ * (MAX_READING_AGE_DAYS), and no group writes hours older than that window
+ * (group.h). NULL with the reason in err. */
+struct ingest *ingest_start(const struct ingest_store *store, long long max_age_us, char *err,
+                            size_t errlen);
 /* Finishes the groups in flight, then stops. NULL is a no-op. */
 void ingest_stop(struct ingest *ingest);
 
 /* What a source submits: readings of one device, 1 to INGEST_BATCH_MAX
- * (decode.h), each of which must pass ingest_check(r, type, received_at):
+ * (decode.h), each of which must pass
+ * ingest_check(r, type, received_at, max_age_us):
  * a submission with one that does not fails whole with STATUS_INVALID and
  * stores nothing. Several readings with one ts: the first counts. All
  * borrowed from the submitter. */

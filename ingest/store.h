@@ -38,11 +38,14 @@ struct ingest_store {
     /* As db_ingest_context_in_tx: readings around [from, to] of each span. */
     enum status (*context)(void *conn, const struct ingest_span *spans, int n,
                            struct ingest_context *out);
-    /* As db_ingest_lock_alerts_in_tx. */
-    enum status (*lock_alerts)(void *conn);
     /* As db_ingest_write_in_tx. */
-    enum status (*write)(void *conn, const struct ingest_write *w, long long **alert_ids,
-                         int *nalerts);
+    enum status (*write)(void *conn, const struct ingest_write *w);
+    /* As db_ingest_lock_alerts_in_tx: the one lock shared between devices,
+     * taken only just before raise_alerts, the NOTIFY and the commit. */
+    enum status (*lock_alerts)(void *conn);
+    /* As db_ingest_raise_alerts_in_tx. */
+    enum status (*raise_alerts)(void *conn, const struct ingest_hour *hours, int n,
+                                long long **alert_ids, int *nalerts);
     /* Announces alerts raised and devices with new readings (db/events.h):
      * inside the transaction if one is open, at once otherwise. Nothing is
      * sent for two empty lists. */

@@ -92,10 +92,15 @@ static enum status pg_lock_alerts(void *conn)
     return db_ingest_lock_alerts_in_tx(((struct pg_conn *)conn)->db);
 }
 
-static enum status pg_write(void *conn, const struct ingest_write *w, long long **alert_ids,
-                            int *nalerts)
+static enum status pg_write(void *conn, const struct ingest_write *w)
 {
-    return db_ingest_write_in_tx(((struct pg_conn *)conn)->db, w, alert_ids, nalerts);
+    return db_ingest_write_in_tx(((struct pg_conn *)conn)->db, w);
+}
+
+static enum status pg_raise_alerts(void *conn, const struct ingest_hour *hours, int n,
+                                   long long **alert_ids, int *nalerts)
+{
+    return db_ingest_raise_alerts_in_tx(((struct pg_conn *)conn)->db, hours, n, alert_ids, nalerts);
 }
 
 static enum status pg_notify(void *conn, const long long *alerts, int nalerts,
@@ -126,8 +131,9 @@ struct ingest_store ingest_store_pg(const struct db_pool_options *db)
         .insert = pg_insert,
         .hours = pg_hours,
         .context = pg_context,
-        .lock_alerts = pg_lock_alerts,
         .write = pg_write,
+        .lock_alerts = pg_lock_alerts,
+        .raise_alerts = pg_raise_alerts,
         .notify = pg_notify,
         .commit = pg_commit,
         .rollback = pg_rollback,

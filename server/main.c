@@ -233,7 +233,8 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     struct ingest_store ingest_store = ingest_store_pg(&opts); /* opts outlives the ingest */
-    app.ingest = ingest_start(&ingest_store, err, sizeof err);
+    app.ingest =
+        ingest_start(&ingest_store, cfg.max_reading_age_days * INGEST_DAY_US, err, sizeof err);
     if (!app.ingest) {
         fprintf(stderr, "wattline: %s\n", err);
         goto out;

@@ -54,6 +54,7 @@ struct fake_store {
     const char *fail_op; /* this call fails with fail_status */
     enum status fail_status;
     char log[1024]; /* the calls, space-separated */
+    long long nwritten_hours; /* hour rows passed to write, in all */
     long long notified_alerts[FAKE_ROWS];
     int nnotified_alerts;
     long long notified_usage[FAKE_ROWS];
@@ -322,31 +323,22 @@ static bool fake_alert_exists(const struct fake_tables *t, long long device, lon
     return false;
 }
 
-static enum status fake_write(void *conn, const struct ingest_write *w, long long **alert_ids,
-                              int *nalerts)
+static enum status fake_write(void *conn, const struct ingest_write *w)
 {
     struct fake_store *f = conn;
     struct fake_tables *t = &f->tx;
-    *alert_ids = NULL;
-    *nalerts = 0;
     if (fake_fails(f, "write"))
         return f->fail_status;
-    *alert_ids = malloc(FAKE_ROWS * sizeof **alert_ids);
+    f->nwritten_hours += w->nhours;
     for (int i = 0; i < w->nhours; i++) {
         const struct ingest_hour *h = &w->hours[i];
         struct ingest_hour *row = fake_find_hour(t, h->device_id, h->hour);
         if (row)
             row->kwh = h->kwh;
-        else
+        else if (t->nhours < FAKE_ROWS)
             t->hours[t->nhours++] = *h;
-        const struct fake_device *d = fake_find_device(t, h->device_id);
-        if (d && h->kwh > d->limit && !fake_alert_exists(t, h->device_id, h->hour)) {
-            long long id = t->next_alert_id++;
-            t->alerts[t->nalerts].id = id;
-            t->alerts[t->nalerts].device_id = h->device_id;
-            t->alerts[t->nalerts++].hour = h->hour;
-            (*alert_ids)[(*nalerts)++] = id;
-        }
+        else
+            return STATUS_INTERNAL; /* more hours than a test should write */
     }
     for (int i = 0; i < w->nseen; i++) {
         struct fake_device *d = fake_find_device(t, w->seen[i].id);
@@ -358,6 +350,30 @@ static enum status fake_write(void *conn, const struct ingest_write *w, long lon
         d->has_latest = true;
         d->latest_ts = w->latest[i].ts;
         d->latest_value = w->latest[i].value;
+    }
+    return STATUS_OK;
+}
+
+static enum status fake_raise_alerts(void *conn, const struct ingest_hour *hours, int n,
+                                     long long **alert_ids, int *nalerts)
+{
+    struct fake_store *f = conn;
+    struct fake_tables *t = &f->tx;
+    *alert_ids = NULL;
+    *nalerts = 0;
+    if (fake_fails(f, "raise_alerts"))
+        return f->fail_status;
+    *alert_ids = malloc(FAKE_ROWS * sizeof **alert_ids);
+    for (int i = 0; i < n; i++) {
+        const struct ingest_hour *h = &hours[i];
+        const struct fake_device *d = fake_find_device(t, h->device_id);
+        if (d && h->kwh > d->limit && !fake_alert_exists(t, h->device_id, h->hour)) {
+            long long id = t->next_alert_id++;
+            t->alerts[t->nalerts].id = id;
+            t->alerts[t->nalerts].device_id = h->device_id;
+            t->alerts[t->nalerts++].hour = h->hour;
+            (*alert_ids)[(*nalerts)++] = id;
+        }
     }
     return STATUS_OK;
 }
@@ -407,8 +423,9 @@ static struct ingest_store fake_store_table(struct fake_store *f)
         .insert = fake_insert,
         .hours = fake_hours,
         .context = fake_context,
-        .lock_alerts = fake_lock_alerts,
         .write = fake_write,
+        .lock_alerts = fake_lock_alerts,
+        .raise_alerts = fake_raise_alerts,
         .notify = fake_notify,
         .commit = fake_commit,
         .rollback = fake_rollback,

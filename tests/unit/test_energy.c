@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 
 /* cmocka 1.1.5 has no assert_double_equal. */
@@ -139,6 +140,27 @@ static void hour_floor_is_a_floor(void **state)
     assert_int_equal(energy_hour_floor(T0 - 1), T0 - H);
 }
 
+/* Readings stored before values were bounded (1e12) can sum past the
+ * largest double: the hour is then the largest double, never Infinity, and
+ * appending still gives what recomputing gives. */
+static void an_overflowing_hour_is_the_largest_double(void **state)
+{
+    (void)state;
+    const struct energy_reading r[] = {
+        {T0 + 10 * MIN, 1.5e308}, {T0 + 20 * MIN, 1.5e308}, {T0 + 30 * MIN, 1.0}};
+    double all[1], appended[1];
+    energy_hours(READING_INTERVAL, r, 3, T0, 1, all);
+    assert_true(all[0] == DBL_MAX);
+    energy_hours(READING_INTERVAL, r, 2, T0, 1, appended);
+    energy_add(READING_INTERVAL, r + 2, 1, T0, 1, appended);
+    assert_true(appended[0] == all[0]);
+    /* A cumulative gap spreads a finite difference: every share is finite. */
+    const struct energy_reading c[] = {{0, 0.0}, {T0, 1e308}};
+    double hours[2];
+    energy_hours(READING_CUMULATIVE, c, 2, T0 - 2 * H, 2, hours);
+    assert_true(isfinite(hours[0]) && hours[0] > 0 && hours[0] == hours[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +173,7 @@ int main(void)
         cmocka_unit_test(an_hour_is_the_same_whatever_the_range),
         cmocka_unit_test(appending_equals_recomputing),
         cmocka_unit_test(hour_floor_is_a_floor),
+        cmocka_unit_test(an_overflowing_hour_is_the_largest_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

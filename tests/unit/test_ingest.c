@@ -14,12 +14,13 @@
 #define H   ENERGY_HOUR_US
 #define MIN (60LL * 1000000)
 #define T0  (1795000000LL / 3600 * 3600 * 1000000) /* an hour boundary in 2026 */
+#define AGE (1100 * 24 * H)                        /* MAX_READING_AGE_DAYS' default */
 
 static struct ingest *start(struct fake_store *f)
 {
     struct ingest_store store = fake_store_table(f);
     char err[128];
-    struct ingest *ing = ingest_start(&store, err, sizeof err);
+    struct ingest *ing = ingest_start(&store, AGE, err, sizeof err);
     assert_non_null(ing);
     return ing;
 }
@@ -113,6 +114,8 @@ static void a_bad_reading_fails_the_submission_and_stores_nothing(void **state)
         {T0, -1.0, READING_INTERVAL},                        /* negative */
         {T0, 1.0, READING_CUMULATIVE},                       /* meter_kwh for an interval device */
         {now + INGEST_FUTURE_US + 1, 1.0, READING_INTERVAL}, /* too far ahead */
+        {now - AGE - 1, 1.0, READING_INTERVAL},              /* too old */
+        {T0, 1.1e12, READING_INTERVAL},                      /* too large */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct ingest_reading r[] = {{T0 + MIN, 1.0, READING_INTERVAL}, bad[i]};

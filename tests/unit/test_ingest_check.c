@@ -9,13 +9,14 @@
 
 #include "../../ingest/check.h"
 
-#define NOW 1795000000000000LL /* microseconds, in 2026 */
+#define NOW 1795000000000000LL     /* microseconds, in 2026 */
+#define AGE (1100 * INGEST_DAY_US) /* MAX_READING_AGE_DAYS' default */
 
 static enum ingest_check_reason check(long long ts, double value, enum reading_type kind,
                                       enum reading_type type)
 {
     struct ingest_reading r = {ts, value, kind};
-    return ingest_check(&r, type, NOW);
+    return ingest_check(&r, type, NOW, AGE);
 }
 
 static void a_plain_reading_passes(void **state)
@@ -31,8 +32,8 @@ static void the_device_type_decides_the_member(void **state)
     (void)state;
     struct ingest_reading kwh = {NOW, 1.0, READING_INTERVAL};
     struct ingest_reading meter = {NOW, 1.0, READING_CUMULATIVE};
-    assert_int_equal(ingest_check(&kwh, READING_CUMULATIVE, NOW), INGEST_CHECK_WRONG_MEMBER);
-    assert_int_equal(ingest_check(&meter, READING_INTERVAL, NOW), INGEST_CHECK_WRONG_MEMBER);
+    assert_int_equal(ingest_check(&kwh, READING_CUMULATIVE, NOW, AGE), INGEST_CHECK_WRONG_MEMBER);
+    assert_int_equal(ingest_check(&meter, READING_INTERVAL, NOW, AGE), INGEST_CHECK_WRONG_MEMBER);
     assert_string_equal(ingest_check_field(INGEST_CHECK_WRONG_MEMBER, &kwh), "kwh");
     assert_string_equal(ingest_check_field(INGEST_CHECK_WRONG_MEMBER, &meter), "meter_kwh");
     assert_string_equal(ingest_check_message(INGEST_CHECK_WRONG_MEMBER, READING_CUMULATIVE),
@@ -60,21 +61,42 @@ static void ts_at_most_five_minutes_ahead(void **state)
                      INGEST_CHECK_OK);
 }
 
-static void value_finite_and_not_negative(void **state)
+/* At most MAX_READING_AGE_DAYS old: the bound of the hours one request can
+ * make the server write. */
+static void ts_at_most_max_age_behind(void **state)
 {
     (void)state;
-    const double bad[] = {-0.001, -INFINITY, INFINITY, NAN};
+    assert_int_equal(INGEST_DAY_US, 86400LL * 1000000);
+    assert_int_equal(check(NOW - AGE, 1.0, READING_INTERVAL, READING_INTERVAL), INGEST_CHECK_OK);
+    assert_int_equal(check(NOW - AGE - 1, 1.0, READING_INTERVAL, READING_INTERVAL),
+                     INGEST_CHECK_TS_TOO_OLD);
+    assert_int_equal(check(0, 0.0, READING_CUMULATIVE, READING_CUMULATIVE),
+                     INGEST_CHECK_TS_TOO_OLD); /* 1970-01-01T00:00:00Z */
+    assert_int_equal(ingest_check_ts(NOW - 2 * INGEST_DAY_US, NOW, INGEST_DAY_US),
+                     INGEST_CHECK_TS_TOO_OLD);
+    assert_int_equal(ingest_check_ts(NOW - INGEST_DAY_US, NOW, INGEST_DAY_US), INGEST_CHECK_OK);
+    struct ingest_reading r = {0, 0.0, READING_CUMULATIVE};
+    assert_string_equal(ingest_check_field(INGEST_CHECK_TS_TOO_OLD, &r), "ts");
+    assert_string_equal(ingest_check_message(INGEST_CHECK_TS_TOO_OLD, READING_CUMULATIVE),
+                        "ts is older than MAX_READING_AGE_DAYS before the server's time");
+}
+
+static void value_finite_not_negative_and_at_most_1e12(void **state)
+{
+    (void)state;
+    const double bad[] = {-0.001, -INFINITY, INFINITY, NAN, 1e308, 1.1e12, 1e12 * (1 + 1e-15)};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(check(NOW, bad[i], READING_CUMULATIVE, READING_CUMULATIVE),
                          INGEST_CHECK_VALUE);
         assert_int_equal(ingest_check_value(bad[i]), INGEST_CHECK_VALUE);
     }
     assert_int_equal(ingest_check_value(0.0), INGEST_CHECK_OK);
-    assert_int_equal(ingest_check_value(1e300), INGEST_CHECK_OK);
+    assert_int_equal(ingest_check_value(1e12), INGEST_CHECK_OK);
+    assert_int_equal(INGEST_VALUE_MAX, 1e12);
     struct ingest_reading r = {NOW, -1, READING_CUMULATIVE};
     assert_string_equal(ingest_check_field(INGEST_CHECK_VALUE, &r), "meter_kwh");
     assert_string_equal(ingest_check_message(INGEST_CHECK_VALUE, READING_CUMULATIVE),
-                        "must be a finite number >= 0");
+                        "must be a number from 0 to 1e12");
 }
 
 /* The member first, then ts, then the value: the first broken rule is the
@@ -87,6 +109,8 @@ static void the_first_broken_rule_is_the_reason(void **state)
                      INGEST_CHECK_WRONG_MEMBER);
     assert_int_equal(check(future, -1, READING_CUMULATIVE, READING_CUMULATIVE),
                      INGEST_CHECK_TS_FUTURE);
+    assert_int_equal(check(NOW - AGE - 1, -1, READING_CUMULATIVE, READING_CUMULATIVE),
+                     INGEST_CHECK_TS_TOO_OLD);
     assert_int_equal(check(NOW, -1, READING_CUMULATIVE, READING_CUMULATIVE), INGEST_CHECK_VALUE);
 }
 
@@ -96,7 +120,8 @@ int main(void)
         cmocka_unit_test(a_plain_reading_passes),
         cmocka_unit_test(the_device_type_decides_the_member),
         cmocka_unit_test(ts_at_most_five_minutes_ahead),
-        cmocka_unit_test(value_finite_and_not_negative),
+        cmocka_unit_test(ts_at_most_max_age_behind),
+        cmocka_unit_test(value_finite_not_negative_and_at_most_1e12),
         cmocka_unit_test(the_first_broken_rule_is_the_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,8 @@
 #define T0   (1795000000LL / 3600 * 3600 * 1000000) /* an hour boundary in 2026 */
 #define RECV (T0 + 10 * H)                          /* when the jobs arrived */
 #define BIG  1e9                                    /* a limit never reached */
+#define DAY  (24 * H)
+#define AGE  (1100 * DAY) /* MAX_READING_AGE_DAYS' default */
 
 /* A submission and its readings, on the test's stack. */
 struct job {
@@ -50,7 +52,7 @@ static enum status commit_jobs(struct fake_store *f, struct job **jobs, int n,
     struct ingest_request *reqs[8];
     for (int i = 0; i < n; i++)
         reqs[i] = &jobs[i]->req;
-    return ingest_group_commit(&store, f, reqs, n, out);
+    return ingest_group_commit(&store, f, reqs, n, AGE, out);
 }
 
 static void duplicates_within_the_group_and_against_stored(void **state)
@@ -172,8 +174,61 @@ static void late_readings_recompute_their_hours(void **state)
     fake_destroy(&f);
 }
 
-/* An hour over its limit takes the alert lock and announces inside the
- * transaction; otherwise usage is announced after the commit. */
+/* A stored reading older than the window (legacy data, or a lowered
+ * MAX_READING_AGE_DAYS): a reading now writes only the window's hours, each
+ * with exactly its contract share of the register's difference, whether it
+ * comes after the stored one (append) or into the gap (recompute). */
+static void an_old_stored_reading_writes_only_the_windows_hours(void **state)
+{
+    (void)state;
+    const long long age = 2 * DAY; /* a small window keeps the fake's tables small */
+    const long long old = T0 - 1000 * DAY;
+    const long long window_from = RECV - age; /* an hour boundary: RECV is */
+    struct fake_store f;
+    fake_init(&f);
+    fake_add_device(&f, 1, READING_CUMULATIVE, BIG);
+    fake_add_reading(&f, 1, old, 0.0);
+    struct ingest_store store = fake_store_table(&f);
+
+    /* Append: 1000 days and 10 hours of spread, 6e6 kWh. */
+    struct job a;
+    job_init(&a, 1, READING_CUMULATIVE, (long long[]){RECV}, (double[]){6e6}, 1);
+    struct ingest_request *reqs[] = {&a.req};
+    struct ingest_group_outcome out;
+    assert_int_equal(ingest_group_commit(&store, &f, reqs, 1, age, &out), STATUS_OK);
+    assert_result(&a, STATUS_OK, 1, 0);
+    /* [RECV - 2 days, RECV + 1 h): the window, to the new reading's hour */
+    assert_int_equal(f.nwritten_hours, 49);
+    assert_int_equal(f.committed.nhours, 49);
+    const double share = 6e6 * ((double)H / (double)(RECV - old));
+    assert_true(fake_hour(&f, 1, window_from) == share);
+    assert_true(fake_hour(&f, 1, RECV - H) == share);
+    assert_true(fake_hour(&f, 1, window_from - H) == 0.0); /* never written */
+    assert_true(fake_hour(&f, 1, RECV) == 0.0);
+
+    /* Late, into the gap: only the window's part of the gap is recomputed,
+     * and equals what energy_hours() gives from the stored readings. */
+    f.nwritten_hours = 0;
+    f.log[0] = '\0';
+    struct job b;
+    job_init(&b, 1, READING_CUMULATIVE, (long long[]){RECV - 30 * MIN}, (double[]){5e6}, 1);
+    reqs[0] = &b.req;
+    assert_int_equal(ingest_group_commit(&store, &f, reqs, 1, age, &out), STATUS_OK);
+    assert_result(&b, STATUS_OK, 1, 0);
+    assert_non_null(strstr(f.log, "context"));
+    assert_int_equal(f.nwritten_hours, 49);
+    struct energy_reading stored[] = {{old, 0.0}, {RECV - 30 * MIN, 5e6}, {RECV, 6e6}};
+    double expect[49];
+    energy_hours(READING_CUMULATIVE, stored, 3, window_from, 49, expect);
+    for (int i = 0; i < 49; i++)
+        assert_true(fake_hour(&f, 1, window_from + i * H) == expect[i]);
+    assert_true(fake_hour(&f, 1, RECV - H) > 1e6); /* 1e6 kWh in the last half hour */
+    fake_destroy(&f);
+}
+
+/* An hour over its limit takes the alert lock, after the hours are written,
+ * and announces inside the transaction; otherwise usage is announced after
+ * the commit. */
 static void alerts_are_locked_and_announced_inside(void **state)
 {
     (void)state;
@@ -188,8 +243,9 @@ static void alerts_are_locked_and_announced_inside(void **state)
     struct ingest_group_outcome out;
     assert_int_equal(commit_jobs(&f, (struct job *[]){&a, &b}, 2, &out), STATUS_OK);
     assert_int_equal(out.alerts, 1);
-    assert_string_equal(f.log,
-                        "begin lock_devices insert hours lock_alerts write notify_in_tx commit");
+    assert_string_equal(
+        f.log,
+        "begin lock_devices insert hours write lock_alerts raise_alerts notify_in_tx commit");
     assert_int_equal(f.nnotified_alerts, 1);
     assert_true(f.notified_alerts[0] == 1);
 
@@ -205,7 +261,8 @@ static void alerts_are_locked_and_announced_inside(void **state)
     job_init(&a, 1, READING_INTERVAL, (long long[]){T0 + 30 * MIN}, (double[]){0.1}, 1);
     assert_int_equal(commit_jobs(&f, (struct job *[]){&a}, 1, &out), STATUS_OK);
     assert_int_equal(out.alerts, 0);
-    assert_string_equal(f.log, "begin lock_devices insert hours lock_alerts write commit notify");
+    assert_string_equal(
+        f.log, "begin lock_devices insert hours write lock_alerts raise_alerts commit notify");
     assert_int_equal(f.committed.nalerts, 1);
     fake_destroy(&f);
 }
@@ -270,6 +327,7 @@ int main(void)
         cmocka_unit_test(devices_and_rows_reach_the_store_in_order),
         cmocka_unit_test(appended_readings_add_to_the_stored_hours),
         cmocka_unit_test(late_readings_recompute_their_hours),
+        cmocka_unit_test(an_old_stored_reading_writes_only_the_windows_hours),
         cmocka_unit_test(alerts_are_locked_and_announced_inside),
         cmocka_unit_test(a_device_that_is_gone_fails_only_its_submitter),
         cmocka_unit_test(a_failure_rolls_back_and_fails_everyone),

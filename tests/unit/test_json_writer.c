@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,11 +99,43 @@ static void json_writer_grows_past_its_first_buffer(void **state)
     free(doc);
 }
 
+/* JSON has no NaN or infinity: the document fails whole, never "inf" in it
+ * or the number left out, and the caller learns why. */
+static void json_writer_refuses_a_number_that_is_not_finite(void **state)
+{
+    (void)state;
+    const double bad[] = {INFINITY, -INFINITY, NAN, DBL_MAX * 2};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct json_writer w;
+        json_writer_init(&w);
+        json_writer_begin_object(&w);
+        json_writer_key(&w, "total_kwh");
+        json_writer_real(&w, bad[i]);
+        json_writer_key(&w, "after");
+        json_writer_real(&w, 1.0);
+        json_writer_end_object(&w);
+        assert_string_equal(json_writer_error(&w), "a number is not finite");
+        size_t len = 99;
+        assert_null(json_writer_finish(&w, &len));
+        assert_int_equal(len, 0);
+    }
+    /* The largest double is a number like any other. */
+    struct json_writer w;
+    json_writer_init(&w);
+    json_writer_real(&w, DBL_MAX);
+    assert_null(json_writer_error(&w));
+    size_t len;
+    char *doc = json_writer_finish(&w, &len);
+    assert_string_equal(doc, "1.7976931348623157e308");
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_writer_prints_what_jansson_prints),
         cmocka_unit_test(json_writer_grows_past_its_first_buffer),
+        cmocka_unit_test(json_writer_refuses_a_number_that_is_not_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
