@@ -92,6 +92,11 @@ int response_body(struct response *res, int status, const char *content_type, ch
     return status;
 }
 
+void deferred_resume(struct deferred *d)
+{
+    d->resume(d->ctx);
+}
+
 void response_header(struct response *res, const char *name, const char *value)
 {
     if (res->nheaders == RESPONSE_MAX_HEADERS)

@@ -53,12 +53,20 @@ struct response_stream {
     void *ctx;
 };
 
+/* A suspended request, as the server hands it to deferred work: resume(ctx)
+ * wakes it and is safe from any thread. The server fills it in, so that
+ * handlers (and this layer) never link against the transport. */
+struct deferred {
+    void (*resume)(void *ctx);
+    void *ctx;
+};
+
 /* Deferred answer, for work that waits on another thread (a group commit):
  * the server suspends the request without holding its thread, calls start()
  * (which must see that deferred_resume() is called once, from any thread,
  * when the work is done), then finish() on an HTTP thread to fill the
- * response. free() runs once at the end, whatever happened. */
-struct deferred;
+ * response. free() runs once at the end, whatever happened. start() may run
+ * on an HTTP thread or on a worker. */
 struct response;
 struct response_deferral {
     void (*start)(void *ctx, struct deferred *d);
@@ -67,7 +75,7 @@ struct response_deferral {
     void *ctx;
 };
 
-/* Thread-safe: wakes the suspended request (implemented by the server). */
+/* Thread-safe: wakes the suspended request (d->resume, set by the server). */
 void deferred_resume(struct deferred *d);
 
 #define RESPONSE_MAX_HEADERS 6

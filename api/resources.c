@@ -21,3 +21,11 @@ json_t *alert_to_json(const struct alert *a)
                      resource_time_or_null(a->created_at), "acknowledged_at",
                      resource_time_or_null(a->acknowledged_at));
 }
+
+json_t *user_to_json(const struct user *u)
+{
+    char created[TIMEFMT_MAX];
+    timefmt_format(u->created_at, created);
+    return json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)u->id, "email", u->email,
+                     "name", u->name, "role", role_name(u->role), "created_at", created);
+}

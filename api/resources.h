@@ -1,11 +1,13 @@
-/* resources: the JSON of what the REST API and the WebSocket both send, so
- * that an alert reads the same on either. */
+/* resources: the JSON of what several answers send, so that an alert reads
+ * the same on the REST API and the WebSocket, and a user the same in
+ * /users, /me and a login's session. */
 #ifndef WATTLINE_RESOURCES_H
 #define WATTLINE_RESOURCES_H
 
 #include <jansson.h>
 
 #include "../db/alerts.h"
+#include "../db/users.h"
 
 /* An RFC 3339 string for a time in microseconds, or null for 0. */
 json_t *resource_time_or_null(long long us);
@@ -13,5 +15,9 @@ json_t *resource_time_or_null(long long us);
 /* {"id","device_id","device_name","owner_id"|null,"hour_start","hour_kwh",
  *  "max_hourly_kwh","created_at","acknowledged_at"|null}; caller owns it. */
 json_t *alert_to_json(const struct alert *a);
+
+/* {"id", "email", "name", "role", "created_at"}: what every answer shows of
+ * a user (never the password hash). New reference, NULL on allocation failure. */
+json_t *user_to_json(const struct user *u);
 
 #endif

@@ -4,9 +4,6 @@
 
 #include "password.h"
 
-/* How long a request waits for a free hashing slot before answering 503. */
-#define HASH_WAIT_MS 3000
-
 const char *accounts_check_email(const char *email)
 {
     size_t len = email ? strlen(email) : 0;
@@ -61,12 +58,20 @@ enum status accounts_create(struct db_conn *conn, struct password_limiter *limit
         return STATUS_INVALID;
 
     char hash[PASSWORD_HASH_MAX];
-    if (limiter && !password_limiter_enter(limiter, HASH_WAIT_MS))
+    enum status st = accounts_hash_password(limiter, password, password_len, hash);
+    if (st == STATUS_OK)
+        st = db_users_create(conn, email, name, role, hash, out);
+    explicit_bzero(hash, sizeof hash);
+    return st;
+}
+
+enum status accounts_hash_password(struct password_limiter *limiter, const char *password,
+                                   size_t len, char out[PASSWORD_HASH_MAX])
+{
+    if (limiter && !password_limiter_enter(limiter, ACCOUNTS_HASH_WAIT_MS))
         return STATUS_UNAVAILABLE;
-    bool hashed = password_hash(password, password_len, &PASSWORD_PARAMS_DEFAULT, hash);
+    bool hashed = password_hash(password, len, &PASSWORD_PARAMS_DEFAULT, out);
     if (limiter)
         password_limiter_leave(limiter);
-    if (!hashed)
-        return STATUS_INTERNAL;
-    return db_users_create(conn, email, name, role, hash, out);
+    return hashed ? STATUS_OK : STATUS_INTERNAL;
 }

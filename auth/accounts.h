@@ -1,5 +1,6 @@
 /* accounts: creating a user, the one code path shared by POST /api/v1/users
- * and `wattline user add` (which make run uses for the first admin). */
+ * and `wattline user add` (which make run uses for the first admin), and
+ * hashing a new password under the limiter (PATCH /users, /me). */
 #ifndef WATTLINE_ACCOUNTS_H
 #define WATTLINE_ACCOUNTS_H
 
@@ -7,9 +8,13 @@
 #include <stddef.h>
 
 #include "../db/users.h"
+#include "password.h"
 
 #define PASSWORD_MIN 10
 #define PASSWORD_MAX 1024
+
+/* How long a request waits for a free password-hashing slot before 503. */
+#define ACCOUNTS_HASH_WAIT_MS 3000
 
 /* Field checks; each returns NULL when valid, else a message for a 422. */
 const char *accounts_check_email(const char *email);
@@ -25,5 +30,11 @@ enum status accounts_create(struct db_conn *conn, struct password_limiter *limit
                             const char *email, const char *name, enum role role,
                             const char *password, size_t password_len, struct user *out,
                             const char **field, const char **why);
+
+/* Hashes a new password with the default parameters into out, under a slot
+ * of limiter when one is given. STATUS_UNAVAILABLE when no slot freed up
+ * within ACCOUNTS_HASH_WAIT_MS, STATUS_INTERNAL when hashing failed. */
+enum status accounts_hash_password(struct password_limiter *limiter, const char *password,
+                                   size_t len, char out[PASSWORD_HASH_MAX]);
 
 #endif

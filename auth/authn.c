@@ -140,26 +140,55 @@ static void token_store(struct authn *a, const char *token, size_t len, unsigned
     // cppcheck-suppress memleak ; the slot owns copy now
 }
 
-enum status authn_user(struct authn *a, const char *token, struct caller *out)
+/* The user id and expiry of a token that verifies, from the token cache or
+ * by checking the JWT (then cached). False for a bad token. */
+static bool user_token_verify(struct authn *a, const char *token, long long *id, long long *exp)
 {
-    long long now = (long long)time(NULL), id, exp;
+    long long now = (long long)time(NULL);
     size_t len = strlen(token);
     unsigned long long hash = token_hash(token, len);
-    if (!token_cached(a, token, len, hash, now, &id, &exp)) {
-        struct jwt_claims claims;
-        enum jwt_verdict v = jwt_verify((const unsigned char *)a->jwt_secret, a->jwt_secret_len,
-                                        JWT_ISSUER, token, now, &claims);
-        if (v != JWT_VALID)
-            return STATUS_UNAUTHORIZED;
-        char *end;
-        id = strtoll(claims.sub, &end, 10);
-        if (*end || id <= 0)
-            return STATUS_UNAUTHORIZED;
-        exp = claims.exp;
-        token_store(a, token, len, hash, id, exp);
-    }
+    if (token_cached(a, token, len, hash, now, id, exp))
+        return true;
+    struct jwt_claims claims;
+    enum jwt_verdict v = jwt_verify((const unsigned char *)a->jwt_secret, a->jwt_secret_len,
+                                    JWT_ISSUER, token, now, &claims);
+    if (v != JWT_VALID)
+        return false;
+    char *end;
+    *id = strtoll(claims.sub, &end, 10);
+    if (*end || *id <= 0)
+        return false;
+    *exp = claims.exp;
+    token_store(a, token, len, hash, *id, *exp);
+    return true;
+}
 
+static enum authn_verdict user_caller(long long id, enum role role, long long exp,
+                                      struct caller *out)
+{
+    if (role == ROLE_NONE)
+        return AUTHN_UNAUTHORIZED;
+    *out = (struct caller){.kind = CALLER_USER, .user_id = id, .role = role, .token_exp = exp};
+    return AUTHN_OK;
+}
+
+enum authn_verdict authn_user_cached(struct authn *a, const char *token, struct caller *out)
+{
+    long long id, exp;
     enum role role;
+    if (!user_token_verify(a, token, &id, &exp))
+        return AUTHN_UNAUTHORIZED;
+    if (!user_cached(a, id, &role))
+        return AUTHN_NEEDS_LOOKUP;
+    return user_caller(id, role, exp, out);
+}
+
+enum status authn_user(struct authn *a, const char *token, struct caller *out)
+{
+    long long id, exp;
+    enum role role;
+    if (!user_token_verify(a, token, &id, &exp))
+        return STATUS_UNAUTHORIZED;
     if (!user_cached(a, id, &role)) {
         struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
         if (!conn)
@@ -172,10 +201,7 @@ enum status authn_user(struct authn *a, const char *token, struct caller *out)
             return st;
         user_store(a, id, role);
     }
-    if (role == ROLE_NONE)
-        return STATUS_UNAUTHORIZED;
-    *out = (struct caller){.kind = CALLER_USER, .user_id = id, .role = role, .token_exp = exp};
-    return STATUS_OK;
+    return user_caller(id, role, exp, out) == AUTHN_OK ? STATUS_OK : STATUS_UNAUTHORIZED;
 }
 
 /* The set for a token hash: its first 8 hex digits are uniformly random. */
@@ -217,43 +243,69 @@ static struct device_slot *device_victim(struct device_slot *set, const char *ha
     return victim;
 }
 
-enum status authn_device(struct authn *a, const char *token, struct caller *out)
+/* The SHA-256 (hex) under which a device token is stored; false for a
+ * token no device can have. */
+static bool device_token_hash(const char *token, char hash[CRYPTO_SHA256_HEX_LEN + 1])
 {
     size_t len = strlen(token);
     if (len < 16 || len > 256)
-        return STATUS_UNAUTHORIZED;
-    char hash[CRYPTO_SHA256_HEX_LEN + 1];
+        return false;
     crypto_sha256_hex(token, len, hash);
+    return true;
+}
 
+static bool device_cached(struct authn *a, const char *hash, struct caller *out)
+{
     struct device_slot *set = device_set(a, hash);
-    long long device_id = 0;
-    enum reading_type type = READING_CUMULATIVE;
     pthread_mutex_lock(&a->mutex);
     const struct device_slot *hit = device_find(set, hash);
-    if (hit) {
-        device_id = hit->device_id;
-        type = hit->reading_type;
-    }
+    if (hit)
+        *out = (struct caller){
+            .kind = CALLER_DEVICE, .device_id = hit->device_id, .reading_type = hit->reading_type};
     pthread_mutex_unlock(&a->mutex);
+    return hit != NULL;
+}
 
-    if (!device_id) {
-        struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
-        if (!conn)
-            return STATUS_UNAVAILABLE;
-        enum status st = db_credentials_device_by_token(conn, hash, &device_id, &type);
-        db_pool_release(a->pool, conn);
-        if (st == STATUS_NOT_FOUND)
-            return STATUS_UNAUTHORIZED;
-        if (st != STATUS_OK)
-            return st;
-        pthread_mutex_lock(&a->mutex);
-        struct device_slot *s = device_victim(set, hash);
-        memcpy(s->token_hash, hash, sizeof hash);
-        s->device_id = device_id;
-        s->reading_type = type;
-        s->fetched = clock_mono_s();
-        pthread_mutex_unlock(&a->mutex);
-    }
+static void device_store(struct authn *a, const char *hash, long long device_id,
+                         enum reading_type type)
+{
+    struct device_slot *set = device_set(a, hash);
+    pthread_mutex_lock(&a->mutex);
+    struct device_slot *s = device_victim(set, hash);
+    memcpy(s->token_hash, hash, sizeof s->token_hash);
+    s->device_id = device_id;
+    s->reading_type = type;
+    s->fetched = clock_mono_s();
+    pthread_mutex_unlock(&a->mutex);
+}
+
+enum authn_verdict authn_device_cached(struct authn *a, const char *token, struct caller *out)
+{
+    char hash[CRYPTO_SHA256_HEX_LEN + 1];
+    if (!device_token_hash(token, hash))
+        return AUTHN_UNAUTHORIZED;
+    return device_cached(a, hash, out) ? AUTHN_OK : AUTHN_NEEDS_LOOKUP;
+}
+
+enum status authn_device(struct authn *a, const char *token, struct caller *out)
+{
+    char hash[CRYPTO_SHA256_HEX_LEN + 1];
+    if (!device_token_hash(token, hash))
+        return STATUS_UNAUTHORIZED;
+    if (device_cached(a, hash, out))
+        return STATUS_OK;
+    long long device_id = 0;
+    enum reading_type type = READING_CUMULATIVE;
+    struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
+    if (!conn)
+        return STATUS_UNAVAILABLE;
+    enum status st = db_credentials_device_by_token(conn, hash, &device_id, &type);
+    db_pool_release(a->pool, conn);
+    if (st == STATUS_NOT_FOUND)
+        return STATUS_UNAUTHORIZED;
+    if (st != STATUS_OK)
+        return st;
+    device_store(a, hash, device_id, type);
     *out = (struct caller){.kind = CALLER_DEVICE, .device_id = device_id, .reading_type = type};
     return STATUS_OK;
 }

@@ -23,7 +23,21 @@ struct authn;
 struct authn *authn_create(struct db_pool *pool, const char *jwt_secret, size_t jwt_secret_len);
 void authn_free(struct authn *authn);
 
-/* A user access token (JWT): verified, then the user's current role read
+/* What the caches alone can say about a credential. */
+enum authn_verdict {
+    AUTHN_OK,           /* *out is filled */
+    AUTHN_UNAUTHORIZED, /* a bad token (or one the caches know is no longer good) */
+    AUTHN_NEEDS_LOOKUP, /* the caches do not know: ask authn_user()/authn_device() */
+};
+
+/* The checks that never wait: no database, no pooled connection, only CPU
+ * (a JWT verification or a SHA-256) and the caches' mutex. For HTTP threads. */
+enum authn_verdict authn_user_cached(struct authn *authn, const char *token, struct caller *out);
+enum authn_verdict authn_device_cached(struct authn *authn, const char *token, struct caller *out);
+
+/* The full checks: the cached one, then on a miss a look-up that waits up to
+ * 2 s for a pooled connection. Never on an HTTP thread.
+ * A user access token (JWT): verified, then the user's current role read
  * (cached). STATUS_UNAUTHORIZED for a bad token or a user that is gone. */
 enum status authn_user(struct authn *authn, const char *token, struct caller *out);
 

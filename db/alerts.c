@@ -81,15 +81,9 @@ enum status db_alerts_list(struct db_conn *c, const struct alert_query *q, struc
 
 enum status db_alerts_by_ids(struct db_conn *c, const long long *ids, int n, struct alert_list *out)
 {
-    struct db_array arr;
-    db_array_init(&arr);
-    for (int i = 0; i < n; i++)
-        db_array_add_ll(&arr, ids[i]);
-    const char *params[] = {db_array_finish(&arr)};
-    enum status st =
-        params[0] ? read_list(c, db_exec(c, &BY_IDS, 1, params), out) : STATUS_INTERNAL;
-    db_array_free(&arr);
-    return st;
+    PGresult *res;
+    enum status st = db_exec_ids(c, &BY_IDS, ids, n, &res);
+    return st == STATUS_OK ? read_list(c, res, out) : st;
 }
 
 enum status db_alerts_ack(struct db_conn *c, long long id, long long owner_id, struct alert *out)

@@ -36,6 +36,33 @@ struct db_conn *db_pool_acquire(struct db_pool *pool, int wait_ms);
  * and reopened on its next use. NULL is a no-op. */
 void db_pool_release(struct db_pool *pool, struct db_conn *conn);
 
+/* What the pool last knew of PostgreSQL, for readiness probes; reading it
+ * never touches the database. Kept by the pool's watcher (db_pool_watch):
+ * confirmed once a second while PostgreSQL answers, set DOWN at once when
+ * PostgreSQL closes the watcher's connection (a shutdown or restart) or when
+ * any of the pool's own connection attempts fails. */
+enum db_health {
+    DB_HEALTH_UNKNOWN = 0, /* not checked yet (or no watcher) */
+    DB_HEALTH_DOWN,        /* PostgreSQL did not answer */
+    DB_HEALTH_OUTDATED,    /* it answers, but a migration is missing or differs */
+    DB_HEALTH_READY,       /* it answers and the schema is current */
+};
+
+/* Seconds between the watcher's checks while nothing happens. */
+#define DB_HEALTH_INTERVAL_S 1
+
+/* The last state, and in *age_s how many seconds ago it was set or confirmed
+ * (a check that hangs shows as a growing age). Thread-safe, never waits. */
+enum db_health db_pool_health(struct db_pool *pool, double *age_s);
+
+/* Starts the watcher thread, with a connection of its own outside the pool:
+ * it checks that PostgreSQL answers and that every migration in list[0..n)
+ * is applied (again after each reconnection), then sleeps on its socket so
+ * that a closed connection is seen at once. Stopped by db_pool_free(). list
+ * is borrowed and outlives the pool. False when the thread cannot start. */
+struct migration;
+bool db_pool_watch(struct db_pool *pool, const struct migration *list, size_t n);
+
 struct db_pool_stats {
     int size;
     int in_use;
@@ -54,7 +81,23 @@ void db_disconnect(struct db_conn *conn);
  * in its socket (PostgreSQL restarted since its last use). Cheap: no query. */
 bool db_conn_alive(struct db_conn *conn);
 
-/* Transactions on a borrowed connection. */
+/* ---- transactions ---------------------------------------------------------
+ * One owner per transaction. A db_ call either runs a whole transaction itself
+ * (it has committed or rolled back when it returns: every name without _in_tx)
+ * or works inside one its caller has open and says so: its name ends in _in_tx.
+ * No call returns with a transaction left open for its caller to finish; the
+ * readings cursor (readings_query.h) owns its transaction from open to close. */
+
+/* A step of work made of _in_tx calls; ctx is the caller's. */
+typedef enum status (*db_tx_fn)(struct db_conn *conn, void *ctx);
+
+/* Runs body(conn, ctx) between BEGIN and COMMIT, rolling back when it does not
+ * return STATUS_OK. Returns body's status, else the status of the COMMIT. */
+enum status db_transaction(struct db_conn *conn, db_tx_fn body, void *ctx);
+
+/* The bare commands, for a module that must keep its own shape of transaction
+ * (ingestion's group commit announces usage after its COMMIT). Anything else
+ * uses db_transaction(). */
 enum status db_begin(struct db_conn *conn);
 enum status db_commit(struct db_conn *conn);
 void db_rollback(struct db_conn *conn);

@@ -191,31 +191,39 @@ static enum status run_update(struct db_conn *c, long long id, long long owner_s
     return st;
 }
 
-static enum status announce_device(struct db_conn *c, long long id)
+/* Tells every instance the device changed hands or went, inside the change's
+ * transaction: the notification exists only if the change committed. */
+static enum status announce_device_in_tx(struct db_conn *c, long long id)
 {
     return db_events_notify(c, &(struct events){.devices_changed = &id, .ndevices_changed = 1});
+}
+
+struct update_tx {
+    long long id, owner_scope;
+    const struct device_patch *patch;
+    struct device *out;
+};
+
+static enum status update_in_tx(struct db_conn *c, void *ctx)
+{
+    struct update_tx *u = ctx;
+    bool owner_changed = false;
+    enum status st = run_update(c, u->id, u->owner_scope, u->patch, u->out, &owner_changed);
+    return st == STATUS_OK && owner_changed ? announce_device_in_tx(c, u->id) : st;
 }
 
 enum status db_devices_update(struct db_conn *c, long long id, long long owner_scope,
                               const struct device_patch *patch, struct device *out)
 {
+    *out = (struct device){0};
     bool owner_changed = false;
     /* Only an owner change needs the announcement, hence the transaction. */
     if (!patch->set_owner)
         return run_update(c, id, owner_scope, patch, out, &owner_changed);
-
-    enum status st = db_begin(c);
+    struct update_tx u = {id, owner_scope, patch, out};
+    enum status st = db_transaction(c, update_in_tx, &u);
     if (st != STATUS_OK)
-        return st;
-    st = run_update(c, id, owner_scope, patch, out, &owner_changed);
-    if (st == STATUS_OK && owner_changed)
-        st = announce_device(c, id);
-    if (st == STATUS_OK)
-        st = db_commit(c);
-    if (st != STATUS_OK) {
-        db_rollback(c);
-        device_clear(out);
-    }
+        device_clear(out); /* read before a failed announcement or COMMIT */
     return st;
 }
 
@@ -231,23 +239,20 @@ enum status db_devices_set_token(struct db_conn *c, long long id, const char *to
     return st;
 }
 
-enum status db_devices_delete(struct db_conn *c, long long id)
+static enum status delete_in_tx(struct db_conn *c, void *ctx)
 {
-    enum status st = db_begin(c);
-    if (st != STATUS_OK)
-        return st;
+    const long long *id = ctx;
     struct db_ll_text idt;
-    const char *params[] = {db_ll(&idt, id)};
+    const char *params[] = {db_ll(&idt, *id)};
     PGresult *res = db_exec(c, &DELETE, 1, params);
-    st = db_check(c, res, PGRES_TUPLES_OK);
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) != 1)
         st = STATUS_NOT_FOUND;
     PQclear(res);
-    if (st == STATUS_OK)
-        st = announce_device(c, id);
-    if (st == STATUS_OK)
-        st = db_commit(c);
-    if (st != STATUS_OK)
-        db_rollback(c);
-    return st;
+    return st == STATUS_OK ? announce_device_in_tx(c, *id) : st;
+}
+
+enum status db_devices_delete(struct db_conn *c, long long id)
+{
+    return db_transaction(c, delete_in_tx, &id);
 }

@@ -29,8 +29,11 @@ struct events {
     int nusers_changed;
 };
 
-/* Queues the notifications in the current transaction (or sends them at once
- * outside one). Nothing is sent when every list is empty. */
+/* One statement that never commits by itself: called from an _in_tx step it
+ * queues the notifications in that transaction (sent only if it commits);
+ * outside one they go at once (ingestion's usage, announced after its
+ * COMMIT). Nothing is sent when every list is empty. The payloads are
+ * written with base/json_writer. */
 enum status db_events_notify(struct db_conn *conn, const struct events *ev);
 
 #endif

@@ -112,6 +112,18 @@ void db_rollback(struct db_conn *c)
         PQclear(PQexec(c->pg, "ROLLBACK"));
 }
 
+enum status db_transaction(struct db_conn *c, db_tx_fn body, void *ctx)
+{
+    enum status st = db_begin(c);
+    if (st == STATUS_OK)
+        st = body(c, ctx);
+    if (st == STATUS_OK)
+        st = db_commit(c);
+    if (st != STATUS_OK)
+        db_rollback(c);
+    return st;
+}
+
 enum status db_ping(struct db_conn *c)
 {
     PGresult *res = PQexec(c->pg, "SELECT 1");

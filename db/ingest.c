@@ -1,5 +1,6 @@
 #include "ingest.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,21 +108,44 @@ static const struct db_stmt PARTITIONS = {
 
 // clang-format on
 
-/* Builds the text of one array parameter from n values. */
-static const char *ll_array(struct db_array *a, const long long *v, int n)
+/* Builds the text of one array parameter from one member of n structs:
+ * items is the array, stride the size of an element, offset the member's. */
+static const char *ll_column(struct db_array *a, const void *items, size_t stride, size_t offset,
+                             int n)
 {
     db_array_init(a);
-    for (int i = 0; i < n; i++)
-        db_array_add_ll(a, v[i]);
+    for (int i = 0; i < n; i++) {
+        long long v;
+        memcpy(&v, (const char *)items + (size_t)i * stride + offset, sizeof v);
+        db_array_add_ll(a, v);
+    }
     return db_array_finish(a);
 }
 
-static const char *double_array(struct db_array *a, const double *v, int n)
+static const char *double_column(struct db_array *a, const void *items, size_t stride,
+                                 size_t offset, int n)
 {
     db_array_init(a);
-    for (int i = 0; i < n; i++)
-        db_array_add_double(a, v[i]);
+    for (int i = 0; i < n; i++) {
+        double v;
+        memcpy(&v, (const char *)items + (size_t)i * stride + offset, sizeof v);
+        db_array_add_double(a, v);
+    }
     return db_array_finish(a);
+}
+
+/* The column `field` of the n structs of type `type` at items. */
+#define LL_COLUMN(a, items, n, type, field)                                                        \
+    ll_column((a), (items), sizeof(type), offsetof(type, field), (n))
+#define DOUBLE_COLUMN(a, items, n, type, field)                                                    \
+    double_column((a), (items), sizeof(type), offsetof(type, field), (n))
+
+static bool all_built(const char *const *params, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!params[i])
+            return false;
+    return true;
 }
 
 static void free_arrays(struct db_array *a, int n)
@@ -131,43 +155,49 @@ static void free_arrays(struct db_array *a, int n)
 }
 
 /* The index of (device, ts) in rows sorted by device then ts, or -1. */
-static int find_row(const long long *devices, const long long *ts, int n, long long device,
-                    long long at)
+static int find_row(const struct ingest_row *rows, int n, long long device, long long at)
 {
     int lo = 0, hi = n;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        if (devices[mid] < device || (devices[mid] == device && ts[mid] < at))
+        if (rows[mid].device_id < device || (rows[mid].device_id == device && rows[mid].ts < at))
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < n && devices[lo] == device && ts[lo] == at ? lo : -1;
+    return lo < n && rows[lo].device_id == device && rows[lo].ts == at ? lo : -1;
 }
 
-static struct ingest_device *find_device(struct ingest_device *list, int n, long long id)
+/* The entry of id among devices sorted by ascending id, or NULL. */
+static struct ingest_device *find_device(struct ingest_device *devices, int n, long long id)
 {
-    for (int i = 0; i < n; i++)
-        if (list[i].id == id)
-            return &list[i];
-    return NULL;
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (devices[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && devices[lo].id == id ? &devices[lo] : NULL;
 }
 
-enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int n,
-                                   struct ingest_device *out)
+enum status db_ingest_lock_devices_in_tx(struct db_conn *c, struct ingest_device *devices, int n)
 {
     struct db_array a;
-    const char *params[] = {ll_array(&a, ids, n)};
+    const char *params[] = {LL_COLUMN(&a, devices, n, struct ingest_device, id)};
+    for (int i = 0; i < n; i++) {
+        devices[i].exists = false;
+        devices[i].has_latest = false;
+    }
     if (!params[0]) {
         db_array_free(&a);
         return STATUS_INTERNAL;
     }
     PGresult *res = db_exec(c, &LOCK, 1, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    for (int i = 0; i < n; i++)
-        out[i] = (struct ingest_device){.id = ids[i]};
     for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
-        struct ingest_device *d = find_device(out, n, db_get_ll(res, row, 0));
+        struct ingest_device *d = find_device(devices, n, db_get_ll(res, row, 0));
         if (!d)
             continue;
         d->exists = true;
@@ -182,21 +212,21 @@ enum status db_ingest_lock_devices(struct db_conn *c, const long long *ids, int 
     return st;
 }
 
-enum status db_ingest_insert(struct db_conn *c, const long long *device_ids, const long long *ts,
-                             const double *values, int n, bool *inserted)
+enum status db_ingest_insert_in_tx(struct db_conn *c, const struct ingest_row *rows, int n,
+                                   bool *inserted)
 {
     struct db_array a[3];
-    const char *params[] = {ll_array(&a[0], device_ids, n), ll_array(&a[1], ts, n),
-                            double_array(&a[2], values, n)};
+    const char *params[] = {LL_COLUMN(&a[0], rows, n, struct ingest_row, device_id),
+                            LL_COLUMN(&a[1], rows, n, struct ingest_row, ts),
+                            DOUBLE_COLUMN(&a[2], rows, n, struct ingest_row, value)};
     enum status st = STATUS_INTERNAL;
-    if (params[0] && params[1] && params[2]) {
+    for (int i = 0; i < n; i++)
+        inserted[i] = false;
+    if (all_built(params, 3)) {
         PGresult *res = db_exec_binary(c, &INSERT, 3, params);
         st = db_check(c, res, PGRES_TUPLES_OK);
-        for (int i = 0; i < n; i++)
-            inserted[i] = false;
         for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
-            int i = find_row(device_ids, ts, n, db_bin_int8(res, row, 0),
-                             db_bin_timestamptz(res, row, 1));
+            int i = find_row(rows, n, db_bin_int8(res, row, 0), db_bin_timestamptz(res, row, 1));
             if (i >= 0)
                 inserted[i] = true;
         }
@@ -206,46 +236,51 @@ enum status db_ingest_insert(struct db_conn *c, const long long *device_ids, con
     return st;
 }
 
-enum status db_ingest_context(struct db_conn *c, const long long *ids, const long long *lo,
-                              const long long *hi, int n, struct ingest_context *out)
+/* The three array parameters of a list of spans. */
+static bool span_params(struct db_array *a, const struct ingest_span *spans, int n,
+                        const char **params)
+{
+    params[0] = LL_COLUMN(&a[0], spans, n, struct ingest_span, device_id);
+    params[1] = LL_COLUMN(&a[1], spans, n, struct ingest_span, from);
+    params[2] = LL_COLUMN(&a[2], spans, n, struct ingest_span, to);
+    return all_built(params, 3);
+}
+
+enum status db_ingest_context_in_tx(struct db_conn *c, const struct ingest_span *spans, int n,
+                                    struct ingest_context *out)
 {
     struct db_array a[3];
-    const char *params[] = {ll_array(&a[0], ids, n), ll_array(&a[1], lo, n),
-                            ll_array(&a[2], hi, n)};
+    const char *params[3];
     enum status st = STATUS_INTERNAL;
-    out->rows = NULL;
-    out->count = 0;
-    if (params[0] && params[1] && params[2]) {
+    *out = (struct ingest_context){0};
+    if (span_params(a, spans, n, params)) {
         PGresult *res = db_exec(c, &CONTEXT, 3, params);
         st = db_check(c, res, PGRES_TUPLES_OK);
         int rows = st == STATUS_OK ? PQntuples(res) : 0;
         if (rows > 0 && !(out->rows = malloc((size_t)rows * sizeof *out->rows)))
             st = STATUS_INTERNAL;
-        for (int i = 0; st == STATUS_OK && i < rows; i++) {
-            out->rows[i] = (struct ingest_context_row){
+        for (int i = 0; st == STATUS_OK && i < rows; i++)
+            out->rows[out->count++] = (struct ingest_context_row){
                 .device_id = db_get_ll(res, i, 0),
                 .first_hour = db_get_ll(res, i, 1),
                 .end_hour = db_get_ll(res, i, 2),
                 .ts = db_get_ll(res, i, 3),
                 .value = db_get_double(res, i, 4),
             };
-            out->count++;
-        }
         PQclear(res);
     }
     free_arrays(a, 3);
     return st;
 }
 
-enum status db_ingest_hours(struct db_conn *c, const long long *ids, const long long *first,
-                            const long long *end, int n, struct ingest_hour_list *out)
+enum status db_ingest_hours_in_tx(struct db_conn *c, const struct ingest_span *spans, int n,
+                                  struct ingest_hour_list *out)
 {
     struct db_array a[3];
-    const char *params[] = {ll_array(&a[0], ids, n), ll_array(&a[1], first, n),
-                            ll_array(&a[2], end, n)};
+    const char *params[3];
     enum status st = STATUS_INTERNAL;
     *out = (struct ingest_hour_list){0};
-    if (params[0] && params[1] && params[2]) {
+    if (span_params(a, spans, n, params)) {
         PGresult *res = db_exec(c, &HOURS, 3, params);
         st = db_check(c, res, PGRES_TUPLES_OK);
         int rows = st == STATUS_OK ? PQntuples(res) : 0;
@@ -270,25 +305,24 @@ void db_ingest_context_free(struct ingest_context *ctx)
     ctx->count = 0;
 }
 
-enum status db_ingest_write(struct db_conn *c, const struct ingest_write *w, long long **alert_ids,
-                            int *nalerts)
+enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *w,
+                                  long long **alert_ids, int *nalerts)
 {
     struct db_array a[8];
-    const char *params[] = {ll_array(&a[0], w->hour_devices, w->nhours),
-                            ll_array(&a[1], w->hours, w->nhours),
-                            double_array(&a[2], w->kwh, w->nhours),
-                            ll_array(&a[3], w->seen_devices, w->nseen),
-                            ll_array(&a[4], w->seen_at, w->nseen),
-                            ll_array(&a[5], w->latest_devices, w->nlatest),
-                            ll_array(&a[6], w->latest_ts, w->nlatest),
-                            double_array(&a[7], w->latest_values, w->nlatest)};
+    const char *params[] = {
+        LL_COLUMN(&a[0], w->hours, w->nhours, struct ingest_hour, device_id),
+        LL_COLUMN(&a[1], w->hours, w->nhours, struct ingest_hour, hour),
+        DOUBLE_COLUMN(&a[2], w->hours, w->nhours, struct ingest_hour, kwh),
+        LL_COLUMN(&a[3], w->seen, w->nseen, struct ingest_device, id),
+        LL_COLUMN(&a[4], w->seen, w->nseen, struct ingest_device, seen_at),
+        LL_COLUMN(&a[5], w->latest, w->nlatest, struct ingest_row, device_id),
+        LL_COLUMN(&a[6], w->latest, w->nlatest, struct ingest_row, ts),
+        DOUBLE_COLUMN(&a[7], w->latest, w->nlatest, struct ingest_row, value),
+    };
     enum status st = STATUS_INTERNAL;
     *alert_ids = NULL;
     *nalerts = 0;
-    bool built = true;
-    for (int i = 0; i < 8; i++)
-        built = built && params[i];
-    if (built) {
+    if (all_built(params, 8)) {
         PGresult *res = db_exec(c, &WRITE, 8, params);
         st = db_check(c, res, PGRES_TUPLES_OK);
         int rows = st == STATUS_OK ? PQntuples(res) : 0;
@@ -302,7 +336,7 @@ enum status db_ingest_write(struct db_conn *c, const struct ingest_write *w, lon
     return st;
 }
 
-enum status db_ingest_lock_alerts(struct db_conn *c)
+enum status db_ingest_lock_alerts_in_tx(struct db_conn *c)
 {
     PGresult *res = db_exec(c, &LOCK_ALERTS, 0, NULL);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);

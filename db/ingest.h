@@ -1,7 +1,13 @@
-/* ingest (db side): the statements of one ingestion transaction. The caller
- * (handlers/ingest.c) runs them in order inside BEGIN..COMMIT:
- * lock devices, insert readings, fetch the context of the touched hours,
- * write the hours and raise alerts, notify. */
+/* ingest (db side): the statements of one ingestion transaction.
+ *
+ * Transactions: every db_ingest_*_in_tx call runs inside a transaction its
+ * caller opened (db_begin) and will finish (db_commit or db_rollback); none
+ * of them begins, commits or rolls back. The caller (ingest/store_pg.c, for
+ * ingest/group.c) runs them in this order: lock devices, insert readings,
+ * read the stored hours or the readings around late ones, lock alerts when
+ * needed, write hours and raise alerts. db_ingest_ensure_partitions is the
+ * one call made outside a transaction.
+ */
 #ifndef WATTLINE_DB_INGEST_H
 #define WATTLINE_DB_INGEST_H
 
@@ -10,9 +16,11 @@
 #include "db.h"
 #include "models.h"
 
-/* A device as the ingestion transaction sees it after locking it. */
+/* A device as one ingestion transaction sees it. id and seen_at are the
+ * caller's; the rest is what locking the device told. */
 struct ingest_device {
     long long id;
+    long long seen_at; /* the newest receive time of its readings: becomes last_seen_at */
     bool exists;
     enum reading_type type;
     double limit;        /* max_hourly_kwh */
@@ -21,26 +29,41 @@ struct ingest_device {
     double latest_value;
 };
 
-/* Locks the devices' rows (ascending id, so concurrent transactions on other
- * instances cannot deadlock), then describes each in out[i] (for ids[i]),
- * with its newest reading as committed by whoever held the lock before. */
-enum status db_ingest_lock_devices(struct db_conn *conn, const long long *ids, int n,
-                                   struct ingest_device *out);
+/* One reading of one device (ts in microseconds since the epoch). */
+struct ingest_row {
+    long long device_id;
+    long long ts;
+    double value;
+};
+
+/* A time range of one device, in microseconds; each call says whether `to`
+ * is inclusive. */
+struct ingest_span {
+    long long device_id;
+    long long from, to;
+};
+
+/* Locks the rows of devices[0..n) (ids strictly ascending, so concurrent
+ * transactions on other instances cannot deadlock) and fills in the rest of
+ * each entry, with its newest reading as committed by whoever held the lock
+ * before. A device that does not exist keeps exists = false. */
+enum status db_ingest_lock_devices_in_tx(struct db_conn *conn, struct ingest_device *devices,
+                                         int n);
 
 /* Serialises the transactions that raise alerts, across instances, until
- * commit: alert ids then commit in id order, which lets a WebSocket session
- * deliver strictly in id order without skipping one. */
-enum status db_ingest_lock_alerts(struct db_conn *conn);
+ * the caller's commit: alert ids then commit in id order, which lets a
+ * WebSocket session deliver strictly in id order without skipping one. */
+enum status db_ingest_lock_alerts_in_tx(struct db_conn *conn);
 
-/* Inserts rows, sorted by device then ts and unique; inserted[i] tells which
- * were new (the others were stored already). */
-enum status db_ingest_insert(struct db_conn *conn, const long long *device_ids, const long long *ts,
-                             const double *values, int n, bool *inserted);
+/* Inserts rows[0..n) (sorted by device then ts, unique); inserted[i] tells
+ * which were new (the others were stored already). */
+enum status db_ingest_insert_in_tx(struct db_conn *conn, const struct ingest_row *rows, int n,
+                                   bool *inserted);
 
 /* The readings needed to recompute every hour touched by readings in
- * [lo[i], hi[i]] of device ids[i]: for each device, the hour range and the
- * readings from the last at or before its start to the first at or after its
- * end. Rows come sorted by device, then ts. */
+ * [spans[i].from, spans[i].to] of device spans[i].device_id: for each device,
+ * the hour range and the readings from the last at or before its start to
+ * the first at or after its end. Rows come sorted by device, then ts. */
 struct ingest_context_row {
     long long device_id;
     long long first_hour, end_hour; /* [first_hour, end_hour) */
@@ -48,15 +71,16 @@ struct ingest_context_row {
     double value;
 };
 struct ingest_context {
-    struct ingest_context_row *rows;
+    struct ingest_context_row *rows; /* malloc'd: the caller frees it (db_ingest_context_free) */
     int count;
 };
-enum status db_ingest_context(struct db_conn *conn, const long long *ids, const long long *lo,
-                              const long long *hi, int n, struct ingest_context *out);
+enum status db_ingest_context_in_tx(struct db_conn *conn, const struct ingest_span *spans, int n,
+                                    struct ingest_context *out);
 void db_ingest_context_free(struct ingest_context *ctx);
 
-/* The stored energy of the hours [first[i], end[i]) of device ids[i], sorted
- * by device; hours without a row are absent. Caller frees out->hours. */
+/* The stored energy of the hours [spans[i].from, spans[i].to) of device
+ * spans[i].device_id, sorted by device; hours without a row are absent.
+ * Caller frees out->hours (malloc'd), whatever the status. */
 struct ingest_hour {
     long long device_id;
     long long hour;
@@ -66,30 +90,29 @@ struct ingest_hour_list {
     struct ingest_hour *hours;
     int count;
 };
-enum status db_ingest_hours(struct db_conn *conn, const long long *ids, const long long *first,
-                            const long long *end, int n, struct ingest_hour_list *out);
+enum status db_ingest_hours_in_tx(struct db_conn *conn, const struct ingest_span *spans, int n,
+                                  struct ingest_hour_list *out);
 
 /* What a transaction writes besides its readings: the hours' energy, when
- * each device was seen (every device of the group), and the newest reading
- * of the devices that now have a newer one. */
+ * each device was seen (every device of the group, by seen_at), and the
+ * newest reading of the devices that now have a newer one. All borrowed. */
 struct ingest_write {
-    const long long *hour_devices, *hours;
-    const double *kwh;
+    const struct ingest_hour *hours;
     int nhours;
-    const long long *seen_devices, *seen_at;
+    const struct ingest_device *seen;
     int nseen;
-    const long long *latest_devices, *latest_ts;
-    const double *latest_values;
+    const struct ingest_row *latest;
     int nlatest;
 };
 
 /* Writes w, and raises the alerts for hours over their device's limit (once
- * per device and hour). Fills *alert_ids (caller frees) with the ids of new
- * alerts. */
-enum status db_ingest_write(struct db_conn *conn, const struct ingest_write *w,
-                            long long **alert_ids, int *nalerts);
+ * per device and hour). Fills *alert_ids (malloc'd, caller frees, whatever
+ * the status) with the ids of new alerts, ascending. */
+enum status db_ingest_write_in_tx(struct db_conn *conn, const struct ingest_write *w,
+                                  long long **alert_ids, int *nalerts);
 
-/* Creates the monthly reading partitions around now (idempotent). */
+/* Creates the monthly reading partitions around now (idempotent). One
+ * statement of its own: call it outside a transaction. */
 enum status db_ingest_ensure_partitions(struct db_conn *conn);
 
 #endif

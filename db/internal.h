@@ -22,6 +22,17 @@ struct db_conn {
     struct db_conn *next_free;
 };
 
+/* pool.c, for the watcher (health.c): a new connection with the pool's
+ * settings (NULL or not CONNECTION_OK on failure; the caller PQfinish()es
+ * it), and the health state's setter. */
+PGconn *db_pool_connect(struct db_pool *pool);
+void db_pool_health_set(struct db_pool *pool, enum db_health state);
+
+/* health.c, for the pool: starts and stops (and frees) the watcher. */
+struct db_watch;
+struct db_watch *db_watch_start(struct db_pool *pool, const struct migration *list, size_t n);
+void db_watch_stop(struct db_watch *w);
+
 /* Runs a prepared statement with text parameters (NULL entries are SQL NULL).
  * Always returns a PGresult (possibly an error one); caller PQclear()s it. */
 PGresult *db_exec(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
@@ -81,6 +92,14 @@ void db_array_add_double(struct db_array *a, double v);    /* %.17g: exact round
 void db_array_add_text(struct db_array *a, const char *s); /* quoted and escaped */
 /* Closes the literal; returns its text (owned by a) or NULL on failure. */
 const char *db_array_finish(struct db_array *a);
+/* The one bigint[] parameter builder: a initialised and filled with the n
+ * values, then finished. NULL when out of memory; db_array_free(a) either way. */
+const char *db_array_of_ll(struct db_array *a, const long long *v, int n);
+
+/* Runs stmt whose one parameter is the bigint[] of ids into *res, which the
+ * caller checks and PQclear()s. STATUS_INTERNAL, *res NULL, when out of memory. */
+enum status db_exec_ids(struct db_conn *conn, const struct db_stmt *stmt, const long long *ids,
+                        int n, PGresult **res);
 void db_array_free(struct db_array *a);
 
 /* Formats a long long parameter. */

@@ -1,7 +1,5 @@
 #include "login_failures.h"
 
-#include <stdio.h>
-
 #include "internal.h"
 
 /* The upsert takes the row lock whether the row is new or not, and returns
@@ -33,16 +31,11 @@ static const struct db_stmt PRUNE = {
     " WHERE expires_at < timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
     " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"};
 
-enum status db_login_failures_lock(struct db_conn *c, const char *email, struct login_failure *out)
+static enum status lock_in_tx(struct db_conn *c, const char *email, struct login_failure *out)
 {
-    enum status st = db_begin(c);
-    if (st != STATUS_OK)
-        return st;
     const char *params[] = {email};
-    PGresult *res = db_exec(c, &LOCK, 1, params);
-    st = db_check(c, res, PGRES_TUPLES_OK);
-    if (st == STATUS_OK && PQntuples(res) != 1)
-        st = STATUS_INTERNAL;
+    PGresult *res;
+    enum status st = db_exec_row(c, &LOCK, 1, params, &res);
     if (st == STATUS_OK) {
         out->failures = (int)db_get_ll(res, 0, 0);
         out->window_start = db_get_ll(res, 0, 1);
@@ -50,28 +43,43 @@ enum status db_login_failures_lock(struct db_conn *c, const char *email, struct 
         out->expires_at = 0;
     }
     PQclear(res);
-    if (st != STATUS_OK)
-        db_rollback(c);
-    return st;
+    return st == STATUS_NOT_FOUND ? STATUS_INTERNAL : st; /* the upsert always returns its row */
 }
 
-enum status db_login_failures_store(struct db_conn *c, const char *email,
-                                    const struct login_failure *state)
+static enum status store_in_tx(struct db_conn *c, const char *email,
+                               const struct login_failure *state)
 {
-    char failures[16], window_start[24], locked_until[24], expires[24];
-    snprintf(failures, sizeof failures, "%d", state->failures);
-    snprintf(window_start, sizeof window_start, "%lld", state->window_start);
-    snprintf(locked_until, sizeof locked_until, "%lld", state->locked_until);
-    snprintf(expires, sizeof expires, "%lld", state->expires_at);
-    const char *params[] = {email, failures, window_start, locked_until, expires};
+    struct db_ll_text failures, window_start, locked_until, expires;
+    const char *params[] = {
+        email, db_ll(&failures, state->failures), db_ll(&window_start, state->window_start),
+        db_ll(&locked_until, state->locked_until), db_ll(&expires, state->expires_at)};
     PGresult *res = db_exec(c, &STORE, 5, params);
     enum status st = db_check(c, res, PGRES_COMMAND_OK);
     PQclear(res);
-    if (st == STATUS_OK)
-        st = db_commit(c);
-    if (st != STATUS_OK)
-        db_rollback(c);
     return st;
+}
+
+struct update_tx {
+    const char *email;
+    db_login_failures_decide_fn decide;
+    void *ctx;
+};
+
+static enum status update_in_tx(struct db_conn *c, void *ctx)
+{
+    const struct update_tx *u = ctx;
+    struct login_failure state;
+    enum status st = lock_in_tx(c, u->email, &state);
+    if (st == STATUS_OK && u->decide(&state, u->ctx))
+        st = store_in_tx(c, u->email, &state);
+    return st;
+}
+
+enum status db_login_failures_update(struct db_conn *c, const char *email,
+                                     db_login_failures_decide_fn decide, void *ctx)
+{
+    struct update_tx u = {email, decide, ctx};
+    return db_transaction(c, update_in_tx, &u);
 }
 
 enum status db_login_failures_clear(struct db_conn *c, const char *email)
@@ -85,10 +93,8 @@ enum status db_login_failures_clear(struct db_conn *c, const char *email)
 
 enum status db_login_failures_prune(struct db_conn *c, long long before, int limit)
 {
-    char before_s[24], limit_s[16];
-    snprintf(before_s, sizeof before_s, "%lld", before);
-    snprintf(limit_s, sizeof limit_s, "%d", limit);
-    const char *params[] = {before_s, limit_s};
+    struct db_ll_text before_s, limit_s;
+    const char *params[] = {db_ll(&before_s, before), db_ll(&limit_s, limit)};
     PGresult *res = db_exec(c, &PRUNE, 2, params);
     enum status st = db_check(c, res, PGRES_COMMAND_OK);
     PQclear(res);

@@ -1,4 +1,4 @@
-/* login_failures: per-account failed-login state (see handlers/throttle.h).
+/* login_failures: per-account failed-login state (see auth/throttle.h).
  *
  * Kept in the database so that every server instance counts the same
  * failures. Rows are keyed by the lower-cased email as typed at login, so an
@@ -6,6 +6,8 @@
  * the answers never tell the two apart. */
 #ifndef WATTLINE_DB_LOGIN_FAILURES_H
 #define WATTLINE_DB_LOGIN_FAILURES_H
+
+#include <stdbool.h>
 
 #include "db.h"
 
@@ -16,16 +18,16 @@ struct login_failure {
     long long expires_at;   /* stored only: when the row stops mattering (for pruning) */
 };
 
-/* Begins a transaction and reads the state for email with the row locked
- * (creating a zero row first), so concurrent attempts on one account take
- * turns. On STATUS_OK the caller must end it with db_login_failures_store()
- * or db_rollback(); on any other status no transaction is left open. */
-enum status db_login_failures_lock(struct db_conn *conn, const char *email,
-                                   struct login_failure *out);
+/* What a password check decides from an account's state: true after
+ * changing *state into the one to store, false to leave it as it was. */
+typedef bool (*db_login_failures_decide_fn)(struct login_failure *state, void *ctx);
 
-/* Writes the state read by db_login_failures_lock() and commits. */
-enum status db_login_failures_store(struct db_conn *conn, const char *email,
-                                    const struct login_failure *state);
+/* In one transaction: reads the state for email with its row locked
+ * (creating a zero row first), so that concurrent attempts on one account
+ * take turns, hands it to decide(ctx) and stores what decide() made of it.
+ * The policy lives with the caller (auth/login.c); the transaction here. */
+enum status db_login_failures_update(struct db_conn *conn, const char *email,
+                                     db_login_failures_decide_fn decide, void *ctx);
 
 /* Forgets the account's failures (after a correct password). */
 enum status db_login_failures_clear(struct db_conn *conn, const char *email);

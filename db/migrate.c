@@ -40,30 +40,38 @@ static int recorded(struct db_conn *c, const struct migration *m)
     return verdict;
 }
 
-static enum status apply_one(struct db_conn *c, const struct migration *m, char *err, size_t errlen)
+struct apply_tx {
+    const struct migration *m;
+    char *err;
+    size_t errlen;
+};
+
+/* Runs the migration's SQL and records it, so both or neither happen. */
+static enum status apply_in_tx(struct db_conn *c, void *ctx)
 {
-    enum status st = db_begin(c);
+    const struct apply_tx *a = ctx;
+    PGresult *res = PQexec(c->pg, a->m->sql);
+    /* A migration may end with a SELECT (of a function run for its effect). */
+    enum status st =
+        PQresultStatus(res) == PGRES_TUPLES_OK ? STATUS_OK : db_check(c, res, PGRES_COMMAND_OK);
+    if (st != STATUS_OK)
+        snprintf(a->err, a->errlen, "migration %s failed: %s", a->m->name,
+                 PQresultErrorMessage(res));
+    PQclear(res);
     if (st != STATUS_OK)
         return st;
-    PGresult *res = PQexec(c->pg, m->sql);
-    /* A migration may end with a SELECT (of a function run for its effect). */
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        st = db_check(c, res, PGRES_COMMAND_OK);
-    if (st != STATUS_OK)
-        snprintf(err, errlen, "migration %s failed: %s", m->name, PQresultErrorMessage(res));
+    struct db_ll_text version;
+    const char *params[] = {db_ll(&version, a->m->version), a->m->name, a->m->checksum};
+    res = db_exec(c, &RECORD, 3, params);
+    st = db_check(c, res, PGRES_COMMAND_OK);
     PQclear(res);
-    if (st == STATUS_OK) {
-        struct db_ll_text version;
-        const char *params[] = {db_ll(&version, m->version), m->name, m->checksum};
-        res = db_exec(c, &RECORD, 3, params);
-        st = db_check(c, res, PGRES_COMMAND_OK);
-        PQclear(res);
-    }
-    if (st == STATUS_OK)
-        st = db_commit(c);
-    if (st != STATUS_OK)
-        db_rollback(c);
     return st;
+}
+
+static enum status apply_one(struct db_conn *c, const struct migration *m, char *err, size_t errlen)
+{
+    struct apply_tx a = {m, err, errlen};
+    return db_transaction(c, apply_in_tx, &a);
 }
 
 enum status db_migrate(struct db_conn *c, const struct migration *list, size_t n, int *applied,

@@ -27,6 +27,12 @@ struct db_pool {
 
     atomic_ulong acquire_timeouts;
     atomic_ulong connect_failures;
+
+    /* enum db_health in the low 2 bits, the monotonic milliseconds it was set
+     * at above them: one word, so a reader never sees a state with another's
+     * time. */
+    atomic_ullong health;
+    struct db_watch *watch; /* NULL until db_pool_watch() */
 };
 
 /* While PostgreSQL is down, one attempt per this many seconds; the rest of the
@@ -78,6 +84,7 @@ void db_pool_free(struct db_pool *pool)
 {
     if (!pool)
         return;
+    db_watch_stop(pool->watch);
     if (pool->conns) {
         for (int i = 0; i < pool->size; i++)
             PQfinish(pool->conns[i].pg);
@@ -89,6 +96,31 @@ void db_pool_free(struct db_pool *pool)
     free(pool->options);
     free(pool->application_name);
     free(pool);
+}
+
+PGconn *db_pool_connect(struct db_pool *pool)
+{
+    return open_connection(pool->url, pool->options, pool->connect_timeout, pool->application_name);
+}
+
+void db_pool_health_set(struct db_pool *pool, enum db_health state)
+{
+    unsigned long long ms = (unsigned long long)(clock_mono_s() * 1000);
+    atomic_store(&pool->health, ms << 2 | (unsigned long long)state);
+}
+
+enum db_health db_pool_health(struct db_pool *pool, double *age_s)
+{
+    unsigned long long word = atomic_load(&pool->health);
+    *age_s = word ? clock_mono_s() - (double)(word >> 2) / 1000 : 0;
+    return (enum db_health)(word & 3);
+}
+
+bool db_pool_watch(struct db_pool *pool, const struct migration *list, size_t n)
+{
+    if (!pool->watch)
+        pool->watch = db_watch_start(pool, list, n);
+    return pool->watch != NULL;
 }
 
 /* A connection is usable when libpq thinks so and no close notice from the
@@ -119,8 +151,7 @@ static bool conn_ensure(struct db_pool *pool, struct db_conn *c)
 
     PQfinish(c->pg);
     conn_reset_prepared(c);
-    c->pg =
-        open_connection(pool->url, pool->options, pool->connect_timeout, pool->application_name);
+    c->pg = db_pool_connect(pool);
     bool ok = c->pg && PQstatus(c->pg) == CONNECTION_OK;
 
     pthread_mutex_lock(&pool->mutex);
@@ -133,6 +164,7 @@ static bool conn_ensure(struct db_pool *pool, struct db_conn *c)
     }
     pthread_mutex_unlock(&pool->mutex);
     if (!ok) {
+        db_pool_health_set(pool, DB_HEALTH_DOWN); /* readyz knows before the next check */
         atomic_fetch_add(&pool->connect_failures, 1);
         PQfinish(c->pg);
         c->pg = NULL;

@@ -32,7 +32,9 @@ struct readings_cursor;
 #define DB_READINGS_BATCH 5000
 
 /* Opens the cursor on conn (which must not be inside a transaction); conn
- * stays borrowed by the cursor until db_readings_cursor_close(). */
+ * stays borrowed by the cursor until db_readings_cursor_close(). The cursor
+ * owns the read-only transaction it lives in: it begins here and ends in
+ * db_readings_cursor_close(), never in the caller's hands. */
 enum status db_readings_cursor_open(struct db_conn *conn, long long device_id, long long from,
                                     long long to, struct readings_cursor **out);
 

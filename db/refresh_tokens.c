@@ -79,26 +79,29 @@ static enum status spend(struct db_conn *c, const char *token_hash, long long *f
     return st;
 }
 
+struct rotate_tx {
+    const char *token_hash, *next_hash;
+    long long ttl_s;
+    long long *user_id;
+};
+
+static enum status rotate_in_tx(struct db_conn *c, void *ctx)
+{
+    const struct rotate_tx *r = ctx;
+    long long family_id = 0;
+    enum status st = spend(c, r->token_hash, &family_id, r->user_id);
+    if (st != STATUS_OK)
+        return st;
+    struct db_ll_text family, ttl;
+    const char *params[] = {r->next_hash, db_ll(&family, family_id), db_ll(&ttl, r->ttl_s)};
+    return run_command(c, &SUCCEED, 3, params);
+}
+
 enum status db_refresh_rotate(struct db_conn *c, const char *token_hash, const char *next_hash,
                               long long ttl_s, long long *user_id)
 {
-    enum status st = db_begin(c);
-    if (st != STATUS_OK)
-        return st;
-    long long family_id = 0;
-    st = spend(c, token_hash, &family_id, user_id);
-    if (st == STATUS_OK) {
-        char family[24], ttl[24];
-        snprintf(family, sizeof family, "%lld", family_id);
-        snprintf(ttl, sizeof ttl, "%lld", ttl_s);
-        const char *params[] = {next_hash, family, ttl};
-        st = run_command(c, &SUCCEED, 3, params);
-    }
-    if (st == STATUS_OK)
-        st = db_commit(c);
-    if (st != STATUS_OK)
-        db_rollback(c);
-    return st;
+    struct rotate_tx r = {token_hash, next_hash, ttl_s, user_id};
+    return db_transaction(c, rotate_in_tx, &r);
 }
 
 enum status db_refresh_revoke_if_spent(struct db_conn *c, const char *token_hash,
@@ -119,7 +122,7 @@ enum status db_refresh_revoke_family(struct db_conn *c, const char *token_hash)
     return run_command(c, &REVOKE_FAMILY, 1, params);
 }
 
-enum status db_refresh_revoke_user(struct db_conn *c, long long user_id)
+enum status db_refresh_revoke_user_in_tx(struct db_conn *c, long long user_id)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", user_id);

@@ -32,8 +32,9 @@ enum status db_refresh_revoke_if_spent(struct db_conn *conn, const char *token_h
  * Unknown tokens are not an error. */
 enum status db_refresh_revoke_family(struct db_conn *conn, const char *token_hash);
 
-/* Revokes every family of the user (after a password change). */
-enum status db_refresh_revoke_user(struct db_conn *conn, long long user_id);
+/* Revokes every family of the user, inside the caller's open transaction
+ * (db_users_update's, which changes the password). */
+enum status db_refresh_revoke_user_in_tx(struct db_conn *conn, long long user_id);
 
 /* Deletes the user's families that can no longer be used: revoked ones and
  * those whose every token has expired. */

@@ -26,29 +26,15 @@ static const struct db_stmt READ = {
     " LEFT JOIN device_hours h ON h.device_id = d.id AND h.hour = date_trunc('hour', l.ts, 'UTC')"
     " WHERE d.id = ANY($1::bigint[]) AND l.ts IS NOT NULL ORDER BY d.id"};
 
-/* The ids as one bigint[] parameter; NULL when out of memory (a is freed by the caller). */
-static const char *id_array(struct db_array *a, const long long *ids, int n)
-{
-    db_array_init(a);
-    for (int i = 0; i < n; i++)
-        db_array_add_ll(a, ids[i]);
-    return db_array_finish(a);
-}
-
 enum status db_usage_owners(struct db_conn *c, const long long *ids, int n,
                             struct device_owner *out)
 {
     for (int i = 0; i < n; i++)
         out[i] = (struct device_owner){.device_id = ids[i]};
-    struct db_array arr;
-    const char *params[] = {id_array(&arr, ids, n)};
-    if (!params[0]) {
-        db_array_free(&arr);
-        return STATUS_INTERNAL;
-    }
-    PGresult *res = db_exec(c, &OWNERS, 1, params);
-    db_array_free(&arr);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    PGresult *res;
+    enum status st = db_exec_ids(c, &OWNERS, ids, n, &res);
+    if (st == STATUS_OK)
+        st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) != n)
         st = STATUS_INTERNAL;
     for (int i = 0; st == STATUS_OK && i < n; i++) {
@@ -64,15 +50,10 @@ enum status db_usage_read(struct db_conn *c, const long long *ids, int n, struct
 {
     *out = NULL;
     *count = 0;
-    struct db_array arr;
-    const char *params[] = {id_array(&arr, ids, n)};
-    if (!params[0]) {
-        db_array_free(&arr);
-        return STATUS_INTERNAL;
-    }
-    PGresult *res = db_exec(c, &READ, 1, params);
-    db_array_free(&arr);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    PGresult *res;
+    enum status st = db_exec_ids(c, &READ, ids, n, &res);
+    if (st == STATUS_OK)
+        st = db_check(c, res, PGRES_TUPLES_OK);
     int rows = st == STATUS_OK ? PQntuples(res) : 0;
     if (rows > 0 && !(*out = calloc((size_t)rows, sizeof **out)))
         st = STATUS_INTERNAL;
@@ -95,15 +76,10 @@ enum status db_usage_user_roles(struct db_conn *c, const long long *ids, int n, 
 {
     for (int i = 0; i < n; i++)
         out[i] = ROLE_NONE;
-    struct db_array arr;
-    const char *params[] = {id_array(&arr, ids, n)};
-    if (!params[0]) {
-        db_array_free(&arr);
-        return STATUS_INTERNAL;
-    }
-    PGresult *res = db_exec(c, &ROLES, 1, params);
-    db_array_free(&arr);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    PGresult *res;
+    enum status st = db_exec_ids(c, &ROLES, ids, n, &res);
+    if (st == STATUS_OK)
+        st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) != n)
         st = STATUS_INTERNAL;
     for (int i = 0; st == STATUS_OK && i < n; i++)

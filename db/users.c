@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "internal.h"
+#include "refresh_tokens.h"
 
 #define USER_COLUMNS "id, email, name, role, (extract(epoch FROM created_at) * 1000000)::bigint"
 
@@ -79,9 +81,8 @@ enum status db_users_count(struct db_conn *c, long long *count)
 
 enum status db_users_get(struct db_conn *c, long long id, struct user *out)
 {
-    char id_s[24];
-    snprintf(id_s, sizeof id_s, "%lld", id);
-    const char *params[] = {id_s};
+    struct db_ll_text idt;
+    const char *params[] = {db_ll(&idt, id)};
     return one_user(c, &GET, 1, params, out);
 }
 
@@ -124,27 +125,57 @@ enum status db_users_rehash(struct db_conn *c, long long id, const char *old_has
     return st;
 }
 
+/* Tells live sessions on every instance that the user's role changed or
+ * that the user is gone, inside the change's transaction. */
+static enum status announce_user_in_tx(struct db_conn *c, long long id)
+{
+    return db_events_notify(c, &(struct events){.users_changed = &id, .nusers_changed = 1});
+}
+
+struct update_tx {
+    long long id;
+    const struct user_change *change;
+    struct user *out;
+};
+
+static enum status update_in_tx(struct db_conn *c, void *ctx)
+{
+    const struct update_tx *u = ctx;
+    struct db_ll_text idt;
+    const char *role = u->change->role == ROLE_NONE ? NULL : role_name(u->change->role);
+    const char *params[] = {db_ll(&idt, u->id), u->change->email, u->change->name, role,
+                            u->change->password_hash};
+    enum status st = one_user(c, &UPDATE, 5, params, u->out);
+    if (st == STATUS_OK && u->change->password_hash)
+        st = db_refresh_revoke_user_in_tx(c, u->id);
+    if (st == STATUS_OK && u->change->role != ROLE_NONE)
+        st = announce_user_in_tx(c, u->id);
+    return st;
+}
+
 enum status db_users_update(struct db_conn *c, long long id, const struct user_change *change,
                             struct user *out)
 {
-    char id_s[24];
-    snprintf(id_s, sizeof id_s, "%lld", id);
-    const char *role = change->role == ROLE_NONE ? NULL : role_name(change->role);
-    const char *params[] = {id_s, change->email, change->name, role, change->password_hash};
-    return one_user(c, &UPDATE, 5, params, out);
+    struct update_tx u = {id, change, out};
+    return db_transaction(c, update_in_tx, &u);
 }
 
-enum status db_users_delete(struct db_conn *c, long long id)
+static enum status delete_in_tx(struct db_conn *c, void *ctx)
 {
-    char id_s[24];
-    snprintf(id_s, sizeof id_s, "%lld", id);
-    const char *params[] = {id_s};
+    const long long *id = ctx;
+    struct db_ll_text idt;
+    const char *params[] = {db_ll(&idt, *id)};
     PGresult *res = db_exec(c, &DELETE, 1, params);
     enum status st = db_check(c, res, PGRES_COMMAND_OK);
     if (st == STATUS_OK && strcmp(PQcmdTuples(res), "0") == 0)
         st = STATUS_NOT_FOUND;
     PQclear(res);
-    return st;
+    return st == STATUS_OK ? announce_user_in_tx(c, *id) : st;
+}
+
+enum status db_users_delete(struct db_conn *c, long long id)
+{
+    return db_transaction(c, delete_in_tx, &id);
 }
 
 /* "%q%" with \, % and _ in q escaped, for ILIKE ... ESCAPE '\'. Caller frees. */

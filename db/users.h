@@ -51,13 +51,16 @@ struct user_change {
     const char *password_hash;
 };
 
-/* Applies change to user id and gives the result. STATUS_NOT_FOUND,
- * STATUS_CONFLICT when the new email is taken. */
+/* Applies change to user id and gives the result, in one transaction that
+ * also revokes every login of the user when the password changes and
+ * announces a new role (users_changed event) so that live sessions re-read
+ * it. STATUS_NOT_FOUND, STATUS_CONFLICT when the new email is taken. */
 enum status db_users_update(struct db_conn *conn, long long id, const struct user_change *change,
                             struct user *out);
 
-/* Deletes user id (its devices become unassigned, its sessions go).
- * STATUS_NOT_FOUND when there is none. */
+/* Deletes user id (its devices become unassigned, its sessions go) and
+ * announces it (users_changed event), in one transaction. STATUS_NOT_FOUND
+ * when there is none. */
 enum status db_users_delete(struct db_conn *conn, long long id);
 
 /* Up to limit users with id > after_id, by id; when q is not NULL only those

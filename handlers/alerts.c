@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../api/access.h"
 #include "../api/app.h"
 #include "../api/resources.h"
 #include "../base/timefmt.h"
@@ -32,7 +33,7 @@ static bool query_id_or_reply(const struct request *req, const char *name, long 
  * 200 {"items": [alert...], "next_cursor"}; 400 on a bad query. */
 int alerts_list(const struct request *req, struct response *res, struct app *app)
 {
-    struct alert_query q = {.owner_id = req->caller.role == ROLE_ADMIN ? 0 : req->caller.user_id};
+    struct alert_query q = {.owner_id = access_owner_scope(&req->caller)};
     if (!query_id_or_reply(req, "since_id", &q.since_id, res) ||
         !query_id_or_reply(req, "device_id", &q.device_id, res) ||
         !query_id_or_reply(req, "cursor", &q.before_id, res) ||
@@ -70,8 +71,7 @@ int alerts_ack(const struct request *req, struct response *res, struct app *app)
     if (!conn)
         return response_status(res, STATUS_UNAVAILABLE);
     struct alert a;
-    enum status st =
-        db_alerts_ack(conn, id, req->caller.role == ROLE_ADMIN ? 0 : req->caller.user_id, &a);
+    enum status st = db_alerts_ack(conn, id, access_owner_scope(&req->caller), &a);
     db_pool_release(app->pool, conn);
     if (st == STATUS_NOT_FOUND)
         return response_problem(res, 404, "not_found", NULL, "no such alert");

@@ -5,48 +5,24 @@
 #include <string.h>
 #include <time.h>
 
-#include "../db/login_failures.h"
 #include "../db/refresh_tokens.h"
 #include "../base/log.h"
 #include "../auth/accounts.h"
-#include "../api/app.h"
 #include "../auth/authn.h"
+#include "../auth/login.h"
+#include "../api/app.h"
+#include "../api/reply.h"
+#include "../api/resources.h"
 #include "../auth/jwt.h"
 #include "../base/crypto.h"
 #include "../auth/throttle.h"
-#include "users.h"
 #include "../api/validate.h"
 
 /* Refresh tokens we issue are 43 characters; anything longer than this is
  * not worth hashing. */
 #define REFRESH_TOKEN_MAX 1024
-/* Stale per-account rows deleted per login attempt: enough to keep up with
- * new rows, small enough to cost nothing. */
-#define PRUNE_BATCH 10
-
-static long long usec(double seconds)
-{
-    return (long long)(seconds * 1e6);
-}
 
 /* ---- replies ------------------------------------------------------------- */
-
-int auth_reply_busy(struct response *res)
-{
-    return response_problem(res, 503, "busy", NULL,
-                            "too many password checks in progress; retry shortly");
-}
-
-int auth_reply_throttled(struct response *res, double wait)
-{
-    char seconds[24];
-    long retry = throttle_retry_after(wait);
-    snprintf(seconds, sizeof seconds, "%ld", retry);
-    response_problem(res, 429, "too_many_attempts", NULL,
-                     "too many failed attempts; retry in %ld seconds", retry);
-    response_header(res, "Retry-After", seconds);
-    return 429;
-}
 
 static int reply_invalid_credentials(struct response *res)
 {
@@ -75,62 +51,13 @@ static int reply_session(struct response *res, struct app *app, const struct use
     }
     json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:o}", "access_token", access, "token_type",
                              "Bearer", "expires_in", cfg->access_token_ttl, "refresh_token",
-                             refresh_token, "user", users_json(user));
+                             refresh_token, "user", user_to_json(user));
     free(access);
     if (!body)
         return response_status(res, STATUS_INTERNAL);
     /* Tokens must not sit in any cache (RFC 6749, 5.1). */
     response_header(res, "Cache-Control", "no-store");
     return response_json(res, 200, body);
-}
-
-/* ---- per-account throttling ---------------------------------------------- */
-
-enum status auth_account_attempt(struct db_conn *conn, const char *email, double now, double *wait)
-{
-    struct login_failure row;
-    *wait = 0;
-    enum status st = db_login_failures_lock(conn, email, &row);
-    if (st != STATUS_OK)
-        return st;
-    struct throttle_state state = {.failures = row.failures,
-                                   .window_start = (double)row.window_start / 1e6,
-                                   .locked_until = (double)row.locked_until / 1e6};
-    *wait = throttle_wait(&state, now);
-    if (*wait > 0) {
-        /* Locked: refuse without counting, so the lock does not grow. */
-        db_rollback(conn);
-        return STATUS_OK;
-    }
-    throttle_fail(&THROTTLE_ACCOUNT, &state, now);
-    double window_end = state.window_start + THROTTLE_ACCOUNT.window_s;
-    row = (struct login_failure){
-        .failures = state.failures,
-        .window_start = usec(state.window_start),
-        .locked_until = usec(state.locked_until),
-        .expires_at = usec(state.locked_until > window_end ? state.locked_until : window_end),
-    };
-    st = db_login_failures_store(conn, email, &row);
-    if (st == STATUS_OK && db_login_failures_prune(conn, usec(now), PRUNE_BATCH) != STATUS_OK)
-        log_warn("auth: could not prune old login failures");
-    return st;
-}
-
-enum status auth_account_forgive(struct db_conn *conn, const char *email)
-{
-    return db_login_failures_clear(conn, email);
-}
-
-/* ---- passwords ----------------------------------------------------------- */
-
-enum status auth_hash_password(struct app *app, const char *password, size_t len,
-                               char out[PASSWORD_HASH_MAX])
-{
-    if (!password_limiter_enter(app->password_limiter, AUTH_HASH_WAIT_MS))
-        return STATUS_UNAVAILABLE;
-    bool ok = password_hash(password, len, &PASSWORD_PARAMS_DEFAULT, out);
-    password_limiter_leave(app->password_limiter);
-    return ok ? STATUS_OK : STATUS_INTERNAL;
 }
 
 /* ---- login ----------------------------------------------------------------- */
@@ -153,7 +80,7 @@ static enum status login_lookup(struct app *app, const char *email, double now, 
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!conn)
         return STATUS_UNAVAILABLE;
-    enum status st = auth_account_attempt(conn, email, now, &l->locked_for);
+    enum status st = login_count_attempt(conn, email, now, &l->locked_for);
     if (st == STATUS_OK && l->locked_for <= 0) {
         st = db_users_find_login(conn, email, &l->user, l->stored, sizeof l->stored);
         l->found = st == STATUS_OK;
@@ -180,7 +107,7 @@ static void login_verify(const char *password, size_t len, struct login *l)
 static enum status login_check(struct app *app, const char *email, const char *password, double now,
                                struct login *l)
 {
-    if (!password_limiter_enter(app->password_limiter, AUTH_HASH_WAIT_MS)) {
+    if (!password_limiter_enter(app->password_limiter, ACCOUNTS_HASH_WAIT_MS)) {
         l->busy = true;
         return STATUS_UNAVAILABLE;
     }
@@ -199,7 +126,7 @@ static enum status login_start_session(struct app *app, const char *email, const
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!conn)
         return STATUS_UNAVAILABLE;
-    enum status st = auth_account_forgive(conn, email);
+    enum status st = login_forgive_account(conn, email);
     if (st == STATUS_OK && l->upgraded[0])
         st = db_users_rehash(conn, l->user.id, l->stored, l->upgraded);
     if (st == STATUS_OK)
@@ -226,18 +153,18 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
 
     double wait = throttle_table_wait(app->login_throttle, req->client_ip, req->now);
     if (wait > 0)
-        return auth_reply_throttled(res, wait);
+        return reply_throttled(res, wait);
 
     struct login *l = calloc(1, sizeof *l);
     if (!l)
         return response_status(res, STATUS_INTERNAL);
     enum status st = login_check(app, email, password, req->now, l);
     if (l->busy)
-        auth_reply_busy(res);
+        reply_busy(res);
     else if (st != STATUS_OK)
         response_status(res, st);
     else if (l->locked_for > 0)
-        auth_reply_throttled(res, l->locked_for);
+        reply_throttled(res, l->locked_for);
     else if (l->verdict != PASSWORD_MATCH && l->verdict != PASSWORD_MATCH_REHASH) {
         throttle_table_fail(app->login_throttle, req->client_ip, req->now);
         log_info("auth: failed login from %s", req->client_ip);

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "../db/consumption.h"
-#include "../api/app.h"
-#include "devices.h"
+#include "../api/access.h"
+#include "../api/pooled.h"
 #include "../base/json_writer.h"
 #include "../base/timefmt.h"
 
@@ -172,7 +172,7 @@ static int answer(const struct request *req, struct response *res, struct db_con
     long long id;
     if (!request_param_id(req, 0, &id))
         return response_status(res, STATUS_NOT_FOUND);
-    long long scope = devices_owner_scope(&req->caller);
+    long long scope = access_owner_scope(&req->caller);
     struct consumption_query q;
     struct consumption rows = {0};
     enum status st = STATUS_INVALID;
@@ -185,7 +185,7 @@ static int answer(const struct request *req, struct response *res, struct db_con
     }
     struct device d;
     if (st == STATUS_INVALID) {
-        if (devices_load_visible_or_reply(req, c, &d, res))
+        if (access_device_or_reply(req, c, &d, res))
             device_clear(&d);
     } else if (st != STATUS_OK) {
         response_status(res, st);
@@ -211,10 +211,5 @@ static int answer(const struct request *req, struct response *res, struct db_con
  * date/from/to; 422 unknown tz, from >= to, bad bucket, too_many_buckets. */
 int consumption_get(const struct request *req, struct response *res, struct app *app)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
-    int status = answer(req, res, c);
-    db_pool_release(app->pool, c);
-    return status;
+    return pooled_run(req, res, app, answer);
 }

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/access.h"
 #include "../api/app.h"
+#include "../api/cursor.h"
+#include "../api/pooled.h"
 #include "../api/resources.h"
 #include "../auth/authn.h"
 #include "../base/crypto.h"
@@ -26,101 +29,22 @@ json_t *devices_to_json(const struct device *d)
                      "last_seen_at", resource_time_or_null(d->last_seen_at));
 }
 
-long long devices_owner_scope(const struct caller *caller)
-{
-    return caller->role == ROLE_ADMIN ? 0 : caller->user_id;
-}
-
 bool devices_load_visible_or_reply(const struct request *req, struct db_conn *conn,
                                    struct device *out, struct response *res)
 {
-    long long id;
-    enum status st = request_param_id(req, 0, &id)
-                         ? db_devices_get(conn, id, devices_owner_scope(&req->caller), out)
-                         : STATUS_NOT_FOUND;
-    if (st != STATUS_OK)
-        response_status(res, st);
-    return st == STATUS_OK;
+    return access_device_or_reply(req, conn, out, res);
 }
 
 /* ---- cursors ------------------------------------------------------------------ */
 
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = B64URL[(v >> 18) & 63];
-        out[o++] = B64URL[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = B64URL[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = B64URL[v & 63];
-    }
-    out[o] = '\0';
-}
-
-/* Decodes into out (room for max bytes); returns the length or -1. Trailing
- * bits are not checked here: the caller re-encodes and compares. */
-static int b64url_decode(const char *in, unsigned char *out, size_t max)
-{
-    size_t len = strlen(in), o = 0;
-    if (len % 4 == 1 || len / 4 * 3 + 2 > max)
-        return -1;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *p = strchr(B64URL, in[i]);
-        if (!p || !*p)
-            return -1;
-        acc = (acc << 6) | (unsigned)(p - B64URL);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return (int)o;
-}
-
 void devices_cursor_encode(char tag, long long value, char out[DEVICES_CURSOR_MAX])
 {
-    char plain[24];
-    int n = snprintf(plain, sizeof plain, "%c%lld", tag, value);
-    b64url_encode((const unsigned char *)plain, (size_t)n, out);
+    cursor_encode((const char[]){tag, '\0'}, value, out);
 }
 
 bool devices_cursor_decode(const char *cursor, char tag, long long *value)
 {
-    unsigned char plain[24];
-    if (!cursor || strlen(cursor) >= DEVICES_CURSOR_MAX)
-        return false;
-    int n = b64url_decode(cursor, plain, sizeof plain - 1);
-    if (n < 2 || plain[0] != (unsigned char)tag)
-        return false;
-    plain[n] = '\0';
-    const char *digits = (const char *)plain + 1;
-    if (memchr(digits, '\0', (size_t)n - 1))
-        return false;
-    errno = 0;
-    char *end;
-    long long v = strtoll(digits, &end, 10);
-    if (errno || *end)
-        return false;
-    /* Only the canonical spelling: no "+", spaces, leading zeros or odd bits. */
-    char again[DEVICES_CURSOR_MAX];
-    devices_cursor_encode(tag, v, again);
-    if (strcmp(again, cursor) != 0)
-        return false;
-    *value = v;
-    return true;
+    return cursor_decode(cursor, (const char[]){tag, '\0'}, value);
 }
 
 bool devices_cursor_or_reply(const struct request *req, char tag, long long *value,
@@ -243,13 +167,7 @@ static json_t *page_json(const struct device_list *list, int limit)
     int shown = list->count > limit ? limit : list->count;
     for (int i = 0; i < shown; i++)
         json_array_append_new(items, devices_to_json(&list->items[i]));
-    json_t *next = json_null();
-    if (list->count > limit) {
-        char cursor[DEVICES_CURSOR_MAX];
-        devices_cursor_encode('d', list->items[shown - 1].id, cursor);
-        next = json_string(cursor);
-    }
-    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    return cursor_page(items, "d", list->count > limit ? &list->items[shown - 1].id : NULL);
 }
 
 /* GET /api/v1/devices?owner_id=&limit=&cursor= — user.
@@ -263,7 +181,7 @@ int devices_list(const struct request *req, struct response *res, struct app *ap
     if (!validate_limit_or_reply(req, &limit, res) || !owner_filter_or_reply(req, &owner_id, res) ||
         !devices_cursor_or_reply(req, 'd', &after_id, res))
         return res->status;
-    long long scope = devices_owner_scope(&req->caller);
+    long long scope = access_owner_scope(&req->caller);
     if (scope && owner_id && owner_id != scope)
         return response_json(res, 200, page_json(&(struct device_list){0}, limit));
     if (scope)
@@ -282,13 +200,19 @@ int devices_list(const struct request *req, struct response *res, struct app *ap
     return res->status;
 }
 
-/* A fresh token and its hash; false when the system cannot make randomness. */
-static bool new_token(char token[CRYPTO_TOKEN_LEN + 1], char hash[CRYPTO_SHA256_HEX_LEN + 1])
+/* A fresh token and its hash; false with a 500 in res when the system
+ * cannot make randomness. */
+static bool new_token_or_reply(char token[CRYPTO_TOKEN_LEN + 1],
+                               char hash[CRYPTO_SHA256_HEX_LEN + 1], struct response *res)
 {
-    if (!crypto_token_new(token))
-        return false;
-    crypto_sha256_hex(token, strlen(token), hash);
-    return hash[0] != '\0';
+    bool ok = crypto_token_new(token);
+    if (ok) {
+        crypto_sha256_hex(token, strlen(token), hash);
+        ok = hash[0] != '\0';
+    }
+    if (!ok)
+        response_status(res, STATUS_INTERNAL);
+    return ok;
 }
 
 static int owner_problem(struct response *res)
@@ -306,8 +230,8 @@ int devices_create(const struct request *req, struct response *res, struct app *
     if (!devices_read_fields_or_reply(req->body, true, &f, res))
         return res->status;
     char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
-    if (!new_token(token, hash))
-        return response_status(res, STATUS_INTERNAL);
+    if (!new_token_or_reply(token, hash, res))
+        return res->status;
 
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!c)
@@ -337,21 +261,21 @@ int devices_create(const struct request *req, struct response *res, struct app *
     return response_json(res, 201, body);
 }
 
-/* GET /api/v1/devices/{id} — owner, admin. 200 the device; 404 missing or not
- * the caller's. */
-int devices_get(const struct request *req, struct response *res, struct app *app)
+static int get_device(const struct request *req, struct response *res, struct db_conn *c)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct device d;
-    bool ok = devices_load_visible_or_reply(req, c, &d, res);
-    db_pool_release(app->pool, c);
-    if (!ok)
+    if (!access_device_or_reply(req, c, &d, res))
         return res->status;
     response_json(res, 200, devices_to_json(&d));
     device_clear(&d);
     return res->status;
+}
+
+/* GET /api/v1/devices/{id} — owner, admin. 200 the device; 404 missing or not
+ * the caller's. */
+int devices_get(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, get_device);
 }
 
 /* A client may change only its device's name, description and limit. */
@@ -374,7 +298,7 @@ static bool client_fields_or_reply(const struct request *req, struct response *r
 static int update_device(const struct request *req, struct response *res, struct db_conn *c)
 {
     struct device d;
-    if (!devices_load_visible_or_reply(req, c, &d, res))
+    if (!access_device_or_reply(req, c, &d, res))
         return res->status;
     long long id = d.id;
     device_clear(&d);
@@ -393,7 +317,7 @@ static int update_device(const struct request *req, struct response *res, struct
         .owner_id = f.owner_id,
     };
     /* Scoped again: a client's device may have been reassigned meanwhile. */
-    enum status st = db_devices_update(c, id, devices_owner_scope(&req->caller), &patch, &d);
+    enum status st = db_devices_update(c, id, access_owner_scope(&req->caller), &patch, &d);
     if (st == STATUS_INVALID)
         return owner_problem(res);
     if (st != STATUS_OK)
@@ -411,12 +335,7 @@ static int update_device(const struct request *req, struct response *res, struct
  * that names no user. */
 int devices_update(const struct request *req, struct response *res, struct app *app)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
-    int status = update_device(req, res, c);
-    db_pool_release(app->pool, c);
-    return status;
+    return pooled_run(req, res, app, update_device);
 }
 
 /* DELETE /api/v1/devices/{id} — admin. 204; its readings, hours and alerts go
@@ -446,8 +365,8 @@ int devices_rotate_token(const struct request *req, struct response *res, struct
     if (!request_param_id(req, 0, &id))
         return response_status(res, STATUS_NOT_FOUND);
     char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
-    if (!new_token(token, hash))
-        return response_status(res, STATUS_INTERNAL);
+    if (!new_token_or_reply(token, hash, res))
+        return res->status;
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!c)
         return response_status(res, STATUS_UNAVAILABLE);

@@ -1,6 +1,5 @@
 /* devices: the Devices API (/api/v1/devices...), the one JSON rendering of a
- * device, and what the per-device routes share: "may this caller see this
- * device" and the opaque list cursors. */
+ * device, and what the per-device routes share with it (below). */
 #ifndef WATTLINE_DEVICES_H
 #define WATTLINE_DEVICES_H
 
@@ -8,27 +7,26 @@
 #include <stdbool.h>
 
 #include "../db/devices.h"
+#include "../api/cursor.h"
 #include "../api/handler.h"
 
 /* {"id","name","description","address","max_hourly_kwh","reading_type",
  *  "owner_id"|null,"created_at","last_seen_at"|null}; caller owns it. */
 json_t *devices_to_json(const struct device *d);
 
-/* The owner a caller is limited to: 0 (any) for an admin, else its user id. */
-long long devices_owner_scope(const struct caller *caller);
+/* ---- shared with the other per-device routes ------------------------------
+ * The only handler functions another handler file may call. Who may see a
+ * device is api/access.h's to say; these keep its answer and the cursor
+ * format of device lists in one place for readings_export.c. */
 
-/* Loads the device named by path parameter 0 when the caller may see it
- * (an admin any, a client its own). Otherwise the problem is in res: 404 for
- * a missing or foreign device alike, 503 when the database is away. */
+/* access_device_or_reply(): the device named by path parameter 0 when the
+ * caller may see it; else 404 (missing or foreign alike) or 503 in res. */
 bool devices_load_visible_or_reply(const struct request *req, struct db_conn *conn,
                                    struct device *out, struct response *res);
 
-/* ---- opaque cursors ------------------------------------------------------
- * A cursor is base64url (no padding) of a one-letter kind tag followed by a
- * decimal number (the last id or timestamp of the page), so a cursor from one
- * list is refused by another. Decoding is strict: only the exact text that
- * devices_cursor_encode() produces is accepted. */
-#define DEVICES_CURSOR_MAX 32
+/* Cursors (api/cursor.h) whose kind is a one-letter tag: 'd' devices,
+ * 'r' readings. Strict: only what devices_cursor_encode() gives decodes. */
+#define DEVICES_CURSOR_MAX CURSOR_MAX
 
 void devices_cursor_encode(char tag, long long value, char out[DEVICES_CURSOR_MAX]);
 bool devices_cursor_decode(const char *cursor, char tag, long long *value);

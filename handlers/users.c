@@ -4,14 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../db/events.h"
-#include "../db/refresh_tokens.h"
 #include "../base/log.h"
 #include "../auth/accounts.h"
-#include "../api/app.h"
-#include "auth.h"
 #include "../auth/authn.h"
-#include "../base/timefmt.h"
+#include "../auth/login.h"
+#include "../api/app.h"
+#include "../api/cursor.h"
+#include "../api/reply.h"
+#include "../api/resources.h"
 #include "../api/validate.h"
 
 /* ?q= longer than this cannot be part of any email or name. */
@@ -20,17 +20,9 @@
  * 1 MiB "email" is refused without being scanned twice. */
 #define MEMBER_MAX 4096
 
-json_t *users_json(const struct user *u)
-{
-    char created[TIMEFMT_MAX];
-    timefmt_format(u->created_at, created);
-    return json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)u->id, "email", u->email,
-                     "name", u->name, "role", role_name(u->role), "created_at", created);
-}
-
 static int reply_user(struct response *res, int status, const struct user *u)
 {
-    json_t *body = users_json(u);
+    json_t *body = user_to_json(u);
     if (!body)
         return response_status(res, STATUS_INTERNAL);
     return response_json(res, status, body);
@@ -41,56 +33,13 @@ static int reply_email_taken(struct response *res)
     return response_problem(res, 409, "email_taken", "email", "a user with this email exists");
 }
 
-/* ---- the opaque list cursor: base64url (no padding) of the last id ------- */
+/* The list cursor is api/cursor.h's with no kind prefix: the last id. */
+#define USERS_ID_MAX 999999999999999999LL /* ids of up to 18 digits */
 
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void cursor_encode(long long id, char *out, size_t size)
+static bool cursor_id(const char *cursor, long long *id)
 {
-    char digits[24];
-    int n = snprintf(digits, sizeof digits, "%lld", id);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 5 < size; i += 3) {
-        unsigned long group = (unsigned long)(unsigned char)digits[i] << 16;
-        if (i + 1 < n)
-            group |= (unsigned long)(unsigned char)digits[i + 1] << 8;
-        if (i + 2 < n)
-            group |= (unsigned char)digits[i + 2];
-        int chars = n - i >= 3 ? 4 : n - i + 1;
-        for (int c = 0; c < chars; c++)
-            out[o++] = B64URL[(group >> (18 - 6 * c)) & 0x3f];
-    }
-    out[o] = '\0';
-}
-
-/* Accepts exactly what cursor_encode() produces for a positive id. */
-static bool cursor_decode(const char *s, long long *id)
-{
-    size_t len = strlen(s);
-    char digits[24];
-    size_t n = 0;
-    if (len == 0 || len > 24 || len % 4 == 1)
-        return false;
-    for (size_t i = 0; i < len; i += 4) {
-        size_t chars = len - i >= 4 ? 4 : len - i;
-        unsigned long group = 0;
-        for (size_t c = 0; c < 4; c++) {
-            const char *hit = c < chars && s[i + c] ? strchr(B64URL, s[i + c]) : NULL;
-            if (c < chars && !hit)
-                return false;
-            group = group << 6 | (unsigned long)(hit ? hit - B64URL : 0);
-        }
-        for (size_t b = 0; b + 1 < chars; b++)
-            digits[n++] = (char)(group >> (16 - 8 * b));
-    }
-    digits[n] = '\0';
-    char *end;
-    long long v = strtoll(digits, &end, 10);
-    if (n == 0 || n > 18 || digits[0] < '1' || digits[0] > '9' || *end)
-        return false;
-    char again[32];
-    cursor_encode(v, again, sizeof again);
-    if (strcmp(again, s) != 0) /* non-canonical spellings are not cursors we gave */
+    long long v;
+    if (!cursor_decode(cursor, "", &v) || v < 1 || v > USERS_ID_MAX)
         return false;
     *id = v;
     return true;
@@ -143,17 +92,16 @@ static bool role_or_reply(const json_t *body, bool required, enum role *out, str
 static bool hash_or_reply(struct app *app, const char *password, char hash[PASSWORD_HASH_MAX],
                           struct response *res)
 {
-    enum status st = auth_hash_password(app, password, strlen(password), hash);
-    if (st == STATUS_UNAVAILABLE)
-        auth_reply_busy(res);
-    else if (st != STATUS_OK)
-        response_status(res, st);
+    enum status st =
+        accounts_hash_password(app->password_limiter, password, strlen(password), hash);
+    if (st != STATUS_OK)
+        reply_hash_failed(res, st);
     return st == STATUS_OK;
 }
 
-/* Applies change to user id; a new password also ends every login of the
- * user, and the authentication cache forgets the user so that a new role
- * counts at once. */
+/* Applies change to user id (a new password also ends every login of the
+ * user: db_users_update); the authentication cache forgets the user so that
+ * a new role counts at once. */
 static int update_and_reply(struct app *app, long long id, const struct user_change *change,
                             struct response *res)
 {
@@ -161,18 +109,7 @@ static int update_and_reply(struct app *app, long long id, const struct user_cha
     if (!conn)
         return response_status(res, STATUS_UNAVAILABLE);
     struct user user;
-    enum status st = db_begin(conn);
-    if (st == STATUS_OK)
-        st = db_users_update(conn, id, change, &user);
-    if (st == STATUS_OK && change->password_hash)
-        st = db_refresh_revoke_user(conn, id);
-    /* Live sessions on every instance re-read the user's role at once. */
-    if (st == STATUS_OK && change->role != ROLE_NONE)
-        st = db_events_notify(conn, &(struct events){.users_changed = &id, .nusers_changed = 1});
-    if (st == STATUS_OK)
-        st = db_commit(conn);
-    if (st != STATUS_OK)
-        db_rollback(conn);
+    enum status st = db_users_update(conn, id, change, &user);
     db_pool_release(app->pool, conn);
     authn_forget_user(app->authn, id);
     if (st == STATUS_CONFLICT)
@@ -202,7 +139,7 @@ int users_me_get(const struct request *req, struct response *res, struct app *ap
 }
 
 /* Reads the caller's account and stored hash and counts the password
- * attempt against the account (see auth_account_attempt). */
+ * attempt against the account (see login_count_attempt). */
 static enum status me_begin_check(struct app *app, long long user_id, double now, struct user *user,
                                   char stored[PASSWORD_HASH_MAX], double *wait)
 {
@@ -213,7 +150,7 @@ static enum status me_begin_check(struct app *app, long long user_id, double now
     if (st == STATUS_OK)
         st = db_users_password_hash(conn, user_id, stored, PASSWORD_HASH_MAX);
     if (st == STATUS_OK)
-        st = auth_account_attempt(conn, user->email, now, wait);
+        st = login_count_attempt(conn, user->email, now, wait);
     db_pool_release(app->pool, conn);
     return st;
 }
@@ -223,7 +160,7 @@ static enum status me_begin_check(struct app *app, long long user_id, double now
 static void me_end_check(struct app *app, const struct user *user)
 {
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    enum status st = conn ? auth_account_forgive(conn, user->email) : STATUS_UNAVAILABLE;
+    enum status st = conn ? login_forgive_account(conn, user->email) : STATUS_UNAVAILABLE;
     db_pool_release(app->pool, conn);
     if (st != STATUS_OK)
         log_warn("users: could not clear failed attempts of user %lld", user->id);
@@ -245,9 +182,9 @@ static bool me_password_or_reply(const struct request *req, struct app *app, con
     else if (st != STATUS_OK)
         response_status(res, st);
     else if (wait > 0)
-        auth_reply_throttled(res, wait);
-    else if (!password_limiter_enter(app->password_limiter, AUTH_HASH_WAIT_MS))
-        auth_reply_busy(res);
+        reply_throttled(res, wait);
+    else if (!password_limiter_enter(app->password_limiter, ACCOUNTS_HASH_WAIT_MS))
+        reply_busy(res);
     else {
         enum password_verdict v = password_verify(current, strlen(current), stored, NULL);
         bool match = v == PASSWORD_MATCH || v == PASSWORD_MATCH_REHASH;
@@ -315,7 +252,7 @@ int users_list(const struct request *req, struct response *res, struct app *app)
     const char *cursor = request_query(req, "cursor");
     if (!validate_limit_or_reply(req, &limit, res))
         return res->status;
-    if (cursor && cursor[0] && !cursor_decode(cursor, &after))
+    if (cursor && cursor[0] && !cursor_id(cursor, &after))
         return response_problem(res, 400, "invalid_query", "cursor", "cursor is not valid");
     if (q && strlen(q) > QUERY_MAX)
         return response_problem(res, 400, "invalid_query", "q", "q must be at most %d bytes",
@@ -335,15 +272,13 @@ int users_list(const struct request *req, struct response *res, struct app *app)
 
     json_t *items = json_array();
     for (int i = 0; st == STATUS_OK && items && i < count && i < limit; i++)
-        if (json_array_append_new(items, users_json(&users[i])) != 0)
+        if (json_array_append_new(items, user_to_json(&users[i])) != 0)
             st = STATUS_INTERNAL;
-    char next[32];
-    if (count > limit)
-        cursor_encode(users[limit - 1].id, next, sizeof next);
+    json_t *body =
+        st == STATUS_OK && items
+            ? cursor_page(json_incref(items), "", count > limit ? &users[limit - 1].id : NULL)
+            : NULL;
     free(users);
-    json_t *body = st == STATUS_OK && items ? json_pack("{s:O, s:s?}", "items", items,
-                                                        "next_cursor", count > limit ? next : NULL)
-                                            : NULL;
     json_decref(items);
     if (st != STATUS_OK)
         return response_status(res, st);
@@ -447,16 +382,8 @@ int users_delete(const struct request *req, struct response *res, struct app *ap
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!conn)
         return response_status(res, STATUS_UNAVAILABLE);
-    enum status st = db_begin(conn);
-    if (st == STATUS_OK)
-        st = db_users_delete(conn, id);
     /* The user's WebSocket sessions on every instance close at once. */
-    if (st == STATUS_OK)
-        st = db_events_notify(conn, &(struct events){.users_changed = &id, .nusers_changed = 1});
-    if (st == STATUS_OK)
-        st = db_commit(conn);
-    if (st != STATUS_OK)
-        db_rollback(conn);
+    enum status st = db_users_delete(conn, id);
     db_pool_release(app->pool, conn);
     authn_forget_user(app->authn, id);
     if (st != STATUS_OK)

@@ -2,14 +2,8 @@
 #ifndef WATTLINE_USERS_H
 #define WATTLINE_USERS_H
 
-#include <jansson.h>
-
 #include "../db/users.h"
 #include "../api/handler.h"
-
-/* {"id", "email", "name", "role", "created_at"}: what every answer shows of
- * a user (never the password hash). New reference, NULL on allocation failure. */
-json_t *users_json(const struct user *user);
 
 int users_me_get(const struct request *req, struct response *res, struct app *app);
 int users_me_patch(const struct request *req, struct response *res, struct app *app);

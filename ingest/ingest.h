@@ -1,6 +1,14 @@
 /* ingest: the one entry point for readings, whatever their source (HTTP
  * today, a message broker tomorrow).
  *
+ * The module, in the order a reading flows through it:
+ *   decode.c    a JSON body becomes readings (no HTTP: field + message)
+ *   check.c     the contract's rules for one reading (pure)
+ *   ingest.c    this header: the queue and the committer threads
+ *   group.c     one group commit: sorting, de-duplication, append or
+ *               recompute, alerts, over a store
+ *   store_pg.c  the store over PostgreSQL (store.h is the table)
+ *
  * Group commit: submissions that arrive while a transaction is in flight go
  * together into the next one, and each submitter is woken only after its
  * own readings committed. One transaction per group inserts the readings in
@@ -14,9 +22,9 @@
 
 #include <stddef.h>
 
-#include "../db/db.h"
 #include "../db/models.h"
-#include "energy.h"
+#include "check.h"
+#include "store.h"
 
 struct ingest;
 
@@ -25,22 +33,36 @@ struct ingest_result {
     int duplicates; /* readings whose (device, ts) was stored already */
 };
 
-/* Starts the committer thread with its own connection to db. */
-struct ingest *ingest_start(const struct db_pool_options *db, char *err, size_t errlen);
+/* Starts the committer threads, each with its own connection from store
+ * (the table is copied; what its ctx points to must outlive the ingest).
+ * NULL with the reason in err. */
+struct ingest *ingest_start(const struct ingest_store *store, char *err, size_t errlen);
 /* Finishes the groups in flight, then stops. NULL is a no-op. */
 void ingest_stop(struct ingest *ingest);
 
-/* One submission: readings of one device (validated; ts in microseconds;
- * several readings with one ts: the first counts). The caller owns it and
- * everything it points to until done() has been called. */
-struct ingest_request {
+/* What a source submits: readings of one device, 1 to INGEST_BATCH_MAX
+ * (decode.h), each of which must pass ingest_check(r, type, received_at):
+ * a submission with one that does not fails whole with STATUS_INVALID and
+ * stores nothing. Several readings with one ts: the first counts. All
+ * borrowed from the submitter. */
+struct ingest_submission {
     long long device_id;
-    const struct energy_reading *readings;
+    enum reading_type type; /* the device's, as the submitter authenticated it */
+    const struct ingest_reading *readings;
     int n;
-    long long received_at; /* becomes the device's last_seen_at */
-    /* Called once, on the committer's thread, after the readings committed or
-     * failed; status is STATUS_OK, STATUS_NOT_FOUND (the device is gone) or
-     * STATUS_UNAVAILABLE (the database is). */
+    long long received_at; /* microseconds; becomes the device's last_seen_at */
+};
+
+/* One submission in flight. The caller owns it and everything it points to
+ * until done() has been called. */
+struct ingest_request {
+    struct ingest_submission in;
+    /* Called once, after the readings committed or failed: on the
+     * committer's thread, or on the caller's within ingest_enqueue() when the
+     * submission is refused at once. status is STATUS_OK, STATUS_INVALID (a
+     * reading broke a rule), STATUS_NOT_FOUND (the device is gone),
+     * STATUS_UNAVAILABLE (the database is, or the ingest is stopping) or
+     * STATUS_INTERNAL. */
     void (*done)(struct ingest_request *req);
     void *user;
 
@@ -49,13 +71,13 @@ struct ingest_request {
     struct ingest_request *next; /* the queue's */
 };
 
-/* Queues a submission without waiting: what an event-driven caller (the HTTP
- * server, which suspends the request meanwhile) uses. */
+/* Checks and queues a submission without waiting: what an event-driven
+ * caller (the HTTP server, which suspends the request meanwhile) uses. */
 void ingest_enqueue(struct ingest *ingest, struct ingest_request *req);
 
-/* Queues a submission and waits for done: for callers with a thread to spare. */
-enum status ingest_submit(struct ingest *ingest, long long device_id,
-                          const struct energy_reading *readings, int n, long long received_at,
+/* Checks and queues a submission, and waits for its outcome: for callers
+ * with a thread to spare (a broker consumer). *out is the result. */
+enum status ingest_submit(struct ingest *ingest, const struct ingest_submission *sub,
                           struct ingest_result *out);
 
 struct ingest_stats {

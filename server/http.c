@@ -12,111 +12,81 @@
 #include <unistd.h>
 
 #include "../api/app.h"
-#include "../auth/authn.h"
 #include "../base/crypto.h"
-#include "../auth/jwt.h"
 #include "../base/metrics.h"
 #include "../base/log.h"
+#include "dispatch.h"
 #include "routes.h"
-#include "static_files.h"
 #include "workers.h"
 #include "../base/clock.h"
-
-#define MAX_QUERY_ARGS 32
-#define MAX_JSON_DEPTH 32
 
 struct http_server {
     struct MHD_Daemon *daemon;
     struct app *app;
-    struct workers *queries; /* for THREAD_QUERY routes */
-    struct workers *hashing; /* for THREAD_HASHING routes */
+    struct dispatcher dispatcher;
+    struct workers *queries; /* credential look-ups and THREAD_QUERY routes */
+    struct workers *hashing; /* THREAD_HASHING routes */
     atomic_int in_flight;
     char *tls_cert_pem;
     char *tls_key_pem;
 };
 
-/* A request suspended until its deferred work is done. */
-struct deferred {
-    struct MHD_Connection *conn;
-};
-
-void deferred_resume(struct deferred *d)
-{
-    MHD_resume_connection(d->conn); /* thread-safe by libmicrohttpd's contract */
-}
-
 /* Per-request state: made on the first call of the access handler, freed in
  * exactly one place, request_completed(). */
 struct http_ctx {
-    double started;
     char request_id[65];
     char method[16];
     char client_ip[INET6_ADDRSTRLEN];
     char *body;
     size_t body_len, body_cap;
-    bool body_too_large;
     bool answered;
-    int route_index; /* or METRICS_STATIC / METRICS_UNMATCHED */
-    const char *route_label;
     int status;
-    struct query_arg query[MAX_QUERY_ARGS];
-    int nquery;
     struct response_deferral deferral; /* owned while the request is deferred */
     struct deferred deferred;
-    struct route_match match; /* outlives dispatch(): a worker may still read it */
-    struct request req;
+    struct dispatch_request dr; /* outlives the dispatch: a worker may still read it */
     struct http_server *srv;
 };
 
-/* A THREAD_QUERY or THREAD_HASHING route's handler call, run off the HTTP
- * thread. */
-struct worker_call {
-    struct http_ctx *ctx; /* lives until the request completes, after the call */
-    handler_fn handler;
-    enum route_thread thread;
-    struct response res;
-    struct deferred *resume;
+/* The dispatcher's hand-off to the workers (a request is suspended by then). */
+static bool http_submit(void *cls, enum route_thread thread, void (*fn)(void *arg), void *arg)
+{
+    struct http_server *srv = cls;
+    return workers_submit(thread == THREAD_HASHING ? srv->hashing : srv->queries, fn, arg);
+}
+
+static void http_resume(void *conn)
+{
+    MHD_resume_connection(conn); /* thread-safe by libmicrohttpd's contract */
+}
+
+/* ---- what the dispatcher reads of a request ------------------------------------ */
+
+static const char *http_header(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+struct query_collector {
+    struct query_arg *out;
+    int n, max;
 };
 
-static void worker_call_run(void *arg)
+static enum MHD_Result query_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
 {
-    struct worker_call *call = arg;
-    struct http_ctx *ctx = call->ctx;
-    call->handler(&ctx->req, &call->res, ctx->srv->app);
-    json_decref(ctx->req.body);
-    ctx->req.body = NULL;
-    deferred_resume(call->resume);
+    (void)kind;
+    struct query_collector *c = cls;
+    if (c->n == c->max)
+        return MHD_NO;
+    c->out[c->n++] = (struct query_arg){key, value ? value : ""};
+    return MHD_YES;
 }
 
-static void worker_call_start(void *arg, struct deferred *d)
+static int http_query(void *conn, struct query_arg *out, int max)
 {
-    struct worker_call *call = arg;
-    call->resume = d;
-    struct http_server *srv = call->ctx->srv;
-    bool hashing = call->thread == THREAD_HASHING;
-    if (!workers_submit(hashing ? srv->hashing : srv->queries, worker_call_run, call)) {
-        /* The hashing queue is short on purpose; the query queue holds a
-         * request per connection and refuses only while shutting down. */
-        if (hashing)
-            response_problem(&call->res, 503, "busy", NULL, "the server is busy; retry shortly");
-        else
-            response_status(&call->res, STATUS_UNAVAILABLE);
-        deferred_resume(d);
-    }
-}
-
-static void worker_call_finish(void *arg, struct response *res)
-{
-    struct worker_call *call = arg;
-    *res = call->res;
-    memset(&call->res, 0, sizeof call->res);
-}
-
-static void worker_call_free(void *arg)
-{
-    struct worker_call *call = arg;
-    response_clear(&call->res);
-    free(call);
+    struct query_collector c = {out, 0, max};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_collect, &c);
+    return c.n;
 }
 
 /* ---- request ids ---------------------------------------------------------- */
@@ -256,187 +226,50 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_ct
     return ret;
 }
 
-/* ---- the dispatcher --------------------------------------------------------- */
-
-static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+/* First call: the request's state, and the answer to a body announced too
+ * large (sent before any of it is read). */
+static struct http_ctx *request_begin(struct http_server *srv, struct MHD_Connection *conn,
+                                      const char *url, const char *method)
 {
-    (void)kind;
-    struct http_ctx *ctx = cls;
-    if (ctx->nquery == MAX_QUERY_ARGS)
-        return MHD_NO;
-    ctx->query[ctx->nquery].name = key;
-    ctx->query[ctx->nquery].value = value ? value : "";
-    ctx->nquery++;
-    return MHD_YES;
-}
-
-/* jansson has no depth option; a linear pre-scan keeps hostile nesting out. */
-static bool json_depth_ok(const char *s, size_t len)
-{
-    int depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > MAX_JSON_DEPTH)
-                return false;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return true;
-}
-
-static bool content_type_is_json(const char *ct)
-{
-    if (!ct)
-        return false;
-    size_t n = strcspn(ct, "; \t");
-    return (n == 16 && !strncasecmp(ct, "application/json", 16));
-}
-
-/* Parses the body for a BODY_JSON route. Returns the document, or NULL with
- * the problem already put in res. */
-static json_t *parse_body_or_reply(struct MHD_Connection *conn, struct http_ctx *ctx,
-                                   struct response *res)
-{
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-    if (!content_type_is_json(ct)) {
-        response_problem(res, 415, "unsupported_media_type", NULL,
-                         "the body must be JSON (Content-Type: application/json)");
+    struct http_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
         return NULL;
-    }
-    if (ctx->body_len == 0) {
-        response_problem(res, 400, "malformed_json", NULL, "a JSON body is required");
-        return NULL;
-    }
-    if (!json_depth_ok(ctx->body, ctx->body_len)) {
-        response_problem(res, 400, "malformed_json", NULL, "JSON nested deeper than %d levels",
-                         MAX_JSON_DEPTH);
-        return NULL;
-    }
-    json_error_t error;
-    json_t *doc =
-        json_loadb(ctx->body, ctx->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &error);
-    if (!doc)
-        response_problem(res, 400, "malformed_json", NULL,
-                         "malformed JSON at line %d column %d: %s", error.line, error.column,
-                         error.text);
-    return doc;
+    ctx->srv = srv;
+    snprintf(ctx->method, sizeof ctx->method, "%s", method);
+    request_id_init(ctx, conn);
+    client_ip_init(ctx, conn);
+    struct dispatch_request *r = &ctx->dr;
+    dispatch_request_init(r);
+    r->method = method;
+    r->url = url;
+    r->source = (struct dispatch_source){http_header, http_query, conn};
+    r->request_id = ctx->request_id;
+    r->client_ip = ctx->client_ip;
+    r->started = clock_wall_s();
+    atomic_fetch_add(&srv->in_flight, 1);
+    return ctx;
 }
 
-/* Fills req->caller for the route's access rule, or puts 401/403 in res. */
-static bool authenticate_or_reply(struct app *app, struct MHD_Connection *conn,
-                                  const struct route *route, struct request *req,
-                                  struct response *res)
+/* A chunk of the body, kept under the cap we count ourselves. */
+static bool body_append(struct http_ctx *ctx, const char *data, size_t n, size_t max)
 {
-    if (route->access == ACCESS_ANYONE)
+    if (ctx->dr.body_too_large || ctx->body_len + n > max) {
+        ctx->dr.body_too_large = true; /* keep reading to answer on the final call */
         return true;
-    const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!header || strncasecmp(header, "Bearer ", 7) != 0) {
-        response_problem(res, 401, "unauthorized", NULL, "a Bearer token is required");
-        return false;
     }
-    if (strlen(header) > JWT_HEADER_MAX) {
-        response_problem(res, 401, "invalid_token", NULL, "the Authorization header is too long");
-        return false;
+    if (ctx->body_len + n + 1 > ctx->body_cap) {
+        size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
+        while (cap < ctx->body_len + n + 1)
+            cap *= 2;
+        char *body = realloc(ctx->body, cap);
+        if (!body)
+            return false;
+        ctx->body = body;
+        ctx->body_cap = cap;
     }
-    const char *token = header + 7;
-    enum status st = route->access == ACCESS_DEVICE ? authn_device(app->authn, token, &req->caller)
-                                                    : authn_user(app->authn, token, &req->caller);
-    if (st == STATUS_UNAVAILABLE || st == STATUS_INTERNAL) {
-        response_status(res, st);
-        return false;
-    }
-    if (st != STATUS_OK) {
-        response_problem(res, 401, "invalid_token", NULL,
-                         route->access == ACCESS_DEVICE ? "invalid device token"
-                                                        : "invalid or expired access token");
-        return false;
-    }
-    if (route->access == ACCESS_ADMIN && req->caller.role != ROLE_ADMIN) {
-        response_problem(res, 403, "forbidden", NULL, "this route is for admins");
-        return false;
-    }
+    memcpy(ctx->body + ctx->body_len, data, n);
+    ctx->body_len += n;
     return true;
-}
-
-static void dispatch(struct http_ctx *ctx, struct MHD_Connection *conn, const char *url,
-                     const char *method, struct response *res)
-{
-    struct app *app = ctx->srv->app;
-    if (ctx->body_too_large) {
-        response_problem(res, 413, "body_too_large", NULL, "the body is larger than %d bytes",
-                         app->config->max_body_bytes);
-        return;
-    }
-    struct route_match *m = &ctx->match;
-    enum route_result found = router_match(ROUTES, ROUTES_COUNT, method, url, m);
-    if (found == ROUTE_NOT_FOUND && strncmp(url, "/api/", 5) != 0) {
-        ctx->route_index = METRICS_STATIC;
-        ctx->route_label = "static";
-        static_files_serve(app, method, url,
-                           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"),
-                           res);
-        return;
-    }
-    if (found == ROUTE_NOT_FOUND) {
-        response_problem(res, 404, "not_found", NULL, "no such resource");
-        return;
-    }
-    if (found == ROUTE_METHOD_NOT_ALLOWED) {
-        response_problem(res, 405, "method_not_allowed", NULL, "allowed: %s", m->allow);
-        response_header(res, "Allow", m->allow);
-        return;
-    }
-    const struct route *route = m->route;
-    ctx->route_index = m->index;
-    ctx->route_label = route->pattern;
-
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, ctx);
-    struct request *req = &ctx->req;
-    *req = (struct request){
-        .method = method,
-        .path = url,
-        .route = route->pattern,
-        .request_id = ctx->request_id,
-        .client_ip = ctx->client_ip,
-        .accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"),
-        .nparams = m->nparams,
-        .query = ctx->query,
-        .nquery = ctx->nquery,
-        .now = ctx->started,
-    };
-    memcpy(req->params, m->params, sizeof req->params);
-
-    if (!authenticate_or_reply(app, conn, route, req, res))
-        return;
-    if (route->body == BODY_JSON && !(req->body = parse_body_or_reply(conn, ctx, res)))
-        return;
-    if (route->thread != THREAD_HTTP) {
-        struct worker_call *call = calloc(1, sizeof *call);
-        if (call) {
-            *call = (struct worker_call){
-                .ctx = ctx, .handler = route->handler, .thread = route->thread};
-            res->deferral = (struct response_deferral){worker_call_start, worker_call_finish,
-                                                       worker_call_free, call};
-            /* cppcheck-suppress memleak ; res->deferral owns call now */
-            return; /* the worker decrefs the body */
-        }
-    }
-    route->handler(req, res, app);
-    json_decref(req->body);
-    req->body = NULL;
-    if (res->status == 0 && !res->deferral.start)
-        response_problem(res, 500, "internal", NULL, "internal error");
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -449,30 +282,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     struct http_ctx *ctx = *con_cls;
 
     if (!ctx) {
-        ctx = calloc(1, sizeof *ctx);
+        ctx = request_begin(srv, conn, url, method);
         if (!ctx)
             return MHD_NO;
-        ctx->srv = srv;
-        ctx->started = clock_wall_s();
-        ctx->route_index = METRICS_UNMATCHED;
-        ctx->route_label = "unmatched";
-        snprintf(ctx->method, sizeof ctx->method, "%s", method);
-        request_id_init(ctx, conn);
-        client_ip_init(ctx, conn);
         *con_cls = ctx;
-        atomic_fetch_add(&srv->in_flight, 1);
-
-        /* Refuse an announced oversized body before reading any of it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv->app->config->max_body_bytes) {
-            struct response res = {0};
-            response_problem(&res, 413, "body_too_large", NULL, "the body is larger than %d bytes",
-                             srv->app->config->max_body_bytes);
-            enum MHD_Result ret = send_response(conn, ctx, &res);
-            response_clear(&res);
-            return ret;
-        }
-        return MHD_YES;
+        struct response res = {0};
+        if (!dispatch_refuse_announced_body(&srv->dispatcher, &ctx->dr, &res))
+            return MHD_YES;
+        enum MHD_Result ret = send_response(conn, ctx, &res);
+        response_clear(&res);
+        return ret;
     }
     if (ctx->answered) {
         *upload_data_size = 0; /* the rest of a refused body is dropped */
@@ -482,23 +301,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (ctx->body_too_large || ctx->body_len + n > (size_t)srv->app->config->max_body_bytes) {
-            ctx->body_too_large = true; /* keep reading to answer on the final call */
-            return MHD_YES;
-        }
-        if (ctx->body_len + n + 1 > ctx->body_cap) {
-            size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
-            while (cap < ctx->body_len + n + 1)
-                cap *= 2;
-            char *body = realloc(ctx->body, cap);
-            if (!body)
-                return MHD_NO;
-            ctx->body = body;
-            ctx->body_cap = cap;
-        }
-        memcpy(ctx->body + ctx->body_len, upload_data, n);
-        ctx->body_len += n;
-        return MHD_YES;
+        return body_append(ctx, upload_data, n, (size_t)srv->app->config->max_body_bytes) ? MHD_YES
+                                                                                          : MHD_NO;
     }
 
     struct response res = {0};
@@ -508,14 +312,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (res.status == 0)
             response_problem(&res, 500, "internal", NULL, "internal error");
     } else {
-        dispatch(ctx, conn, url, method, &res);
+        ctx->dr.body = ctx->body;
+        ctx->dr.body_len = ctx->body_len;
+        dispatch_request(&srv->dispatcher, &ctx->dr, &res);
         if (res.deferral.start) {
             /* Suspend first, so that a resume from another thread can never
              * come before the suspension it ends. */
             ctx->deferral = res.deferral;
             memset(&res.deferral, 0, sizeof res.deferral);
             response_clear(&res);
-            ctx->deferred.conn = conn;
+            ctx->deferred = (struct deferred){http_resume, conn};
             MHD_suspend_connection(conn);
             ctx->deferral.start(ctx->deferral.ctx, &ctx->deferred);
             return MHD_YES;
@@ -536,11 +342,11 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (!ctx)
         return;
     *con_cls = NULL;
-    double elapsed = clock_wall_s() - ctx->started;
-    metrics_observe(srv->app->metrics, ctx->route_index, ctx->status, elapsed);
+    double elapsed = clock_wall_s() - ctx->dr.started;
+    metrics_observe(srv->app->metrics, ctx->dr.route_index, ctx->status, elapsed);
     struct log_request line = {
         .method = ctx->method,
-        .route = ctx->route_label,
+        .route = ctx->dr.route_label,
         .status = ctx->status,
         .duration_ms = elapsed * 1000,
         .request_id = ctx->request_id,
@@ -549,7 +355,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     log_request(&line);
     if (ctx->deferral.free)
         ctx->deferral.free(ctx->deferral.ctx);
-    json_decref(ctx->req.body);
+    dispatch_request_clear(&ctx->dr);
     free(ctx->body);
     free(ctx);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -579,6 +385,12 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         return NULL;
     }
     srv->app = app;
+    srv->dispatcher = (struct dispatcher){.routes = ROUTES,
+                                          .nroutes = ROUTES_COUNT,
+                                          .app = app,
+                                          .authn = dispatch_authn_for(app->authn),
+                                          .submit = http_submit,
+                                          .submit_ctx = srv};
     /* As many hashing workers as hashing slots: calls wait in the queue, not
      * for a slot; a bounded queue turns a flood of logins into 503s. A
      * connection has at most one request in flight, so the query queue never

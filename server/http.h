@@ -1,8 +1,10 @@
-/* http: the libmicrohttpd server and the dispatcher.
+/* http: the libmicrohttpd transport.
  *
- * For every request, once: request id, body accumulation under a cap we count
- * ourselves, route lookup (404/405), credentials, content type, JSON parsing,
- * then the handler, then problem+json rendering, one log line and metrics.
+ * For every request, once: request id, client address, body accumulation
+ * under a cap we count ourselves, then the dispatcher (dispatch.h: route,
+ * credentials, body, handler, and which thread runs what), suspension while
+ * a worker or a deferral has the request, then the response with the
+ * headers every answer carries, one log line and metrics.
  */
 #ifndef WATTLINE_HTTP_H
 #define WATTLINE_HTTP_H

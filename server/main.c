@@ -226,11 +226,13 @@ static int cmd_serve(int argc, char **argv)
     app.authn = authn_create(app.pool, cfg.jwt_secret, cfg.jwt_secret_len);
     app.password_limiter = password_limiter_create(cfg.password_hash_slots);
     app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, LOGIN_THROTTLE_SLOTS);
-    if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle) {
+    if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle ||
+        !db_pool_watch(app.pool, migrations.items, migrations.count)) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
-    app.ingest = ingest_start(&opts, err, sizeof err);
+    struct ingest_store ingest_store = ingest_store_pg(&opts); /* opts outlives the ingest */
+    app.ingest = ingest_start(&ingest_store, err, sizeof err);
     if (!app.ingest) {
         fprintf(stderr, "wattline: %s\n", err);
         goto out;

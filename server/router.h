@@ -28,7 +28,8 @@ enum route_body {
  * waits runs on a worker, the request suspended meanwhile, so a slow answer
  * never holds up the other connections an HTTP thread serves. */
 enum route_thread {
-    THREAD_HTTP = 0, /* answers at once, or suspends or streams by itself: the HTTP thread */
+    THREAD_HTTP = 0, /* answers at once, or suspends or streams by itself: the HTTP thread
+                        (a query worker when the caller's credentials need a look-up) */
     THREAD_QUERY,    /* waits on PostgreSQL: a query worker, in arrival order */
     THREAD_HASHING,  /* hashes a password (~0.1 s of CPU): a hashing worker */
 };

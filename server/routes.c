@@ -1,5 +1,5 @@
 /* The route table: every API path, who may call it, and whether it takes a
- * JSON body. The dispatcher (http.c) enforces all of it before a handler runs. */
+ * JSON body. The dispatcher (dispatch.c) enforces all of it before a handler runs. */
 #include "routes.h"
 
 #include "../handlers/alerts.h"
@@ -55,7 +55,7 @@ const struct route ROUTES[] = {
     Q("DELETE", "/api/v1/devices/{id}", devices_delete, ACCESS_ADMIN, BODY_NONE),
     Q("POST", "/api/v1/devices/{id}/token", devices_rotate_token, ACCESS_ADMIN, BODY_NONE),
     Q("GET", "/api/v1/devices/{id}/consumption", consumption_get, ACCESS_USER, BODY_NONE),
-    R("GET", "/api/v1/devices/{id}/measurements", readings_export_get, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/devices/{id}/measurements", readings_export_get, ACCESS_USER, BODY_NONE),
 
     R("POST", "/api/v1/measurements", measurements_ingest, ACCESS_DEVICE, BODY_JSON),
 

@@ -193,6 +193,30 @@ test('PostgreSQL stopped mid-run: 503 with Retry-After, then recovery without a 
       { token: ctx.admin.token })).status === 200, { timeout: 15000 });
   });
 
+test('PostgreSQL stopped: healthz still answers at once, readyz at once with 503', async () => {
+  await ctx.pg.stop();
+  try {
+    // Whether the caller's role is still cached or not, these wait on workers, not HTTP threads.
+    const lookups = Array.from({ length: 8 }, () => ctx.api('GET', '/api/v1/alerts',
+      { token: ctx.admin.token, signal: AbortSignal.timeout(8000) }));
+    for (let i = 0; i < 5; i++) {
+      const started = Date.now();
+      const health = await ctx.api('GET', '/healthz', { signal: AbortSignal.timeout(2000) });
+      assert.equal(health.status, 200);
+      assert.deepEqual(health.json, { status: 'ok' });
+      const ready = await ctx.api('GET', '/readyz', { signal: AbortSignal.timeout(2000) });
+      assert.equal(ready.status, 503);
+      assert.equal(ready.json.code, 'unavailable');
+      assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    }
+    for (const res of await Promise.all(lookups)) assert.equal(res.status, 503, res.text);
+  } finally {
+    await ctx.pg.start();
+  }
+  await h.waitFor(async () => (await ctx.api('GET', '/readyz')).status === 200,
+    { timeout: 15000, message: 'readyz did not recover' });
+});
+
 test('readyz is 503 until the schema is migrated', async () => {
   const pg = await h.startPostgres();
   let server;

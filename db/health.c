@@ -1,0 +1,130 @@
+/* health: the pool's watcher, which keeps db_pool_health() current so that a
+ * readiness probe reads a word instead of querying (on an HTTP thread, behind
+ * whatever holds the pool's connections). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../base/clock.h"
+#include "internal.h"
+#include "migrate.h"
+
+struct db_watch {
+    struct db_pool *pool;
+    const struct migration *list; /* borrowed */
+    size_t n;
+    struct db_conn conn; /* its own: never waits for, or takes, a pooled one */
+    bool schema_current; /* on this connection: checked again after a reconnection */
+    int stop_pipe[2];    /* written once by db_watch_stop() */
+    pthread_t thread;
+};
+
+static bool watch_connect(struct db_watch *w)
+{
+    PQfinish(w->conn.pg);
+    w->conn = (struct db_conn){.pg = db_pool_connect(w->pool)};
+    w->schema_current = false;
+    if (w->conn.pg && PQstatus(w->conn.pg) == CONNECTION_OK)
+        return true;
+    PQfinish(w->conn.pg);
+    w->conn.pg = NULL;
+    return false;
+}
+
+/* Before the first migration, schema_migrations does not exist: asking for
+ * it would log a database error once a second. */
+static enum db_health watch_schema(struct db_watch *w)
+{
+    PGresult *res = PQexec(w->conn.pg, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    bool answered = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    bool exists = answered && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!answered)
+        return DB_HEALTH_DOWN;
+    if (!exists)
+        return DB_HEALTH_OUTDATED;
+    enum status st = db_migrate_check(&w->conn, w->list, w->n);
+    if (st == STATUS_CONFLICT)
+        return DB_HEALTH_OUTDATED;
+    w->schema_current = st == STATUS_OK;
+    return w->schema_current ? DB_HEALTH_READY : DB_HEALTH_DOWN;
+}
+
+/* One check: connected, answering, schema current. The schema only moves
+ * forward under a running server, so once current on a connection a ping
+ * is enough. */
+static enum db_health watch_check(struct db_watch *w)
+{
+    if (!db_conn_alive(&w->conn) && !watch_connect(w))
+        return DB_HEALTH_DOWN;
+    if (!w->schema_current)
+        return watch_schema(w);
+    return db_ping(&w->conn) == STATUS_OK ? DB_HEALTH_READY : DB_HEALTH_DOWN;
+}
+
+/* Sleeps until the next check is due, or PostgreSQL closes the connection
+ * (then at once), or db_watch_stop() (false). */
+static bool watch_sleep(struct db_watch *w)
+{
+    double due = clock_mono_s() + DB_HEALTH_INTERVAL_S;
+    for (;;) {
+        int ms = (int)((due - clock_mono_s()) * 1000);
+        if (ms <= 0)
+            return true;
+        struct pollfd fds[2] = {{.fd = w->stop_pipe[0], .events = POLLIN},
+                                {.fd = w->conn.pg ? PQsocket(w->conn.pg) : -1, .events = POLLIN}};
+        int n = poll(fds, 2, ms);
+        if (n < 0 && errno != EINTR)
+            return true;
+        if (fds[0].revents)
+            return false;
+        /* Readable while idle: a notice, or the server saying goodbye. */
+        if (fds[1].revents && !db_conn_alive(&w->conn))
+            return true;
+    }
+}
+
+static void *watch_main(void *arg)
+{
+    struct db_watch *w = arg;
+    do
+        db_pool_health_set(w->pool, watch_check(w));
+    while (watch_sleep(w));
+    return NULL;
+}
+
+struct db_watch *db_watch_start(struct db_pool *pool, const struct migration *list, size_t n)
+{
+    struct db_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    *w = (struct db_watch){.pool = pool, .list = list, .n = n};
+    if (pipe2(w->stop_pipe, O_CLOEXEC) != 0) {
+        free(w);
+        return NULL;
+    }
+    if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+        close(w->stop_pipe[0]);
+        close(w->stop_pipe[1]);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void db_watch_stop(struct db_watch *w)
+{
+    if (!w)
+        return;
+    /* A check under way finishes first: at most a connect or statement timeout. */
+    while (write(w->stop_pipe[1], "x", 1) < 0 && errno == EINTR)
+        ;
+    pthread_join(w->thread, NULL);
+    close(w->stop_pipe[0]);
+    close(w->stop_pipe[1]);
+    PQfinish(w->conn.pg);
+    free(w);
+}

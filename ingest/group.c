@@ -1,0 +1,512 @@
+#include "group.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/log.h"
+#include "energy.h"
+
+/* A reading of the group and where it came from. */
+struct group_row {
+    struct ingest_row r;
+    int job; /* index of the job it came from */
+    int pos; /* position in that job */
+};
+
+/* What the group does with one device, besides what the store sees of it
+ * (g->devices[d], same index). */
+struct group_slice {
+    int first, count; /* its rows: g->rows[first .. first + count) */
+    int inserted;     /* how many of them were new */
+    long long lo, hi; /* the range of the new ones' ts */
+};
+
+/* The recomputed hours to write. */
+struct hour_list {
+    struct ingest_hour *items;
+    int count, cap;
+};
+
+/* Buffers reused from one device to the next while computing hours. */
+struct scratch {
+    struct energy_reading *readings;
+    size_t readings_cap;
+    double *values;
+    size_t values_cap;
+};
+
+struct group {
+    struct ingest_request **jobs;
+    int njobs;
+    struct group_row *rows; /* one per (device, ts), sorted by device then ts */
+    int nrows;
+    struct ingest_device *devices; /* distinct, ascending id */
+    struct group_slice *slices;    /* slices[d] belongs to devices[d] */
+    int ndevices;
+    struct ingest_row *insert; /* rows[i].r, as the store takes them */
+    bool *inserted;            /* inserted[i]: rows[i] was new */
+    struct hour_list hours;
+    long long *usage; /* devices with new readings, ascending */
+    int nusage;
+    struct ingest_row *latest; /* devices whose newest reading is new, with it */
+    int nlatest;
+    long long *alerts; /* raised, ascending (the store's) */
+    int nalerts;
+};
+
+static void group_free(struct group *g)
+{
+    free(g->rows);
+    free(g->devices);
+    free(g->slices);
+    free(g->insert);
+    free(g->inserted);
+    free(g->hours.items);
+    free(g->usage);
+    free(g->latest);
+    free(g->alerts);
+    memset(g, 0, sizeof *g);
+}
+
+/* ---- building the group ----------------------------------------------------- */
+
+static int by_device_ts(const void *a, const void *b)
+{
+    const struct group_row *x = a, *y = b;
+    if (x->r.device_id != y->r.device_id)
+        return x->r.device_id < y->r.device_id ? -1 : 1;
+    if (x->r.ts != y->r.ts)
+        return x->r.ts < y->r.ts ? -1 : 1;
+    if (x->job != y->job)
+        return x->job - y->job; /* the earlier submission keeps its reading */
+    return x->pos - y->pos;     /* and within one, the earlier position */
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const struct ingest_device *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The index of id in g->devices, or -1. */
+static int group_find_device(const struct group *g, long long id)
+{
+    int lo = 0, hi = g->ndevices;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (g->devices[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < g->ndevices && g->devices[lo].id == id ? lo : -1;
+}
+
+/* Allocates what depends only on the group's size. */
+static bool group_alloc(struct group *g, int total)
+{
+    size_t rows = (size_t)(total ? total : 1), jobs = (size_t)(g->njobs ? g->njobs : 1);
+    g->rows = malloc(rows * sizeof *g->rows);
+    g->insert = malloc(rows * sizeof *g->insert);
+    g->inserted = malloc(rows * sizeof *g->inserted);
+    g->devices = calloc(jobs, sizeof *g->devices);
+    g->slices = calloc(jobs, sizeof *g->slices);
+    g->usage = malloc(jobs * sizeof *g->usage);
+    g->latest = malloc(jobs * sizeof *g->latest);
+    return g->rows && g->insert && g->inserted && g->devices && g->slices && g->usage && g->latest;
+}
+
+/* One entry per distinct device, with the newest receive time of its jobs. */
+static void group_unique_devices(struct group *g)
+{
+    for (int j = 0; j < g->njobs; j++)
+        g->devices[j] = (struct ingest_device){.id = g->jobs[j]->in.device_id,
+                                               .seen_at = g->jobs[j]->in.received_at};
+    qsort(g->devices, (size_t)g->njobs, sizeof *g->devices, by_id);
+    int kept = 0;
+    for (int j = 0; j < g->njobs; j++) {
+        struct ingest_device *last = kept ? &g->devices[kept - 1] : NULL;
+        if (last && last->id == g->devices[j].id) {
+            if (g->devices[j].seen_at > last->seen_at)
+                last->seen_at = g->devices[j].seen_at;
+            continue;
+        }
+        g->devices[kept++] = g->devices[j];
+    }
+    g->ndevices = kept;
+}
+
+/* Collects the group's rows, one per (device, ts): the first submitted wins
+ * and the others count as duplicates of their jobs. */
+static bool group_build(struct group *g, struct ingest_request **jobs, int njobs)
+{
+    int total = 0;
+    for (int j = 0; j < njobs; j++)
+        total += jobs[j]->in.n;
+    g->jobs = jobs;
+    g->njobs = njobs;
+    if (!group_alloc(g, total))
+        return false;
+    group_unique_devices(g);
+    for (int j = 0; j < njobs; j++) {
+        const struct ingest_submission *in = &jobs[j]->in;
+        for (int i = 0; i < in->n; i++)
+            g->rows[g->nrows++] = (struct group_row){
+                {in->device_id, in->readings[i].ts, in->readings[i].value}, j, i};
+    }
+    /* Sorted, duplicates sit side by side with the first submitted in front. */
+    qsort(g->rows, (size_t)g->nrows, sizeof *g->rows, by_device_ts);
+    int kept = 0;
+    for (int i = 0; i < g->nrows; i++) {
+        const struct group_row *last = kept ? &g->rows[kept - 1] : NULL;
+        if (last && last->r.device_id == g->rows[i].r.device_id && last->r.ts == g->rows[i].r.ts) {
+            jobs[g->rows[i].job]->result.duplicates++;
+            continue;
+        }
+        g->rows[kept++] = g->rows[i];
+    }
+    g->nrows = kept;
+    return true;
+}
+
+/* After locking: fails the jobs of devices that no longer exist, drops
+ * their rows, and marks each remaining device's slice of rows. Rows and
+ * devices are both sorted by device: one walk over each. */
+static void group_slice_rows(struct group *g)
+{
+    for (int j = 0; j < g->njobs; j++) {
+        int d = group_find_device(g, g->jobs[j]->in.device_id); /* always found */
+        if (d < 0 || !g->devices[d].exists) {
+            g->jobs[j]->status = STATUS_NOT_FOUND;
+            g->jobs[j]->result = (struct ingest_result){0};
+        }
+    }
+    int kept = 0, d = 0;
+    for (int i = 0; i < g->nrows; i++) {
+        while (g->devices[d].id != g->rows[i].r.device_id)
+            d++;
+        if (!g->devices[d].exists)
+            continue;
+        if (g->slices[d].count++ == 0)
+            g->slices[d].first = kept;
+        g->insert[kept] = g->rows[i].r;
+        g->rows[kept++] = g->rows[i];
+    }
+    g->nrows = kept;
+}
+
+/* Counts each job's new and duplicate readings and each device's range of
+ * new readings: only those can change hours. */
+static void group_count_inserted(struct group *g)
+{
+    for (int d = 0; d < g->ndevices; d++) {
+        struct group_slice *s = &g->slices[d];
+        for (int i = s->first; i < s->first + s->count; i++) {
+            struct ingest_request *job = g->jobs[g->rows[i].job];
+            if (!g->inserted[i]) {
+                job->result.duplicates++;
+                continue;
+            }
+            job->result.accepted++;
+            long long ts = g->rows[i].r.ts;
+            if (s->inserted++ == 0)
+                s->lo = s->hi = ts;
+            s->lo = ts < s->lo ? ts : s->lo;
+            s->hi = ts > s->hi ? ts : s->hi;
+        }
+        if (s->inserted > 0)
+            g->usage[g->nusage++] = g->devices[d].id;
+    }
+}
+
+/* ---- hours ----------------------------------------------------------------- */
+
+static bool scratch_reserve(struct scratch *s, size_t readings, size_t values)
+{
+    if (readings > s->readings_cap) {
+        struct energy_reading *r = realloc(s->readings, readings * sizeof *r);
+        if (!r)
+            return false;
+        s->readings = r;
+        s->readings_cap = readings;
+    }
+    if (values > s->values_cap) {
+        double *v = realloc(s->values, values * sizeof *v);
+        if (!v)
+            return false;
+        s->values = v;
+        s->values_cap = values;
+    }
+    return true;
+}
+
+static void scratch_free(struct scratch *s)
+{
+    free(s->readings);
+    free(s->values);
+}
+
+/* Appends the hours [first_hour, first_hour + n hours) of device. */
+static bool hours_add(struct hour_list *h, long long device, long long first_hour,
+                      const double *values, int n)
+{
+    if (h->count + n > h->cap) {
+        int cap = h->cap ? h->cap : 64;
+        while (cap < h->count + n)
+            cap *= 2;
+        struct ingest_hour *items = realloc(h->items, (size_t)cap * sizeof *items);
+        if (!items)
+            return false;
+        h->items = items;
+        h->cap = cap;
+    }
+    for (int i = 0; i < n; i++)
+        h->items[h->count++] =
+            (struct ingest_hour){device, first_hour + (long long)i * ENERGY_HOUR_US, values[i]};
+    return true;
+}
+
+/* Readings that come after every stored one (the common case: a meter
+ * reporting in order) only add to the hours from the newest stored reading
+ * on; those hours' stored figures plus the new contributions, summed in ts
+ * order, are exactly what a recomputation would give, at the cost of reading
+ * a few hour rows instead of every reading of the hours. */
+static bool appends_only(const struct ingest_device *d, const struct group_slice *s)
+{
+    return !d->has_latest || s->lo > d->latest_ts;
+}
+
+/* The first index of device id in the stored hours (sorted by device). */
+static int first_stored_hour(const struct ingest_hour_list *l, long long id)
+{
+    int lo = 0, hi = l->count;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (l->hours[mid].device_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The hours of span (one device's append range): its stored figures plus
+ * what the new readings add. */
+static bool append_hours(struct group *g, int d, const struct ingest_span *span,
+                         const struct ingest_hour_list *stored, struct scratch *s)
+{
+    const struct ingest_device *dev = &g->devices[d];
+    const struct group_slice *slice = &g->slices[d];
+    size_t nhours = (size_t)((span->to - span->from) / ENERGY_HOUR_US);
+    if (!scratch_reserve(s, (size_t)slice->count + 1, nhours))
+        return false;
+    for (size_t i = 0; i < nhours; i++)
+        s->values[i] = 0.0;
+    for (int i = first_stored_hour(stored, dev->id); i < stored->count; i++) {
+        const struct ingest_hour *h = &stored->hours[i];
+        if (h->device_id != dev->id)
+            break;
+        if (h->hour >= span->from && h->hour < span->to)
+            s->values[(h->hour - span->from) / ENERGY_HOUR_US] = h->kwh;
+    }
+    size_t n = 0;
+    if (dev->type == READING_CUMULATIVE && dev->has_latest)
+        s->readings[n++] = (struct energy_reading){dev->latest_ts, dev->latest_value};
+    for (int i = slice->first; i < slice->first + slice->count; i++)
+        if (g->inserted[i])
+            s->readings[n++] = (struct energy_reading){g->rows[i].r.ts, g->rows[i].r.value};
+    energy_add(dev->type, s->readings, n, span->from, nhours, s->values);
+    return hours_add(&g->hours, dev->id, span->from, s->values, (int)nhours);
+}
+
+/* Recomputes the hours of every device in the context (rows sorted by
+ * device, then ts) from its stored readings. */
+static bool recompute_hours(struct group *g, const struct ingest_context *ctx, struct scratch *s)
+{
+    if (!scratch_reserve(s, (size_t)ctx->count, 0))
+        return false;
+    for (int start = 0; start < ctx->count;) {
+        const struct ingest_context_row *first = &ctx->rows[start];
+        int end = start;
+        for (; end < ctx->count && ctx->rows[end].device_id == first->device_id; end++)
+            s->readings[end - start] =
+                (struct energy_reading){ctx->rows[end].ts, ctx->rows[end].value};
+        int d = group_find_device(g, first->device_id);
+        long long nhours = (first->end_hour - first->first_hour) / ENERGY_HOUR_US;
+        if (d < 0 || nhours <= 0 || !scratch_reserve(s, 0, (size_t)nhours))
+            return false;
+        energy_hours(g->devices[d].type, s->readings, (size_t)(end - start), first->first_hour,
+                     (size_t)nhours, s->values);
+        if (!hours_add(&g->hours, first->device_id, first->first_hour, s->values, (int)nhours))
+            return false;
+        start = end;
+    }
+    return true;
+}
+
+/* Splits the devices with new readings into spans: appends (fast[0..*nfast),
+ * hours [from, to)) and late readings (slow[0..*nslow), readings [from, to]). */
+static void group_split(const struct group *g, struct ingest_span *fast, int *nfast,
+                        struct ingest_span *slow, int *nslow)
+{
+    *nfast = *nslow = 0;
+    for (int d = 0; d < g->ndevices; d++) {
+        const struct ingest_device *dev = &g->devices[d];
+        const struct group_slice *s = &g->slices[d];
+        if (s->inserted == 0)
+            continue;
+        if (appends_only(dev, s))
+            fast[(*nfast)++] = (struct ingest_span){
+                dev->id, energy_hour_floor(dev->has_latest ? dev->latest_ts : s->lo),
+                energy_hour_floor(s->hi) + ENERGY_HOUR_US};
+        else
+            slow[(*nslow)++] = (struct ingest_span){dev->id, s->lo, s->hi};
+    }
+}
+
+/* The recomputed hours of every device with new readings: by appending where
+ * the readings come after all stored ones, from the stored readings around
+ * them otherwise (late, out-of-order readings). One statement for each kind,
+ * and only when some device needs it. */
+static enum status group_hours(const struct ingest_store *store, void *conn, struct group *g)
+{
+    struct ingest_span *spans = malloc((size_t)(g->ndevices ? g->ndevices : 1) * 2 * sizeof *spans);
+    struct ingest_span *fast = spans, *slow = spans ? spans + g->ndevices : NULL;
+    struct ingest_hour_list stored = {0};
+    struct ingest_context ctx = {0};
+    struct scratch scratch = {0};
+    int nfast = 0, nslow = 0;
+    enum status st = spans ? STATUS_OK : STATUS_INTERNAL;
+    if (st == STATUS_OK)
+        group_split(g, fast, &nfast, slow, &nslow);
+    if (st == STATUS_OK && nfast > 0)
+        st = store->hours(conn, fast, nfast, &stored);
+    for (int f = 0; st == STATUS_OK && f < nfast; f++)
+        if (!append_hours(g, group_find_device(g, fast[f].device_id), &fast[f], &stored, &scratch))
+            st = STATUS_INTERNAL;
+    if (st == STATUS_OK && nslow > 0)
+        st = store->context(conn, slow, nslow, &ctx);
+    if (st == STATUS_OK && !recompute_hours(g, &ctx, &scratch))
+        st = STATUS_INTERNAL;
+    free(ctx.rows);
+    free(stored.hours);
+    scratch_free(&scratch);
+    free(spans);
+    return st;
+}
+
+/* ---- alerts and the rest of the write ----------------------------------------- */
+
+/* True when some recomputed hour exceeds its device's limit: an alert may be
+ * raised (or exist already; the lock is cheap either way). */
+static bool group_over_limit(const struct group *g)
+{
+    for (int i = 0; i < g->hours.count; i++) {
+        int d = group_find_device(g, g->hours.items[i].device_id);
+        if (d >= 0 && g->hours.items[i].kwh > g->devices[d].limit)
+            return true;
+    }
+    return false;
+}
+
+/* The devices whose newest reading this group replaces, with that reading:
+ * a device's rows are sorted by ts, so its last inserted row is its newest. */
+static void group_collect_latest(struct group *g)
+{
+    g->nlatest = 0;
+    for (int d = 0; d < g->ndevices; d++) {
+        const struct ingest_device *dev = &g->devices[d];
+        const struct group_slice *s = &g->slices[d];
+        int newest = -1;
+        for (int i = s->first + s->count - 1; i >= s->first && newest < 0; i--)
+            if (g->inserted[i])
+                newest = i;
+        if (newest >= 0 && (!dev->has_latest || g->rows[newest].r.ts > dev->latest_ts))
+            g->latest[g->nlatest++] = g->rows[newest].r;
+    }
+}
+
+/* Runs the statements of one group inside the open transaction. */
+static enum status group_store(const struct ingest_store *store, void *conn, struct group *g)
+{
+    enum status st = store->lock_devices(conn, g->devices, g->ndevices);
+    if (st != STATUS_OK)
+        return st;
+    group_slice_rows(g);
+    if (g->nrows > 0)
+        st = store->insert(conn, g->insert, g->nrows, g->inserted);
+    if (st != STATUS_OK)
+        return st;
+    group_count_inserted(g);
+    st = group_hours(store, conn, g);
+    if (st == STATUS_OK && group_over_limit(g))
+        st = store->lock_alerts(conn);
+    if (st != STATUS_OK)
+        return st;
+    group_collect_latest(g);
+    struct ingest_write w = {
+        .hours = g->hours.items,
+        .nhours = g->hours.count,
+        .seen = g->devices,
+        .nseen = g->ndevices,
+        .latest = g->latest,
+        .nlatest = g->nlatest,
+    };
+    return store->write(conn, &w, &g->alerts, &g->nalerts);
+}
+
+/* Opens the transaction, stores the group, announces, and commits or rolls
+ * back. PostgreSQL holds the notification queue lock through the commit of
+ * a transaction that notified, WAL flush included: such commits cannot
+ * overlap. So only alerts, which must reach their owner if and only if they
+ * are stored, are announced inside the transaction; live usage is announced
+ * just after the commit (a crash in between loses one usage update, never a
+ * reading or an alert). */
+static enum status group_transaction(const struct ingest_store *store, void *conn, struct group *g)
+{
+    enum status st = store->begin(conn);
+    if (st != STATUS_OK)
+        return st;
+    st = group_store(store, conn, g);
+    bool notify_inside = g->nalerts > 0;
+    if (st == STATUS_OK && notify_inside)
+        st = store->notify(conn, g->alerts, g->nalerts, g->usage, g->nusage);
+    if (st != STATUS_OK) {
+        store->rollback(conn);
+        return st;
+    }
+    st = store->commit(conn);
+    if (st == STATUS_OK && !notify_inside &&
+        store->notify(conn, NULL, 0, g->usage, g->nusage) != STATUS_OK)
+        log_warn("ingest: live usage of %d devices not announced", g->nusage);
+    return st;
+}
+
+enum status ingest_group_commit(const struct ingest_store *store, void *conn,
+                                struct ingest_request **jobs, int njobs,
+                                struct ingest_group_outcome *out)
+{
+    struct group g = {0};
+    for (int j = 0; j < njobs; j++) {
+        jobs[j]->result = (struct ingest_result){0};
+        jobs[j]->status = STATUS_OK;
+    }
+    enum status st = group_build(&g, jobs, njobs) ? STATUS_OK : STATUS_INTERNAL;
+    if (st == STATUS_OK)
+        st = group_transaction(store, conn, &g);
+    if (st == STATUS_OK) {
+        *out = (struct ingest_group_outcome){.alerts = g.nalerts};
+        for (int j = 0; j < njobs; j++) {
+            out->stored += (unsigned long long)jobs[j]->result.accepted;
+            out->duplicates += (unsigned long long)jobs[j]->result.duplicates;
+        }
+    } else {
+        for (int j = 0; j < njobs; j++) {
+            jobs[j]->result = (struct ingest_result){0};
+            jobs[j]->status = st;
+        }
+    }
+    group_free(&g);
+    return st;
+}

@@ -1,0 +1,366 @@
+#include "dispatch.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../api/app.h"
+#include "../auth/jwt.h"
+#include "../base/metrics.h"
+#include "static_files.h"
+
+/* ---- credentials ------------------------------------------------------------ */
+
+static enum authn_verdict authn_cached_adapter(void *ctx, enum route_access access,
+                                               const char *token, struct caller *out)
+{
+    return access == ACCESS_DEVICE ? authn_device_cached(ctx, token, out)
+                                   : authn_user_cached(ctx, token, out);
+}
+
+static enum status authn_full_adapter(void *ctx, enum route_access access, const char *token,
+                                      struct caller *out)
+{
+    return access == ACCESS_DEVICE ? authn_device(ctx, token, out) : authn_user(ctx, token, out);
+}
+
+struct dispatch_authn dispatch_authn_for(struct authn *authn)
+{
+    return (struct dispatch_authn){authn_cached_adapter, authn_full_adapter, authn};
+}
+
+static void reply_bad_token(const struct route *route, struct response *res)
+{
+    response_problem(res, 401, "invalid_token", NULL,
+                     route->access == ACCESS_DEVICE ? "invalid device token"
+                                                    : "invalid or expired access token");
+}
+
+/* The route's access rule, once the caller is known: 403 for a non-admin on
+ * an admin route. */
+static bool role_or_reply(const struct route *route, const struct caller *caller,
+                          struct response *res)
+{
+    if (route->access == ACCESS_ADMIN && caller->role != ROLE_ADMIN) {
+        response_problem(res, 403, "forbidden", NULL, "this route is for admins");
+        return false;
+    }
+    return true;
+}
+
+/* Finds the Bearer token in r->token, or puts the 401 in res. */
+static bool bearer_or_reply(struct dispatch_request *r, struct response *res)
+{
+    const char *header = r->source.header(r->source.ctx, "Authorization");
+    if (!header || strncasecmp(header, "Bearer ", 7) != 0) {
+        response_problem(res, 401, "unauthorized", NULL, "a Bearer token is required");
+        return false;
+    }
+    if (strlen(header) > JWT_HEADER_MAX) {
+        response_problem(res, 401, "invalid_token", NULL, "the Authorization header is too long");
+        return false;
+    }
+    r->token = header + 7;
+    return true;
+}
+
+/* The full check, on a query worker: fills req.caller or puts 401/403/503 in res. */
+static bool authenticate_or_reply(const struct dispatcher *d, struct dispatch_request *r,
+                                  struct response *res)
+{
+    enum status st = d->authn.full(d->authn.ctx, r->route->access, r->token, &r->req.caller);
+    if (st == STATUS_UNAVAILABLE || st == STATUS_INTERNAL) {
+        response_status(res, st);
+        return false;
+    }
+    if (st != STATUS_OK) {
+        reply_bad_token(r->route, res);
+        return false;
+    }
+    return role_or_reply(r->route, &r->req.caller, res);
+}
+
+/* ---- the body ----------------------------------------------------------------- */
+
+/* jansson has no depth option; a linear pre-scan keeps hostile nesting out. */
+static bool json_depth_ok(const char *s, size_t len)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > DISPATCH_MAX_JSON_DEPTH)
+                return false;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+static bool content_type_is_json(const char *ct)
+{
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, "; \t");
+    return (n == 16 && !strncasecmp(ct, "application/json", 16));
+}
+
+/* Parses the body of a BODY_JSON route into req.body, or puts the problem in
+ * res. Other routes ignore any body. */
+static bool body_or_reply(struct dispatch_request *r, struct response *res)
+{
+    if (r->route->body != BODY_JSON)
+        return true;
+    if (!content_type_is_json(r->content_type)) {
+        response_problem(res, 415, "unsupported_media_type", NULL,
+                         "the body must be JSON (Content-Type: application/json)");
+        return false;
+    }
+    if (r->body_len == 0) {
+        response_problem(res, 400, "malformed_json", NULL, "a JSON body is required");
+        return false;
+    }
+    if (!json_depth_ok(r->body, r->body_len)) {
+        response_problem(res, 400, "malformed_json", NULL, "JSON nested deeper than %d levels",
+                         DISPATCH_MAX_JSON_DEPTH);
+        return false;
+    }
+    json_error_t error;
+    r->req.body = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &error);
+    if (!r->req.body)
+        response_problem(res, 400, "malformed_json", NULL,
+                         "malformed JSON at line %d column %d: %s", error.line, error.column,
+                         error.text);
+    return r->req.body != NULL;
+}
+
+/* ---- the handler, here or on a worker ----------------------------------------------- */
+
+static void handler_run(const struct dispatcher *d, struct dispatch_request *r,
+                        struct response *res)
+{
+    r->route->handler(&r->req, res, d->app);
+    json_decref(r->req.body);
+    r->req.body = NULL;
+    if (res->status == 0 && !res->deferral.start)
+        response_problem(res, 500, "internal", NULL, "internal error");
+}
+
+/* What a worker does for a request: maybe the full credential check (and the
+ * body after it), then the handler. Owned by the request's deferral. */
+struct dispatch_job {
+    const struct dispatcher *d;
+    struct dispatch_request *r; /* lives until the request completes */
+    bool authenticate;          /* the caches could not answer */
+    enum route_thread thread;   /* the worker it goes to next */
+    struct deferred *resume;
+    struct response res;            /* the answer, when the handler gives one */
+    struct response_deferral inner; /* or the handler's own deferral */
+};
+
+static void job_run(void *arg);
+
+static void job_submit(struct dispatch_job *job)
+{
+    const struct dispatcher *d = job->d;
+    if (d->submit(d->submit_ctx, job->thread, job_run, job))
+        return;
+    /* The hashing queue is short on purpose; the query queue holds a request
+     * per connection and refuses only while shutting down. */
+    if (job->thread == THREAD_HASHING)
+        response_problem(&job->res, 503, "busy", NULL, "the server is busy; retry shortly");
+    else
+        response_status(&job->res, STATUS_UNAVAILABLE);
+    deferred_resume(job->resume);
+}
+
+/* On a worker. Exactly one resume comes of it: here, or from the handler's
+ * own deferral, or from the worker it is handed on to. */
+static void job_run(void *arg)
+{
+    struct dispatch_job *job = arg;
+    struct dispatch_request *r = job->r;
+    if (job->authenticate) {
+        job->authenticate = false;
+        if (!authenticate_or_reply(job->d, r, &job->res) || !body_or_reply(r, &job->res)) {
+            deferred_resume(job->resume);
+            return;
+        }
+        if (r->route->thread == THREAD_HASHING) {
+            job->thread = THREAD_HASHING; /* never hash on a query worker */
+            job_submit(job);
+            return;
+        }
+    }
+    handler_run(job->d, r, &job->res);
+    if (job->res.deferral.start) {
+        job->inner = job->res.deferral;
+        memset(&job->res.deferral, 0, sizeof job->res.deferral);
+        job->inner.start(job->inner.ctx, job->resume);
+        return;
+    }
+    deferred_resume(job->resume);
+}
+
+static void job_start(void *ctx, struct deferred *resume)
+{
+    struct dispatch_job *job = ctx;
+    job->resume = resume;
+    job_submit(job);
+}
+
+static void job_finish(void *ctx, struct response *res)
+{
+    struct dispatch_job *job = ctx;
+    if (job->inner.finish) {
+        job->inner.finish(job->inner.ctx, res);
+        return;
+    }
+    *res = job->res;
+    memset(&job->res, 0, sizeof job->res);
+}
+
+static void job_free(void *ctx)
+{
+    struct dispatch_job *job = ctx;
+    if (job->inner.free)
+        job->inner.free(job->inner.ctx);
+    response_clear(&job->res);
+    free(job);
+}
+
+/* Hands the rest of the request to a worker through res->deferral. */
+static void defer_to_worker(const struct dispatcher *d, struct dispatch_request *r,
+                            bool authenticate, struct response *res)
+{
+    struct dispatch_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        response_status(res, STATUS_INTERNAL);
+        return;
+    }
+    *job = (struct dispatch_job){.d = d,
+                                 .r = r,
+                                 .authenticate = authenticate,
+                                 .thread = authenticate ? THREAD_QUERY : r->route->thread};
+    res->deferral = (struct response_deferral){job_start, job_finish, job_free, job};
+    // cppcheck-suppress memleak ; res->deferral owns job now
+}
+
+/* ---- the dispatcher ------------------------------------------------------------- */
+
+void dispatch_request_init(struct dispatch_request *r)
+{
+    r->route_index = METRICS_UNMATCHED;
+    r->route_label = "unmatched";
+}
+
+void dispatch_request_clear(struct dispatch_request *r)
+{
+    json_decref(r->req.body);
+    r->req.body = NULL;
+}
+
+bool dispatch_refuse_announced_body(const struct dispatcher *d, const struct dispatch_request *r,
+                                    struct response *res)
+{
+    const char *cl = r->source.header(r->source.ctx, "Content-Length");
+    int max = d->app->config->max_body_bytes;
+    if (!cl || strtoull(cl, NULL, 10) <= (unsigned long long)max)
+        return false;
+    response_problem(res, 413, "body_too_large", NULL, "the body is larger than %d bytes", max);
+    return true;
+}
+
+/* Finds the route, or answers: a static file, 404, or 405 with Allow. */
+static bool route_or_reply(const struct dispatcher *d, struct dispatch_request *r,
+                           struct response *res)
+{
+    struct route_match *m = &r->match;
+    enum route_result found = router_match(d->routes, d->nroutes, r->method, r->url, m);
+    if (found == ROUTE_NOT_FOUND && strncmp(r->url, "/api/", 5) != 0) {
+        r->route_index = METRICS_STATIC;
+        r->route_label = "static";
+        static_files_serve(d->app, r->method, r->url,
+                           r->source.header(r->source.ctx, "If-None-Match"), res);
+        return false;
+    }
+    if (found == ROUTE_NOT_FOUND) {
+        response_problem(res, 404, "not_found", NULL, "no such resource");
+        return false;
+    }
+    if (found == ROUTE_METHOD_NOT_ALLOWED) {
+        response_problem(res, 405, "method_not_allowed", NULL, "allowed: %s", m->allow);
+        response_header(res, "Allow", m->allow);
+        return false;
+    }
+    r->route = m->route;
+    r->route_index = m->index;
+    r->route_label = m->route->pattern;
+    return true;
+}
+
+static void request_fill(struct dispatch_request *r)
+{
+    const struct route_match *m = &r->match;
+    int nquery =
+        r->source.query ? r->source.query(r->source.ctx, r->query, DISPATCH_MAX_QUERY_ARGS) : 0;
+    r->req = (struct request){
+        .method = r->method,
+        .path = r->url,
+        .route = r->route->pattern,
+        .request_id = r->request_id,
+        .client_ip = r->client_ip,
+        .accept = r->source.header(r->source.ctx, "Accept"),
+        .nparams = m->nparams,
+        .query = r->query,
+        .nquery = nquery,
+        .now = r->started,
+    };
+    memcpy(r->req.params, m->params, sizeof r->req.params);
+    if (r->route->body == BODY_JSON)
+        r->content_type = r->source.header(r->source.ctx, "Content-Type");
+}
+
+void dispatch_request(const struct dispatcher *d, struct dispatch_request *r, struct response *res)
+{
+    if (r->body_too_large) {
+        response_problem(res, 413, "body_too_large", NULL, "the body is larger than %d bytes",
+                         d->app->config->max_body_bytes);
+        return;
+    }
+    if (!route_or_reply(d, r, res))
+        return;
+    request_fill(r);
+    if (r->route->access != ACCESS_ANYONE) {
+        if (!bearer_or_reply(r, res))
+            return;
+        switch (d->authn.cached(d->authn.ctx, r->route->access, r->token, &r->req.caller)) {
+        case AUTHN_UNAUTHORIZED:
+            reply_bad_token(r->route, res);
+            return;
+        case AUTHN_NEEDS_LOOKUP:
+            defer_to_worker(d, r, true, res); /* no database on an HTTP thread */
+            return;
+        case AUTHN_OK:
+            if (!role_or_reply(r->route, &r->req.caller, res))
+                return;
+            break;
+        }
+    }
+    if (!body_or_reply(r, res))
+        return;
+    if (r->route->thread != THREAD_HTTP)
+        defer_to_worker(d, r, false, res);
+    else
+        handler_run(d, r, res);
+}

@@ -1,0 +1,108 @@
+/* dispatch: every decision the server takes about a request before and
+ * around its handler, once for all routes, with no socket in sight (the
+ * transport, http.c, hands it a header look-up; tests hand it a table).
+ *
+ * In order: a body over the cap is 413 (before any of it is read when
+ * Content-Length announces it); the route (404; 405 with Allow; paths outside
+ * /api/ are the static files'); credentials (401, 403) before the body is
+ * looked at; Content-Type (415) and JSON (400); then the handler, on the
+ * thread its route names.
+ *
+ * Threads. An HTTP thread does everything above that needs no database,
+ * including the cached credential check that the hot path (a device posting
+ * readings) passes. A credential the caches cannot answer goes to a query
+ * worker, which looks it up, then checks the body and runs the handler (or
+ * hands it on to a hashing worker); THREAD_QUERY and THREAD_HASHING routes go
+ * to their worker. Either way dispatch_request() answers with a deferral the
+ * transport starts once the request is suspended; a handler's own deferral,
+ * when it runs on a worker, is started from there and finished through it.
+ */
+#ifndef WATTLINE_DISPATCH_H
+#define WATTLINE_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../api/handler.h"
+#include "../auth/authn.h"
+#include "router.h"
+
+#define DISPATCH_MAX_QUERY_ARGS 32
+#define DISPATCH_MAX_JSON_DEPTH 32
+
+/* Who checks credentials. cached() must never wait (it runs on an HTTP
+ * thread); full() may wait on the database and runs on a query worker only.
+ * dispatch_authn_for() makes the real one from the authn caches. */
+struct dispatch_authn {
+    enum authn_verdict (*cached)(void *ctx, enum route_access access, const char *token,
+                                 struct caller *out);
+    enum status (*full)(void *ctx, enum route_access access, const char *token, struct caller *out);
+    void *ctx;
+};
+
+struct dispatch_authn dispatch_authn_for(struct authn *authn);
+
+/* Runs fn(arg) on a worker of that kind (THREAD_QUERY or THREAD_HASHING);
+ * false when the worker refuses it (queue full, shutting down). */
+typedef bool (*dispatch_submit_fn)(void *ctx, enum route_thread thread, void (*fn)(void *arg),
+                                   void *arg);
+
+/* Made once by the transport; everything borrowed, outliving the requests. */
+struct dispatcher {
+    const struct route *routes;
+    size_t nroutes;
+    struct app *app; /* for handlers; its config gives max_body_bytes */
+    struct dispatch_authn authn;
+    dispatch_submit_fn submit;
+    void *submit_ctx;
+};
+
+/* The transport's view of a request: headers by name (NULL when absent) and
+ * the query string's arguments (up to max into out; returns the count). The
+ * strings must stay valid until the request completes: workers read them. */
+struct dispatch_source {
+    const char *(*header)(void *ctx, const char *name);
+    int (*query)(void *ctx, struct query_arg *out, int max);
+    void *ctx;
+};
+
+/* One request's state, owned by the transport from its first call to its
+ * completion (a worker may still read it until the request is resumed).
+ * Fields above the line are the transport's to set before dispatching. */
+struct dispatch_request {
+    const char *method;
+    const char *url;
+    struct dispatch_source source;
+    const char *body; /* the bytes read, not terminated (NULL when none) */
+    size_t body_len;
+    bool body_too_large; /* more than max_body_bytes came */
+    const char *request_id;
+    const char *client_ip;
+    double started;
+    int route_index;         /* METRICS_UNMATCHED until the route is known */
+    const char *route_label; /* "unmatched" until then */
+    /* ---- dispatch's own ---- */
+    const struct route *route;
+    const char *token;        /* the Bearer token, when the route asks for one */
+    const char *content_type; /* read on the HTTP thread for a worker */
+    struct query_arg query[DISPATCH_MAX_QUERY_ARGS];
+    struct route_match match; /* the request's params point into it */
+    struct request req;
+};
+
+/* Fills in what every request starts with (route "unmatched"). */
+void dispatch_request_init(struct dispatch_request *r);
+/* Frees what dispatching left in r (a body a refused worker never parsed). */
+void dispatch_request_clear(struct dispatch_request *r);
+
+/* Headers only, first call: true when Content-Length announces a body over
+ * the cap; res then holds the 413, to send without reading any of it. */
+bool dispatch_refuse_announced_body(const struct dispatcher *d, const struct dispatch_request *r,
+                                    struct response *res);
+
+/* The whole request is in: fills res with the answer, or gives it a deferral
+ * (res->deferral) the transport starts once it has suspended the request and
+ * finishes once it is resumed; the deferral's free() runs at completion. */
+void dispatch_request(const struct dispatcher *d, struct dispatch_request *r, struct response *res);
+
+#endif

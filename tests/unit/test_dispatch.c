@@ -1,0 +1,517 @@
+/* server/dispatch: the per-request decisions, driven without a socket. The
+ * credential checks and the workers are fakes that record what they were
+ * asked; a test plays the worker by running what was submitted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "../../api/app.h"
+#include "../../auth/jwt.h"
+#include "../../server/dispatch.h"
+
+/* ---- handlers that count their calls ---- */
+
+static int handler_calls;
+
+static int answer_ok(const struct request *req, struct response *res, struct app *app)
+{
+    (void)app;
+    handler_calls++;
+    return response_json(res, 200, json_pack("{s:I}", "caller", req->caller.user_id));
+}
+
+/* A handler that answers later, as POST /api/v1/measurements does. */
+static struct deferred *inner_resume;
+static int inner_freed;
+
+static void inner_start(void *ctx, struct deferred *d)
+{
+    (void)ctx;
+    inner_resume = d;
+}
+
+static void inner_finish(void *ctx, struct response *res)
+{
+    (void)ctx;
+    response_json(res, 200, json_pack("{s:s}", "committed", "yes"));
+}
+
+static void inner_free(void *ctx)
+{
+    (void)ctx;
+    inner_freed++;
+}
+
+static int answer_later(const struct request *req, struct response *res, struct app *app)
+{
+    (void)req, (void)app;
+    handler_calls++;
+    res->deferral = (struct response_deferral){inner_start, inner_finish, inner_free, NULL};
+    res->status = 202;
+    return 202;
+}
+
+static const struct route ROUTES[] = {
+    {"GET", "/api/open", answer_ok, ACCESS_ANYONE, BODY_NONE, THREAD_HTTP},
+    {"POST", "/api/json", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HTTP},
+    {"GET", "/api/admin", answer_ok, ACCESS_ADMIN, BODY_NONE, THREAD_HTTP},
+    {"GET", "/api/query", answer_ok, ACCESS_USER, BODY_NONE, THREAD_QUERY},
+    {"POST", "/api/hash", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HASHING},
+    {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON, THREAD_HTTP},
+};
+
+/* ---- fake credentials: the token says what the caches and the database know ---- */
+
+static int full_checks;
+
+static enum authn_verdict fake_cached(void *ctx, enum route_access access, const char *token,
+                                      struct caller *out)
+{
+    (void)ctx, (void)access;
+    if (!strncmp(token, "miss-", 5))
+        return AUTHN_NEEDS_LOOKUP;
+    if (strcmp(token, "admin") && strcmp(token, "client"))
+        return AUTHN_UNAUTHORIZED;
+    *out = (struct caller){.kind = CALLER_USER,
+                           .user_id = 7,
+                           .role = strcmp(token, "admin") ? ROLE_CLIENT : ROLE_ADMIN};
+    return AUTHN_OK;
+}
+
+static enum status fake_full(void *ctx, enum route_access access, const char *token,
+                             struct caller *out)
+{
+    (void)ctx;
+    full_checks++;
+    if (!strcmp(token, "miss-down"))
+        return STATUS_UNAVAILABLE;
+    if (!strncmp(token, "miss-", 5) && fake_cached(NULL, access, token + 5, out) == AUTHN_OK)
+        return STATUS_OK;
+    return STATUS_UNAUTHORIZED;
+}
+
+/* ---- a fake worker pool: one task held at a time ---- */
+
+static struct {
+    int submitted;
+    enum route_thread thread;
+    void (*fn)(void *arg);
+    void *arg;
+    bool refuse;
+} worker;
+
+static bool fake_submit(void *ctx, enum route_thread thread, void (*fn)(void *arg), void *arg)
+{
+    (void)ctx;
+    if (worker.refuse)
+        return false;
+    worker.submitted++;
+    worker.thread = thread;
+    worker.fn = fn;
+    worker.arg = arg;
+    return true;
+}
+
+/* Runs what was submitted, as the worker thread would. */
+static void worker_run(void)
+{
+    assert_non_null(worker.fn);
+    void (*fn)(void *) = worker.fn;
+    worker.fn = NULL;
+    fn(worker.arg);
+}
+
+static int resumes;
+
+static void count_resume(void *ctx)
+{
+    (void)ctx;
+    resumes++;
+}
+
+/* ---- requests ---- */
+
+struct header {
+    const char *name, *value;
+};
+
+static const char *header_lookup(void *ctx, const char *name)
+{
+    for (const struct header *h = ctx; h && h->name; h++)
+        if (!strcasecmp(h->name, name))
+            return h->value;
+    return NULL;
+}
+
+static struct config config = {.max_body_bytes = 1024};
+static struct app app = {.config = &config};
+static struct dispatcher dispatcher;
+static struct dispatch_request request;
+
+static int setup(void **state)
+{
+    (void)state;
+    dispatcher = (struct dispatcher){.routes = ROUTES,
+                                     .nroutes = sizeof ROUTES / sizeof ROUTES[0],
+                                     .app = &app,
+                                     .authn = {fake_cached, fake_full, NULL},
+                                     .submit = fake_submit};
+    handler_calls = full_checks = resumes = inner_freed = 0;
+    inner_resume = NULL;
+    memset(&worker, 0, sizeof worker);
+    return 0;
+}
+
+/* Dispatches one request whose headers are h (terminated by {NULL}). */
+static void dispatch(const char *method, const char *url, struct header *h, const char *body,
+                     struct response *res)
+{
+    request = (struct dispatch_request){.method = method,
+                                        .url = url,
+                                        .source = {header_lookup, NULL, h},
+                                        .body = body,
+                                        .body_len = body ? strlen(body) : 0,
+                                        .request_id = "test",
+                                        .client_ip = "127.0.0.1"};
+    dispatch_request_init(&request);
+    *res = (struct response){0};
+    dispatch_request(&dispatcher, &request, res);
+}
+
+/* Plays the transport after a deferral: suspend, start, (worker), finish. */
+static struct deferred suspended = {count_resume, NULL};
+
+static void transport_start(struct response *res, struct response_deferral *held)
+{
+    assert_non_null(res->deferral.start);
+    *held = res->deferral;
+    memset(&res->deferral, 0, sizeof res->deferral);
+    response_clear(res);
+    held->start(held->ctx, &suspended);
+}
+
+static void transport_finish(struct response_deferral *held, struct response *res)
+{
+    held->finish(held->ctx, res);
+}
+
+static void transport_complete(struct response_deferral *held, struct response *res)
+{
+    response_clear(res);
+    if (held->free)
+        held->free(held->ctx);
+    dispatch_request_clear(&request);
+}
+
+static const char *problem_code(const struct response *res)
+{
+    return json_string_value(json_object_get(res->json, "code"));
+}
+
+static const char *header_of(const struct response *res, const char *name)
+{
+    for (int i = 0; i < res->nheaders; i++)
+        if (!strcmp(res->headers[i].name, name))
+            return res->headers[i].value;
+    return NULL;
+}
+
+/* ---- the tests ---- */
+
+static void unknown_paths_are_404_and_wrong_methods_405_with_allow(void **state)
+{
+    (void)state;
+    struct response res;
+    dispatch("GET", "/api/nope", NULL, NULL, &res);
+    assert_int_equal(res.status, 404);
+    assert_string_equal(problem_code(&res), "not_found");
+    response_clear(&res);
+
+    dispatch("DELETE", "/api/admin", NULL, NULL, &res);
+    assert_int_equal(res.status, 405);
+    assert_string_equal(header_of(&res, "Allow"), "GET, HEAD");
+    assert_int_equal(handler_calls, 0);
+    response_clear(&res);
+}
+
+static void bodies_over_the_cap_are_413_before_anything_else(void **state)
+{
+    (void)state;
+    struct response res = {0};
+    struct header announced[] = {{"Content-Length", "1025"}, {NULL, NULL}};
+    request = (struct dispatch_request){.source = {header_lookup, NULL, announced}};
+    assert_true(dispatch_refuse_announced_body(&dispatcher, &request, &res));
+    assert_int_equal(res.status, 413);
+    assert_string_equal(problem_code(&res), "body_too_large");
+    response_clear(&res);
+
+    struct header fits[] = {{"Content-Length", "1024"}, {NULL, NULL}};
+    request.source.ctx = fits;
+    assert_false(dispatch_refuse_announced_body(&dispatcher, &request, &res));
+    assert_int_equal(res.status, 0);
+
+    /* Chunked, so only counted while reading: refused even before auth. */
+    request =
+        (struct dispatch_request){.method = "POST", .url = "/api/json", .body_too_large = true};
+    dispatch_request_init(&request);
+    dispatch_request(&dispatcher, &request, &res);
+    assert_int_equal(res.status, 413);
+    assert_int_equal(handler_calls, 0);
+    response_clear(&res);
+}
+
+static void credentials_are_checked_before_the_handler_and_the_body(void **state)
+{
+    (void)state;
+    struct response res;
+    struct header none[] = {{"Content-Type", "application/json"}, {NULL, NULL}};
+    dispatch("POST", "/api/json", none, "{not json", &res);
+    assert_int_equal(res.status, 401);
+    assert_string_equal(problem_code(&res), "unauthorized");
+    assert_string_equal(header_of(&res, "WWW-Authenticate"), "Bearer");
+    response_clear(&res);
+
+    struct header bad[] = {
+        {"Authorization", "Bearer forged"}, {"Content-Type", "text/plain"}, {NULL, NULL}};
+    dispatch("POST", "/api/json", bad, "{not json", &res);
+    assert_int_equal(res.status, 401);
+    assert_string_equal(problem_code(&res), "invalid_token");
+    response_clear(&res);
+
+    struct header client[] = {{"Authorization", "Bearer client"}, {NULL, NULL}};
+    dispatch("GET", "/api/admin", client, NULL, &res);
+    assert_int_equal(res.status, 403);
+    assert_string_equal(problem_code(&res), "forbidden");
+    response_clear(&res);
+
+    assert_int_equal(handler_calls, 0);
+    assert_int_equal(full_checks, 0);
+    assert_int_equal(worker.submitted, 0);
+}
+
+static void json_bodies_need_the_type_and_must_parse(void **state)
+{
+    (void)state;
+    struct response res;
+    struct header text[] = {
+        {"Authorization", "Bearer client"}, {"Content-Type", "text/plain"}, {NULL, NULL}};
+    dispatch("POST", "/api/json", text, "{}", &res);
+    assert_int_equal(res.status, 415);
+    assert_string_equal(problem_code(&res), "unsupported_media_type");
+    response_clear(&res);
+
+    struct header json[] = {{"Authorization", "Bearer client"},
+                            {"Content-Type", "application/json; charset=utf-8"},
+                            {NULL, NULL}};
+    char deep[81] = {0};
+    memset(deep, '[', 40);
+    memset(deep + 40, ']', 40);
+    const char *bad[] = {"{\"a\":", "{\"a\":1,\"a\":2}", "", deep};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dispatch("POST", "/api/json", json, bad[i], &res);
+        assert_int_equal(res.status, 400);
+        assert_string_equal(problem_code(&res), "malformed_json");
+        response_clear(&res);
+    }
+    assert_int_equal(handler_calls, 0);
+
+    dispatch("POST", "/api/json", json, "{\"a\":1}", &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(handler_calls, 1);
+    assert_null(request.req.body); /* released after the handler */
+    response_clear(&res);
+}
+
+static void a_cache_hit_runs_an_http_route_at_once(void **state)
+{
+    (void)state;
+    struct response res;
+    dispatch("GET", "/api/open", NULL, NULL, &res);
+    assert_int_equal(res.status, 200);
+    response_clear(&res);
+    struct header json[] = {
+        {"Authorization", "Bearer client"}, {"Content-Type", "application/json"}, {NULL, NULL}};
+    dispatch("POST", "/api/json", json, "{}", &res);
+    assert_int_equal(res.status, 200);
+    assert_null(res.deferral.start);
+    assert_int_equal(handler_calls, 2);
+    assert_int_equal(worker.submitted, 0);
+    response_clear(&res);
+}
+
+static void a_query_route_runs_on_a_query_worker(void **state)
+{
+    (void)state;
+    struct response res;
+    struct response_deferral held;
+    struct header client[] = {{"Authorization", "Bearer client"}, {NULL, NULL}};
+    dispatch("GET", "/api/query", client, NULL, &res);
+    assert_int_equal(handler_calls, 0);
+    transport_start(&res, &held);
+    assert_int_equal(worker.thread, THREAD_QUERY);
+    worker_run();
+    assert_int_equal(handler_calls, 1);
+    assert_int_equal(full_checks, 0); /* the cache answered */
+    assert_int_equal(resumes, 1);
+    transport_finish(&held, &res);
+    assert_int_equal(res.status, 200);
+    transport_complete(&held, &res);
+}
+
+static void a_cache_miss_is_looked_up_on_a_query_worker_then_runs_there(void **state)
+{
+    (void)state;
+    struct response res;
+    struct response_deferral held;
+    struct header json[] = {{"Authorization", "Bearer miss-client"},
+                            {"Content-Type", "application/json"},
+                            {NULL, NULL}};
+    dispatch("POST", "/api/json", json, "{\"a\":1}", &res);
+    assert_int_equal(full_checks, 0); /* nothing waited on this thread */
+    assert_int_equal(handler_calls, 0);
+    transport_start(&res, &held);
+    assert_int_equal(worker.submitted, 1);
+    assert_int_equal(worker.thread, THREAD_QUERY);
+    assert_int_equal(resumes, 0);
+    worker_run();
+    assert_int_equal(full_checks, 1);
+    assert_int_equal(handler_calls, 1);
+    assert_int_equal(resumes, 1);
+    transport_finish(&held, &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(res.json, "caller")), 7);
+    transport_complete(&held, &res);
+}
+
+static void a_cache_miss_answers_401_403_or_503_from_the_worker(void **state)
+{
+    (void)state;
+    const struct {
+        const char *auth, *url;
+        int status;
+    } cases[] = {
+        {"Bearer miss-forged", "/api/query", 401},
+        {"Bearer miss-client", "/api/admin", 403},
+        {"Bearer miss-down", "/api/query", 503},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct response res;
+        struct response_deferral held;
+        struct header h[] = {{"Authorization", cases[i].auth}, {NULL, NULL}};
+        resumes = 0;
+        dispatch("GET", cases[i].url, h, NULL, &res);
+        transport_start(&res, &held);
+        worker_run();
+        assert_int_equal(resumes, 1);
+        transport_finish(&held, &res);
+        assert_int_equal(res.status, cases[i].status);
+        transport_complete(&held, &res);
+    }
+    assert_int_equal(handler_calls, 0);
+}
+
+static void a_cache_miss_then_a_deferring_handler_chains(void **state)
+{
+    (void)state;
+    struct response res;
+    struct response_deferral held;
+    struct header h[] = {{"Authorization", "Bearer miss-client"},
+                         {"Content-Type", "application/json"},
+                         {NULL, NULL}};
+    dispatch("POST", "/api/ingest", h, "{\"meter_kwh\":1}", &res);
+    transport_start(&res, &held);
+    worker_run(); /* authenticates, runs the handler, starts its deferral */
+    assert_int_equal(handler_calls, 1);
+    assert_ptr_equal(inner_resume, &suspended); /* the handler's work resumes the request */
+    assert_int_equal(resumes, 0);
+    deferred_resume(inner_resume); /* the group commit is done */
+    assert_int_equal(resumes, 1);
+    transport_finish(&held, &res);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(json_string_value(json_object_get(res.json, "committed")), "yes");
+    transport_complete(&held, &res);
+    assert_int_equal(inner_freed, 1);
+}
+
+static void a_cache_miss_on_a_hashing_route_hashes_on_a_hashing_worker(void **state)
+{
+    (void)state;
+    struct response res;
+    struct response_deferral held;
+    struct header h[] = {{"Authorization", "Bearer miss-client"},
+                         {"Content-Type", "application/json"},
+                         {NULL, NULL}};
+    dispatch("POST", "/api/hash", h, "{}", &res);
+    transport_start(&res, &held);
+    assert_int_equal(worker.thread, THREAD_QUERY);
+    worker_run();
+    assert_int_equal(handler_calls, 0);
+    assert_int_equal(worker.thread, THREAD_HASHING);
+    worker_run();
+    assert_int_equal(handler_calls, 1);
+    assert_int_equal(resumes, 1);
+    transport_finish(&held, &res);
+    assert_int_equal(res.status, 200);
+    transport_complete(&held, &res);
+
+    /* A full hashing queue is 503 at once. */
+    worker.refuse = true;
+    struct header hit[] = {
+        {"Authorization", "Bearer client"}, {"Content-Type", "application/json"}, {NULL, NULL}};
+    dispatch("POST", "/api/hash", hit, "{}", &res);
+    transport_start(&res, &held);
+    assert_int_equal(resumes, 2);
+    transport_finish(&held, &res);
+    assert_int_equal(res.status, 503);
+    assert_string_equal(problem_code(&res), "busy");
+    transport_complete(&held, &res);
+}
+
+/* The real caches: with nothing cached they answer without a pool at all. */
+static void the_cached_checks_never_need_the_database(void **state)
+{
+    (void)state;
+    static const char secret[] = "0123456789abcdef0123456789abcdef";
+    struct authn *authn = authn_create(NULL, secret, sizeof secret - 1);
+    assert_non_null(authn);
+    struct dispatch_authn real = dispatch_authn_for(authn);
+    struct caller caller;
+    char *token = NULL;
+    assert_true(jwt_issue((const unsigned char *)secret, sizeof secret - 1, JWT_ISSUER, "7",
+                          "client", (long long)time(NULL), 60, &token, NULL));
+    assert_int_equal(real.cached(real.ctx, ACCESS_USER, token, &caller), AUTHN_NEEDS_LOOKUP);
+    token[strlen(token) - 2] ^= 1; /* a signature that no longer matches */
+    assert_int_equal(real.cached(real.ctx, ACCESS_USER, token, &caller), AUTHN_UNAUTHORIZED);
+    assert_int_equal(real.cached(real.ctx, ACCESS_DEVICE, "short", &caller), AUTHN_UNAUTHORIZED);
+    assert_int_equal(real.cached(real.ctx, ACCESS_DEVICE, "a-device-token-of-some-length", &caller),
+                     AUTHN_NEEDS_LOOKUP);
+    free(token);
+    authn_free(authn);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(unknown_paths_are_404_and_wrong_methods_405_with_allow, setup),
+        cmocka_unit_test_setup(bodies_over_the_cap_are_413_before_anything_else, setup),
+        cmocka_unit_test_setup(credentials_are_checked_before_the_handler_and_the_body, setup),
+        cmocka_unit_test_setup(json_bodies_need_the_type_and_must_parse, setup),
+        cmocka_unit_test_setup(a_cache_hit_runs_an_http_route_at_once, setup),
+        cmocka_unit_test_setup(a_query_route_runs_on_a_query_worker, setup),
+        cmocka_unit_test_setup(a_cache_miss_is_looked_up_on_a_query_worker_then_runs_there, setup),
+        cmocka_unit_test_setup(a_cache_miss_answers_401_403_or_503_from_the_worker, setup),
+        cmocka_unit_test_setup(a_cache_miss_then_a_deferring_handler_chains, setup),
+        cmocka_unit_test_setup(a_cache_miss_on_a_hashing_route_hashes_on_a_hashing_worker, setup),
+        cmocka_unit_test_setup(the_cached_checks_never_need_the_database, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,161 @@
+/* ingest/ingest.c: the queue and the committer threads, over a fake store.
+ * ingest_submit() blocks until its group committed and returns the result;
+ * a submission that breaks a rule fails at once and stores nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../ingest/ingest.h"
+#include "fake_ingest_store.h"
+
+#define H   ENERGY_HOUR_US
+#define MIN (60LL * 1000000)
+#define T0  (1795000000LL / 3600 * 3600 * 1000000) /* an hour boundary in 2026 */
+
+static struct ingest *start(struct fake_store *f)
+{
+    struct ingest_store store = fake_store_table(f);
+    char err[128];
+    struct ingest *ing = ingest_start(&store, err, sizeof err);
+    assert_non_null(ing);
+    return ing;
+}
+
+/* ---- a gate the fake's commit waits at ----------------------------------------- */
+
+static struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    bool reached, open;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+static void gate_wait(struct fake_store *f)
+{
+    (void)f;
+    pthread_mutex_lock(&gate.mutex);
+    gate.reached = true;
+    pthread_cond_broadcast(&gate.cond);
+    while (!gate.open)
+        pthread_cond_wait(&gate.cond, &gate.mutex);
+    pthread_mutex_unlock(&gate.mutex);
+}
+
+/* A thread that submits and records what it got back. */
+struct submitter {
+    struct ingest *ing;
+    struct ingest_submission sub;
+    enum status status;
+    struct ingest_result result;
+    atomic_bool returned;
+};
+
+static void *submitter_main(void *arg)
+{
+    struct submitter *s = arg;
+    s->status = ingest_submit(s->ing, &s->sub, &s->result);
+    atomic_store(&s->returned, true);
+    return NULL;
+}
+
+static void submit_blocks_until_committed(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    fake_add_device(&f, 7, READING_CUMULATIVE, 1e9);
+    f.on_commit = gate_wait;
+    struct ingest *ing = start(&f);
+
+    struct ingest_reading r[] = {{T0, 1.0, READING_CUMULATIVE},
+                                 {T0 + 30 * MIN, 2.0, READING_CUMULATIVE},
+                                 {T0, 5.0, READING_CUMULATIVE}};
+    struct submitter s = {.ing = ing, .sub = {7, READING_CUMULATIVE, r, 3, T0 + H}};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, submitter_main, &s), 0);
+
+    /* The commit has started and is held: the submitter is still waiting. */
+    pthread_mutex_lock(&gate.mutex);
+    while (!gate.reached)
+        pthread_cond_wait(&gate.cond, &gate.mutex);
+    assert_false(atomic_load(&s.returned));
+    gate.open = true;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.mutex);
+
+    pthread_join(thread, NULL);
+    assert_int_equal(s.status, STATUS_OK);
+    assert_int_equal(s.result.accepted, 2);
+    assert_int_equal(s.result.duplicates, 1);
+    assert_int_equal(f.committed.nreadings, 2);
+
+    struct ingest_stats st;
+    ingest_stats(ing, &st);
+    assert_int_equal(st.readings, 2);
+    assert_int_equal(st.duplicates, 1);
+    assert_int_equal(st.transactions, 1);
+    assert_int_equal(st.failures, 0);
+    ingest_stop(ing);
+    fake_destroy(&f);
+}
+
+static void a_bad_reading_fails_the_submission_and_stores_nothing(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    fake_add_device(&f, 7, READING_INTERVAL, 1e9);
+    struct ingest *ing = start(&f);
+    long long now = T0 + H;
+    const struct ingest_reading bad[] = {
+        {T0, -1.0, READING_INTERVAL},                        /* negative */
+        {T0, 1.0, READING_CUMULATIVE},                       /* meter_kwh for an interval device */
+        {now + INGEST_FUTURE_US + 1, 1.0, READING_INTERVAL}, /* too far ahead */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct ingest_reading r[] = {{T0 + MIN, 1.0, READING_INTERVAL}, bad[i]};
+        struct ingest_submission sub = {7, READING_INTERVAL, r, 2, now};
+        struct ingest_result res = {-1, -1};
+        assert_int_equal(ingest_submit(ing, &sub, &res), STATUS_INVALID);
+        assert_int_equal(res.accepted, 0);
+        assert_int_equal(res.duplicates, 0);
+    }
+    struct ingest_submission empty = {7, READING_INTERVAL, NULL, 0, now};
+    struct ingest_result res;
+    assert_int_equal(ingest_submit(ing, &empty, &res), STATUS_INVALID);
+    ingest_stop(ing);
+    assert_string_equal(f.log, ""); /* no transaction was even begun */
+    assert_int_equal(f.committed.nreadings, 0);
+    fake_destroy(&f);
+}
+
+static void a_gone_device_and_an_unreachable_database(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    struct ingest *ing = start(&f);
+    struct ingest_reading r[] = {{T0, 1.0, READING_INTERVAL}};
+    struct ingest_submission sub = {7, READING_INTERVAL, r, 1, T0 + H};
+    struct ingest_result res;
+    assert_int_equal(ingest_submit(ing, &sub, &res), STATUS_NOT_FOUND);
+    ingest_stop(ing);
+
+    f.unreachable = true;
+    ing = start(&f);
+    assert_int_equal(ingest_submit(ing, &sub, &res), STATUS_UNAVAILABLE);
+    ingest_stop(ing);
+    fake_destroy(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(submit_blocks_until_committed),
+        cmocka_unit_test(a_bad_reading_fails_the_submission_and_stores_nothing),
+        cmocka_unit_test(a_gone_device_and_an_unreachable_database),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
