@@ -10,7 +10,8 @@
  * changed devices and users). In a message that is a JSON object, an integer
  * "type" in range is replaced by that row's name in the inbound table, so
  * every inbound type, present and future, is reachable from the corpus.
- * Tokens the fake store accepts are "USER_ID:ROLE:EXP" (hub_fixture.h's).
+ * Tokens the fake store accepts are "USER_ID:ROLE:EXP" (hub_fixture.h's),
+ * with a user id of 1 or more, as the database's are.
  *
  * Properties (abort on violation):
  *  - everything sent is a JSON object with a string type the session's kind
@@ -109,7 +110,8 @@ static enum status fake_authenticate(void *ctx, const char *token, struct caller
     (void)ctx;
     long long id, exp;
     char role[16];
-    if (sscanf(token, "%lld:%15[a-z]:%lld", &id, role, &exp) != 3)
+    /* Ids are the database's, from 1 up (the hub's maps take no 0 key). */
+    if (sscanf(token, "%lld:%15[a-z]:%lld", &id, role, &exp) != 3 || id < 1)
         return STATUS_UNAUTHORIZED;
     *out = (struct caller){
         .kind = CALLER_USER, .user_id = id, .role = role_parse(role), .token_exp = exp};
