@@ -64,8 +64,8 @@ ASAN_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -MMD -MP
 
-.PHONY: all deps run test unit api e2e lint lint-openapi docker-check format install clean certs bench \
-        fuzz fuzz-build fuzz-replay fuzz-merge
+.PHONY: all deps run test check unit api e2e lint lint-openapi docker-check format install clean certs \
+        bench fuzz fuzz-build fuzz-replay fuzz-merge
 
 all: bin/wattline bin/wattline-sim
 
@@ -146,6 +146,13 @@ test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN) $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory lint docker-check unit fuzz-replay api e2e
+
+# The edit loop: lint, the unit tests and the API tests (no browser, no
+# drills, no broker); a few minutes.
+check:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory lint unit fuzz-replay api
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

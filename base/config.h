@@ -35,6 +35,7 @@ struct config {
     int query_workers;
     int ws_max_sessions_per_user;
     int ws_max_sessions;
+    int ws_max_unauth_per_addr;
     int max_body_bytes;
     int max_connections;
     int max_connections_per_ip;

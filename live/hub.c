@@ -22,6 +22,7 @@ static const char *const CLOSE_REASON_LABEL[HUB_CLOSED_REASONS] = {
     [HUB_CLOSED_SLOW_CONSUMER] = "slow_consumer",
     [HUB_CLOSED_SESSION_CAP] = "session_cap",
     [HUB_CLOSED_USER_CAP] = "user_cap",
+    [HUB_CLOSED_UNAUTH_QUOTA] = "unauth_quota",
     [HUB_CLOSED_UNAVAILABLE] = "unavailable",
     [HUB_CLOSED_SHUTDOWN] = "shutdown",
 };
@@ -35,6 +36,7 @@ struct hub *hub_create(const struct hub_limits *limits, const struct hub_store *
         return NULL;
     h->limits = *limits;
     h->store = *store;
+    unauth_init(&h->unauth);
     jobs_init(&h->jobs);
     return h;
 }
@@ -67,6 +69,7 @@ void hub_free(struct hub *h)
             registry_free(h, h->sessions.vals[i], HUB_CLOSED_SHUTDOWN);
     idmap_free(&h->sessions);
     idmap_free(&h->users);
+    unauth_free(&h->unauth);
     usage_free(h);
     jobs_destroy(&h->jobs);
     free(h);
@@ -74,9 +77,10 @@ void hub_free(struct hub *h)
 
 /* ---- transport thread ------------------------------------------------------ */
 
-struct hub_session *hub_session_open(struct hub *h, void *conn, double now)
+struct hub_session *hub_session_open(struct hub *h, void *conn, const char *addr, double now,
+                                     struct hub_refusal *refusal)
 {
-    return registry_open(h, conn, now);
+    return registry_open(h, conn, addr, now, refusal);
 }
 
 void hub_session_message(struct hub *h, struct hub_session *s, const char *text, size_t len,
@@ -124,11 +128,6 @@ void hub_apply_events(struct hub *h, struct job *j, double now)
     replay_on_alerts(h, j->events.alerts, j->events.nalerts);
     usage_on_events(h, &j->events, now);
     recheck_on_events(h, &j->events);
-}
-
-void hub_count_refused(struct hub *h)
-{
-    atomic_fetch_add(&h->counters.closed[HUB_CLOSED_SESSION_CAP], 1);
 }
 
 void hub_count_dropped(struct hub *h, unsigned long n)

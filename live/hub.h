@@ -50,7 +50,7 @@ enum {
     HUB_CLOSE_CODE_POLICY = 1008,       /* flooding */
     HUB_CLOSE_CODE_TOO_BIG = 1009,      /* message over 64 KiB */
     HUB_CLOSE_CODE_GOING_AWAY = 1001,   /* server shutting down */
-    HUB_CLOSE_CODE_TRY_LATER = 1013,    /* server full, or database unavailable */
+    HUB_CLOSE_CODE_TRY_LATER = 1013,    /* server full, address quota, database unavailable */
     HUB_CLOSE_CODE_UNAUTHORIZED = 4401, /* missing, bad or expired auth; user deleted */
     HUB_CLOSE_CODE_TOO_MANY = 4429,     /* the user has too many sessions */
 };
@@ -68,6 +68,7 @@ enum hub_close_reason {
     HUB_CLOSED_SLOW_CONSUMER, /* its outgoing queue overflowed */
     HUB_CLOSED_SESSION_CAP,   /* ws_max_sessions reached */
     HUB_CLOSED_USER_CAP,      /* ws_max_sessions_per_user reached */
+    HUB_CLOSED_UNAUTH_QUOTA,  /* ws_max_unauth_per_addr reached */
     HUB_CLOSED_UNAVAILABLE,   /* the database could not check the token */
     HUB_CLOSED_SHUTDOWN,
     HUB_CLOSED_REASONS
@@ -107,10 +108,27 @@ struct hub_transport {
     void *ctx;
 };
 
+/* Authenticated sessions and sessions still waiting for their auth are
+ * counted apart, so that sockets that never authenticate cannot keep users
+ * out: the first are at most max_sessions in all, the second at most
+ * max_unauth_per_addr per client address and, to bound what they hold,
+ * max_sessions in all as well (a pool of their own). */
 struct hub_limits {
-    int max_sessions;          /* all sessions, authenticated or not */
+    int max_sessions;          /* authenticated sessions; and, apart, unauthenticated ones */
     int max_sessions_per_user; /* authenticated sessions of one user */
+    int max_unauth_per_addr;   /* sessions not yet authenticated, per client address */
 };
+
+/* Why hub_session_open() refused a connection: the close code and reason
+ * text the transport closes it with (the refusal is already counted). */
+struct hub_refusal {
+    int code;
+    const char *reason; /* a string literal */
+};
+
+/* The client address as text, as the transport settles it (today the peer;
+ * an address given by a trusted proxy later). Longer is not an address. */
+#define HUB_ADDR_MAX 64
 
 struct hub;
 struct hub_session;
@@ -130,10 +148,14 @@ void hub_free(struct hub *hub);
 /* ---- transport thread ---------------------------------------------------- */
 
 /* A new connection (conn is the transport's handle, borrowed until
- * hub_session_closed). NULL when the hub is full: the transport closes it
- * with HUB_CLOSE_CODE_TRY_LATER and reports HUB_CLOSED_SESSION_CAP. now is
- * wall-clock seconds. */
-struct hub_session *hub_session_open(struct hub *hub, void *conn, double now);
+ * hub_session_closed) from the client at addr (borrowed; the canonical text
+ * of an IP address, or NULL or "" when unknown: the unknown clients share one
+ * quota). NULL when refused, with *refusal saying how the transport closes
+ * it: 1013 when addr already has max_unauth_per_addr sessions waiting for
+ * their auth, when the pool of such sessions is full, or when memory is
+ * short. now is wall-clock seconds. */
+struct hub_session *hub_session_open(struct hub *hub, void *conn, const char *addr, double now,
+                                     struct hub_refusal *refusal);
 /* One complete text message from the client. */
 void hub_session_message(struct hub *hub, struct hub_session *s, const char *text, size_t len,
                          double now);
@@ -148,8 +170,6 @@ void hub_tick(struct hub *hub, double now);
 /* Applies what other threads handed over (results, events). */
 void hub_drain(struct hub *hub, double now);
 
-/* A session the transport refused before the hub saw it (session cap). */
-void hub_count_refused(struct hub *hub);
 /* Messages the transport threw away (a closing or overflowing session). */
 void hub_count_dropped(struct hub *hub, unsigned long n);
 

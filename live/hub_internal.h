@@ -12,6 +12,7 @@
  *                  reads or writes JSON.
  *   session_auth.c first auth, re-auth, messages held meanwhile, deadlines
  *   registry.c     sessions and the per-user lists; caps; closing
+ *   unauth.c       sessions not yet authenticated, counted per client address
  *   replay.c       alert delivery: live alerts and paced replay
  *   usage.c        subscriptions and once-a-second usage coalescing
  *   recheck.c      stored roles re-read: deleted users, demoted admins
@@ -70,6 +71,8 @@ enum session_kind {
 #define KIND_BIT_UNAUTH (1u << SESSION_KIND_UNAUTH)
 #define KIND_BIT_USER   (1u << SESSION_KIND_USER)
 
+struct unauth_entry; /* unauth.c */
+
 struct pending_message {
     char *text; /* owned; freed when dispatched or when the session ends */
     size_t len;
@@ -86,8 +89,11 @@ struct hub_session {
     double opened_at;
     long long user_id;
     enum role role;
+    bool reauth_in_flight; /* in role's padding */
     long long token_exp;
-    bool reauth_in_flight;
+    /* unauth.c: the address count s is in until it authenticates; NULL once
+     * it did (it is then in the authenticated total) */
+    struct unauth_entry *unauth;
 
     /* replay.c */
     long long last_alert_id; /* the highest id sent; nothing at or below is sent */
@@ -180,6 +186,15 @@ struct usage_index {
     int ndirty, capdirty;
 };
 
+/* Sessions not yet authenticated, by client address (unauth.c). One entry
+ * per address that has such a session, freed with its last one: there are
+ * never more entries than sessions in the pool (max_sessions). */
+struct unauth_index {
+    struct idmap addrs;      /* seeded hash of the address -> unauth_entry chain */
+    unsigned long long seed; /* random: a client cannot pick colliding addresses */
+    int count;               /* such sessions, all addresses */
+};
+
 struct hub_counters {
     atomic_int open_sessions;
     atomic_ulong alerts_delivered;
@@ -197,7 +212,9 @@ struct hub {
     struct idmap sessions; /* id -> hub_session */
     struct idmap users;    /* user id -> user_entry */
     long long next_session_id;
-    int nsessions;
+    int nsessions; /* all of them */
+    int nauthed;   /* authenticated: at most max_sessions */
+    struct unauth_index unauth;
 
     struct usage_index usage; /* usage.c */
     double last_scan;         /* session_auth.c */
@@ -212,8 +229,13 @@ struct hub {
 
 /* ---- registry.c ------------------------------------------------------------ */
 
-/* A new session in SESSION_AUTH_WAIT; NULL when full or out of memory. */
-struct hub_session *registry_open(struct hub *h, void *conn, double now);
+/* A new session in SESSION_AUTH_WAIT, counted in addr's quota; NULL when
+ * refused (*refusal says how, and the refusal is counted). */
+struct hub_session *registry_open(struct hub *h, void *conn, const char *addr, double now,
+                                  struct hub_refusal *refusal);
+/* s authenticated: it leaves its address's count for the authenticated
+ * total. False, with s unchanged, when that total is full. */
+bool registry_promote(struct hub *h, struct hub_session *s);
 /* Forgets s and frees it (the transport reported it gone). */
 void registry_free(struct hub *h, struct hub_session *s, enum hub_close_reason reason);
 /* Borrowed; NULL once the session is gone. */
@@ -229,6 +251,24 @@ void registry_close_for_memory(struct hub *h, struct hub_session *s);
 /* A copy of v's sessions, so that a loop survives removals from v (a
  * session closed or unsubscribed on the way). Caller frees; NULL if empty. */
 struct hub_session **registry_snapshot(const struct ptrvec *v, int *n);
+
+/* ---- unauth.c -------------------------------------------------------------- */
+
+enum unauth_verdict {
+    UNAUTH_TAKEN,
+    UNAUTH_ADDR_FULL, /* the address has max_unauth_per_addr sessions */
+    UNAUTH_POOL_FULL, /* max_sessions unauthenticated sessions in all */
+    UNAUTH_NO_MEMORY,
+};
+
+void unauth_init(struct unauth_index *u);
+/* Counts s against addr (NULL, "" or too long: the unknown client). */
+enum unauth_verdict unauth_take(struct hub *h, struct hub_session *s, const char *addr);
+/* s authenticated or is gone: its address's count drops. No-op when s is
+ * not counted. */
+void unauth_release(struct hub *h, struct hub_session *s);
+/* Frees the index (every session released first). */
+void unauth_free(struct unauth_index *u);
 
 /* ---- protocol.c ------------------------------------------------------------ */
 

@@ -1,5 +1,7 @@
 /* registry: the hub's sessions (by id) and the READY sessions of each user
- * (by user id), the session caps, and closing. Transport thread only. */
+ * (by user id), the session caps, and closing. A session is counted in its
+ * address's unauthenticated quota (unauth.c) until it authenticates, then in
+ * the authenticated total. Transport thread only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,13 +25,35 @@ struct hub_session **registry_snapshot(const struct ptrvec *v, int *n)
     return copy;
 }
 
-struct hub_session *registry_open(struct hub *h, void *conn, double now)
+/* Counts a refused connection and says how the transport closes it. */
+static struct hub_session *registry_refuse(struct hub *h, struct hub_refusal *refusal,
+                                           enum hub_close_reason reason, const char *text)
 {
-    if (h->nsessions >= h->limits.max_sessions)
-        return NULL;
+    atomic_fetch_add(&h->counters.closed[reason], 1);
+    *refusal = (struct hub_refusal){.code = HUB_CLOSE_CODE_TRY_LATER, .reason = text};
+    return NULL;
+}
+
+struct hub_session *registry_open(struct hub *h, void *conn, const char *addr, double now,
+                                  struct hub_refusal *refusal)
+{
     struct hub_session *s = calloc(1, sizeof *s);
     if (!s)
-        return NULL;
+        return registry_refuse(h, refusal, HUB_CLOSED_UNAVAILABLE, "server busy");
+    switch (unauth_take(h, s, addr)) {
+    case UNAUTH_TAKEN:
+        break;
+    case UNAUTH_ADDR_FULL:
+        free(s);
+        return registry_refuse(h, refusal, HUB_CLOSED_UNAUTH_QUOTA,
+                               "too many unauthenticated sessions");
+    case UNAUTH_POOL_FULL:
+        free(s);
+        return registry_refuse(h, refusal, HUB_CLOSED_SESSION_CAP, "server full");
+    case UNAUTH_NO_MEMORY:
+        free(s);
+        return registry_refuse(h, refusal, HUB_CLOSED_UNAVAILABLE, "server busy");
+    }
     s->id = ++h->next_session_id;
     s->conn = conn;
     s->state = SESSION_AUTH_WAIT;
@@ -38,12 +62,24 @@ struct hub_session *registry_open(struct hub *h, void *conn, double now)
     s->flood_tokens = HUB_FLOOD_BURST;
     s->flood_at = now;
     if (!idmap_put(&h->sessions, s->id, s)) {
+        unauth_release(h, s);
         free(s);
-        return NULL;
+        return registry_refuse(h, refusal, HUB_CLOSED_UNAVAILABLE, "server busy");
     }
     h->nsessions++;
     atomic_fetch_add(&h->counters.open_sessions, 1);
     return s;
+}
+
+bool registry_promote(struct hub *h, struct hub_session *s)
+{
+    if (!s->unauth)
+        return true; /* already counted in the total */
+    if (h->nauthed >= h->limits.max_sessions)
+        return false;
+    unauth_release(h, s);
+    h->nauthed++;
+    return true;
 }
 
 struct hub_session *registry_session(struct hub *h, long long id)
@@ -122,6 +158,10 @@ void registry_free(struct hub *h, struct hub_session *s, enum hub_close_reason r
     enum hub_close_reason final = s->reason ? s->reason : reason ? reason : HUB_CLOSED_PEER;
     atomic_fetch_add(&h->counters.closed[final], 1);
     session_auth_forget(s);
+    if (s->unauth)
+        unauth_release(h, s);
+    else
+        h->nauthed--;
     idmap_del(&h->sessions, s->id);
     h->nsessions--;
     atomic_fetch_sub(&h->counters.open_sessions, 1);

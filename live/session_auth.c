@@ -99,6 +99,11 @@ static void session_auth_apply_first(struct hub *h, struct hub_session *s, struc
         registry_close(h, s, HUB_CLOSE_CODE_TOO_MANY, HUB_CLOSED_USER_CAP, "too many sessions");
         return;
     }
+    /* Out of its address's quota, into the authenticated total. */
+    if (!registry_promote(h, s)) {
+        registry_close(h, s, HUB_CLOSE_CODE_TRY_LATER, HUB_CLOSED_SESSION_CAP, "server full");
+        return;
+    }
     session_auth_become_ready(h, s, &j->caller);
     /* Messages that arrived while the token was checked, in order. */
     for (int i = 0; i < s->npending; i++) {

@@ -13,10 +13,11 @@
 #include "../base/log.h"
 #include "../base/clock.h"
 
-#define TICK_US          (100 * LWS_US_PER_MS)
-#define CLOSE_GRACE_S    5   /* a closing peer that does not read is cut after this */
-#define CLOSE_QUIET_S    0.2 /* a close waits until the peer paused sending this long */
-#define CLOSE_WAIT_MAX_S 2.0 /* ... but not longer than this */
+#define TICK_US           (100 * LWS_US_PER_MS)
+#define CLOSE_GRACE_S     5   /* a closing peer that does not read is cut after this */
+#define CLOSE_QUIET_S     0.2 /* a close waits until the peer paused sending this long */
+#define CLOSE_WAIT_MAX_S  2.0 /* ... but not longer than this */
+#define CLOSE_WAIT_STOP_S 0.3 /* ... or this, when the server stops (ws_stop's drain is short) */
 
 /* One queued outgoing text frame, with the LWS_PRE head room lws_write needs. */
 struct outmsg {
@@ -177,16 +178,33 @@ static int filter_connection(struct lws *wsi)
     return n < 0 || strcmp(uri, WS_PATH) != 0;
 }
 
+/* The client's address as the hub counts it: today the peer's, in the
+ * canonical text inet_ntop gives, an IPv4 client of a dual-stack socket
+ * written as IPv4. "" when unknown. (Behind TRUSTED_PROXIES this is where
+ * X-Forwarded-For will be read.) */
+static void client_address(struct lws *wsi, char *out, size_t size)
+{
+    static const char mapped[] = "::ffff:";
+    char peer[HUB_ADDR_MAX];
+    if (!lws_get_peer_simple(wsi, peer, sizeof peer)) {
+        snprintf(out, size, "%s", "");
+        return;
+    }
+    bool v4 = !strncmp(peer, mapped, sizeof mapped - 1) && strchr(peer, '.');
+    snprintf(out, size, "%s", v4 ? peer + sizeof mapped - 1 : peer);
+}
+
 static int on_established(struct ws_server *srv, struct lws *wsi, struct ws_conn *c)
 {
     c->srv = srv;
     c->wsi = wsi;
-    c->session = hub_session_open(srv->hub, c, clock_wall_s());
+    char addr[HUB_ADDR_MAX];
+    client_address(wsi, addr, sizeof addr);
+    struct hub_refusal refused;
+    c->session = hub_session_open(srv->hub, c, addr, clock_wall_s(), &refused);
     if (!c->session) {
-        hub_count_refused(srv->hub);
-        static const char full[] = "server full";
-        lws_close_reason(wsi, (enum lws_close_status)HUB_CLOSE_CODE_TRY_LATER,
-                         (unsigned char *)full, sizeof full - 1);
+        lws_close_reason(wsi, (enum lws_close_status)refused.code, (unsigned char *)refused.reason,
+                         strlen(refused.reason));
         return -1;
     }
     c->next = srv->conns;
@@ -300,12 +318,15 @@ static void close_all(struct ws_server *srv)
     }
 }
 
-/* Sends the close frames that waited for their peer to pause. */
+/* Sends the close frames that waited for their peer to pause. When the
+ * server stops, a client that never pauses gets its 1001 all the same
+ * before ws_stop() gives up on it. */
 static void release_deferred_closes(struct ws_server *srv, double now)
 {
+    double wait_max = atomic_load(&srv->shutting_down) ? CLOSE_WAIT_STOP_S : CLOSE_WAIT_MAX_S;
     for (struct ws_conn *c = srv->conns; c; c = c->next) {
         if (c->close_deferred &&
-            (now - c->last_rx_at >= CLOSE_QUIET_S || now - c->closing_since >= CLOSE_WAIT_MAX_S)) {
+            (now - c->last_rx_at >= CLOSE_QUIET_S || now - c->closing_since >= wait_max)) {
             c->close_deferred = false;
             lws_callback_on_writable(c->wsi);
         }

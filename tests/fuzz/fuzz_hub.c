@@ -221,8 +221,9 @@ static void open_slot(struct run *r, int i)
 {
     struct conn *c = &r->conns[i];
     memset(c, 0, sizeof *c);
-    c->s = hub_session_open(r->hub, c, r->now);
-    check(c->s != NULL, "the hub refused a session under its cap");
+    struct hub_refusal refusal;
+    c->s = hub_session_open(r->hub, c, "192.0.2.1", r->now, &refusal);
+    check(c->s != NULL, "the hub refused a session under its caps");
     if (i == 1) {
         static const char auth[] = "{\"type\":\"auth\",\"token\":\"1:client:1800000000\"}";
         deliver(r, 1, auth, sizeof auth - 1);
@@ -311,7 +312,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .usage = fake_usage,
                               .user_roles = fake_user_roles};
     struct run r = {.now = NOW};
-    r.hub = hub_create(&(struct hub_limits){.max_sessions = 3, .max_sessions_per_user = 2}, &store);
+    r.hub = hub_create(&(struct hub_limits){.max_sessions = 3,
+                                            .max_sessions_per_user = 2,
+                                            .max_unauth_per_addr = 2},
+                       &store);
     check(r.hub != NULL, "hub_create");
     hub_set_transport(r.hub, &(struct hub_transport){
                                  .send = fake_send,

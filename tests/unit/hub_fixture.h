@@ -250,8 +250,10 @@ static inline int setup(void **state)
                               .owners = fake_owners,
                               .usage = fake_usage,
                               .user_roles = fake_user_roles};
-    f->hub =
-        hub_create(&(struct hub_limits){.max_sessions = 3, .max_sessions_per_user = 2}, &store);
+    f->hub = hub_create(&(struct hub_limits){.max_sessions = 3,
+                                             .max_sessions_per_user = 2,
+                                             .max_unauth_per_addr = 4},
+                        &store);
     hub_set_transport(f->hub, &(struct hub_transport){.send = fake_send,
                                                       .queued = fake_queued,
                                                       .close = fake_close,
@@ -286,10 +288,20 @@ static inline void say(struct fixture *f, int i, const char *text, double now)
     hub_session_message(f->hub, f->sessions[i], text, strlen(text), now);
 }
 
+/* Opens session i from the client at addr; false when the hub refused it
+ * (then *refusal says how). */
+static inline bool open_from(struct fixture *f, int i, const char *addr,
+                             struct hub_refusal *refusal)
+{
+    f->sessions[i] = hub_session_open(f->hub, &f->conns[i], addr, NOW, refusal);
+    return f->sessions[i] != NULL;
+}
+
+/* Opens session i from the fixture's one client address. */
 static inline void open_session(struct fixture *f, int i)
 {
-    f->sessions[i] = hub_session_open(f->hub, &f->conns[i], NOW);
-    assert_non_null(f->sessions[i]);
+    struct hub_refusal refusal;
+    assert_true(open_from(f, i, "192.0.2.1", &refusal));
 }
 
 /* Opens session i and authenticates it as user with role ("client",

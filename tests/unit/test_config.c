@@ -37,6 +37,7 @@ static void config_reads_env_and_flags_override(void **state)
     assert_int_equal(cfg.log_format, LOG_FORMAT_JSON);
     assert_true(cfg.no_migrate);
     assert_string_equal(cfg.http_addr, "127.0.0.1");
+    assert_int_equal(cfg.ws_max_unauth_per_addr, 16);
     config_free(&cfg);
 }
 
