@@ -48,14 +48,27 @@ SIM_ASAN_OBJ := $(filter-out build/asan/tools/sim/main.o,$(SIM_SRC:%.c=build/asa
                 $(SIM_BASE:%.c=build/asan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
+# libFuzzer targets (tests/fuzz/fuzz_<name>.c, corpora in tests/fuzz/corpus/<name>/): the
+# server's objects built apart with clang (build/fuzz/), instrumented for coverage and
+# checked by ASan+UBSan.
+FUZZ_CC      := clang
+FUZZ_SECONDS ?= 60
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_BIN     := $(FUZZ_NAMES:%=build/fuzz/bin/fuzz_%)
+FUZZ_OBJ     := $(SERVER_SRC:%.c=build/fuzz/%.o)
+
 REL_CFLAGS  := $(CSTD) $(WARN) -O2 -g $(HARDEN) -MMD -MP
 ASAN_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined -MMD -MP
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -MMD -MP
 
 # drills: fault drills (tests/drills/): kill -9 of the server and of PostgreSQL under
 # load, a negative control that must see acknowledged readings lost, a soak under
 # ASan/LSan (SOAK_SECONDS, default 180). Minutes, not seconds: `make check` skips them.
-.PHONY: all deps run test check unit api drills e2e lint lint-openapi docker-check format install clean certs bench
+.PHONY: all deps run test check unit api drills e2e lint lint-openapi docker-check format install \
+        clean certs bench fuzz fuzz-build fuzz-replay fuzz-merge
 
 all: bin/wattline bin/wattline-sim
 
@@ -105,7 +118,20 @@ build/asan/tests/%: tests/unit/%.c build/asan/libwattline.a
 	$(CC) $(ASAN_CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< \
 	  build/asan/libwattline.a $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
--include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(SIM_REL_OBJ:.o=.d) $(SIM_ASAN_OBJ:.o=.d) \
+build/fuzz/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(call layer_cflags,$<) -c -o $@ $<
+
+build/fuzz/libwattline.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/bin/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libwattline.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< \
+	  build/fuzz/libwattline.a $(PKG_LIBS)
+
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(FUZZ_BIN:=.d) $(SIM_REL_OBJ:.o=.d) $(SIM_ASAN_OBJ:.o=.d) \
   build/rel/server/main.d build/asan/server/main.d build/asan/tools/sim/main.d
 
 deps:
@@ -121,18 +147,39 @@ run:
 # tests (the topology test runs nginx with docker/nginx.conf), the browser tests.
 test:
 	@tools/deps.sh test
-	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN)
-	@$(MAKE) --no-print-directory lint docker-check unit api drills e2e
+	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory lint docker-check unit fuzz-replay api drills e2e
 
 # The edit loop: lint, the unit tests and the API tests (no browser, no
 # drills, no broker); a few minutes.
 check:
 	@tools/deps.sh test
-	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN)
-	@$(MAKE) --no-print-directory lint unit api
+	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory lint unit fuzz-replay api
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+# Every fuzz target over its committed corpus, once per input (a few seconds): what the
+# fuzzers found stays fixed.
+fuzz-replay: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzz_$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs"; \
+	  build/fuzz/bin/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t 2>build/fuzz/replay_$$t.log || \
+	  { cat build/fuzz/replay_$$t.log; exit 1; }; done
+
+fuzz-build: $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS, one after the other. New inputs go to build/fuzz/corpus/<name>/
+# (the committed corpus is only read); `make fuzz-merge` keeps those that add coverage.
+fuzz: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  mkdir -p build/fuzz/corpus/$$t build/fuzz/crashes/$$t; \
+	  build/fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/crashes/$$t/ build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; done
+
+fuzz-merge: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_NAMES); do mkdir -p build/fuzz/corpus/$$t; \
+	  build/fuzz/bin/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t build/fuzz/corpus/$$t; done
 
 api: build/asan/wattline bin/wattline-sim
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 api/
@@ -146,10 +193,10 @@ e2e: build/asan/wattline
 lint: lint-openapi
 	tools/layers.sh
 	clang-format --dry-run --Werror $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC) $(UNIT_SRC) \
-	  $(SERVER_HDR) $(wildcard tools/sim/*.h)
+	  $(FUZZ_SRC) $(SERVER_HDR) $(wildcard tools/sim/*.h)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	  --suppress=ctuuninitvar \
-	  --std=c11 -D_GNU_SOURCE $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC)
+	  --std=c11 -D_GNU_SOURCE $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC) $(FUZZ_SRC)
 
 # The Docker files, checked with what runs without a Docker engine (the build
 # commands themselves ran above: `make all`).
@@ -161,7 +208,7 @@ lint-openapi:
 
 format:
 	clang-format -i $(SERVER_SRC) server/main.c $(SIM_SRC) $(BENCH_SRC) $(UNIT_SRC) \
-	  $(SERVER_HDR) $(wildcard tools/sim/*.h)
+	  $(FUZZ_SRC) $(SERVER_HDR) $(wildcard tools/sim/*.h)
 
 certs:
 	@tools/certs.sh

@@ -106,20 +106,66 @@ void response_header(struct response *res, const char *name, const char *value)
     res->nheaders++;
 }
 
+/* The length of the valid UTF-8 sequence at p (as jansson checks it: no
+ * overlong forms, surrogates or code points past U+10FFFF), or 0. */
+static size_t utf8_sequence(const unsigned char *p)
+{
+    unsigned c = p[0], cp;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Replaces each byte that starts no valid UTF-8 sequence with '?'. A detail
+ * may quote what the client sent (jansson's error text does, and a field
+ * name cut to fit its buffer may end inside a character); jansson refuses
+ * invalid UTF-8, which would leave the problem without its document. */
+static void utf8_repair(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = utf8_sequence(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 int response_problem(struct response *res, int status, const char *code, const char *field,
                      const char *detail_fmt, ...)
 {
-    char detail[512];
+    char detail[512], field_text[256];
     va_list ap;
     va_start(ap, detail_fmt);
     vsnprintf(detail, sizeof detail, detail_fmt, ap);
     va_end(ap);
+    utf8_repair(detail);
 
     json_t *doc =
         json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title",
                   reason_phrase(status), "status", status, "detail", detail, "code", code);
-    if (doc && field)
-        json_object_set_new(doc, "field", json_string(field));
+    if (doc && field) {
+        snprintf(field_text, sizeof field_text, "%s", field);
+        utf8_repair(field_text);
+        json_object_set_new(doc, "field", json_string(field_text));
+    }
     response_json(res, status, doc);
     res->problem = true;
     if (status == 401)

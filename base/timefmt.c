@@ -4,6 +4,8 @@
 #include <string.h>
 
 #define USEC_PER_SEC 1000000LL
+/* 9999-12-31T23:59:59Z: the last second timefmt_format can write. */
+#define SECS_MAX 253402300799LL
 
 /* Howard Hinnant's days_from_civil. */
 long long timefmt_days_from_civil(int y, int m, int d)
@@ -113,7 +115,9 @@ bool timefmt_parse(const char *s, long long *usec)
         return false;
     long long secs = timefmt_days_from_civil(y, mo, d) * 86400 + h * 3600LL + mi * 60LL + sec;
     secs -= offset;
-    if (secs < 0)
+    /* The range holds for the instant, not only for the local date: a
+     * negative offset on 9999-12-31 is already in year 10000 in UTC. */
+    if (secs < 0 || secs > SECS_MAX)
         return false;
     *usec = secs * USEC_PER_SEC + frac;
     return true;

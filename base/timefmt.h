@@ -9,7 +9,7 @@
 /* Parses a full RFC 3339 date-time ("2026-11-21T10:10:00.25+02:00"), strictly:
  * every field present and in range, 'T' or 't' between date and time, 'Z'/'z'
  * or a ±HH:MM offset, up to 9 fraction digits (kept to the microsecond).
- * Years 1970..9999. Returns false for anything else. */
+ * The instant, in UTC, in years 1970..9999. Returns false for anything else. */
 bool timefmt_parse(const char *s, long long *usec);
 
 /* Formats as UTC: "2026-11-21T10:15:00Z", with a fraction only when not whole

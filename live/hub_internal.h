@@ -1,8 +1,8 @@
 /* hub_internal: what the modules of live/ share with one another.
  *
- * Never included outside live/. The one exception is live's own unit tests
- * (tests/unit/test_hub*.c), which drive the modules white-box; the transport
- * and every other layer see only hub.h.
+ * Never included outside live/. The exceptions are live's own tests
+ * (tests/unit/test_hub*.c, tests/fuzz/fuzz_hub.c), which drive the modules
+ * white-box; the transport and every other layer see only hub.h.
  *
  * Module map, one job each, in the order a message flows through them:
  *

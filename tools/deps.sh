@@ -20,8 +20,10 @@ readonly BUILD_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libwebsock
     libjansson-dev libjwt-dev libssl-dev libpq-dev libcurl4-openssl-dev)
 readonly RUN_PACKAGES=(postgresql openssl)
 # chromium is Debian's (/usr/bin/chromium): the browser tests use playwright-core, which
-# never downloads a browser of its own.
-readonly TEST_PACKAGES=(libcmocka-dev chromium nginx clang-format cppcheck valgrind wrk)
+# never downloads a browser of its own. clang and its runtime (libFuzzer, the sanitizers)
+# build the fuzz targets (tests/fuzz/) that `make test` replays.
+readonly TEST_PACKAGES=(libcmocka-dev chromium nginx clang-format cppcheck valgrind wrk
+    clang libclang-rt-14-dev)
 
 usage() {
     echo "usage: $PROG [build|run|test|all]" >&2

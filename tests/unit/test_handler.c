@@ -68,12 +68,35 @@ static void problems_follow_rfc9457_and_add_headers(void **state)
     response_clear(&res);
 }
 
+/* Found by fuzz_ingest: a malformed body's error text quotes its bytes, and
+ * a field name cut to fit may end inside a character; jansson refused the
+ * invalid UTF-8 and the 400 or 422 went out without a problem document. */
+static void problems_survive_invalid_utf8(void **state)
+{
+    (void)state;
+    struct response res = {0};
+    response_problem(&res, 400, "malformed_json", "a\xc3", "near '%s'", "\"\\\xd3\xa3\xab\xff");
+    assert_non_null(res.json);
+    assert_string_equal(json_string_value(json_object_get(res.json, "detail")),
+                        "near '\"\\\xd3\xa3\?\?'");
+    assert_string_equal(json_string_value(json_object_get(res.json, "field")), "a?");
+    response_clear(&res);
+
+    /* Overlong, surrogate and past-U+10FFFF forms are refused as jansson does. */
+    response_problem(&res, 422, "invalid_field", NULL,
+                     "\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xc3\xa9");
+    assert_string_equal(json_string_value(json_object_get(res.json, "detail")),
+                        "?? ??? ???? \xc3\xa9");
+    response_clear(&res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(request_param_id_accepts_only_positive_integers),
         cmocka_unit_test(query_lookup_finds_the_first_value),
         cmocka_unit_test(problems_follow_rfc9457_and_add_headers),
+        cmocka_unit_test(problems_survive_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

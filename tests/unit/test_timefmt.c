@@ -49,11 +49,28 @@ static void rfc3339_round_trips_known_instants(void **state)
     assert_string_equal(out, "2000-03-01T00:00:00.5Z");
 }
 
+/* Found by fuzz_timefmt: an offset that moves the instant past 9999 was
+ * accepted, and its UTC form could not be written or parsed back. */
+static void rfc3339_keeps_the_instant_in_range(void **state)
+{
+    (void)state;
+    long long us;
+    char out[TIMEFMT_MAX];
+    assert_true(timefmt_parse("9999-12-31T23:59:59.999999Z", &us));
+    timefmt_format(us, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999999Z");
+    assert_true(timefmt_parse("9999-12-31T23:59:59+00:30", &us));
+    assert_false(timefmt_parse("9999-12-31T23:59:59.0-05:30", &us));
+    assert_false(timefmt_parse("9999-12-31T23:59:59-00:01", &us));
+    assert_false(timefmt_parse("1970-01-01T00:00:00+00:01", &us));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rfc3339_parses_strictly_and_keeps_microseconds),
         cmocka_unit_test(rfc3339_round_trips_known_instants),
+        cmocka_unit_test(rfc3339_keeps_the_instant_in_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
