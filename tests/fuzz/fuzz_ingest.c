@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_BODY  (1536 * 1024)
 #define DEVICE_ID 7
 
-static struct config config = {.max_body_bytes = MAX_BODY};
+static struct config config = {.max_body_bytes = MAX_BODY, .max_reading_age_days = 1100};
 static struct app app = {.config = &config};
 
 static void check(int ok, const char *what)
@@ -137,7 +137,8 @@ static void check_decode(const json_t *body, long long now_us, const struct resp
     struct ingest_reading *readings;
     int n;
     struct ingest_decode_error err;
-    enum status st = ingest_decode(body, device_type, now_us, &readings, &n, &err);
+    long long max_age_us = config.max_reading_age_days * INGEST_DAY_US;
+    enum status st = ingest_decode(body, device_type, now_us, max_age_us, &readings, &n, &err);
     check(st == STATUS_OK || st == STATUS_INVALID, "neither decoded nor refused");
     if (st == STATUS_INVALID) {
         check(!readings && n == 0, "a refused body left readings");
@@ -146,21 +147,22 @@ static void check_decode(const json_t *body, long long now_us, const struct resp
               "an unterminated fault");
         /* field may be "": a member named "" is at fault ({"": 1}). */
         check(err.detail[0] != '\0', "a fault without a message");
-        check(is_problem(res, 422,
-                         err.fault == INGEST_DECODE_UNKNOWN_FIELD ? "unknown_field"
-                                                                  : "invalid_field") &&
-                  !res->deferral.start,
+        const char *code = err.fault == INGEST_DECODE_UNKNOWN_FIELD ? "unknown_field"
+                           : err.fault == INGEST_DECODE_TOO_OLD     ? "too_old"
+                                                                    : "invalid_field";
+        check(is_problem(res, 422, code) && !res->deferral.start,
               "a refused body not answered with its 422 problem");
         return;
     }
     check(readings && n >= 1 && n <= INGEST_BATCH_MAX, "a reading count out of range");
     for (int i = 0; i < n; i++) {
         const struct ingest_reading *r = &readings[i];
-        check(ingest_check(r, device_type, now_us) == INGEST_CHECK_OK,
+        check(ingest_check(r, device_type, now_us, max_age_us) == INGEST_CHECK_OK,
               "a decoded reading fails ingest_check");
         check(r->kind == device_type, "a reading of the other type");
         check(isfinite(r->value) && r->value >= 0, "a value that is not finite and >= 0");
-        check(r->ts >= 0 && r->ts <= now_us + INGEST_FUTURE_US, "a ts out of range");
+        check(r->ts >= now_us - max_age_us && r->ts <= now_us + INGEST_FUTURE_US,
+              "a ts out of range");
     }
     json_t *value = json_object_get(body, ingest_member_name(device_type));
     if (n == 1 && value)
