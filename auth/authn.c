@@ -1,6 +1,7 @@
 #include "authn.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,34 +9,15 @@
 #include "../db/credentials.h"
 #include "../base/clock.h"
 #include "../base/crypto.h"
+#include "authn_cache.h"
 #include "jwt.h"
 
-/* Direct-mapped caches: a slot per key modulo the size, overwritten on
- * collision. Small, bounded, and a miss only costs one indexed query. User
- * ids are sequential, so they rarely collide. */
-#define CACHE_SLOTS 1024
+/* The JWT cache: direct-mapped by a hash of the token, overwritten on
+ * collision. */
+#define TOKEN_SLOTS 1024
 
 /* How long a look-up waits for a pooled connection before answering 503. */
 #define AUTHN_DB_WAIT_MS 2000
-
-/* Device tokens hash to random slots: direct-mapped, a thousand devices
- * would leave six in ten sharing a slot and evicting each other on every
- * request. Four ways per set keep them all. */
-#define DEVICE_SETS 1024
-#define DEVICE_WAYS 4
-
-struct user_slot {
-    long long user_id;
-    enum role role; /* ROLE_NONE: the user does not exist */
-    double fetched;
-};
-
-struct device_slot {
-    char token_hash[CRYPTO_SHA256_HEX_LEN + 1];
-    long long device_id;
-    enum reading_type reading_type;
-    double fetched;
-};
 
 /* A token that verified, so the next request with it skips two HMACs and
  * four JSON parses. Only verified tokens get in; a hit still checks expiry. */
@@ -51,10 +33,10 @@ struct authn {
     struct db_pool *pool;
     const char *jwt_secret;
     size_t jwt_secret_len;
-    pthread_mutex_t mutex;
-    struct token_slot tokens[CACHE_SLOTS];
-    struct user_slot users[CACHE_SLOTS];
-    struct device_slot devices[DEVICE_SETS][DEVICE_WAYS];
+    struct authn_cache *cache; /* users and devices */
+    atomic_ulong user_lookups, device_lookups;
+    pthread_mutex_t mutex; /* tokens */
+    struct token_slot tokens[TOKEN_SLOTS];
 };
 
 struct authn *authn_create(struct db_pool *pool, const char *jwt_secret, size_t jwt_secret_len)
@@ -65,6 +47,11 @@ struct authn *authn_create(struct db_pool *pool, const char *jwt_secret, size_t 
     a->pool = pool;
     a->jwt_secret = jwt_secret;
     a->jwt_secret_len = jwt_secret_len;
+    a->cache = authn_cache_create();
+    if (!a->cache) {
+        free(a);
+        return NULL;
+    }
     pthread_mutex_init(&a->mutex, NULL);
     return a;
 }
@@ -73,30 +60,11 @@ void authn_free(struct authn *a)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; i < TOKEN_SLOTS; i++)
         free(a->tokens[i].token);
+    authn_cache_free(a->cache);
     pthread_mutex_destroy(&a->mutex);
     free(a);
-}
-
-static bool user_cached(struct authn *a, long long id, enum role *role)
-{
-    struct user_slot *s = &a->users[(unsigned long long)id % CACHE_SLOTS];
-    pthread_mutex_lock(&a->mutex);
-    bool hit =
-        s->user_id == id && s->fetched > 0 && clock_mono_s() - s->fetched < AUTHN_CACHE_TTL_S;
-    if (hit)
-        *role = s->role;
-    pthread_mutex_unlock(&a->mutex);
-    return hit;
-}
-
-static void user_store(struct authn *a, long long id, enum role role)
-{
-    struct user_slot *s = &a->users[(unsigned long long)id % CACHE_SLOTS];
-    pthread_mutex_lock(&a->mutex);
-    *s = (struct user_slot){.user_id = id, .role = role, .fetched = clock_mono_s()};
-    pthread_mutex_unlock(&a->mutex);
 }
 
 /* FNV-1a: spreads tokens over the slots; not a security boundary (a hit is
@@ -112,7 +80,7 @@ static unsigned long long token_hash(const char *token, size_t len)
 static bool token_cached(struct authn *a, const char *token, size_t len, unsigned long long hash,
                          long long now, long long *user_id, long long *exp)
 {
-    struct token_slot *s = &a->tokens[hash % CACHE_SLOTS];
+    struct token_slot *s = &a->tokens[hash % TOKEN_SLOTS];
     pthread_mutex_lock(&a->mutex);
     bool hit = s->token && s->hash == hash && s->len == len && crypto_equal(s->token, token, len) &&
                now <= s->exp + JWT_LEEWAY_S;
@@ -131,7 +99,7 @@ static void token_store(struct authn *a, const char *token, size_t len, unsigned
     if (!copy)
         return; /* the cache is an optimisation */
     memcpy(copy, token, len);
-    struct token_slot *s = &a->tokens[hash % CACHE_SLOTS];
+    struct token_slot *s = &a->tokens[hash % TOKEN_SLOTS];
     pthread_mutex_lock(&a->mutex);
     char *old = s->token;
     *s = (struct token_slot){hash, copy, len, user_id, exp};
@@ -178,7 +146,7 @@ enum authn_verdict authn_user_cached(struct authn *a, const char *token, struct 
     enum role role;
     if (!user_token_verify(a, token, &id, &exp))
         return AUTHN_UNAUTHORIZED;
-    if (!user_cached(a, id, &role))
+    if (!authn_cache_user_get(a->cache, id, clock_mono_s(), &role))
         return AUTHN_NEEDS_LOOKUP;
     return user_caller(id, role, exp, out);
 }
@@ -189,58 +157,22 @@ enum status authn_user(struct authn *a, const char *token, struct caller *out)
     enum role role;
     if (!user_token_verify(a, token, &id, &exp))
         return STATUS_UNAUTHORIZED;
-    if (!user_cached(a, id, &role)) {
+    if (!authn_cache_user_get(a->cache, id, clock_mono_s(), &role)) {
         struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
         if (!conn)
             return STATUS_UNAVAILABLE;
+        /* Taken just before the query: what it reads is at least this new. */
+        struct authn_ticket ticket = authn_cache_user_begin(a->cache, clock_mono_s());
+        atomic_fetch_add(&a->user_lookups, 1);
         enum status st = db_credentials_user_role(conn, id, &role);
         db_pool_release(a->pool, conn);
         if (st == STATUS_NOT_FOUND)
             role = ROLE_NONE;
         else if (st != STATUS_OK)
             return st;
-        user_store(a, id, role);
+        authn_cache_user_put(a->cache, &ticket, id, role);
     }
     return user_caller(id, role, exp, out) == AUTHN_OK ? STATUS_OK : STATUS_UNAUTHORIZED;
-}
-
-/* The set for a token hash: its first 8 hex digits are uniformly random. */
-static struct device_slot *device_set(struct authn *a, const char *hash)
-{
-    unsigned long v = strtoul(
-        (char[9]){hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7], 0}, NULL,
-        16);
-    return a->devices[v % DEVICE_SETS];
-}
-
-static bool device_fresh(const struct device_slot *s, double now)
-{
-    return s->fetched > 0 && now - s->fetched < AUTHN_CACHE_TTL_S;
-}
-
-/* Under the mutex: the fresh slot holding hash, or NULL. */
-static const struct device_slot *device_find(struct device_slot *set, const char *hash)
-{
-    double now = clock_mono_s();
-    for (int i = 0; i < DEVICE_WAYS; i++)
-        if (device_fresh(&set[i], now) &&
-            crypto_equal(set[i].token_hash, hash, CRYPTO_SHA256_HEX_LEN))
-            return &set[i];
-    return NULL;
-}
-
-/* Under the mutex: the slot to store hash in: its own, else the one fetched
- * longest ago (an empty or stale one first). */
-static struct device_slot *device_victim(struct device_slot *set, const char *hash)
-{
-    struct device_slot *victim = &set[0];
-    for (int i = 0; i < DEVICE_WAYS; i++) {
-        if (crypto_equal(set[i].token_hash, hash, CRYPTO_SHA256_HEX_LEN))
-            return &set[i];
-        if (set[i].fetched < victim->fetched)
-            victim = &set[i];
-    }
-    return victim;
 }
 
 /* The SHA-256 (hex) under which a device token is stored; false for a
@@ -251,32 +183,17 @@ static bool device_token_hash(const char *token, char hash[CRYPTO_SHA256_HEX_LEN
     if (len < 16 || len > 256)
         return false;
     crypto_sha256_hex(token, len, hash);
-    return true;
+    return hash[0] != '\0';
 }
 
-static bool device_cached(struct authn *a, const char *hash, struct caller *out)
+static enum authn_cache_hit device_cached(struct authn *a, const char *hash, struct caller *out)
 {
-    struct device_slot *set = device_set(a, hash);
-    pthread_mutex_lock(&a->mutex);
-    const struct device_slot *hit = device_find(set, hash);
-    if (hit)
-        *out = (struct caller){
-            .kind = CALLER_DEVICE, .device_id = hit->device_id, .reading_type = hit->reading_type};
-    pthread_mutex_unlock(&a->mutex);
-    return hit != NULL;
-}
-
-static void device_store(struct authn *a, const char *hash, long long device_id,
-                         enum reading_type type)
-{
-    struct device_slot *set = device_set(a, hash);
-    pthread_mutex_lock(&a->mutex);
-    struct device_slot *s = device_victim(set, hash);
-    memcpy(s->token_hash, hash, sizeof s->token_hash);
-    s->device_id = device_id;
-    s->reading_type = type;
-    s->fetched = clock_mono_s();
-    pthread_mutex_unlock(&a->mutex);
+    long long id = 0;
+    enum reading_type type = READING_CUMULATIVE;
+    enum authn_cache_hit hit = authn_cache_device_get(a->cache, hash, clock_mono_s(), &id, &type);
+    if (hit == AUTHN_CACHE_DEVICE)
+        *out = (struct caller){.kind = CALLER_DEVICE, .device_id = id, .reading_type = type};
+    return hit;
 }
 
 enum authn_verdict authn_device_cached(struct authn *a, const char *token, struct caller *out)
@@ -284,7 +201,15 @@ enum authn_verdict authn_device_cached(struct authn *a, const char *token, struc
     char hash[CRYPTO_SHA256_HEX_LEN + 1];
     if (!device_token_hash(token, hash))
         return AUTHN_UNAUTHORIZED;
-    return device_cached(a, hash, out) ? AUTHN_OK : AUTHN_NEEDS_LOOKUP;
+    switch (device_cached(a, hash, out)) {
+    case AUTHN_CACHE_DEVICE:
+        return AUTHN_OK;
+    case AUTHN_CACHE_BAD:
+        return AUTHN_UNAUTHORIZED;
+    case AUTHN_CACHE_MISS:
+        break;
+    }
+    return AUTHN_NEEDS_LOOKUP;
 }
 
 enum status authn_device(struct authn *a, const char *token, struct caller *out)
@@ -292,39 +217,51 @@ enum status authn_device(struct authn *a, const char *token, struct caller *out)
     char hash[CRYPTO_SHA256_HEX_LEN + 1];
     if (!device_token_hash(token, hash))
         return STATUS_UNAUTHORIZED;
-    if (device_cached(a, hash, out))
+    switch (device_cached(a, hash, out)) {
+    case AUTHN_CACHE_DEVICE:
         return STATUS_OK;
+    case AUTHN_CACHE_BAD:
+        return STATUS_UNAUTHORIZED;
+    case AUTHN_CACHE_MISS:
+        break;
+    }
     long long device_id = 0;
     enum reading_type type = READING_CUMULATIVE;
     struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
     if (!conn)
         return STATUS_UNAVAILABLE;
+    struct authn_ticket ticket = authn_cache_device_begin(a->cache, clock_mono_s());
+    atomic_fetch_add(&a->device_lookups, 1);
     enum status st = db_credentials_device_by_token(conn, hash, &device_id, &type);
     db_pool_release(a->pool, conn);
-    if (st == STATUS_NOT_FOUND)
+    if (st == STATUS_NOT_FOUND) {
+        authn_cache_device_put_bad(a->cache, &ticket, hash, clock_mono_s());
         return STATUS_UNAUTHORIZED;
+    }
     if (st != STATUS_OK)
         return st;
-    device_store(a, hash, device_id, type);
+    authn_cache_device_put(a->cache, &ticket, hash, device_id, type);
     *out = (struct caller){.kind = CALLER_DEVICE, .device_id = device_id, .reading_type = type};
     return STATUS_OK;
 }
 
 void authn_forget_user(struct authn *a, long long user_id)
 {
-    pthread_mutex_lock(&a->mutex);
-    struct user_slot *s = &a->users[(unsigned long long)user_id % CACHE_SLOTS];
-    if (s->user_id == user_id)
-        s->fetched = 0;
-    pthread_mutex_unlock(&a->mutex);
+    authn_cache_user_forget(a->cache, user_id);
 }
 
 void authn_forget_device(struct authn *a, long long device_id)
 {
-    pthread_mutex_lock(&a->mutex);
-    for (size_t i = 0; i < DEVICE_SETS; i++)
-        for (size_t j = 0; j < DEVICE_WAYS; j++)
-            if (a->devices[i][j].device_id == device_id)
-                a->devices[i][j].fetched = 0;
-    pthread_mutex_unlock(&a->mutex);
+    authn_cache_device_forget(a->cache, device_id);
+}
+
+void authn_device_token_issued(struct authn *a, const char *token_hash)
+{
+    authn_cache_token_issued(a->cache, token_hash);
+}
+
+void authn_stats(struct authn *a, struct authn_stats *out)
+{
+    *out = (struct authn_stats){.user_lookups = atomic_load(&a->user_lookups),
+                                .device_lookups = atomic_load(&a->device_lookups)};
 }

@@ -71,6 +71,8 @@ static const struct option_spec OPTIONS[] = {
     INT(statement_timeout_ms, "STATEMENT_TIMEOUT_MS", "10000", 100, 3600000,
         "PostgreSQL statement_timeout, milliseconds"),
     INT(password_hash_slots, "PASSWORD_HASH_SLOTS", "4", 1, 64, "password hashes run at once"),
+    INT(device_rate_per_min, "DEVICE_RATE_PER_MIN", "600", 0, 6000000,
+        "ingestion requests per device a minute on this instance (0: no limit)"),
     {"NO_MIGRATE", OPT_BOOL, offsetof(struct config, no_migrate), "false", 0, 0,
      "serve without applying migrations"},
 };

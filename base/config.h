@@ -43,6 +43,7 @@ struct config {
     int connection_timeout;
     int statement_timeout_ms;
     int password_hash_slots;
+    int device_rate_per_min; /* 0: no limit */
     bool no_migrate;
 };
 

@@ -251,6 +251,7 @@ int devices_create(const struct request *req, struct response *res, struct app *
         return owner_problem(res);
     if (st != STATUS_OK)
         return response_status(res, st);
+    authn_device_token_issued(app->authn, hash);
 
     json_t *body = devices_to_json(&d);
     json_object_set_new(body, "token", json_string(token));
@@ -375,5 +376,6 @@ int devices_rotate_token(const struct request *req, struct response *res, struct
     if (st != STATUS_OK)
         return response_status(res, st);
     authn_forget_device(app->authn, id);
+    authn_device_token_issued(app->authn, hash);
     return response_json(res, 200, json_pack("{s:s}", "token", token));
 }

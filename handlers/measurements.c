@@ -3,6 +3,9 @@
 #include <stdlib.h>
 
 #include "../api/app.h"
+#include "../api/reply.h"
+#include "../base/clock.h"
+#include "../base/rate.h"
 #include "../ingest/decode.h"
 #include "../ingest/ingest.h"
 
@@ -66,10 +69,17 @@ static int reply_decode_failure(struct response *res, enum status st,
  * Body: one reading {"ts"?, "meter_kwh"|"kwh"} or {"measurements": [...]}.
  * 200 {"accepted","duplicates"} after COMMIT; 422 naming the bad reading
  * (too_old for a ts before MAX_READING_AGE_DAYS, invalid_field otherwise);
- * 401 when the device is gone; 503 when the database is. The request is
- * suspended (its thread free for others) while its group commits. */
+ * 429 rate_limited with Retry-After past DEVICE_RATE_PER_MIN (nothing of
+ * the request decoded or stored); 401 when the device is gone; 503 when
+ * the database is. The request is suspended (its thread free for others)
+ * while its group commits. */
 int measurements_ingest(const struct request *req, struct response *res, struct app *app)
 {
+    if (app->device_rate) {
+        double wait = rate_table_take(app->device_rate, req->caller.device_id, clock_mono_s());
+        if (wait > 0)
+            return reply_rate_limited(res, wait);
+    }
     long long now_us = (long long)(req->now * 1e6);
     long long max_age_us = app->config->max_reading_age_days * INGEST_DAY_US;
     struct ingest_reading *readings;

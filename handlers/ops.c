@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include "../api/app.h"
+#include "../auth/authn.h"
 #include "../live/hub.h"
 #include "../ingest/ingest.h"
 #include "../base/metrics.h"
+#include "../base/rate.h"
 
 /* A READY older than this means the watcher's check hangs: PostgreSQL is not
  * answering in time, whatever it last said. */
@@ -90,6 +92,21 @@ int ops_metrics(const struct request *req, struct response *res, struct app *app
                    "# TYPE wattline_alerts_raised_total counter\n"
                    "wattline_alerts_raised_total %llu\n",
                    is.readings, is.duplicates, is.transactions, is.failures, is.alerts);
+    struct authn_stats as;
+    authn_stats(app->authn, &as);
+    metrics_printf(&buf, &len, &cap,
+                   "# HELP wattline_authn_lookups_total Credential look-ups that went to the "
+                   "database (cache misses).\n"
+                   "# TYPE wattline_authn_lookups_total counter\n"
+                   "wattline_authn_lookups_total{kind=\"user\"} %lu\n"
+                   "wattline_authn_lookups_total{kind=\"device\"} %lu\n",
+                   as.user_lookups, as.device_lookups);
+    metrics_printf(&buf, &len, &cap,
+                   "# HELP wattline_ingest_rate_limited_total Ingestion requests refused with "
+                   "429 (DEVICE_RATE_PER_MIN).\n"
+                   "# TYPE wattline_ingest_rate_limited_total counter\n"
+                   "wattline_ingest_rate_limited_total %lu\n",
+                   app->device_rate ? rate_table_refused(app->device_rate) : 0UL);
     hub_render_metrics(app->hub, &buf, &len, &cap);
     return response_body(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
 }

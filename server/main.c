@@ -12,6 +12,7 @@
 #include "../ingest/ingest.h"
 #include "../base/metrics.h"
 #include "../auth/throttle.h"
+#include "../base/rate.h"
 #include "cli.h"
 #include "../base/config.h"
 #include "http.h"
@@ -23,6 +24,9 @@
 #define EXIT_CONFIG 2
 /* Client addresses whose failed logins are remembered (about 100 bytes each). */
 #define LOGIN_THROTTLE_SLOTS 4096
+/* Sets of RATE_WAYS device buckets: 16,384 devices posting at once on one
+ * instance before two share a set (ids are sequential). */
+#define DEVICE_RATE_SETS 4096
 
 static void usage(FILE *out)
 {
@@ -227,7 +231,13 @@ static int cmd_serve(int argc, char **argv)
     app.authn = authn_create(app.pool, cfg.jwt_secret, cfg.jwt_secret_len);
     app.password_limiter = password_limiter_create(cfg.password_hash_slots);
     app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, LOGIN_THROTTLE_SLOTS);
+    /* A minute's allowance at once (a device back online), then the rate. */
+    const struct rate_policy device_rate = {.per_s = cfg.device_rate_per_min / 60.0,
+                                            .burst = cfg.device_rate_per_min};
+    if (cfg.device_rate_per_min > 0)
+        app.device_rate = rate_table_create(&device_rate, DEVICE_RATE_SETS);
     if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle ||
+        (cfg.device_rate_per_min > 0 && !app.device_rate) ||
         !db_pool_watch(app.pool, migrations.items, migrations.count)) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
@@ -269,6 +279,7 @@ out:
     ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);
     throttle_table_free(app.login_throttle);
+    rate_table_free(app.device_rate);
     authn_free(app.authn);
     metrics_free(app.metrics);
     db_pool_free(app.pool);
