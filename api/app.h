@@ -16,6 +16,7 @@ struct authn;
 struct ingest;
 struct hub;
 struct throttle_table;
+struct export_limit;
 
 struct app {
     const struct config *config;
@@ -25,6 +26,7 @@ struct app {
     struct password_limiter *password_limiter;
     struct authn *authn;                   /* user and device credential caches */
     struct throttle_table *login_throttle; /* failed logins per client address */
+    struct export_limit *exports;          /* CSV exports in progress, per user and in all */
     struct ingest *ingest;                 /* the one entry point for readings, any source */
     struct hub *hub;                       /* WebSocket sessions; NULL when not serving WS */
     const char *ws_url;                    /* what /api/v1/config announces */

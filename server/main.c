@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../api/app.h"
+#include "../api/export_limit.h"
 #include "../auth/authn.h"
 #include "../auth/password.h"
 #include "../live/hub.h"
@@ -227,8 +228,9 @@ static int cmd_serve(int argc, char **argv)
     app.authn = authn_create(app.pool, cfg.jwt_secret, cfg.jwt_secret_len);
     app.password_limiter = password_limiter_create(cfg.password_hash_slots);
     app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, LOGIN_THROTTLE_SLOTS);
+    app.exports = export_limit_create(cfg.export_max_per_user, cfg.export_max_total);
     if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle ||
-        !db_pool_watch(app.pool, migrations.items, migrations.count)) {
+        !app.exports || !db_pool_watch(app.pool, migrations.items, migrations.count)) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
@@ -268,6 +270,7 @@ out:
     ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);
     throttle_table_free(app.login_throttle);
+    export_limit_free(app.exports);
     authn_free(app.authn);
     metrics_free(app.metrics);
     db_pool_free(app.pool);
