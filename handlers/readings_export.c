@@ -166,9 +166,13 @@ static int answer_page(const struct request *req, struct response *res, struct d
  * connection to each slow client, so its size would be the export cap and a
  * few stalled clients would again block every export.
  *
- * Cost, a year of one-minute readings (525,600 rows, 14 MB) over loopback:
- * see tools/bench's year-as-CSV scenario; the chunk size trades statements per
- * export against the buffer each export holds (CSV_BATCH lines). */
+ * Measured (release builds side by side on one PostgreSQL, a year of
+ * one-minute readings, 525,600 rows, 15 MB, to curl over loopback, six
+ * interleaved runs each on a loaded 2-core machine; medians of wall time and
+ * server CPU): the one-transaction cursor 1.56 s / 0.42 s; chunks of 1,000
+ * 1.90 s / 0.51 s; of 5,000 1.27 s / 0.42 s; of 20,000 1.48 s / 0.45 s with
+ * ~8 MB more peak RSS. 5,000 (the cursor's old FETCH size) costs no more CPU
+ * than the cursor did and keeps a chunk's buffer under 400 KB. */
 
 /* Readings per chunk. */
 #define CSV_BATCH 5000
