@@ -159,9 +159,11 @@ static int answer_page(const struct request *req, struct response *res, struct d
  * The price is the single snapshot: each chunk sees the data as of its own
  * statement, so a reading stored during the export is included if its ts is
  * still ahead of the stream and not if it is behind. Stored readings are
- * never changed, only added, so that is the whole difference from the old
- * one-transaction cursor, which pinned a connection (and an open transaction,
- * holding back vacuum) for as long as the slowest client took. A separate
+ * never changed, only added (or all deleted with their device, and then the
+ * file ends where the deletion found it), so that is the whole difference
+ * from the old one-transaction cursor, which pinned a connection (and an open
+ * transaction, holding back vacuum) for as long as the slowest client took.
+ * The device's visibility is checked once, when the export starts. A separate
  * small pool of export connections would keep the snapshot but still tie one
  * connection to each slow client, so its size would be the export cap and a
  * few stalled clients would again block every export.
