@@ -17,6 +17,7 @@ struct ingest;
 struct hub;
 struct throttle_table;
 struct rate_table;
+struct export_limit;
 
 struct app {
     const struct config *config;
@@ -27,6 +28,7 @@ struct app {
     struct authn *authn;                   /* user and device credential caches */
     struct throttle_table *login_throttle; /* failed logins per client address */
     struct rate_table *device_rate;        /* DEVICE_RATE_PER_MIN; NULL: no limit */
+    struct export_limit *exports;          /* CSV exports in progress, per user and in all */
     struct ingest *ingest;                 /* the one entry point for readings, any source */
     struct hub *hub;                       /* WebSocket sessions; NULL when not serving WS */
     const char *ws_url;                    /* what /api/v1/config announces */

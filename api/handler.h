@@ -44,11 +44,21 @@ struct request {
     double now; /* request start, unix seconds */
 };
 
-/* Streaming body: read() fills buf with up to max bytes and returns the count,
- * 0 at the end, -1 on error (the connection is then cut). free() runs once,
- * when the response is done or abandoned. */
+/* Streaming body. read() runs on an HTTP thread and never waits: it copies up
+ * to max bytes of what is ready into buf and returns the count, 0 at the end,
+ * -1 on error (the connection is then cut), or RESPONSE_STREAM_WAIT when
+ * nothing is ready yet. Then, and only then, the server pauses the response
+ * (holding no thread), runs fill(ctx) on a query worker, where it may wait on
+ * the database, and calls read() again once fill() has returned; everything
+ * fill() wrote is visible to that read(). fill() and read() never run at the
+ * same time. free() runs once, when the response is done or abandoned, never
+ * while fill() runs. The server drops a client that takes no bytes for
+ * SEND_TIMEOUT_S. */
+#define RESPONSE_STREAM_WAIT (-2)
+
 struct response_stream {
     ssize_t (*read)(void *ctx, char *buf, size_t max);
+    void (*fill)(void *ctx); /* needed only by a read() that can answer RESPONSE_STREAM_WAIT */
     void (*free)(void *ctx);
     void *ctx;
 };

@@ -41,6 +41,9 @@ struct config {
     int max_connections;
     int max_connections_per_ip;
     int connection_timeout;
+    int send_timeout_s;
+    int export_max_per_user;
+    int export_max_total;
     int statement_timeout_ms;
     int password_hash_slots;
     int device_rate_per_min; /* 0: no limit */

@@ -1,5 +1,6 @@
-/* readings_query: reading a device's stored readings back, as pages or as one
- * stream of any length (exports). */
+/* readings_query: reading a device's stored readings back, a bounded page at
+ * a time (JSON pages, and the chunks of a CSV export, which continue by
+ * keyset on ts: see handlers/readings_export.c). */
 #ifndef WATTLINE_DB_READINGS_QUERY_H
 #define WATTLINE_DB_READINGS_QUERY_H
 
@@ -19,30 +20,9 @@ struct reading_list {
 
 void reading_list_free(struct reading_list *list);
 
-/* Readings of device_id with ts in [from, to), oldest first, at most limit. */
+/* Readings of device_id with ts in [from, to), oldest first, at most limit:
+ * one statement, no transaction left open. */
 enum status db_readings_list(struct db_conn *conn, long long device_id, long long from,
                              long long to, int limit, struct reading_list *out);
-
-/* A server-side cursor over the readings of device_id with ts in [from, to),
- * oldest first. It holds the connection inside a transaction and at most one
- * batch of rows in memory, whatever the size of the range. */
-struct readings_cursor;
-
-/* Rows fetched per round trip. */
-#define DB_READINGS_BATCH 5000
-
-/* Opens the cursor on conn (which must not be inside a transaction); conn
- * stays borrowed by the cursor until db_readings_cursor_close(). The cursor
- * owns the read-only transaction it lives in: it begins here and ends in
- * db_readings_cursor_close(), never in the caller's hands. */
-enum status db_readings_cursor_open(struct db_conn *conn, long long device_id, long long from,
-                                    long long to, struct readings_cursor **out);
-
-/* The next row into *row, or *done = true at the end. */
-enum status db_readings_cursor_next(struct readings_cursor *cur, struct reading *row, bool *done);
-
-/* Ends the transaction (which closes the server-side cursor) and frees cur;
- * the connection is then idle and may go back to its pool. NULL is a no-op. */
-void db_readings_cursor_close(struct readings_cursor *cur);
 
 #endif

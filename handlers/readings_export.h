@@ -1,7 +1,8 @@
 /* readings_export: GET /api/v1/devices/{id}/measurements, a device's stored
  * readings as the device sent them: JSON pages, or with Accept: text/csv the
- * whole range as one CSV stream that never holds more than one database batch
- * in memory. */
+ * whole range as one CSV stream, fetched a chunk at a time, that never holds
+ * more than one chunk in memory nor a database connection while its client
+ * reads (the design is above the stream in readings_export.c). */
 #ifndef WATTLINE_READINGS_EXPORT_H
 #define WATTLINE_READINGS_EXPORT_H
 

@@ -129,13 +129,51 @@ static void client_ip_init(struct http_ctx *ctx, struct MHD_Connection *conn)
 
 /* ---- turning a struct response into an MHD response ------------------------ */
 
+/* A handler's stream as libmicrohttpd holds it, with what it takes to pause
+ * the response while a query worker fills the stream (struct response_stream
+ * in api/handler.h). */
+struct http_stream {
+    struct response_stream s;
+    struct MHD_Connection *conn;
+    struct http_server *srv;
+    bool failed; /* no worker would fill it (shutting down): end with an error */
+};
+
+/* On a query worker. MHD_resume_connection() passes through the daemon's
+ * mutex, which the HTTP thread takes before it calls the reader again: the
+ * fill's writes are visible there. hs may be freed as soon as it returns. */
+static void stream_fill(void *arg)
+{
+    struct http_stream *hs = arg;
+    hs->s.fill(hs->s.ctx);
+    MHD_resume_connection(hs->conn);
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    struct response_stream *s = cls;
-    ssize_t n = s->read(s->ctx, buf, max);
-    if (n == 0)
+    struct http_stream *hs = cls;
+    ssize_t n = hs->failed ? -1 : hs->s.read(hs->s.ctx, buf, max);
+    if (n == RESPONSE_STREAM_WAIT && !hs->s.fill)
+        n = -1; /* nothing would ever fill it */
+    if (n == RESPONSE_STREAM_WAIT) {
+        /* Nothing ready. Returning 0 alone would make this thread spin;
+         * suspended from its content reader, the connection waits off the
+         * event loop until the worker resumes it, and the reader is called
+         * again. Suspend first, so that the resume cannot come before it. */
+        MHD_suspend_connection(hs->conn);
+        if (!workers_submit(hs->srv->queries, stream_fill, hs)) {
+            hs->failed = true;
+            MHD_resume_connection(hs->conn);
+        }
+        return 0;
+    }
+    if (n == 0) {
+        /* Sent: the connection's idle timeout is CONNECTION_TIMEOUT again. */
+        MHD_set_connection_option(hs->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)hs->srv->app->config->connection_timeout);
         return MHD_CONTENT_READER_END_OF_STREAM;
+    }
     if (n < 0)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     return n;
@@ -143,24 +181,31 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-    struct response_stream *s = cls;
-    if (s->free)
-        s->free(s->ctx);
-    free(s);
+    struct http_stream *hs = cls;
+    if (hs->s.free)
+        hs->s.free(hs->s.ctx);
+    free(hs);
 }
 
-static struct MHD_Response *build_body(struct response *res, const char **content_type)
+static struct MHD_Response *build_body(struct http_server *srv, struct MHD_Connection *conn,
+                                       struct response *res, const char **content_type)
 {
     if (res->stream.read) {
-        struct response_stream *s = malloc(sizeof *s);
-        if (!s)
+        struct http_stream *hs = malloc(sizeof *hs);
+        if (!hs)
             return NULL;
-        *s = res->stream;
+        *hs = (struct http_stream){.s = res->stream, .conn = conn, .srv = srv};
         memset(&res->stream, 0, sizeof res->stream); /* ownership moves to MHD */
         struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
-                                                                   stream_reader, s, stream_free);
-        if (!r)
-            stream_free(s);
+                                                                   stream_reader, hs, stream_free);
+        if (!r) {
+            stream_free(hs);
+            return NULL;
+        }
+        /* A client that takes nothing for SEND_TIMEOUT_S is dropped, whatever
+         * CONNECTION_TIMEOUT allows an idle connection between requests. */
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)srv->app->config->send_timeout_s);
         *content_type = res->content_type;
         return r;
     }
@@ -199,11 +244,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_ct
                                      struct response *res)
 {
     const char *content_type = NULL;
-    struct MHD_Response *r = build_body(res, &content_type);
+    struct MHD_Response *r = build_body(ctx->srv, conn, res, &content_type);
     if (!r) {
         response_clear(res);
         response_problem(res, 500, "internal", NULL, "internal error");
-        r = build_body(res, &content_type);
+        r = build_body(ctx->srv, conn, res, &content_type);
         if (!r)
             return MHD_NO;
     }

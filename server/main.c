@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../api/app.h"
+#include "../api/export_limit.h"
 #include "../auth/authn.h"
 #include "../auth/password.h"
 #include "../live/hub.h"
@@ -236,8 +237,9 @@ static int cmd_serve(int argc, char **argv)
                                             .burst = cfg.device_rate_per_min};
     if (cfg.device_rate_per_min > 0)
         app.device_rate = rate_table_create(&device_rate, DEVICE_RATE_SETS);
+    app.exports = export_limit_create(cfg.export_max_per_user, cfg.export_max_total);
     if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle ||
-        (cfg.device_rate_per_min > 0 && !app.device_rate) ||
+        (cfg.device_rate_per_min > 0 && !app.device_rate) || !app.exports ||
         !db_pool_watch(app.pool, migrations.items, migrations.count)) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
@@ -280,6 +282,7 @@ out:
     password_limiter_free(app.password_limiter);
     throttle_table_free(app.login_throttle);
     rate_table_free(app.device_rate);
+    export_limit_free(app.exports);
     authn_free(app.authn);
     metrics_free(app.metrics);
     db_pool_free(app.pool);

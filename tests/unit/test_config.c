@@ -39,6 +39,9 @@ static void config_reads_env_and_flags_override(void **state)
     assert_string_equal(cfg.http_addr, "127.0.0.1");
     assert_int_equal(cfg.ws_max_unauth_per_addr, 16);
     assert_int_equal(cfg.device_rate_per_min, 600);
+    assert_int_equal(cfg.send_timeout_s, 60); /* the contract's default */
+    assert_int_equal(cfg.export_max_per_user, 2);
+    assert_int_equal(cfg.export_max_total, 16);
     config_free(&cfg);
 }
 
