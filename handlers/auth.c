@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "../db/refresh_tokens.h"
+#include "../base/clock.h"
 #include "../base/log.h"
 #include "../auth/accounts.h"
 #include "../auth/authn.h"
@@ -143,7 +144,9 @@ static enum status login_start_session(struct app *app, const char *email, const
  * TRUSTED_PROXIES vouch for; every unknown client shares one key. */
 int auth_login_admit(const struct request *req, struct response *res, struct app *app)
 {
-    double wait = throttle_table_wait(app->login_throttle, req->client_ip, req->now);
+    /* The time now, not the request's start: it is checked again on the
+     * worker, maybe long after. */
+    double wait = throttle_table_wait(app->login_throttle, req->client_ip, clock_wall_s());
     return wait > 0 ? reply_throttled(res, wait) : 0;
 }
 
@@ -177,7 +180,8 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
     else if (l->locked_for > 0)
         reply_throttled(res, l->locked_for);
     else if (l->verdict != PASSWORD_MATCH && l->verdict != PASSWORD_MATCH_REHASH) {
-        throttle_table_fail(app->login_throttle, req->client_ip, req->now);
+        /* Stamped when it failed: a slow hash must not shorten the slowdown. */
+        throttle_table_fail(app->login_throttle, req->client_ip, clock_wall_s());
         log_info("auth: failed login from %s", req->client_ip);
         reply_invalid_credentials(res);
     } else {
