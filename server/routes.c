@@ -29,6 +29,13 @@
         method, pattern, handler, access, body, THREAD_HASHING, NULL                               \
     }
 
+/* A hashing route with an admission check on the HTTP thread: login answers
+ * an address it is slowing down at once, never from the hashing queue. */
+#define HA(method, pattern, handler, access, body, admit)                                          \
+    {                                                                                              \
+        method, pattern, handler, access, body, THREAD_HASHING, admit                              \
+    }
+
 const struct route ROUTES[] = {
     R("GET", "/healthz", ops_healthz, ACCESS_ANYONE, BODY_NONE),
     R("GET", "/readyz", ops_readyz, ACCESS_ANYONE, BODY_NONE),
@@ -36,9 +43,7 @@ const struct route ROUTES[] = {
     R("GET", "/api/v1/config", ops_config, ACCESS_ANYONE, BODY_NONE),
     R("GET", "/api/v1/openapi.json", ops_openapi, ACCESS_ANYONE, BODY_NONE),
 
-    /* A throttled address is answered on the HTTP thread, never queued. */
-    {"POST", "/api/v1/auth/login", auth_login, ACCESS_ANYONE, BODY_JSON, THREAD_HASHING,
-     auth_login_admit},
+    HA("POST", "/api/v1/auth/login", auth_login, ACCESS_ANYONE, BODY_JSON, auth_login_admit),
     Q("POST", "/api/v1/auth/refresh", auth_refresh, ACCESS_ANYONE, BODY_JSON),
     Q("POST", "/api/v1/auth/logout", auth_logout, ACCESS_ANYONE, BODY_JSON),
 
