@@ -8,8 +8,9 @@
 
 const struct throttle_policy THROTTLE_ACCOUNT = {
     .max_failures = 10, .window_s = 900, .lock_s = 900};
-const struct throttle_policy THROTTLE_ADDRESS = {
-    .max_failures = 50, .window_s = 900, .lock_s = 900};
+/* After 50 failures in 15 minutes an address gets one more try every 30 s
+ * until the window ends: slowed, not locked out (people share addresses). */
+const struct throttle_policy THROTTLE_ADDRESS = {.max_failures = 50, .window_s = 900, .lock_s = 30};
 
 double throttle_wait(const struct throttle_state *state, double now)
 {

@@ -26,7 +26,9 @@ struct throttle_policy {
  * minutes, 429. Locking costs the real user too, so it ends after 15 min. */
 extern const struct throttle_policy THROTTLE_ACCOUNT;
 /* Password spraying (one guess against many accounts) from one address: a
- * higher threshold, since several people may share an address. */
+ * higher threshold, since several people may share an address, and a short
+ * lock that only slows the address down (one try per lock_s) rather than
+ * shutting its other users out for the whole window. */
 extern const struct throttle_policy THROTTLE_ADDRESS;
 
 /* Times are unix seconds. The zero state means "no failures". */

@@ -81,6 +81,10 @@ static const struct option_spec OPTIONS[] = {
         "ingestion requests per device a minute on this instance (0: no limit)"),
     {"NO_MIGRATE", OPT_BOOL, offsetof(struct config, no_migrate), "false", 0, 0,
      "serve without applying migrations"},
+    STR(trusted_proxies, "TRUSTED_PROXIES", NULL,
+        "proxies (IPs or CIDR ranges, comma-separated) whose X-Forwarded-For is believed"),
+    STR(metrics_allow, "METRICS_ALLOW", "127.0.0.0/8,::1",
+        "client ranges that may read /metrics (others get 404)"),
 };
 
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
@@ -167,6 +171,21 @@ static const struct option_spec *find_flag(const char *name, size_t len)
     return NULL;
 }
 
+/* The address lists, parsed once here so that a typo stops the start. */
+static bool address_sets_parse(struct config *cfg, char *err, size_t errlen)
+{
+    char why[160];
+    if (!netaddr_set_parse(cfg->trusted_proxies, &cfg->trusted_proxy_set, why, sizeof why)) {
+        snprintf(err, errlen, "invalid TRUSTED_PROXIES: %s", why);
+        return false;
+    }
+    if (!netaddr_set_parse(cfg->metrics_allow, &cfg->metrics_allow_set, why, sizeof why)) {
+        snprintf(err, errlen, "invalid METRICS_ALLOW: %s", why);
+        return false;
+    }
+    return true;
+}
+
 bool config_parse(struct config *cfg, config_getenv_fn getenv_fn, void *env_ctx, int argc,
                   char **argv, char *err, size_t errlen)
 {
@@ -205,6 +224,8 @@ bool config_parse(struct config *cfg, config_getenv_fn getenv_fn, void *env_ctx,
         if (!set_value(cfg, o, value, "command line", err, errlen))
             return false;
     }
+    if (!address_sets_parse(cfg, err, errlen))
+        return false;
     if (!cfg->database_url) {
         snprintf(err, errlen,
                  "DATABASE_URL is not set (e.g. postgresql://user@localhost/wattline)");

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "netaddr.h"
+
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -48,6 +50,10 @@ struct config {
     int password_hash_slots;
     int device_rate_per_min; /* 0: no limit */
     bool no_migrate;
+    char *trusted_proxies; /* TRUSTED_PROXIES as given; parsed into trusted_proxy_set */
+    char *metrics_allow;   /* METRICS_ALLOW as given; parsed into metrics_allow_set */
+    struct netaddr_set trusted_proxy_set;
+    struct netaddr_set metrics_allow_set;
 };
 
 typedef const char *(*config_getenv_fn)(const char *name, void *ctx);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "../db/refresh_tokens.h"
+#include "../base/clock.h"
 #include "../base/log.h"
 #include "../auth/accounts.h"
 #include "../auth/authn.h"
@@ -137,11 +138,24 @@ static enum status login_start_session(struct app *app, const char *email, const
     return st;
 }
 
+/* Failed logins slow down only the address they come from (THROTTLE_ADDRESS:
+ * after a burst, one more try every lock_s seconds), so that they never make
+ * a login from another address fail. Behind a proxy the address is the one
+ * TRUSTED_PROXIES vouch for; every unknown client shares one key. */
+int auth_login_admit(const struct request *req, struct response *res, struct app *app)
+{
+    /* The time now, not the request's start: it is checked again on the
+     * worker, maybe long after. */
+    double wait = throttle_table_wait(app->login_throttle, req->client_ip, clock_wall_s());
+    return wait > 0 ? reply_throttled(res, wait) : 0;
+}
+
 /* POST /api/v1/auth/login — anyone — {"email", "password"}.
  * 200 {"access_token", "token_type": "Bearer", "expires_in", "refresh_token",
  * "user"}; 401 invalid_credentials for an unknown email and a wrong password
- * alike; 429 too_many_attempts (Retry-After) when the account or the client
- * address is locked; 422 bad members; 503 busy or database unavailable. */
+ * alike; 429 too_many_attempts (Retry-After) when the account is locked or
+ * the client address is being slowed (checked first on the HTTP thread:
+ * auth_login_admit); 422 bad members; 503 busy or database unavailable. */
 int auth_login(const struct request *req, struct response *res, struct app *app)
 {
     static const char *const allowed[] = {"email", "password", NULL};
@@ -151,9 +165,9 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
         !validate_string_or_reply(req->body, "password", true, PASSWORD_MAX, &password, res))
         return res->status;
 
-    double wait = throttle_table_wait(app->login_throttle, req->client_ip, req->now);
-    if (wait > 0)
-        return reply_throttled(res, wait);
+    /* Again: failures counted while this request waited for its worker. */
+    if (auth_login_admit(req, res, app) != 0)
+        return res->status;
 
     struct login *l = calloc(1, sizeof *l);
     if (!l)
@@ -166,7 +180,8 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
     else if (l->locked_for > 0)
         reply_throttled(res, l->locked_for);
     else if (l->verdict != PASSWORD_MATCH && l->verdict != PASSWORD_MATCH_REHASH) {
-        throttle_table_fail(app->login_throttle, req->client_ip, req->now);
+        /* Stamped when it failed: a slow hash must not shorten the slowdown. */
+        throttle_table_fail(app->login_throttle, req->client_ip, clock_wall_s());
         log_info("auth: failed login from %s", req->client_ip);
         reply_invalid_credentials(res);
     } else {

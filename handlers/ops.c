@@ -11,6 +11,7 @@
 #include "../live/hub.h"
 #include "../ingest/ingest.h"
 #include "../base/metrics.h"
+#include "../base/netaddr.h"
 #include "../base/rate.h"
 
 /* A READY older than this means the watcher's check hangs: PostgreSQL is not
@@ -45,10 +46,13 @@ int ops_readyz(const struct request *req, struct response *res, struct app *app)
     return response_json(res, 200, json_pack("{s:s}", "status", "ready"));
 }
 
-/* GET /metrics — anyone — Prometheus text exposition. */
+/* GET /metrics — clients in METRICS_ALLOW — Prometheus text exposition.
+ * Anyone else gets the 404 of a path that does not exist: the numbers are
+ * for the operator's scraper, and an unknown client is in no range. */
 int ops_metrics(const struct request *req, struct response *res, struct app *app)
 {
-    (void)req;
+    if (!netaddr_set_contains_text(&app->config->metrics_allow_set, req->client_ip))
+        return response_problem(res, 404, "not_found", NULL, "no such resource");
     char *buf = NULL;
     size_t len = 0, cap = 0;
     metrics_render_requests(app->metrics, &buf, &len, &cap);

@@ -341,6 +341,8 @@ void dispatch_request(const struct dispatcher *d, struct dispatch_request *r, st
     if (!route_or_reply(d, r, res))
         return;
     request_fill(r);
+    if (r->route->admit && r->route->admit(&r->req, res, d->app) != 0)
+        return;
     if (r->route->access != ACCESS_ANYONE) {
         if (!bearer_or_reply(r, res))
             return;

@@ -4,9 +4,9 @@
  *
  * In order: a body over the cap is 413 (before any of it is read when
  * Content-Length announces it); the route (404; 405 with Allow; paths outside
- * /api/ are the static files'); credentials (401, 403) before the body is
- * looked at; Content-Type (415) and JSON (400); then the handler, on the
- * thread its route names.
+ * /api/ are the static files'); the route's admission check, if any; credentials (401, 403) before
+ * the body is looked at; Content-Type (415) and JSON (400); then the handler, on the thread its
+ * route names.
  *
  * Threads. An HTTP thread does everything above that needs no database,
  * including the cached credential check that the hot path (a device posting

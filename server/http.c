@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../api/app.h"
 #include "../base/crypto.h"
 #include "../base/metrics.h"
+#include "../base/netaddr.h"
 #include "../base/log.h"
 #include "dispatch.h"
 #include "routes.h"
@@ -36,7 +38,7 @@ struct http_server {
 struct http_ctx {
     char request_id[65];
     char method[16];
-    char client_ip[INET6_ADDRSTRLEN];
+    char client_ip[NETADDR_TEXT_MAX]; /* or NETADDR_UNKNOWN */
     char *body;
     size_t body_len, body_cap;
     bool answered;
@@ -111,20 +113,47 @@ static void request_id_init(struct http_ctx *ctx, struct MHD_Connection *conn)
         snprintf(ctx->request_id + 2 * i, 3, "%02x", raw[i]);
 }
 
+/* Every X-Forwarded-For header, in the order they came: a proxy may add its
+ * own header rather than extend the client's. More than this many is not
+ * an honest request, and makes the client unknown. */
+#define XFF_HEADERS_MAX 8
+
+struct xff_collector {
+    const char *values[XFF_HEADERS_MAX];
+    size_t n;
+    bool overflow;
+};
+
+static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct xff_collector *c = cls;
+    if (strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    if (c->n == XFF_HEADERS_MAX) {
+        c->overflow = true;
+        return MHD_NO;
+    }
+    c->values[c->n++] = value ? value : "";
+    return MHD_YES;
+}
+
+/* The client's address: the peer, or what a trusted proxy says it is
+ * (base/netaddr.h); "unknown" when that cannot be told. */
 static void client_ip_init(struct http_ctx *ctx, struct MHD_Connection *conn)
 {
+    const struct netaddr_set *trusted = &ctx->srv->app->config->trusted_proxy_set;
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(ctx->client_ip, sizeof ctx->client_ip, "-");
-    if (!info || !info->client_addr)
-        return;
-    const struct sockaddr *sa = info->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                  ctx->client_ip, sizeof ctx->client_ip);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                  ctx->client_ip, sizeof ctx->client_ip);
+    struct netaddr peer;
+    bool known = info && netaddr_from_sockaddr(info->client_addr, &peer);
+    struct xff_collector xff = {.n = 0};
+    if (known && netaddr_set_contains(trusted, &peer))
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_collect, &xff);
+    if (xff.overflow)
+        known = false;
+    netaddr_client_text(trusted, known ? &peer : NULL, xff.values, xff.n, ctx->client_ip);
 }
 
 /* ---- turning a struct response into an MHD response ------------------------ */

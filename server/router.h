@@ -41,6 +41,11 @@ struct route {
     enum route_access access;
     enum route_body body;
     enum route_thread thread;
+    /* NULL, or a cheap check on the HTTP thread before the credentials and
+     * the body (it sees neither): 0 lets the request on, anything else is the
+     * status of the answer it put in res. A refusal thus never waits for the
+     * route's worker (login's per-address throttle). */
+    handler_fn admit;
 };
 
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };

@@ -13,20 +13,27 @@
 
 #define R(method, pattern, handler, access, body)                                                  \
     {                                                                                              \
-        method, pattern, handler, access, body, THREAD_HTTP                                        \
+        method, pattern, handler, access, body, THREAD_HTTP, NULL                                  \
     }
 /* Routes that wait on PostgreSQL run on a query worker: requests queue in
  * arrival order instead of behind whichever connection shares their HTTP
  * thread, which is what keeps the slowest answers close to the typical one. */
 #define Q(method, pattern, handler, access, body)                                                  \
     {                                                                                              \
-        method, pattern, handler, access, body, THREAD_QUERY                                       \
+        method, pattern, handler, access, body, THREAD_QUERY, NULL                                 \
     }
 /* Routes that hash passwords (~0.1 s of CPU and 128 MiB each) run on a
  * hashing worker, so they never hold an HTTP thread or a query worker. */
 #define H(method, pattern, handler, access, body)                                                  \
     {                                                                                              \
-        method, pattern, handler, access, body, THREAD_HASHING                                     \
+        method, pattern, handler, access, body, THREAD_HASHING, NULL                               \
+    }
+
+/* A hashing route with an admission check on the HTTP thread: login answers
+ * an address it is slowing down at once, never from the hashing queue. */
+#define HA(method, pattern, handler, access, body, admit)                                          \
+    {                                                                                              \
+        method, pattern, handler, access, body, THREAD_HASHING, admit                              \
     }
 
 const struct route ROUTES[] = {
@@ -36,7 +43,7 @@ const struct route ROUTES[] = {
     R("GET", "/api/v1/config", ops_config, ACCESS_ANYONE, BODY_NONE),
     R("GET", "/api/v1/openapi.json", ops_openapi, ACCESS_ANYONE, BODY_NONE),
 
-    H("POST", "/api/v1/auth/login", auth_login, ACCESS_ANYONE, BODY_JSON),
+    HA("POST", "/api/v1/auth/login", auth_login, ACCESS_ANYONE, BODY_JSON, auth_login_admit),
     Q("POST", "/api/v1/auth/refresh", auth_refresh, ACCESS_ANYONE, BODY_JSON),
     Q("POST", "/api/v1/auth/logout", auth_logout, ACCESS_ANYONE, BODY_JSON),
 

@@ -12,6 +12,7 @@
 #include "../live/hub.h"
 #include "../base/log.h"
 #include "../base/clock.h"
+#include "../base/netaddr.h"
 
 #define TICK_US           (100 * LWS_US_PER_MS)
 #define CLOSE_GRACE_S     5   /* a closing peer that does not read is cut after this */
@@ -52,6 +53,7 @@ struct ws_conn {
 
 struct ws_server {
     struct hub *hub;
+    const struct netaddr_set *trusted; /* TRUSTED_PROXIES (the config's) */
     struct lws_context *ctx;
     struct lws_protocols protocols[2];
     lws_retry_bo_t retry;
@@ -178,20 +180,28 @@ static int filter_connection(struct lws *wsi)
     return n < 0 || strcmp(uri, WS_PATH) != 0;
 }
 
-/* The client's address as the hub counts it: today the peer's, in the
- * canonical text inet_ntop gives, an IPv4 client of a dual-stack socket
- * written as IPv4. "" when unknown. (Behind TRUSTED_PROXIES this is where
- * X-Forwarded-For will be read.) */
-static void client_address(struct lws *wsi, char *out, size_t size)
+/* The client's address as the hub counts it, settled as for HTTP
+ * (base/netaddr.h): the peer, or, when the peer is one of TRUSTED_PROXIES,
+ * the address its X-Forwarded-For names (lws joins repeated headers with
+ * commas). An IPv4 client of a dual-stack socket is written as IPv4; "" when
+ * unknown (the hub keys all of those together). */
+static void client_address(const struct ws_server *srv, struct lws *wsi, char *out, size_t size)
 {
-    static const char mapped[] = "::ffff:";
-    char peer[HUB_ADDR_MAX];
-    if (!lws_get_peer_simple(wsi, peer, sizeof peer)) {
-        snprintf(out, size, "%s", "");
-        return;
-    }
-    bool v4 = !strncmp(peer, mapped, sizeof mapped - 1) && strchr(peer, '.');
-    snprintf(out, size, "%s", v4 ? peer + sizeof mapped - 1 : peer);
+    char text[HUB_ADDR_MAX], got[NETADDR_TEXT_MAX];
+    struct netaddr peer;
+    bool known =
+        lws_get_peer_simple(wsi, text, sizeof text) && netaddr_parse(text, strlen(text), &peer);
+    char *xff = NULL;
+    int len = known && netaddr_set_contains(srv->trusted, &peer)
+                  ? lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR)
+                  : 0;
+    if (len > 0 && (!(xff = malloc((size_t)len + 1)) ||
+                    lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0))
+        known = false;
+    const char *values[1] = {xff};
+    netaddr_client_text(srv->trusted, known ? &peer : NULL, values, xff ? 1 : 0, got);
+    free(xff);
+    snprintf(out, size, "%s", strcmp(got, NETADDR_UNKNOWN) ? got : "");
 }
 
 static int on_established(struct ws_server *srv, struct lws *wsi, struct ws_conn *c)
@@ -199,7 +209,7 @@ static int on_established(struct ws_server *srv, struct lws *wsi, struct ws_conn
     c->srv = srv;
     c->wsi = wsi;
     char addr[HUB_ADDR_MAX];
-    client_address(wsi, addr, sizeof addr);
+    client_address(srv, wsi, addr, sizeof addr);
     struct hub_refusal refused;
     c->session = hub_session_open(srv->hub, c, addr, clock_wall_s(), &refused);
     if (!c->session) {
@@ -423,6 +433,7 @@ struct ws_server *ws_start(const struct config *cfg, struct hub *hub, char *err,
         return NULL;
     }
     srv->hub = hub;
+    srv->trusted = &cfg->trusted_proxy_set;
     srv->protocols[0] = (struct lws_protocols){
         .name = "wattline",
         .callback = callback,

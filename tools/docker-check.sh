@@ -362,11 +362,27 @@ for name in ("wattline1", "wattline2"):
     need(ng.get("depends_on", {}).get(name, {}).get("condition") == "service_healthy",
          f"nginx must wait for {name} to be healthy")
 
+# The instances believe X-Forwarded-For from nginx alone: its fixed address,
+# inside the network's fixed range, is what TRUSTED_PROXIES names.
+import ipaddress
+nginx_addr = ((ng.get("networks") or {}).get("default") or {}).get("ipv4_address")
+need(nginx_addr is not None, "nginx needs a fixed ipv4_address on the default network")
+subnets = [c.get("subnet") for c in
+           (((doc.get("networks") or {}).get("default") or {}).get("ipam") or {}).get("config", [])]
+if nginx_addr:
+    need(any(ipaddress.ip_address(nginx_addr) in ipaddress.ip_network(n) for n in subnets if n),
+         f"nginx's address {nginx_addr} is not in the default network's subnet {subnets}")
+for name in ("wattline1", "wattline2"):
+    env = services.get(name, {}).get("environment") or {}
+    trusted = [t.strip() for t in str(env.get("TRUSTED_PROXIES", "")).split(",") if t.strip()]
+    need(nginx_addr is not None and trusted == [nginx_addr],
+         f"{name}: TRUSTED_PROXIES must be nginx's address ({nginx_addr}), not {trusted}")
+
 for p in problems:
     print(p)
 sys.exit(1 if problems else 0)
 EOF
-		pass "compose structure: services, healthchecks, ordering, secrets, mounts"
+		pass "compose structure: services, healthchecks, ordering, secrets, mounts, trusted proxy"
 	else
 		fail "compose structure"
 		show "$scratch/structure.log"

@@ -351,7 +351,7 @@ describe('throttling', () => {
     assert.ok(Number(res.headers.get('retry-after')) > 0);
   });
 
-  test('50 concurrent failed logins: all answered, then the address is locked', async (t) => {
+  test('50 concurrent failed logins: all answered, then the address is slowed', async (t) => {
     const server = await ownServer();
     t.after(() => server.stop());
     // Password spraying: one guess, two tries per account, so no account gets near its
@@ -373,7 +373,9 @@ describe('throttling', () => {
     }
     const res = await login({ email: ctx.admin.email, password: ctx.admin.password }, server);
     assertProblem(res, 429, 'too_many_attempts');
-    assert.ok(Number(res.headers.get('retry-after')) > 800);
+    // Slowed, not locked out for the window: one more try every 30 s at most.
+    const retryAfter = Number(res.headers.get('retry-after'));
+    assert.ok(retryAfter >= 1 && retryAfter <= 30, `Retry-After ${retryAfter}`);
     assert.equal((await h.api(server, 'GET', '/healthz')).status, 200);
     // Memory, not the database: another server instance still lets the address in.
     assert.equal((await login({ email: ctx.admin.email, password: ctx.admin.password })).status,

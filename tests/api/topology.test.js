@@ -36,7 +36,9 @@ before(async () => {
   const nginxPort = await h.freePort();
   ctx.publicWsUrl = `wss://127.0.0.1:${nginxPort}/ws`;
   // Both instances must accept each other's tokens: one secret for the deployment.
-  const env = { PUBLIC_WS_URL: ctx.publicWsUrl, JWT_SECRET: crypto.randomBytes(48).toString('hex') };
+  // nginx reaches them from 127.0.0.1: its X-Forwarded-For names the client.
+  const env = { PUBLIC_WS_URL: ctx.publicWsUrl, JWT_SECRET: crypto.randomBytes(48).toString('hex'),
+    TRUSTED_PROXIES: '127.0.0.1' };
   // One after the other: the first applies the migrations.
   for (let i = 0; i < 2; i++) {
     const server = await h.startServer({ databaseUrl: ctx.pg.url, env });
@@ -138,6 +140,49 @@ test('the dashboard and the API work through nginx', async () => {
     { message: 'every post in an instance log' });
   const served = new Set(requestIds.map(instanceThatServed));
   assert.deepEqual([...served].sort(), [0, 1], 'nginx spreads requests over both instances');
+});
+
+test('failed logins through nginx from one client do not lock out another', async () => {
+  // Two clients on their own loopback addresses; nginx sees each as itself and says so
+  // in X-Forwarded-For, which the instances believe from 127.0.0.1 (TRUSTED_PROXIES).
+  const A = '127.0.0.2';
+  const B = '127.0.0.3';
+  const user = await h.createUser(ctx.instances[0], {});
+  const loginFrom = (address, body, headers = {}) => hs.request(`${ctx.nginx.baseUrl}/api/v1/auth/login`,
+    { method: 'POST', ca: ctx.dev.ca, body, headers, tlsOptions: { localAddress: address },
+      timeout: 60000 }); // a burst of password hashes under the sanitizers takes a while
+  // More failures than an instance lets one address make (50), one guess per account
+  // and two per account at most, so that no account is locked.
+  // At once, so that nginx's burst is exceeded however slow the hashing is.
+  const results = await Promise.all(Array.from({ length: 60 }, (_, i) => loginFrom(A,
+    { email: `spray-${i >> 1}@topology.example.test`, password: `Guess-${i & 1}` },
+    { 'x-forwarded-for': B }))); // a forged header changes nothing
+  const statuses = results.map((res) => res.status);
+  assert.ok(statuses.includes(401), `statuses ${statuses}`);
+  // A is never let in. On a loaded machine nginx may give up (504) on a hash that takes
+  // longer than its proxy_read_timeout; what matters is B, below.
+  assert.ok(statuses.every((st) => [401, 429, 503, 504].includes(st)), `statuses ${statuses}`);
+  const limited = results.find((res) => res.status === 429);
+  assert.ok(limited, `nginx let all of them through: ${statuses}`);
+  assert.equal(limited.json.code, 'too_many_attempts');
+  assert.match(limited.headers['content-type'], /^application\/problem\+json/);
+  assert.ok(Number(limited.headers['retry-after']) >= 1, 'Retry-After');
+
+  // B logs in at once, on whichever instance.
+  for (let i = 0; i < 2; i++) {
+    const rid = `topo-login-b-${i}-${crypto.randomBytes(4).toString('hex')}`;
+    const res = await loginFrom(B, { email: user.email, password: user.password },
+      { 'x-request-id': rid });
+    assert.equal(res.status, 200, res.text);
+    // The log line is written once the answer is sent.
+    const line = await h.waitFor(() => ctx.instances.flatMap((s) => s.logs())
+      .find((l) => l.request_id === rid), { timeout: 5000 });
+    assert.equal(line.client, B, 'the instance saw the client\'s own address');
+  }
+  // The instances attributed A's failures to A, never to the forged B or to nginx.
+  const clients = new Set(ctx.instances.flatMap((s) => s.logs())
+    .filter((l) => l.route === '/api/v1/auth/login' && l.status === 401).map((l) => l.client));
+  assert.deepEqual([...clients], [A]);
 });
 
 test('a WebSocket session through nginx gets its alert whichever instance took the readings',

@@ -92,12 +92,50 @@ static void config_requires_a_long_enough_jwt_secret(void **state)
     config_free(&cfg);
 }
 
+static void config_parses_the_address_lists(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *defaults[] = {"DATABASE_URL", "x", NULL};
+    struct fake_env env = {defaults};
+    assert_true(config_parse(&cfg, fake_getenv, &env, 0, NULL, err, sizeof err));
+    assert_int_equal(cfg.trusted_proxy_set.n, 0); /* nobody's X-Forwarded-For is believed */
+    assert_true(netaddr_set_contains_text(&cfg.metrics_allow_set, "127.0.0.1"));
+    assert_true(netaddr_set_contains_text(&cfg.metrics_allow_set, "::1"));
+    assert_false(netaddr_set_contains_text(&cfg.metrics_allow_set, "10.0.0.1"));
+    config_free(&cfg);
+
+    const char *set[] = {
+        "DATABASE_URL", "x", "TRUSTED_PROXIES", "172.28.0.0/24, fd00::2", "METRICS_ALLOW",
+        "10.0.0.0/8",   NULL};
+    env.pairs = set;
+    assert_true(config_parse(&cfg, fake_getenv, &env, 0, NULL, err, sizeof err));
+    assert_int_equal(cfg.trusted_proxy_set.n, 2);
+    assert_true(netaddr_set_contains_text(&cfg.trusted_proxy_set, "172.28.0.10"));
+    assert_false(netaddr_set_contains_text(&cfg.metrics_allow_set, "127.0.0.1"));
+    config_free(&cfg);
+
+    const char *bad[] = {"DATABASE_URL", "x", "TRUSTED_PROXIES", "nginx", NULL};
+    env.pairs = bad;
+    assert_false(config_parse(&cfg, fake_getenv, &env, 0, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "TRUSTED_PROXIES"));
+    assert_non_null(strstr(err, "'nginx'"));
+    config_free(&cfg);
+    char *bad_flag[] = {"--metrics-allow=10.0.0.0/40"};
+    env.pairs = defaults;
+    assert_false(config_parse(&cfg, fake_getenv, &env, 1, bad_flag, err, sizeof err));
+    assert_non_null(strstr(err, "METRICS_ALLOW"));
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(config_reads_env_and_flags_override),
         cmocka_unit_test(config_rejects_bad_values_with_one_line),
         cmocka_unit_test(config_requires_a_long_enough_jwt_secret),
+        cmocka_unit_test(config_parses_the_address_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

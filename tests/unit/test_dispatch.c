@@ -60,13 +60,28 @@ static int answer_later(const struct request *req, struct response *res, struct 
     return 202;
 }
 
+/* An admission check that refuses "/api/hash" for one client address. */
+static int admit_calls;
+
+static int admit_unless_slowed(const struct request *req, struct response *res, struct app *app)
+{
+    (void)app;
+    admit_calls++;
+    if (strcmp(req->client_ip, "192.0.2.66") != 0)
+        return 0;
+    response_header(res, "Retry-After", "30");
+    return response_problem(res, 429, "too_many_attempts", NULL, "slow down");
+}
+
 static const struct route ROUTES[] = {
-    {"GET", "/api/open", answer_ok, ACCESS_ANYONE, BODY_NONE, THREAD_HTTP},
-    {"POST", "/api/json", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HTTP},
-    {"GET", "/api/admin", answer_ok, ACCESS_ADMIN, BODY_NONE, THREAD_HTTP},
-    {"GET", "/api/query", answer_ok, ACCESS_USER, BODY_NONE, THREAD_QUERY},
-    {"POST", "/api/hash", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HASHING},
-    {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON, THREAD_HTTP},
+    {"GET", "/api/open", answer_ok, ACCESS_ANYONE, BODY_NONE, THREAD_HTTP, NULL},
+    {"POST", "/api/json", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HTTP, NULL},
+    {"GET", "/api/admin", answer_ok, ACCESS_ADMIN, BODY_NONE, THREAD_HTTP, NULL},
+    {"GET", "/api/query", answer_ok, ACCESS_USER, BODY_NONE, THREAD_QUERY, NULL},
+    {"POST", "/api/hash", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HASHING, NULL},
+    {"POST", "/api/login", answer_ok, ACCESS_ANYONE, BODY_JSON, THREAD_HASHING,
+     admit_unless_slowed},
+    {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON, THREAD_HTTP, NULL},
 };
 
 /* ---- fake credentials: the token says what the caches and the database know ---- */
@@ -165,7 +180,7 @@ static int setup(void **state)
                                      .app = &app,
                                      .authn = {fake_cached, fake_full, NULL},
                                      .submit = fake_submit};
-    handler_calls = full_checks = resumes = inner_freed = 0;
+    handler_calls = full_checks = resumes = inner_freed = admit_calls = 0;
     inner_resume = NULL;
     memset(&worker, 0, sizeof worker);
     return 0;
@@ -476,6 +491,44 @@ static void a_cache_miss_on_a_hashing_route_hashes_on_a_hashing_worker(void **st
     transport_complete(&held, &res);
 }
 
+/* A refused admission answers on the HTTP thread: no worker, no body parsed. */
+static void an_admission_check_refuses_before_the_worker(void **state)
+{
+    (void)state;
+    struct response res;
+    struct header json[] = {{"Content-Type", "application/json"}, {NULL, NULL}};
+    dispatch("POST", "/api/login", json, "{}", &res);
+    assert_int_equal(admit_calls, 1);
+    assert_non_null(res.deferral.start); /* admitted: on to the hashing worker */
+    struct response_deferral held;
+    transport_start(&res, &held);
+    assert_int_equal(worker.thread, THREAD_HASHING);
+    worker_run();
+    transport_finish(&held, &res);
+    assert_int_equal(res.status, 200);
+    transport_complete(&held, &res);
+
+    memset(&worker, 0, sizeof worker);
+    request = (struct dispatch_request){.method = "POST",
+                                        .url = "/api/login",
+                                        .source = {header_lookup, NULL, json},
+                                        .body = "not json",
+                                        .body_len = 8,
+                                        .request_id = "test",
+                                        .client_ip = "192.0.2.66"};
+    dispatch_request_init(&request);
+    res = (struct response){0};
+    dispatch_request(&dispatcher, &request, &res);
+    assert_int_equal(admit_calls, 2);
+    assert_int_equal(res.status, 429);
+    assert_null(res.deferral.start);
+    assert_null(worker.fn);
+    assert_string_equal(header_of(&res, "Retry-After"), "30");
+    assert_null(request.req.body);
+    assert_int_equal(handler_calls, 1);
+    response_clear(&res);
+}
+
 /* The real caches: with nothing cached they answer without a pool at all. */
 static void the_cached_checks_never_need_the_database(void **state)
 {
@@ -511,6 +564,7 @@ int main(void)
         cmocka_unit_test_setup(a_cache_miss_answers_401_403_or_503_from_the_worker, setup),
         cmocka_unit_test_setup(a_cache_miss_then_a_deferring_handler_chains, setup),
         cmocka_unit_test_setup(a_cache_miss_on_a_hashing_route_hashes_on_a_hashing_worker, setup),
+        cmocka_unit_test_setup(an_admission_check_refuses_before_the_worker, setup),
         cmocka_unit_test_setup(the_cached_checks_never_need_the_database, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

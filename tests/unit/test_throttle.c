@@ -36,6 +36,24 @@ static void test_account_policy_is_the_contract(void **state)
     assert_true(THROTTLE_ADDRESS.max_failures > THROTTLE_ACCOUNT.max_failures);
 }
 
+static void test_address_policy_slows_without_locking_out(void **state)
+{
+    (void)state;
+    /* Past the limit an address waits lock_s (short) per further failure,
+     * for as long as the window lasts, instead of a 15-minute lock. */
+    assert_true(THROTTLE_ADDRESS.lock_s > 0 && THROTTLE_ADDRESS.lock_s <= 60);
+    struct throttle_state s = {0};
+    for (int i = 0; i < THROTTLE_ADDRESS.max_failures; i++)
+        throttle_fail(&THROTTLE_ADDRESS, &s, T0);
+    assert_true(throttle_wait(&s, T0) == THROTTLE_ADDRESS.lock_s);
+    double later = T0 + THROTTLE_ADDRESS.lock_s;
+    assert_true(throttle_wait(&s, later) == 0);
+    throttle_fail(&THROTTLE_ADDRESS, &s, later); /* still in the window: slowed again */
+    assert_true(throttle_wait(&s, later) == THROTTLE_ADDRESS.lock_s);
+    double after = T0 + THROTTLE_ADDRESS.window_s + THROTTLE_ADDRESS.lock_s;
+    assert_true(throttle_expired(&THROTTLE_ADDRESS, &s, after));
+}
+
 static void test_locks_at_the_limit_within_the_window(void **state)
 {
     (void)state;
@@ -234,6 +252,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_state_allows_and_is_expired),
         cmocka_unit_test(test_account_policy_is_the_contract),
+        cmocka_unit_test(test_address_policy_slows_without_locking_out),
         cmocka_unit_test(test_locks_at_the_limit_within_the_window),
         cmocka_unit_test(test_lock_ends_and_state_expires),
         cmocka_unit_test(test_failures_outside_the_window_start_over),
