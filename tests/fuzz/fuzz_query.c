@@ -33,6 +33,7 @@
 #include "../../api/app.h"
 #include "../../api/cursor.h"
 #include "../../api/validate.h"
+#include "../../auth/throttle.h"
 #include "../../base/timefmt.h"
 #include "../../handlers/consumption.h"
 #include "../../handlers/devices.h"
@@ -263,6 +264,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         routes[i].handler = probe;
     }
     nroutes = ROUTES_COUNT;
+    /* A route's admission check (the login's per-address throttle) is real. */
+    app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, 64);
+    check(app.login_throttle != NULL, "no throttle table");
     return 0;
 }
 
