@@ -20,6 +20,12 @@
 #include "workers.h"
 #include "../base/clock.h"
 
+/* Once a chunked body is over its cap, this much more is read and dropped
+ * (libmicrohttpd 0.9 takes an answer only on the headers or once the body
+ * has ended), so that a client that stops soon gets its 413; past it the
+ * connection is closed: an endless body is not read forever. */
+#define HTTP_DRAIN_MAX (8u << 20)
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct app *app;
@@ -31,6 +37,16 @@ struct http_server {
     char *tls_key_pem;
 };
 
+/* Where a request is. The access handler is called on the headers, on each
+ * chunk of the body and once more at its end; a suspension comes back as
+ * another call (with no data when the body has not started). */
+enum http_phase {
+    PHASE_BODY = 0, /* reading the body (or waiting for the final call) */
+    PHASE_LOOKUP,   /* suspended before the body: a query worker checks the credentials */
+    PHASE_HANDLER,  /* suspended after it: a worker or the handler's deferral has it */
+    PHASE_ANSWERED,
+};
+
 /* Per-request state: made on the first call of the access handler, freed in
  * exactly one place, request_completed(). */
 struct http_ctx {
@@ -39,7 +55,9 @@ struct http_ctx {
     char client_ip[INET6_ADDRSTRLEN];
     char *body;
     size_t body_len, body_cap;
-    bool answered;
+    size_t body_seen; /* bytes received, kept or not */
+    enum http_phase phase;
+    struct response early; /* decided on the headers, sent on the next call */
     int status;
     struct response_deferral deferral; /* owned while the request is deferred */
     struct deferred deferred;
@@ -222,12 +240,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_ct
     ctx->status = res->status;
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
-    ctx->answered = true;
+    ctx->phase = PHASE_ANSWERED;
     return ret;
 }
 
-/* First call: the request's state, and the answer to a body announced too
- * large (sent before any of it is read). */
+/* First call: the request's state. */
 static struct http_ctx *request_begin(struct http_server *srv, struct MHD_Connection *conn,
                                       const char *url, const char *method)
 {
@@ -250,26 +267,99 @@ static struct http_ctx *request_begin(struct http_server *srv, struct MHD_Connec
     return ctx;
 }
 
-/* A chunk of the body, kept under the cap we count ourselves. */
-static bool body_append(struct http_ctx *ctx, const char *data, size_t n, size_t max)
+/* Sends res (and clears it) from the access handler. */
+static enum MHD_Result answer(struct MHD_Connection *conn, struct http_ctx *ctx,
+                              struct response *res)
 {
-    if (ctx->dr.body_too_large || ctx->body_len + n > max) {
-        ctx->dr.body_too_large = true; /* keep reading to answer on the final call */
-        return true;
+    enum MHD_Result ret = send_response(conn, ctx, res);
+    response_clear(res);
+    return ret;
+}
+
+/* Suspends the request and starts its deferral. Suspended first, so that a
+ * resume from another thread can never come before the suspension it ends. */
+static enum MHD_Result suspend(struct MHD_Connection *conn, struct http_ctx *ctx,
+                               struct response *res, enum http_phase phase)
+{
+    ctx->deferral = res->deferral;
+    memset(&res->deferral, 0, sizeof res->deferral);
+    response_clear(res);
+    ctx->phase = phase;
+    ctx->deferred = (struct deferred){http_resume, conn};
+    MHD_suspend_connection(conn);
+    ctx->deferral.start(ctx->deferral.ctx, &ctx->deferred);
+    return MHD_YES;
+}
+
+static void deferral_done(struct http_ctx *ctx, struct response *res)
+{
+    ctx->deferral.finish(ctx->deferral.ctx, res);
+    if (ctx->deferral.free)
+        ctx->deferral.free(ctx->deferral.ctx);
+    memset(&ctx->deferral, 0, sizeof ctx->deferral);
+}
+
+/* Headers complete, nothing of the body read: route, cap, credentials. An
+ * answer to a request with a body goes at once (libmicrohttpd then reads none
+ * of it and closes); one without waits for the next call, which keeps the
+ * connection alive. */
+static enum MHD_Result request_headers(struct MHD_Connection *conn, struct http_ctx *ctx)
+{
+    struct response res = {0};
+    switch (dispatch_headers(&ctx->srv->dispatcher, &ctx->dr, &res)) {
+    case DISPATCH_LOOKUP:
+        return suspend(conn, ctx, &res, PHASE_LOOKUP);
+    case DISPATCH_BODY:
+        return MHD_YES;
+    case DISPATCH_ANSWER:
+        break;
     }
+    if (ctx->dr.body_announced)
+        return answer(conn, ctx, &res);
+    ctx->early = res;
+    return MHD_YES;
+}
+
+/* A chunk of the body, kept (when the route reads it) under the route's cap.
+ * Past the cap nothing more is kept, the 413 waits for the final call, and
+ * a body that goes on past HTTP_DRAIN_MAX closes the connection. */
+static enum MHD_Result body_chunk(struct http_ctx *ctx, const char *data, size_t n)
+{
+    struct dispatch_request *r = &ctx->dr;
+    ctx->body_seen += n;
+    if (ctx->body_seen > r->body_max) {
+        r->body_too_large = true;
+        return ctx->body_seen - r->body_max > HTTP_DRAIN_MAX ? MHD_NO : MHD_YES;
+    }
+    if (!r->body_kept || ctx->early.status)
+        return MHD_YES;
     if (ctx->body_len + n + 1 > ctx->body_cap) {
         size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
         while (cap < ctx->body_len + n + 1)
             cap *= 2;
         char *body = realloc(ctx->body, cap);
         if (!body)
-            return false;
+            return MHD_NO;
         ctx->body = body;
         ctx->body_cap = cap;
     }
     memcpy(ctx->body + ctx->body_len, data, n);
     ctx->body_len += n;
-    return true;
+    return MHD_YES;
+}
+
+/* The whole body is in: the answer decided on the headers, or the handler. */
+static enum MHD_Result request_complete(struct MHD_Connection *conn, struct http_ctx *ctx)
+{
+    if (ctx->early.status)
+        return answer(conn, ctx, &ctx->early);
+    struct response res = {0};
+    ctx->dr.body = ctx->body;
+    ctx->dr.body_len = ctx->body_len;
+    dispatch_request(&ctx->srv->dispatcher, &ctx->dr, &res);
+    if (res.deferral.start)
+        return suspend(conn, ctx, &res, PHASE_HANDLER);
+    return answer(conn, ctx, &res);
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -280,56 +370,39 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     (void)version;
     struct http_server *srv = cls;
     struct http_ctx *ctx = *con_cls;
+    size_t n = *upload_data_size;
+    *upload_data_size = 0; /* every byte offered is taken: kept, counted or dropped */
 
     if (!ctx) {
         ctx = request_begin(srv, conn, url, method);
         if (!ctx)
             return MHD_NO;
         *con_cls = ctx;
-        struct response res = {0};
-        if (!dispatch_refuse_announced_body(&srv->dispatcher, &ctx->dr, &res))
-            return MHD_YES;
-        enum MHD_Result ret = send_response(conn, ctx, &res);
-        response_clear(&res);
-        return ret;
+        return request_headers(conn, ctx);
     }
-    if (ctx->answered) {
-        *upload_data_size = 0; /* the rest of a refused body is dropped */
-        return MHD_YES;
-    }
-
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        return body_append(ctx, upload_data, n, (size_t)srv->app->config->max_body_bytes) ? MHD_YES
-                                                                                          : MHD_NO;
-    }
-
     struct response res = {0};
-    if (ctx->deferral.finish) {
+    switch (ctx->phase) {
+    case PHASE_ANSWERED:
+        return n ? MHD_NO : MHD_YES; /* no body is read after an answer on the headers */
+    case PHASE_HANDLER:
         /* Resumed: the deferred work is done. */
-        ctx->deferral.finish(ctx->deferral.ctx, &res);
+        deferral_done(ctx, &res);
         if (res.status == 0)
             response_problem(&res, 500, "internal", NULL, "internal error");
-    } else {
-        ctx->dr.body = ctx->body;
-        ctx->dr.body_len = ctx->body_len;
-        dispatch_request(&srv->dispatcher, &ctx->dr, &res);
-        if (res.deferral.start) {
-            /* Suspend first, so that a resume from another thread can never
-             * come before the suspension it ends. */
-            ctx->deferral = res.deferral;
-            memset(&res.deferral, 0, sizeof res.deferral);
-            response_clear(&res);
-            ctx->deferred = (struct deferred){http_resume, conn};
-            MHD_suspend_connection(conn);
-            ctx->deferral.start(ctx->deferral.ctx, &ctx->deferred);
-            return MHD_YES;
-        }
+        return answer(conn, ctx, &res);
+    case PHASE_LOOKUP:
+        /* Resumed from the credential look-up, the body still unread. */
+        deferral_done(ctx, &res);
+        if (res.status != 0)
+            return answer(conn, ctx, &res);
+        ctx->phase = PHASE_BODY;
+        if (!n)
+            return MHD_YES; /* the body (if any) and the final call come next */
+        break;
+    case PHASE_BODY:
+        break;
     }
-    enum MHD_Result ret = send_response(conn, ctx, &res);
-    response_clear(&res);
-    return ret;
+    return n ? body_chunk(ctx, upload_data, n) : request_complete(conn, ctx);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -355,6 +428,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     log_request(&line);
     if (ctx->deferral.free)
         ctx->deferral.free(ctx->deferral.ctx);
+    response_clear(&ctx->early);
     dispatch_request_clear(&ctx->dr);
     free(ctx->body);
     free(ctx);
