@@ -41,6 +41,8 @@ struct config {
     int max_connections_per_ip;
     int connection_timeout;
     int statement_timeout_ms;
+    int db_timeout_s;
+    int shutdown_timeout_s;
     int password_hash_slots;
     bool no_migrate;
 };

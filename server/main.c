@@ -60,14 +60,20 @@ static void load_config(struct config *cfg, int argc, char **argv, bool serving)
     log_setup(cfg->log_level, cfg->log_format);
 }
 
+/* Every connection notices a vanished server within DB_TIMEOUT_S, and no
+ * statement outlives it either (a longer STATEMENT_TIMEOUT_MS is cut to it):
+ * the caller gets a 503 rather than a hang. */
 static struct db_pool_options pool_options(const struct config *cfg, int size)
 {
+    int db_timeout_ms = cfg->db_timeout_s * 1000;
     return (struct db_pool_options){
         .url = cfg->database_url,
         .size = size,
-        .statement_timeout_ms = cfg->statement_timeout_ms,
+        .statement_timeout_ms =
+            cfg->statement_timeout_ms < db_timeout_ms ? cfg->statement_timeout_ms : db_timeout_ms,
         .connect_timeout_s = 3,
         .application_name = "wattline",
+        .timeout_s = cfg->db_timeout_s,
     };
 }
 
@@ -161,6 +167,7 @@ static bool realtime_start(struct app *app, struct realtime *rt, char *err, size
     }
     struct listener_options lo = {.url = cfg->database_url,
                                   .connect_timeout_s = 3,
+                                  .timeout_s = cfg->db_timeout_s,
                                   .on_events = hub_on_listener_events,
                                   .ctx = app->hub};
     rt->listener = listener_start(&lo);
