@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,10 @@ struct http_server {
     struct workers *queries; /* credential look-ups and THREAD_QUERY routes */
     struct workers *hashing; /* THREAD_HASHING routes */
     atomic_int in_flight;
+    /* Every suspended request, so that a shutdown can resume them all before
+     * the daemon stops (libmicrohttpd aborts otherwise). */
+    pthread_mutex_t suspended_mutex;
+    struct http_ctx *suspended;
     char *tls_cert_pem;
     char *tls_key_pem;
 };
@@ -59,6 +64,10 @@ struct http_ctx {
     enum http_phase phase;
     struct response early; /* decided on the headers, sent on the next call */
     int status;
+    struct MHD_Connection *conn;
+    struct http_ctx *prev, *next;      /* in srv->suspended while suspended */
+    bool is_suspended;                 /* under srv->suspended_mutex */
+    atomic_bool abandoned;             /* resumed by the shutdown, its work still out */
     struct response_deferral deferral; /* owned while the request is deferred */
     struct deferred deferred;
     struct dispatch_request dr; /* outlives the dispatch: a worker may still read it */
@@ -72,9 +81,31 @@ static bool http_submit(void *cls, enum route_thread thread, void (*fn)(void *ar
     return workers_submit(thread == THREAD_HASHING ? srv->hashing : srv->queries, fn, arg);
 }
 
-static void http_resume(void *conn)
+static void suspended_unlink(struct http_server *srv, struct http_ctx *ctx)
 {
-    MHD_resume_connection(conn); /* thread-safe by libmicrohttpd's contract */
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        srv->suspended = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    ctx->prev = ctx->next = NULL;
+    ctx->is_suspended = false;
+}
+
+/* deferred.resume: from any thread, once per suspension. A request the
+ * shutdown already resumed (abandoned) is left alone. */
+static void http_resume(void *arg)
+{
+    struct http_ctx *ctx = arg;
+    struct http_server *srv = ctx->srv;
+    pthread_mutex_lock(&srv->suspended_mutex);
+    bool mine = ctx->is_suspended;
+    if (mine)
+        suspended_unlink(srv, ctx);
+    pthread_mutex_unlock(&srv->suspended_mutex);
+    if (mine)
+        MHD_resume_connection(ctx->conn); /* thread-safe by libmicrohttpd's contract */
 }
 
 /* ---- what the dispatcher reads of a request ------------------------------------ */
@@ -252,6 +283,7 @@ static struct http_ctx *request_begin(struct http_server *srv, struct MHD_Connec
     if (!ctx)
         return NULL;
     ctx->srv = srv;
+    ctx->conn = conn;
     snprintf(ctx->method, sizeof ctx->method, "%s", method);
     request_id_init(ctx, conn);
     client_ip_init(ctx, conn);
@@ -285,8 +317,16 @@ static enum MHD_Result suspend(struct MHD_Connection *conn, struct http_ctx *ctx
     memset(&res->deferral, 0, sizeof res->deferral);
     response_clear(res);
     ctx->phase = phase;
-    ctx->deferred = (struct deferred){http_resume, conn};
+    ctx->deferred = (struct deferred){http_resume, ctx};
+    struct http_server *srv = ctx->srv;
+    pthread_mutex_lock(&srv->suspended_mutex);
+    ctx->next = srv->suspended;
+    if (srv->suspended)
+        srv->suspended->prev = ctx;
+    srv->suspended = ctx;
+    ctx->is_suspended = true;
     MHD_suspend_connection(conn);
+    pthread_mutex_unlock(&srv->suspended_mutex);
     ctx->deferral.start(ctx->deferral.ctx, &ctx->deferred);
     return MHD_YES;
 }
@@ -380,6 +420,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         *con_cls = ctx;
         return request_headers(conn, ctx);
     }
+    if (atomic_load(&ctx->abandoned))
+        return MHD_NO; /* its outcome is unknown: closed without an answer */
     struct response res = {0};
     switch (ctx->phase) {
     case PHASE_ANSWERED:
@@ -426,6 +468,12 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
         .client_ip = ctx->client_ip,
     };
     log_request(&line);
+    if (atomic_load(&ctx->abandoned)) {
+        /* A worker or committer still holds its deferral and may yet write
+         * to it: left as it is, the process exits without waiting for them. */
+        atomic_fetch_sub(&srv->in_flight, 1);
+        return;
+    }
     if (ctx->deferral.free)
         ctx->deferral.free(ctx->deferral.ctx);
     response_clear(&ctx->early);
@@ -459,6 +507,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         return NULL;
     }
     srv->app = app;
+    pthread_mutex_init(&srv->suspended_mutex, NULL);
     srv->dispatcher = (struct dispatcher){.routes = ROUTES,
                                           .nroutes = ROUTES_COUNT,
                                           .app = app,
@@ -483,7 +532,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->http_port)};
     if (inet_pton(AF_INET, cfg->http_addr, &addr.sin_addr) != 1) {
         snprintf(err, errlen, "HTTP_ADDR '%s' is not an IPv4 address", cfg->http_addr);
-        http_stop(srv, 0);
+        http_stop(srv, true);
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
@@ -493,7 +542,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         srv->tls_key_pem = read_pem(cfg->tls_key);
         if (!srv->tls_cert_pem || !srv->tls_key_pem) {
             snprintf(err, errlen, "cannot read TLS_CERT or TLS_KEY");
-            http_stop(srv, 0);
+            http_stop(srv, true);
             return NULL;
         }
         flags |= MHD_USE_TLS;
@@ -521,32 +570,68 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or TLS files invalid)",
                  cfg->http_addr, cfg->http_port);
-        http_stop(srv, 0);
+        http_stop(srv, true);
         return NULL;
     }
     return srv;
 }
 
-void http_stop(struct http_server *srv, int drain_ms)
+static void wait_in_flight(struct http_server *srv, double deadline)
+{
+    while (atomic_load(&srv->in_flight) > 0 && clock_mono_s() < deadline)
+        usleep(10 * 1000);
+}
+
+bool http_drain(struct http_server *srv, double deadline)
+{
+    if (!srv || !srv->daemon)
+        return true;
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    wait_in_flight(srv, deadline);
+    return atomic_load(&srv->in_flight) == 0;
+}
+
+int http_abandon(struct http_server *srv)
+{
+    if (!srv)
+        return 0;
+    int n = 0;
+    pthread_mutex_lock(&srv->suspended_mutex);
+    while (srv->suspended) {
+        struct http_ctx *ctx = srv->suspended;
+        suspended_unlink(srv, ctx);
+        atomic_store(&ctx->abandoned, true);
+        MHD_resume_connection(ctx->conn);
+        n++;
+    }
+    pthread_mutex_unlock(&srv->suspended_mutex);
+    /* The daemon's threads close them on their next turn. */
+    wait_in_flight(srv, clock_mono_s() + 1.0);
+    return n;
+}
+
+void http_stop(struct http_server *srv, bool join_workers)
 {
     if (!srv)
         return;
-    if (srv->daemon) {
-        MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
-        if (listen_fd != MHD_INVALID_SOCKET)
-            close(listen_fd);
-        for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < drain_ms; waited += 10)
-            usleep(10 * 1000);
-    }
     /* The workers finish what they hold first, each resuming a connection the
      * daemon still owns; a request that comes after is answered 503. Only
      * once the daemon's threads are gone can nothing submit any more. */
-    workers_stop(srv->queries);
-    workers_stop(srv->hashing);
-    if (srv->daemon)
+    if (join_workers) {
+        workers_stop(srv->queries);
+        workers_stop(srv->hashing);
+    }
+    if (srv->daemon) {
+        http_abandon(srv); /* none is left after a drain; MHD aborts on one */
         MHD_stop_daemon(srv->daemon);
+    }
+    if (!join_workers)
+        return; /* they may still hold requests: the process is exiting */
     workers_free(srv->queries);
     workers_free(srv->hashing);
+    pthread_mutex_destroy(&srv->suspended_mutex);
     free(srv->tls_cert_pem);
     free(srv->tls_key_pem);
     free(srv);
