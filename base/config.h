@@ -47,6 +47,8 @@ struct config {
     int export_max_per_user;
     int export_max_total;
     int statement_timeout_ms;
+    int db_timeout_s;
+    int shutdown_timeout_s;
     int password_hash_slots;
     int device_rate_per_min; /* 0: no limit */
     bool no_migrate;

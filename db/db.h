@@ -22,7 +22,26 @@ struct db_pool_options {
     int statement_timeout_ms; /* per statement */
     int connect_timeout_s;    /* per attempt (libpq's minimum is 2) */
     const char *application_name;
+    int timeout_s; /* DB_TIMEOUT_S: a vanished server is noticed within it (0: the kernel's) */
 };
+
+/* The libpq keywords of every connection the server opens (pool, watcher,
+ * committers, listener), built in one place: the URL, connect_timeout, the
+ * session settings (statement_timeout, UTC, no JIT), application_name, and
+ * with timeout_s TCP keepalives (idle half of it, then 3 probes over the
+ * other half) and tcp_user_timeout (timeout_s for unacknowledged data), so
+ * that a server gone without a word is noticed within timeout_s whether the
+ * connection was idle, sending or waiting for an answer. Pure: keys and
+ * values point into p and opts, for PQconnectdbParams(keys, values, 1). */
+#define DB_CONNECT_PARAMS_MAX 10
+struct db_connect_params {
+    const char *keys[DB_CONNECT_PARAMS_MAX + 1];
+    const char *values[DB_CONNECT_PARAMS_MAX + 1];
+    char connect_timeout[12], options[96];
+    char keepalives_idle[12], keepalives_interval[12], keepalives_count[12];
+    char tcp_user_timeout[16];
+};
+void db_connect_params_init(struct db_connect_params *p, const struct db_pool_options *opts);
 
 /* Creates the pool without connecting (connections open on first use).
  * Returns NULL on allocation failure. Caller frees with db_pool_free(). */

@@ -177,6 +177,7 @@ static struct db_conn *connect_and_listen(struct listener *l, char *err, size_t 
         .statement_timeout_ms = 30000,
         .connect_timeout_s = l->opts.connect_timeout_s,
         .application_name = LISTENER_APPLICATION_NAME,
+        .timeout_s = l->opts.timeout_s,
     };
     struct db_conn *c = db_connect(&opts, err, errlen);
     if (!c)

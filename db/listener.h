@@ -44,6 +44,7 @@ typedef void (*listener_events_fn)(void *ctx, struct listener_events *ev);
 struct listener_options {
     const char *url;       /* libpq connection string or URL */
     int connect_timeout_s; /* per attempt */
+    int timeout_s;         /* DB_TIMEOUT_S (db_connect_params_init) */
     listener_events_fn on_events;
     void *ctx;
 };

@@ -11,10 +11,7 @@
 #include "../base/clock.h"
 
 struct db_pool {
-    char *url;
-    char *options; /* "-c statement_timeout=..." */
-    char connect_timeout[12];
-    char *application_name;
+    struct db_pool_options opts; /* its strings owned */
     int size;
 
     pthread_mutex_t mutex;
@@ -39,13 +36,40 @@ struct db_pool {
  * requests fail at once instead of each waiting for a connect timeout. */
 #define RECONNECT_INTERVAL_S 0.5
 
-static PGconn *open_connection(const char *url, const char *options, const char *connect_timeout,
-                               const char *application_name)
+void db_connect_params_init(struct db_connect_params *p, const struct db_pool_options *opts)
 {
+    memset(p, 0, sizeof *p);
+    int n = 0;
+#define PARAM(k, v) (p->keys[n] = (k), p->values[n] = (v), n++)
     /* dbname is expanded from the URL first; the keywords after it win. */
-    const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
-    const char *values[] = {url, connect_timeout, options, application_name, NULL};
-    return PQconnectdbParams(keys, values, 1);
+    PARAM("dbname", opts->url);
+    snprintf(p->connect_timeout, sizeof p->connect_timeout, "%d", opts->connect_timeout_s);
+    PARAM("connect_timeout", p->connect_timeout);
+    snprintf(p->options, sizeof p->options, "-c statement_timeout=%d -c TimeZone=UTC -c jit=off",
+             opts->statement_timeout_ms);
+    PARAM("options", p->options);
+    PARAM("application_name", opts->application_name ? opts->application_name : "wattline");
+    if (opts->timeout_s > 0) {
+        int idle = (opts->timeout_s + 1) / 2;
+        int interval = (opts->timeout_s - idle) / 3 > 0 ? (opts->timeout_s - idle) / 3 : 1;
+        snprintf(p->keepalives_idle, sizeof p->keepalives_idle, "%d", idle);
+        snprintf(p->keepalives_interval, sizeof p->keepalives_interval, "%d", interval);
+        snprintf(p->keepalives_count, sizeof p->keepalives_count, "%d", 3);
+        snprintf(p->tcp_user_timeout, sizeof p->tcp_user_timeout, "%d", opts->timeout_s * 1000);
+        PARAM("keepalives", "1");
+        PARAM("keepalives_idle", p->keepalives_idle);
+        PARAM("keepalives_interval", p->keepalives_interval);
+        PARAM("keepalives_count", p->keepalives_count);
+        PARAM("tcp_user_timeout", p->tcp_user_timeout);
+    }
+#undef PARAM
+}
+
+static PGconn *open_connection(const struct db_pool_options *opts)
+{
+    struct db_connect_params p;
+    db_connect_params_init(&p, opts);
+    return PQconnectdbParams(p.keys, p.values, 1);
 }
 
 static void conn_reset_prepared(struct db_conn *c)
@@ -58,16 +82,13 @@ struct db_pool *db_pool_create(const struct db_pool_options *opts)
     struct db_pool *pool = calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
-    char options[64];
-    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC -c jit=off",
-             opts->statement_timeout_ms);
-    snprintf(pool->connect_timeout, sizeof pool->connect_timeout, "%d", opts->connect_timeout_s);
-    pool->url = strdup(opts->url);
-    pool->options = strdup(options);
-    pool->application_name = strdup(opts->application_name ? opts->application_name : "wattline");
+    pool->opts = *opts;
+    pool->opts.url = strdup(opts->url);
+    pool->opts.application_name =
+        strdup(opts->application_name ? opts->application_name : "wattline");
     pool->size = opts->size;
     pool->conns = calloc((size_t)opts->size, sizeof *pool->conns);
-    if (!pool->url || !pool->options || !pool->application_name || !pool->conns) {
+    if (!pool->opts.url || !pool->opts.application_name || !pool->conns) {
         db_pool_free(pool);
         return NULL;
     }
@@ -92,15 +113,14 @@ void db_pool_free(struct db_pool *pool)
         pthread_cond_destroy(&pool->available);
     }
     free(pool->conns);
-    free(pool->url);
-    free(pool->options);
-    free(pool->application_name);
+    free((char *)pool->opts.url);
+    free((char *)pool->opts.application_name);
     free(pool);
 }
 
 PGconn *db_pool_connect(struct db_pool *pool)
 {
-    return open_connection(pool->url, pool->options, pool->connect_timeout, pool->application_name);
+    return open_connection(&pool->opts);
 }
 
 void db_pool_health_set(struct db_pool *pool, enum db_health state)
@@ -230,17 +250,12 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
 
 struct db_conn *db_connect(const struct db_pool_options *opts, char *err, size_t errlen)
 {
-    char options[64], timeout[12];
-    snprintf(options, sizeof options, "-c statement_timeout=%d -c TimeZone=UTC -c jit=off",
-             opts->statement_timeout_ms);
-    snprintf(timeout, sizeof timeout, "%d", opts->connect_timeout_s);
     struct db_conn *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    c->pg = open_connection(opts->url, options, timeout,
-                            opts->application_name ? opts->application_name : "wattline");
+    c->pg = open_connection(opts);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect to the database: %s",
                  c->pg ? PQerrorMessage(c->pg) : "out of memory");

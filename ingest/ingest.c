@@ -203,6 +203,24 @@ void ingest_stop(struct ingest *ing)
     free(ing);
 }
 
+int ingest_fail_queued(struct ingest *ing)
+{
+    if (!ing)
+        return 0;
+    pthread_mutex_lock(&ing->mutex);
+    ing->stopping = true;
+    struct ingest_request *queued = ing->head;
+    ing->head = ing->tail = NULL;
+    pthread_mutex_unlock(&ing->mutex);
+    int n = 0;
+    for (struct ingest_request *job = queued, *next; job; job = next, n++) {
+        next = job->next; /* done() may free the request */
+        job->status = STATUS_UNAVAILABLE;
+        job->done(job);
+    }
+    return n;
+}
+
 /* The rules again, whoever decoded the readings: a submission breaking one
  * stores nothing. Cheap next to the transaction that follows. */
 static bool submission_valid(const struct ingest_submission *in, long long max_age_us)

@@ -43,6 +43,12 @@ struct ingest *ingest_start(const struct ingest_store *store, long long max_age_
 /* Finishes the groups in flight, then stops. NULL is a no-op. */
 void ingest_stop(struct ingest *ingest);
 
+/* At shutdown, when the committers have not caught up in time: every
+ * submission no committer has taken yet is done() with STATUS_UNAVAILABLE
+ * (nothing of it was stored), and so is every later one. Groups in flight
+ * are left to their committers. Returns how many were failed. */
+int ingest_fail_queued(struct ingest *ingest);
+
 /* What a source submits: readings of one device, 1 to INGEST_BATCH_MAX
  * (decode.h), each of which must pass
  * ingest_check(r, type, received_at, max_age_us):

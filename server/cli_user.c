@@ -75,7 +75,8 @@ int cli_user_add(int argc, char **argv)
                                    .size = 1,
                                    .statement_timeout_ms = cfg.statement_timeout_ms,
                                    .connect_timeout_s = 5,
-                                   .application_name = "wattline-cli"};
+                                   .application_name = "wattline-cli",
+                                   .timeout_s = cfg.db_timeout_s};
     struct db_conn *conn = db_connect(&opts, err, sizeof err);
     if (!conn) {
         fprintf(stderr, "wattline: %s\n", err);

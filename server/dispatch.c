@@ -83,10 +83,17 @@ static bool authenticate_or_reply(const struct dispatcher *d, struct dispatch_re
 
 /* ---- the body ----------------------------------------------------------------- */
 
-/* jansson has no depth option; a linear pre-scan keeps hostile nesting out. */
-static bool json_depth_ok(const char *s, size_t len)
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
+
+/* jansson has no depth or size option: a linear pre-scan keeps hostile
+ * nesting out, and bodies whose parse would cost memory out of proportion
+ * to their size (thousands of empty arrays). Commas count values: every
+ * value after the first in an array or object follows one. */
+static const char *json_shape_problem(const char *s, size_t len)
 {
     int depth = 0;
+    size_t containers = 0, commas = 0;
     bool in_string = false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -98,13 +105,20 @@ static bool json_depth_ok(const char *s, size_t len)
         } else if (c == '"') {
             in_string = true;
         } else if (c == '{' || c == '[') {
+            containers++;
             if (++depth > DISPATCH_MAX_JSON_DEPTH)
-                return false;
+                return "JSON nested deeper than " STRINGIFY(DISPATCH_MAX_JSON_DEPTH) " levels";
         } else if (c == '}' || c == ']') {
             depth--;
+        } else if (c == ',') {
+            commas++;
         }
     }
-    return true;
+    if (containers > DISPATCH_JSON_SLACK + len / DISPATCH_JSON_BYTES_PER_CONTAINER ||
+        containers + commas > DISPATCH_JSON_SLACK + len / DISPATCH_JSON_BYTES_PER_VALUE)
+        return "JSON with more values than one per " STRINGIFY(
+            DISPATCH_JSON_BYTES_PER_VALUE) " bytes, or arrays and objects than one per " STRINGIFY(DISPATCH_JSON_BYTES_PER_CONTAINER) " bytes";
+    return NULL;
 }
 
 static bool content_type_is_json(const char *ct)
@@ -119,7 +133,7 @@ static bool content_type_is_json(const char *ct)
  * res. Other routes ignore any body. */
 static bool body_or_reply(struct dispatch_request *r, struct response *res)
 {
-    if (r->route->body != BODY_JSON)
+    if (r->route->body == BODY_NONE)
         return true;
     if (!content_type_is_json(r->content_type)) {
         response_problem(res, 415, "unsupported_media_type", NULL,
@@ -130,9 +144,9 @@ static bool body_or_reply(struct dispatch_request *r, struct response *res)
         response_problem(res, 400, "malformed_json", NULL, "a JSON body is required");
         return false;
     }
-    if (!json_depth_ok(r->body, r->body_len)) {
-        response_problem(res, 400, "malformed_json", NULL, "JSON nested deeper than %d levels",
-                         DISPATCH_MAX_JSON_DEPTH);
+    const char *shape = json_shape_problem(r->body, r->body_len);
+    if (shape) {
+        response_problem(res, 400, "malformed_json", NULL, "%s", shape);
         return false;
     }
     json_error_t error;
@@ -156,15 +170,15 @@ static void handler_run(const struct dispatcher *d, struct dispatch_request *r,
         response_problem(res, 500, "internal", NULL, "internal error");
 }
 
-/* What a worker does for a request: maybe the full credential check (and the
- * body after it), then the handler. Owned by the request's deferral. */
+/* What a worker does for a request: the full credential check (before the
+ * body is read), or the handler. Owned by the request's deferral. */
 struct dispatch_job {
     const struct dispatcher *d;
     struct dispatch_request *r; /* lives until the request completes */
-    bool authenticate;          /* the caches could not answer */
-    enum route_thread thread;   /* the worker it goes to next */
+    bool lookup;                /* only check the credentials the caches could not */
+    enum route_thread thread;   /* the worker it goes to */
     struct deferred *resume;
-    struct response res;            /* the answer, when the handler gives one */
+    struct response res;            /* the answer (status 0: the look-up passed) */
     struct response_deferral inner; /* or the handler's own deferral */
 };
 
@@ -185,24 +199,16 @@ static void job_submit(struct dispatch_job *job)
 }
 
 /* On a worker. Exactly one resume comes of it: here, or from the handler's
- * own deferral, or from the worker it is handed on to. */
+ * own deferral. */
 static void job_run(void *arg)
 {
     struct dispatch_job *job = arg;
-    struct dispatch_request *r = job->r;
-    if (job->authenticate) {
-        job->authenticate = false;
-        if (!authenticate_or_reply(job->d, r, &job->res) || !body_or_reply(r, &job->res)) {
-            deferred_resume(job->resume);
-            return;
-        }
-        if (r->route->thread == THREAD_HASHING) {
-            job->thread = THREAD_HASHING; /* never hash on a query worker */
-            job_submit(job);
-            return;
-        }
+    if (job->lookup) {
+        authenticate_or_reply(job->d, job->r, &job->res);
+        deferred_resume(job->resume);
+        return;
     }
-    handler_run(job->d, r, &job->res);
+    handler_run(job->d, job->r, &job->res);
     if (job->res.deferral.start) {
         job->inner = job->res.deferral;
         memset(&job->res.deferral, 0, sizeof job->res.deferral);
@@ -239,19 +245,18 @@ static void job_free(void *ctx)
     free(job);
 }
 
-/* Hands the rest of the request to a worker through res->deferral. */
-static void defer_to_worker(const struct dispatcher *d, struct dispatch_request *r,
-                            bool authenticate, struct response *res)
+/* Hands the credential look-up, or the handler, to a worker through
+ * res->deferral. */
+static void defer_to_worker(const struct dispatcher *d, struct dispatch_request *r, bool lookup,
+                            struct response *res)
 {
     struct dispatch_job *job = calloc(1, sizeof *job);
     if (!job) {
         response_status(res, STATUS_INTERNAL);
         return;
     }
-    *job = (struct dispatch_job){.d = d,
-                                 .r = r,
-                                 .authenticate = authenticate,
-                                 .thread = authenticate ? THREAD_QUERY : r->route->thread};
+    *job = (struct dispatch_job){
+        .d = d, .r = r, .lookup = lookup, .thread = lookup ? THREAD_QUERY : r->route->thread};
     res->deferral = (struct response_deferral){job_start, job_finish, job_free, job};
     // cppcheck-suppress memleak ; res->deferral owns job now
 }
@@ -270,15 +275,31 @@ void dispatch_request_clear(struct dispatch_request *r)
     r->req.body = NULL;
 }
 
-bool dispatch_refuse_announced_body(const struct dispatcher *d, const struct dispatch_request *r,
-                                    struct response *res)
+/* The route's cap, and whether a body is on its way (Content-Length > 0 or
+ * a transfer coding): 413 at once when Content-Length is over the cap, in
+ * place of any answer res held. */
+static bool body_cap_or_reply(const struct dispatcher *d, struct dispatch_request *r,
+                              struct response *res)
 {
+    r->body_max = r->route && r->route->body == BODY_JSON_BULK
+                      ? (size_t)d->app->config->max_body_bytes
+                      : DISPATCH_MAX_BODY;
+    r->body_kept = r->route && r->route->body != BODY_NONE;
     const char *cl = r->source.header(r->source.ctx, "Content-Length");
-    int max = d->app->config->max_body_bytes;
-    if (!cl || strtoull(cl, NULL, 10) <= (unsigned long long)max)
-        return false;
-    response_problem(res, 413, "body_too_large", NULL, "the body is larger than %d bytes", max);
-    return true;
+    const char *te = r->source.header(r->source.ctx, "Transfer-Encoding");
+    unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
+    r->body_announced = announced > 0 || te != NULL;
+    if (announced <= r->body_max)
+        return true;
+    response_clear(res);
+    dispatch_body_too_large(r, res);
+    return false;
+}
+
+void dispatch_body_too_large(const struct dispatch_request *r, struct response *res)
+{
+    response_problem(res, 413, "body_too_large", NULL, "the body is larger than %zu bytes",
+                     r->body_max);
 }
 
 /* Finds the route, or answers: a static file, 404, or 405 with Allow. */
@@ -327,37 +348,43 @@ static void request_fill(struct dispatch_request *r)
         .now = r->started,
     };
     memcpy(r->req.params, m->params, sizeof r->req.params);
-    if (r->route->body == BODY_JSON)
+    if (r->route->body != BODY_NONE)
         r->content_type = r->source.header(r->source.ctx, "Content-Type");
+}
+
+enum dispatch_step dispatch_headers(const struct dispatcher *d, struct dispatch_request *r,
+                                    struct response *res)
+{
+    bool routed = route_or_reply(d, r, res);
+    if (!body_cap_or_reply(d, r, res))
+        return DISPATCH_ANSWER;
+    if (!routed)
+        return DISPATCH_ANSWER;
+    request_fill(r);
+    if (r->route->admit && r->route->admit(&r->req, res, d->app) != 0)
+        return DISPATCH_ANSWER;
+    if (r->route->access == ACCESS_ANYONE)
+        return DISPATCH_BODY;
+    if (!bearer_or_reply(r, res))
+        return DISPATCH_ANSWER;
+    switch (d->authn.cached(d->authn.ctx, r->route->access, r->token, &r->req.caller)) {
+    case AUTHN_UNAUTHORIZED:
+        reply_bad_token(r->route, res);
+        return DISPATCH_ANSWER;
+    case AUTHN_NEEDS_LOOKUP:
+        defer_to_worker(d, r, true, res); /* no database on an HTTP thread */
+        return res->deferral.start ? DISPATCH_LOOKUP : DISPATCH_ANSWER;
+    case AUTHN_OK:
+        break;
+    }
+    return role_or_reply(r->route, &r->req.caller, res) ? DISPATCH_BODY : DISPATCH_ANSWER;
 }
 
 void dispatch_request(const struct dispatcher *d, struct dispatch_request *r, struct response *res)
 {
     if (r->body_too_large) {
-        response_problem(res, 413, "body_too_large", NULL, "the body is larger than %d bytes",
-                         d->app->config->max_body_bytes);
+        dispatch_body_too_large(r, res);
         return;
-    }
-    if (!route_or_reply(d, r, res))
-        return;
-    request_fill(r);
-    if (r->route->admit && r->route->admit(&r->req, res, d->app) != 0)
-        return;
-    if (r->route->access != ACCESS_ANYONE) {
-        if (!bearer_or_reply(r, res))
-            return;
-        switch (d->authn.cached(d->authn.ctx, r->route->access, r->token, &r->req.caller)) {
-        case AUTHN_UNAUTHORIZED:
-            reply_bad_token(r->route, res);
-            return;
-        case AUTHN_NEEDS_LOOKUP:
-            defer_to_worker(d, r, true, res); /* no database on an HTTP thread */
-            return;
-        case AUTHN_OK:
-            if (!role_or_reply(r->route, &r->req.caller, res))
-                return;
-            break;
-        }
     }
     if (!body_or_reply(r, res))
         return;

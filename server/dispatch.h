@@ -2,20 +2,23 @@
  * around its handler, once for all routes, with no socket in sight (the
  * transport, http.c, hands it a header look-up; tests hand it a table).
  *
- * In order: a body over the cap is 413 (before any of it is read when
- * Content-Length announces it); the route (404; 405 with Allow; paths outside
- * /api/ are the static files'); the route's admission check, if any; credentials (401, 403) before
- * the body is looked at; Content-Type (415) and JSON (400); then the handler, on the thread its
- * route names.
+ * In two steps, so that nothing is buffered for a caller who may not send it.
+ * Headers complete (dispatch_headers()): the route (404; 405 with Allow;
+ * paths outside /api/ are the static files'); the route's admission check,
+ * if any (the login's per-address throttle); the route's body cap (413 when
+ * Content-Length announces more); credentials (401, 403). Only then is the
+ * body read, under that cap (counted, for a chunked body). Body complete
+ * (dispatch_request()): Content-Type (415) and JSON within a nesting and size
+ * budget (400); then the handler, on the thread its route names.
  *
  * Threads. An HTTP thread does everything above that needs no database,
  * including the cached credential check that the hot path (a device posting
- * readings) passes. A credential the caches cannot answer goes to a query
- * worker, which looks it up, then checks the body and runs the handler (or
- * hands it on to a hashing worker); THREAD_QUERY and THREAD_HASHING routes go
- * to their worker. Either way dispatch_request() answers with a deferral the
- * transport starts once the request is suspended; a handler's own deferral,
- * when it runs on a worker, is started from there and finished through it.
+ * readings) passes. A credential the caches cannot answer is looked up on a
+ * query worker while the request is suspended, before any of its body is
+ * read. THREAD_QUERY and THREAD_HASHING routes go to their worker. Either way
+ * the dispatcher answers with a deferral the transport starts once the
+ * request is suspended; a handler's own deferral, when it runs on a worker,
+ * is started from there and finished through it.
  */
 #ifndef WATTLINE_DISPATCH_H
 #define WATTLINE_DISPATCH_H
@@ -29,6 +32,16 @@
 
 #define DISPATCH_MAX_QUERY_ARGS 32
 #define DISPATCH_MAX_JSON_DEPTH 32
+/* The body cap of every route but BODY_JSON_BULK ones (MAX_BODY_BYTES). */
+#define DISPATCH_MAX_BODY (64 * 1024)
+/* jansson spends ~100 bytes on a value and more on an array or object: a
+ * body may hold at most one value per DISPATCH_JSON_BYTES_PER_VALUE bytes and
+ * one array or object per DISPATCH_JSON_BYTES_PER_CONTAINER (plus a few), so
+ * that parsing costs memory in proportion to the body (a 64 KiB body of
+ * empty arrays would otherwise cost ~3 MB). Real bodies are far below. */
+#define DISPATCH_JSON_BYTES_PER_VALUE     4
+#define DISPATCH_JSON_BYTES_PER_CONTAINER 16
+#define DISPATCH_JSON_SLACK               64
 
 /* Who checks credentials. cached() must never wait (it runs on an HTTP
  * thread); full() may wait on the database and runs on a query worker only.
@@ -75,13 +88,16 @@ struct dispatch_request {
     struct dispatch_source source;
     const char *body; /* the bytes read, not terminated (NULL when none) */
     size_t body_len;
-    bool body_too_large; /* more than max_body_bytes came */
+    bool body_too_large; /* more than body_max came (a chunked body) */
     const char *request_id;
     const char *client_ip;
     double started;
     int route_index;         /* METRICS_UNMATCHED until the route is known */
     const char *route_label; /* "unmatched" until then */
     /* ---- dispatch's own ---- */
+    size_t body_max;     /* the route's cap, known once the headers are in */
+    bool body_announced; /* Content-Length > 0 or Transfer-Encoding: a body follows */
+    bool body_kept;      /* the route reads its body; other bodies are counted, not kept */
     const struct route *route;
     const char *token;        /* the Bearer token, when the route asks for one */
     const char *content_type; /* read on the HTTP thread for a worker */
@@ -95,14 +111,26 @@ void dispatch_request_init(struct dispatch_request *r);
 /* Frees what dispatching left in r (a body a refused worker never parsed). */
 void dispatch_request_clear(struct dispatch_request *r);
 
-/* Headers only, first call: true when Content-Length announces a body over
- * the cap; res then holds the 413, to send without reading any of it. */
-bool dispatch_refuse_announced_body(const struct dispatcher *d, const struct dispatch_request *r,
+/* What the transport does after dispatch_headers(). */
+enum dispatch_step {
+    DISPATCH_ANSWER, /* res holds the answer; none of the body is to be read */
+    DISPATCH_LOOKUP, /* res->deferral looks the credentials up on a query worker;
+                        its finish() gives the 401/403/503, or status 0: go on */
+    DISPATCH_BODY,   /* read the body (up to r->body_max), then dispatch_request() */
+};
+
+/* Headers complete, before any body byte is read: the route, its body cap
+ * (r->body_max; 413 when Content-Length is over it) and the credentials. */
+enum dispatch_step dispatch_headers(const struct dispatcher *d, struct dispatch_request *r,
                                     struct response *res);
 
-/* The whole request is in: fills res with the answer, or gives it a deferral
- * (res->deferral) the transport starts once it has suspended the request and
- * finishes once it is resumed; the deferral's free() runs at completion. */
+/* The answer to a body that grew over r->body_max while being read. */
+void dispatch_body_too_large(const struct dispatch_request *r, struct response *res);
+
+/* The whole request is in (after DISPATCH_BODY, and the look-up if there was
+ * one): fills res with the answer, or gives it a deferral (res->deferral)
+ * the transport starts once it has suspended the request and finishes once
+ * it is resumed; the deferral's free() runs at completion. */
 void dispatch_request(const struct dispatcher *d, struct dispatch_request *r, struct response *res);
 
 #endif

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,12 @@
 #include "workers.h"
 #include "../base/clock.h"
 
+/* Once a chunked body is over its cap, this much more is read and dropped
+ * (libmicrohttpd 0.9 takes an answer only on the headers or once the body
+ * has ended), so that a client that stops soon gets its 413; past it the
+ * connection is closed: an endless body is not read forever. */
+#define HTTP_DRAIN_MAX (8u << 20)
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct app *app;
@@ -29,8 +36,22 @@ struct http_server {
     struct workers *queries; /* credential look-ups and THREAD_QUERY routes */
     struct workers *hashing; /* THREAD_HASHING routes */
     atomic_int in_flight;
+    /* Every suspended request, so that a shutdown can resume them all before
+     * the daemon stops (libmicrohttpd aborts otherwise). */
+    pthread_mutex_t suspended_mutex;
+    struct http_ctx *suspended;
     char *tls_cert_pem;
     char *tls_key_pem;
+};
+
+/* Where a request is. The access handler is called on the headers, on each
+ * chunk of the body and once more at its end; a suspension comes back as
+ * another call (with no data when the body has not started). */
+enum http_phase {
+    PHASE_BODY = 0, /* reading the body (or waiting for the final call) */
+    PHASE_LOOKUP,   /* suspended before the body: a query worker checks the credentials */
+    PHASE_HANDLER,  /* suspended after it: a worker or the handler's deferral has it */
+    PHASE_ANSWERED,
 };
 
 /* Per-request state: made on the first call of the access handler, freed in
@@ -41,8 +62,14 @@ struct http_ctx {
     char client_ip[NETADDR_TEXT_MAX]; /* or NETADDR_UNKNOWN */
     char *body;
     size_t body_len, body_cap;
-    bool answered;
+    size_t body_seen; /* bytes received, kept or not */
+    enum http_phase phase;
+    struct response early; /* decided on the headers, sent on the next call */
     int status;
+    struct MHD_Connection *conn;
+    struct http_ctx *prev, *next;      /* in srv->suspended while suspended */
+    bool is_suspended;                 /* under srv->suspended_mutex */
+    atomic_bool abandoned;             /* resumed by the shutdown, its work still out */
     struct response_deferral deferral; /* owned while the request is deferred */
     struct deferred deferred;
     struct dispatch_request dr; /* outlives the dispatch: a worker may still read it */
@@ -56,9 +83,31 @@ static bool http_submit(void *cls, enum route_thread thread, void (*fn)(void *ar
     return workers_submit(thread == THREAD_HASHING ? srv->hashing : srv->queries, fn, arg);
 }
 
-static void http_resume(void *conn)
+static void suspended_unlink(struct http_server *srv, struct http_ctx *ctx)
 {
-    MHD_resume_connection(conn); /* thread-safe by libmicrohttpd's contract */
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        srv->suspended = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    ctx->prev = ctx->next = NULL;
+    ctx->is_suspended = false;
+}
+
+/* deferred.resume: from any thread, once per suspension. A request the
+ * shutdown already resumed (abandoned) is left alone. */
+static void http_resume(void *arg)
+{
+    struct http_ctx *ctx = arg;
+    struct http_server *srv = ctx->srv;
+    pthread_mutex_lock(&srv->suspended_mutex);
+    bool mine = ctx->is_suspended;
+    if (mine)
+        suspended_unlink(srv, ctx);
+    pthread_mutex_unlock(&srv->suspended_mutex);
+    if (mine)
+        MHD_resume_connection(ctx->conn); /* thread-safe by libmicrohttpd's contract */
 }
 
 /* ---- what the dispatcher reads of a request ------------------------------------ */
@@ -296,12 +345,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_ct
     ctx->status = res->status;
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
-    ctx->answered = true;
+    ctx->phase = PHASE_ANSWERED;
     return ret;
 }
 
-/* First call: the request's state, and the answer to a body announced too
- * large (sent before any of it is read). */
+/* First call: the request's state. */
 static struct http_ctx *request_begin(struct http_server *srv, struct MHD_Connection *conn,
                                       const char *url, const char *method)
 {
@@ -309,6 +357,7 @@ static struct http_ctx *request_begin(struct http_server *srv, struct MHD_Connec
     if (!ctx)
         return NULL;
     ctx->srv = srv;
+    ctx->conn = conn;
     snprintf(ctx->method, sizeof ctx->method, "%s", method);
     request_id_init(ctx, conn);
     client_ip_init(ctx, conn);
@@ -324,26 +373,107 @@ static struct http_ctx *request_begin(struct http_server *srv, struct MHD_Connec
     return ctx;
 }
 
-/* A chunk of the body, kept under the cap we count ourselves. */
-static bool body_append(struct http_ctx *ctx, const char *data, size_t n, size_t max)
+/* Sends res (and clears it) from the access handler. */
+static enum MHD_Result answer(struct MHD_Connection *conn, struct http_ctx *ctx,
+                              struct response *res)
 {
-    if (ctx->dr.body_too_large || ctx->body_len + n > max) {
-        ctx->dr.body_too_large = true; /* keep reading to answer on the final call */
-        return true;
+    enum MHD_Result ret = send_response(conn, ctx, res);
+    response_clear(res);
+    return ret;
+}
+
+/* Suspends the request and starts its deferral. Suspended first, so that a
+ * resume from another thread can never come before the suspension it ends. */
+static enum MHD_Result suspend(struct MHD_Connection *conn, struct http_ctx *ctx,
+                               struct response *res, enum http_phase phase)
+{
+    ctx->deferral = res->deferral;
+    memset(&res->deferral, 0, sizeof res->deferral);
+    response_clear(res);
+    ctx->phase = phase;
+    ctx->deferred = (struct deferred){http_resume, ctx};
+    struct http_server *srv = ctx->srv;
+    pthread_mutex_lock(&srv->suspended_mutex);
+    ctx->next = srv->suspended;
+    if (srv->suspended)
+        srv->suspended->prev = ctx;
+    srv->suspended = ctx;
+    ctx->is_suspended = true;
+    MHD_suspend_connection(conn);
+    pthread_mutex_unlock(&srv->suspended_mutex);
+    ctx->deferral.start(ctx->deferral.ctx, &ctx->deferred);
+    return MHD_YES;
+}
+
+static void deferral_done(struct http_ctx *ctx, struct response *res)
+{
+    ctx->deferral.finish(ctx->deferral.ctx, res);
+    if (ctx->deferral.free)
+        ctx->deferral.free(ctx->deferral.ctx);
+    memset(&ctx->deferral, 0, sizeof ctx->deferral);
+}
+
+/* Headers complete, nothing of the body read: route, cap, credentials. An
+ * answer to a request with a body goes at once (libmicrohttpd then reads none
+ * of it and closes); one without waits for the next call, which keeps the
+ * connection alive. */
+static enum MHD_Result request_headers(struct MHD_Connection *conn, struct http_ctx *ctx)
+{
+    struct response res = {0};
+    switch (dispatch_headers(&ctx->srv->dispatcher, &ctx->dr, &res)) {
+    case DISPATCH_LOOKUP:
+        return suspend(conn, ctx, &res, PHASE_LOOKUP);
+    case DISPATCH_BODY:
+        return MHD_YES;
+    case DISPATCH_ANSWER:
+        break;
     }
+    if (ctx->dr.body_announced)
+        return answer(conn, ctx, &res);
+    ctx->early = res;
+    return MHD_YES;
+}
+
+/* A chunk of the body, kept (when the route reads it) under the route's cap.
+ * Past the cap nothing more is kept, the 413 waits for the final call, and
+ * a body that goes on past HTTP_DRAIN_MAX closes the connection. */
+static enum MHD_Result body_chunk(struct http_ctx *ctx, const char *data, size_t n)
+{
+    struct dispatch_request *r = &ctx->dr;
+    ctx->body_seen += n;
+    if (ctx->body_seen > r->body_max) {
+        r->body_too_large = true;
+        return ctx->body_seen - r->body_max > HTTP_DRAIN_MAX ? MHD_NO : MHD_YES;
+    }
+    if (!r->body_kept || ctx->early.status)
+        return MHD_YES;
     if (ctx->body_len + n + 1 > ctx->body_cap) {
         size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
         while (cap < ctx->body_len + n + 1)
             cap *= 2;
         char *body = realloc(ctx->body, cap);
         if (!body)
-            return false;
+            return MHD_NO;
         ctx->body = body;
         ctx->body_cap = cap;
     }
     memcpy(ctx->body + ctx->body_len, data, n);
     ctx->body_len += n;
-    return true;
+    return MHD_YES;
+}
+
+/* The whole body is in: the answer decided on the headers, or the handler. */
+static enum MHD_Result request_complete(struct MHD_Connection *conn, struct http_ctx *ctx)
+{
+    if (ctx->early.status)
+        return answer(conn, ctx, &ctx->early);
+    struct response res = {0};
+    ctx->dr.body = ctx->body;
+    ctx->dr.body_len = ctx->body_len;
+    dispatch_request(&ctx->srv->dispatcher, &ctx->dr, &res);
+    if (res.deferral.start)
+        return suspend(conn, ctx, &res, PHASE_HANDLER);
+    return answer(conn, ctx, &res);
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -354,56 +484,41 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     (void)version;
     struct http_server *srv = cls;
     struct http_ctx *ctx = *con_cls;
+    size_t n = *upload_data_size;
+    *upload_data_size = 0; /* every byte offered is taken: kept, counted or dropped */
 
     if (!ctx) {
         ctx = request_begin(srv, conn, url, method);
         if (!ctx)
             return MHD_NO;
         *con_cls = ctx;
-        struct response res = {0};
-        if (!dispatch_refuse_announced_body(&srv->dispatcher, &ctx->dr, &res))
-            return MHD_YES;
-        enum MHD_Result ret = send_response(conn, ctx, &res);
-        response_clear(&res);
-        return ret;
+        return request_headers(conn, ctx);
     }
-    if (ctx->answered) {
-        *upload_data_size = 0; /* the rest of a refused body is dropped */
-        return MHD_YES;
-    }
-
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        return body_append(ctx, upload_data, n, (size_t)srv->app->config->max_body_bytes) ? MHD_YES
-                                                                                          : MHD_NO;
-    }
-
+    if (atomic_load(&ctx->abandoned))
+        return MHD_NO; /* its outcome is unknown: closed without an answer */
     struct response res = {0};
-    if (ctx->deferral.finish) {
+    switch (ctx->phase) {
+    case PHASE_ANSWERED:
+        return n ? MHD_NO : MHD_YES; /* no body is read after an answer on the headers */
+    case PHASE_HANDLER:
         /* Resumed: the deferred work is done. */
-        ctx->deferral.finish(ctx->deferral.ctx, &res);
+        deferral_done(ctx, &res);
         if (res.status == 0)
             response_problem(&res, 500, "internal", NULL, "internal error");
-    } else {
-        ctx->dr.body = ctx->body;
-        ctx->dr.body_len = ctx->body_len;
-        dispatch_request(&srv->dispatcher, &ctx->dr, &res);
-        if (res.deferral.start) {
-            /* Suspend first, so that a resume from another thread can never
-             * come before the suspension it ends. */
-            ctx->deferral = res.deferral;
-            memset(&res.deferral, 0, sizeof res.deferral);
-            response_clear(&res);
-            ctx->deferred = (struct deferred){http_resume, conn};
-            MHD_suspend_connection(conn);
-            ctx->deferral.start(ctx->deferral.ctx, &ctx->deferred);
-            return MHD_YES;
-        }
+        return answer(conn, ctx, &res);
+    case PHASE_LOOKUP:
+        /* Resumed from the credential look-up, the body still unread. */
+        deferral_done(ctx, &res);
+        if (res.status != 0)
+            return answer(conn, ctx, &res);
+        ctx->phase = PHASE_BODY;
+        if (!n)
+            return MHD_YES; /* the body (if any) and the final call come next */
+        break;
+    case PHASE_BODY:
+        break;
     }
-    enum MHD_Result ret = send_response(conn, ctx, &res);
-    response_clear(&res);
-    return ret;
+    return n ? body_chunk(ctx, upload_data, n) : request_complete(conn, ctx);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -427,8 +542,15 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
         .client_ip = ctx->client_ip,
     };
     log_request(&line);
+    if (atomic_load(&ctx->abandoned)) {
+        /* A worker or committer still holds its deferral and may yet write
+         * to it: left as it is, the process exits without waiting for them. */
+        atomic_fetch_sub(&srv->in_flight, 1);
+        return;
+    }
     if (ctx->deferral.free)
         ctx->deferral.free(ctx->deferral.ctx);
+    response_clear(&ctx->early);
     dispatch_request_clear(&ctx->dr);
     free(ctx->body);
     free(ctx);
@@ -459,6 +581,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         return NULL;
     }
     srv->app = app;
+    pthread_mutex_init(&srv->suspended_mutex, NULL);
     srv->dispatcher = (struct dispatcher){.routes = ROUTES,
                                           .nroutes = ROUTES_COUNT,
                                           .app = app,
@@ -483,7 +606,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->http_port)};
     if (inet_pton(AF_INET, cfg->http_addr, &addr.sin_addr) != 1) {
         snprintf(err, errlen, "HTTP_ADDR '%s' is not an IPv4 address", cfg->http_addr);
-        http_stop(srv, 0);
+        http_stop(srv, true);
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
@@ -493,7 +616,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         srv->tls_key_pem = read_pem(cfg->tls_key);
         if (!srv->tls_cert_pem || !srv->tls_key_pem) {
             snprintf(err, errlen, "cannot read TLS_CERT or TLS_KEY");
-            http_stop(srv, 0);
+            http_stop(srv, true);
             return NULL;
         }
         flags |= MHD_USE_TLS;
@@ -521,32 +644,68 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or TLS files invalid)",
                  cfg->http_addr, cfg->http_port);
-        http_stop(srv, 0);
+        http_stop(srv, true);
         return NULL;
     }
     return srv;
 }
 
-void http_stop(struct http_server *srv, int drain_ms)
+static void wait_in_flight(struct http_server *srv, double deadline)
+{
+    while (atomic_load(&srv->in_flight) > 0 && clock_mono_s() < deadline)
+        usleep(10 * 1000);
+}
+
+bool http_drain(struct http_server *srv, double deadline)
+{
+    if (!srv || !srv->daemon)
+        return true;
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    wait_in_flight(srv, deadline);
+    return atomic_load(&srv->in_flight) == 0;
+}
+
+int http_abandon(struct http_server *srv)
+{
+    if (!srv)
+        return 0;
+    int n = 0;
+    pthread_mutex_lock(&srv->suspended_mutex);
+    while (srv->suspended) {
+        struct http_ctx *ctx = srv->suspended;
+        suspended_unlink(srv, ctx);
+        atomic_store(&ctx->abandoned, true);
+        MHD_resume_connection(ctx->conn);
+        n++;
+    }
+    pthread_mutex_unlock(&srv->suspended_mutex);
+    /* The daemon's threads close them on their next turn. */
+    wait_in_flight(srv, clock_mono_s() + 1.0);
+    return n;
+}
+
+void http_stop(struct http_server *srv, bool join_workers)
 {
     if (!srv)
         return;
-    if (srv->daemon) {
-        MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
-        if (listen_fd != MHD_INVALID_SOCKET)
-            close(listen_fd);
-        for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < drain_ms; waited += 10)
-            usleep(10 * 1000);
-    }
     /* The workers finish what they hold first, each resuming a connection the
      * daemon still owns; a request that comes after is answered 503. Only
      * once the daemon's threads are gone can nothing submit any more. */
-    workers_stop(srv->queries);
-    workers_stop(srv->hashing);
-    if (srv->daemon)
+    if (join_workers) {
+        workers_stop(srv->queries);
+        workers_stop(srv->hashing);
+    }
+    if (srv->daemon) {
+        http_abandon(srv); /* none is left after a drain; MHD aborts on one */
         MHD_stop_daemon(srv->daemon);
+    }
+    if (!join_workers)
+        return; /* they may still hold requests: the process is exiting */
     workers_free(srv->queries);
     workers_free(srv->hashing);
+    pthread_mutex_destroy(&srv->suspended_mutex);
     free(srv->tls_cert_pem);
     free(srv->tls_key_pem);
     free(srv);

@@ -17,12 +17,15 @@
 #include "cli.h"
 #include "../base/config.h"
 #include "http.h"
+#include "../base/clock.h"
 #include "../base/log.h"
 #include "../db/migration_files.h"
 #include "routes.h"
 #include "ws.h"
 
 #define EXIT_CONFIG 2
+/* Of SHUTDOWN_TIMEOUT_S, what the teardown after the drain may take. */
+#define SHUTDOWN_TEARDOWN_S 1.5
 /* Client addresses whose failed logins are remembered (about 100 bytes each). */
 #define LOGIN_THROTTLE_SLOTS 4096
 /* Sets of RATE_WAYS device buckets: 16,384 devices posting at once on one
@@ -65,14 +68,20 @@ static void load_config(struct config *cfg, int argc, char **argv, bool serving)
     log_setup(cfg->log_level, cfg->log_format);
 }
 
+/* Every connection notices a vanished server within DB_TIMEOUT_S, and no
+ * statement outlives it either (a longer STATEMENT_TIMEOUT_MS is cut to it):
+ * the caller gets a 503 rather than a hang. */
 static struct db_pool_options pool_options(const struct config *cfg, int size)
 {
+    int db_timeout_ms = cfg->db_timeout_s * 1000;
     return (struct db_pool_options){
         .url = cfg->database_url,
         .size = size,
-        .statement_timeout_ms = cfg->statement_timeout_ms,
+        .statement_timeout_ms =
+            cfg->statement_timeout_ms < db_timeout_ms ? cfg->statement_timeout_ms : db_timeout_ms,
         .connect_timeout_s = 3,
         .application_name = "wattline",
+        .timeout_s = cfg->db_timeout_s,
     };
 }
 
@@ -166,6 +175,7 @@ static bool realtime_start(struct app *app, struct realtime *rt, char *err, size
     }
     struct listener_options lo = {.url = cfg->database_url,
                                   .connect_timeout_s = 3,
+                                  .timeout_s = cfg->db_timeout_s,
                                   .on_events = hub_on_listener_events,
                                   .ctx = app->hub};
     rt->listener = listener_start(&lo);
@@ -185,6 +195,29 @@ static void realtime_stop(struct app *app, struct realtime *rt)
     ws_stop(rt->ws, 1000);
     hub_free(app->hub);
     app->hub = NULL;
+}
+
+/* SIGTERM, within SHUTDOWN_TIMEOUT_S: stop accepting, close the WebSocket
+ * sessions with 1001, let the requests taken finish (on a live database
+ * every statement ends within DB_TIMEOUT_S, as 503 if it must). Ingestion
+ * no committer has taken by the deadline is failed with 503: nothing of it
+ * was stored. False when requests are still out after that (the database is
+ * frozen): they were closed unanswered, and their threads cannot be joined. */
+static bool shutdown_drain(struct app *app, struct http_server *http, struct realtime *rt)
+{
+    double start = clock_mono_s();
+    double deadline = start + app->config->shutdown_timeout_s - SHUTDOWN_TEARDOWN_S;
+    ws_close_sessions(rt->ws, 1000);
+    if (http_drain(http, deadline))
+        return true;
+    int failed = ingest_fail_queued(app->ingest);
+    if (http_drain(http, clock_mono_s() + 0.3))
+        return true;
+    int closed = http_abandon(http);
+    log_warn("shutdown: after %.1f s, %d queued reading submission(s) failed with 503 and %d "
+             "request(s) still waiting on the database closed unanswered",
+             clock_mono_s() - start, failed, closed);
+    return false;
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -274,9 +307,18 @@ static int cmd_serve(int argc, char **argv)
     log_info("received %s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&app.draining, true);
     rc = 0;
+    if (!shutdown_drain(&app, http, &realtime)) {
+        /* Threads stuck in a database that no longer answers cannot be
+         * joined: the process ends without them, having answered or closed
+         * every connection. */
+        http_stop(http, false);
+        log_info("stopped");
+        fflush(NULL);
+        _exit(0);
+    }
 
 out:
-    http_stop(http, 10000);
+    http_stop(http, true);
     realtime_stop(&app, &realtime);
     ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);

@@ -19,9 +19,12 @@ enum route_access {
     ACCESS_DEVICE, /* a device token */
 };
 
+/* What a route reads, which also sets its body cap (dispatch.h): 64 KiB
+ * (DISPATCH_MAX_BODY) for every route but the bulk ones, MAX_BODY_BYTES there. */
 enum route_body {
-    BODY_NONE = 0, /* any body is ignored; no Content-Type needed */
-    BODY_JSON,     /* a JSON body is required */
+    BODY_NONE = 0,  /* any body is counted and dropped; no Content-Type needed */
+    BODY_JSON,      /* a JSON body is required */
+    BODY_JSON_BULK, /* the same, up to MAX_BODY_BYTES: ingestion batches */
 };
 
 /* Where a handler runs. The HTTP threads parse and send; a handler that
@@ -29,7 +32,8 @@ enum route_body {
  * never holds up the other connections an HTTP thread serves. */
 enum route_thread {
     THREAD_HTTP = 0, /* answers at once, or suspends or streams by itself: the HTTP thread
-                        (a query worker when the caller's credentials need a look-up) */
+                        (credentials the caches miss are looked up on a query worker
+                        first, before the body is read) */
     THREAD_QUERY,    /* waits on PostgreSQL: a query worker, in arrival order */
     THREAD_HASHING,  /* hashes a password (~0.1 s of CPU): a hashing worker */
 };

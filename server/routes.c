@@ -64,7 +64,7 @@ const struct route ROUTES[] = {
     Q("GET", "/api/v1/devices/{id}/consumption", consumption_get, ACCESS_USER, BODY_NONE),
     Q("GET", "/api/v1/devices/{id}/measurements", readings_export_get, ACCESS_USER, BODY_NONE),
 
-    R("POST", "/api/v1/measurements", measurements_ingest, ACCESS_DEVICE, BODY_JSON),
+    R("POST", "/api/v1/measurements", measurements_ingest, ACCESS_DEVICE, BODY_JSON_BULK),
 
     Q("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
     Q("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),

@@ -485,13 +485,13 @@ struct ws_server *ws_start(const struct config *cfg, struct hub *hub, char *err,
     return srv;
 }
 
-void ws_stop(struct ws_server *srv, int drain_ms)
+void ws_close_sessions(struct ws_server *srv, int drain_ms)
 {
     if (!srv)
         return;
-    /* Ask the service thread to close every session, give the close frames
-     * a moment, then stop it. The conns list is the service thread's: read
-     * it only through the loop. */
+    /* Ask the service thread to close every session and give the close
+     * frames a moment. The conns list is the service thread's: read it only
+     * through the loop. */
     atomic_store(&srv->shutting_down, true);
     lws_cancel_service(srv->ctx);
     for (int waited = 0; waited < drain_ms; waited += 20) {
@@ -501,6 +501,13 @@ void ws_stop(struct ws_server *srv, int drain_ms)
         if (atomic_load(&srv->nconns) == 0)
             break;
     }
+}
+
+void ws_stop(struct ws_server *srv, int drain_ms)
+{
+    if (!srv)
+        return;
+    ws_close_sessions(srv, drain_ms);
     atomic_store(&srv->stopping, true);
     lws_cancel_service(srv->ctx);
     if (srv->thread_started)

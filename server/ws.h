@@ -34,9 +34,13 @@ struct ws_server;
  * NULL with a one-line reason in err. */
 struct ws_server *ws_start(const struct config *cfg, struct hub *hub, char *err, size_t errlen);
 
-/* Closes every session with 1001 (waiting up to drain_ms for the close
- * frames to go out), stops the thread and frees. NULL is a no-op. Call after
- * hub_stop() and before hub_free(). */
+/* Closes every session with 1001, and every one opened from now on, waiting
+ * up to drain_ms for the close frames to go out; the thread keeps running.
+ * What SIGTERM does first. NULL is a no-op. */
+void ws_close_sessions(struct ws_server *ws, int drain_ms);
+
+/* ws_close_sessions(), then stops the thread and frees. NULL is a no-op.
+ * Call after hub_stop() and before hub_free(). */
 void ws_stop(struct ws_server *ws, int drain_ms);
 
 #endif

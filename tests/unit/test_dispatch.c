@@ -81,7 +81,7 @@ static const struct route ROUTES[] = {
     {"POST", "/api/hash", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HASHING, NULL},
     {"POST", "/api/login", answer_ok, ACCESS_ANYONE, BODY_JSON, THREAD_HASHING,
      admit_unless_slowed},
-    {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON, THREAD_HTTP, NULL},
+    {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON_BULK, THREAD_HTTP, NULL},
 };
 
 /* ---- fake credentials: the token says what the caches and the database know ---- */
@@ -186,20 +186,38 @@ static int setup(void **state)
     return 0;
 }
 
-/* Dispatches one request whose headers are h (terminated by {NULL}). */
-static void dispatch(const char *method, const char *url, struct header *h, const char *body,
-                     struct response *res)
+/* The headers of a request are in (h terminated by {NULL}): what next. */
+static enum dispatch_step headers_in(const char *method, const char *url, struct header *h,
+                                     struct response *res)
 {
     request = (struct dispatch_request){.method = method,
                                         .url = url,
                                         .source = {header_lookup, NULL, h},
-                                        .body = body,
-                                        .body_len = body ? strlen(body) : 0,
                                         .request_id = "test",
                                         .client_ip = "127.0.0.1"};
     dispatch_request_init(&request);
     *res = (struct response){0};
+    return dispatch_headers(&dispatcher, &request, res);
+}
+
+/* Its body is in. */
+static void body_in(const char *body, struct response *res)
+{
+    request.body = body;
+    request.body_len = body ? strlen(body) : 0;
+    *res = (struct response){0};
     dispatch_request(&dispatcher, &request, res);
+}
+
+/* Dispatches one request as the transport does: the body is given only when
+ * the headers let it be read; a look-up leaves its deferral in res. */
+static enum dispatch_step dispatch(const char *method, const char *url, struct header *h,
+                                   const char *body, struct response *res)
+{
+    enum dispatch_step step = headers_in(method, url, h, res);
+    if (step == DISPATCH_BODY)
+        body_in(body, res);
+    return step;
 }
 
 /* Plays the transport after a deferral: suspend, start, (worker), finish. */
@@ -225,6 +243,15 @@ static void transport_complete(struct response_deferral *held, struct response *
     if (held->free)
         held->free(held->ctx);
     dispatch_request_clear(&request);
+}
+
+/* A look-up's outcome, as the transport takes it on the resumed call: an
+ * answer, or status 0 to go on reading the body. */
+static void lookup_done(struct response_deferral *held, struct response *res)
+{
+    held->finish(held->ctx, res);
+    held->free(held->ctx);
+    memset(held, 0, sizeof *held);
 }
 
 static const char *problem_code(const struct response *res)
@@ -258,30 +285,114 @@ static void unknown_paths_are_404_and_wrong_methods_405_with_allow(void **state)
     response_clear(&res);
 }
 
-static void bodies_over_the_cap_are_413_before_anything_else(void **state)
+static void bodies_over_the_route_cap_are_413_before_any_byte_is_read(void **state)
 {
     (void)state;
-    struct response res = {0};
-    struct header announced[] = {{"Content-Length", "1025"}, {NULL, NULL}};
-    request = (struct dispatch_request){.source = {header_lookup, NULL, announced}};
-    assert_true(dispatch_refuse_announced_body(&dispatcher, &request, &res));
+    struct response res;
+    /* 64 KiB on an ordinary route, whatever MAX_BODY_BYTES says. */
+    struct header big[] = {{"Authorization", "Bearer client"},
+                           {"Content-Type", "application/json"},
+                           {"Content-Length", "65537"},
+                           {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/json", big, &res), DISPATCH_ANSWER);
+    assert_int_equal(res.status, 413);
+    assert_string_equal(problem_code(&res), "body_too_large");
+    response_clear(&res);
+    struct header fits[] = {{"Authorization", "Bearer client"},
+                            {"Content-Type", "application/json"},
+                            {"Content-Length", "65536"},
+                            {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/json", fits, &res), DISPATCH_BODY);
+    assert_int_equal(request.body_max, DISPATCH_MAX_BODY);
+    assert_true(request.body_announced);
+
+    /* MAX_BODY_BYTES (1024 here) on ingestion. */
+    struct header bulk[] = {{"Authorization", "Bearer client"},
+                            {"Content-Type", "application/json"},
+                            {"Content-Length", "1025"},
+                            {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/ingest", bulk, &res), DISPATCH_ANSWER);
+    assert_int_equal(res.status, 413);
+    response_clear(&res);
+    bulk[2].value = "1024";
+    assert_int_equal(headers_in("POST", "/api/ingest", bulk, &res), DISPATCH_BODY);
+    assert_int_equal(request.body_max, 1024);
+
+    /* Before the credentials: a look-up is not spent on a body refused anyway. */
+    struct header miss[] = {
+        {"Authorization", "Bearer miss-client"}, {"Content-Length", "70000"}, {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/json", miss, &res), DISPATCH_ANSWER);
+    assert_int_equal(res.status, 413);
+    response_clear(&res);
+    assert_int_equal(worker.submitted, 0);
+    assert_int_equal(handler_calls, 0);
+}
+
+/* Chunked: no length to refuse on the headers; the transport counts what
+ * comes against the cap the headers gave it, and stops at the first byte over. */
+static void a_chunked_body_over_the_cap_is_413(void **state)
+{
+    (void)state;
+    struct response res;
+    struct header chunked[] = {{"Authorization", "Bearer client"},
+                               {"Content-Type", "application/json"},
+                               {"Transfer-Encoding", "chunked"},
+                               {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/json", chunked, &res), DISPATCH_BODY);
+    assert_true(request.body_announced);
+    assert_int_equal(request.body_max, DISPATCH_MAX_BODY);
+    request.body_too_large = true; /* the transport counted past body_max */
+    dispatch_request(&dispatcher, &request, &res);
     assert_int_equal(res.status, 413);
     assert_string_equal(problem_code(&res), "body_too_large");
     response_clear(&res);
 
-    struct header fits[] = {{"Content-Length", "1024"}, {NULL, NULL}};
-    request.source.ctx = fits;
-    assert_false(dispatch_refuse_announced_body(&dispatcher, &request, &res));
-    assert_int_equal(res.status, 0);
-
-    /* Chunked, so only counted while reading: refused even before auth. */
-    request =
-        (struct dispatch_request){.method = "POST", .url = "/api/json", .body_too_large = true};
-    dispatch_request_init(&request);
-    dispatch_request(&dispatcher, &request, &res);
+    dispatch_body_too_large(&request, &res); /* what the transport sends mid-body */
     assert_int_equal(res.status, 413);
-    assert_int_equal(handler_calls, 0);
     response_clear(&res);
+    assert_int_equal(handler_calls, 0);
+
+    /* A route without a body keeps none of one it is sent. */
+    struct header none[] = {{"Authorization", "Bearer client"}, {NULL, NULL}};
+    assert_int_equal(headers_in("GET", "/api/admin", none, &res), DISPATCH_ANSWER);
+    response_clear(&res);
+    assert_int_equal(headers_in("GET", "/api/open", chunked, &res), DISPATCH_BODY);
+    assert_false(request.body_kept);
+}
+
+/* The credentials are decided on the headers alone: a caller without them
+ * never has a byte of its body read, whatever it announces. */
+static void a_bad_token_is_401_before_any_body_byte(void **state)
+{
+    (void)state;
+    struct response res;
+    struct header forged[] = {{"Authorization", "Bearer forged"},
+                              {"Content-Type", "application/json"},
+                              {"Content-Length", "1000"},
+                              {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/ingest", forged, &res), DISPATCH_ANSWER);
+    assert_int_equal(res.status, 401);
+    response_clear(&res);
+    struct header none[] = {{"Content-Length", "1000"}, {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/json", none, &res), DISPATCH_ANSWER);
+    assert_int_equal(res.status, 401);
+    response_clear(&res);
+
+    /* A cache miss: looked up before the body, which is read only if it passes. */
+    struct response_deferral held;
+    struct header miss[] = {{"Authorization", "Bearer miss-forged"},
+                            {"Content-Type", "application/json"},
+                            {"Content-Length", "1000"},
+                            {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/ingest", miss, &res), DISPATCH_LOOKUP);
+    transport_start(&res, &held);
+    worker_run();
+    assert_int_equal(resumes, 1);
+    lookup_done(&held, &res);
+    assert_int_equal(res.status, 401);
+    response_clear(&res);
+    assert_null(request.body);
+    assert_int_equal(handler_calls, 0);
 }
 
 static void credentials_are_checked_before_the_handler_and_the_body(void **state)
@@ -339,6 +450,40 @@ static void json_bodies_need_the_type_and_must_parse(void **state)
     }
     assert_int_equal(handler_calls, 0);
 
+    /* Parse memory in proportion to the body: 1,000 empty arrays (3 bytes
+     * each) or 2,000 one-digit numbers are over the budget, the same count
+     * of readings is not. */
+    size_t n = 1000;
+    char *arrays = malloc(3 * n + 2), *numbers = malloc(4 * n + 2);
+    char *readings = malloc(48 * n + 20);
+    assert_true(arrays && numbers && readings);
+    size_t a = 0, b = 0, c = 0;
+    arrays[a++] = numbers[b++] = '[';
+    c += (size_t)sprintf(readings, "{\"measurements\":[");
+    for (size_t i = 0; i < n; i++) {
+        a += (size_t)sprintf(arrays + a, "%s[]", i ? "," : "");
+        b += (size_t)sprintf(numbers + b, "%s1,1", i ? "," : "");
+        c += (size_t)sprintf(readings + c, "%s{\"ts\":\"2026-09-02T00:00:00Z\",\"kwh\":1}",
+                             i ? "," : "");
+    }
+    arrays[a++] = numbers[b++] = ']';
+    arrays[a] = numbers[b] = '\0';
+    sprintf(readings + c, "]}");
+    const char *costly[] = {arrays, numbers};
+    for (size_t i = 0; i < 2; i++) {
+        dispatch("POST", "/api/json", json, costly[i], &res);
+        assert_int_equal(res.status, 400);
+        assert_non_null(strstr(json_string_value(json_object_get(res.json, "detail")), "values"));
+        response_clear(&res);
+    }
+    dispatch("POST", "/api/json", json, readings, &res);
+    assert_int_equal(res.status, 200);
+    response_clear(&res);
+    handler_calls = 0;
+    free(arrays);
+    free(numbers);
+    free(readings);
+
     dispatch("POST", "/api/json", json, "{\"a\":1}", &res);
     assert_int_equal(res.status, 200);
     assert_int_equal(handler_calls, 1);
@@ -382,7 +527,7 @@ static void a_query_route_runs_on_a_query_worker(void **state)
     transport_complete(&held, &res);
 }
 
-static void a_cache_miss_is_looked_up_on_a_query_worker_then_runs_there(void **state)
+static void a_cache_miss_is_looked_up_on_a_query_worker_before_the_body(void **state)
 {
     (void)state;
     struct response res;
@@ -390,21 +535,24 @@ static void a_cache_miss_is_looked_up_on_a_query_worker_then_runs_there(void **s
     struct header json[] = {{"Authorization", "Bearer miss-client"},
                             {"Content-Type", "application/json"},
                             {NULL, NULL}};
-    dispatch("POST", "/api/json", json, "{\"a\":1}", &res);
+    assert_int_equal(headers_in("POST", "/api/json", json, &res), DISPATCH_LOOKUP);
     assert_int_equal(full_checks, 0); /* nothing waited on this thread */
-    assert_int_equal(handler_calls, 0);
     transport_start(&res, &held);
     assert_int_equal(worker.submitted, 1);
     assert_int_equal(worker.thread, THREAD_QUERY);
     assert_int_equal(resumes, 0);
     worker_run();
     assert_int_equal(full_checks, 1);
-    assert_int_equal(handler_calls, 1);
+    assert_int_equal(handler_calls, 0);
     assert_int_equal(resumes, 1);
-    transport_finish(&held, &res);
+    lookup_done(&held, &res);
+    assert_int_equal(res.status, 0); /* go on: read the body */
+    body_in("{\"a\":1}", &res);
+    assert_int_equal(handler_calls, 1); /* an HTTP route runs on the HTTP thread */
     assert_int_equal(res.status, 200);
     assert_int_equal(json_integer_value(json_object_get(res.json, "caller")), 7);
-    transport_complete(&held, &res);
+    response_clear(&res);
+    dispatch_request_clear(&request);
 }
 
 static void a_cache_miss_answers_401_403_or_503_from_the_worker(void **state)
@@ -423,13 +571,13 @@ static void a_cache_miss_answers_401_403_or_503_from_the_worker(void **state)
         struct response_deferral held;
         struct header h[] = {{"Authorization", cases[i].auth}, {NULL, NULL}};
         resumes = 0;
-        dispatch("GET", cases[i].url, h, NULL, &res);
+        assert_int_equal(headers_in("GET", cases[i].url, h, &res), DISPATCH_LOOKUP);
         transport_start(&res, &held);
         worker_run();
         assert_int_equal(resumes, 1);
-        transport_finish(&held, &res);
+        lookup_done(&held, &res);
         assert_int_equal(res.status, cases[i].status);
-        transport_complete(&held, &res);
+        response_clear(&res);
     }
     assert_int_equal(handler_calls, 0);
 }
@@ -442,14 +590,18 @@ static void a_cache_miss_then_a_deferring_handler_chains(void **state)
     struct header h[] = {{"Authorization", "Bearer miss-client"},
                          {"Content-Type", "application/json"},
                          {NULL, NULL}};
-    dispatch("POST", "/api/ingest", h, "{\"meter_kwh\":1}", &res);
+    assert_int_equal(headers_in("POST", "/api/ingest", h, &res), DISPATCH_LOOKUP);
     transport_start(&res, &held);
-    worker_run(); /* authenticates, runs the handler, starts its deferral */
+    worker_run(); /* authenticates */
+    lookup_done(&held, &res);
+    assert_int_equal(res.status, 0);
+    body_in("{\"meter_kwh\":1}", &res);
     assert_int_equal(handler_calls, 1);
+    transport_start(&res, &held);               /* the handler's deferral */
     assert_ptr_equal(inner_resume, &suspended); /* the handler's work resumes the request */
-    assert_int_equal(resumes, 0);
-    deferred_resume(inner_resume); /* the group commit is done */
     assert_int_equal(resumes, 1);
+    deferred_resume(inner_resume); /* the group commit is done */
+    assert_int_equal(resumes, 2);
     transport_finish(&held, &res);
     assert_int_equal(res.status, 200);
     assert_string_equal(json_string_value(json_object_get(res.json, "committed")), "yes");
@@ -465,15 +617,19 @@ static void a_cache_miss_on_a_hashing_route_hashes_on_a_hashing_worker(void **st
     struct header h[] = {{"Authorization", "Bearer miss-client"},
                          {"Content-Type", "application/json"},
                          {NULL, NULL}};
-    dispatch("POST", "/api/hash", h, "{}", &res);
+    assert_int_equal(headers_in("POST", "/api/hash", h, &res), DISPATCH_LOOKUP);
     transport_start(&res, &held);
     assert_int_equal(worker.thread, THREAD_QUERY);
     worker_run();
+    lookup_done(&held, &res);
+    assert_int_equal(res.status, 0);
     assert_int_equal(handler_calls, 0);
+    body_in("{}", &res);
+    transport_start(&res, &held);
     assert_int_equal(worker.thread, THREAD_HASHING);
     worker_run();
     assert_int_equal(handler_calls, 1);
-    assert_int_equal(resumes, 1);
+    assert_int_equal(resumes, 2);
     transport_finish(&held, &res);
     assert_int_equal(res.status, 200);
     transport_complete(&held, &res);
@@ -484,14 +640,15 @@ static void a_cache_miss_on_a_hashing_route_hashes_on_a_hashing_worker(void **st
         {"Authorization", "Bearer client"}, {"Content-Type", "application/json"}, {NULL, NULL}};
     dispatch("POST", "/api/hash", hit, "{}", &res);
     transport_start(&res, &held);
-    assert_int_equal(resumes, 2);
+    assert_int_equal(resumes, 3);
     transport_finish(&held, &res);
     assert_int_equal(res.status, 503);
     assert_string_equal(problem_code(&res), "busy");
     transport_complete(&held, &res);
 }
 
-/* A refused admission answers on the HTTP thread: no worker, no body parsed. */
+/* A refused admission answers on the HTTP thread, on the headers: no worker,
+ * no body read. */
 static void an_admission_check_refuses_before_the_worker(void **state)
 {
     (void)state;
@@ -508,17 +665,16 @@ static void an_admission_check_refuses_before_the_worker(void **state)
     assert_int_equal(res.status, 200);
     transport_complete(&held, &res);
 
+    /* A slowed address is answered on its headers: no body read, no worker. */
     memset(&worker, 0, sizeof worker);
     request = (struct dispatch_request){.method = "POST",
                                         .url = "/api/login",
                                         .source = {header_lookup, NULL, json},
-                                        .body = "not json",
-                                        .body_len = 8,
                                         .request_id = "test",
                                         .client_ip = "192.0.2.66"};
     dispatch_request_init(&request);
     res = (struct response){0};
-    dispatch_request(&dispatcher, &request, &res);
+    assert_int_equal(dispatch_headers(&dispatcher, &request, &res), DISPATCH_ANSWER);
     assert_int_equal(admit_calls, 2);
     assert_int_equal(res.status, 429);
     assert_null(res.deferral.start);
@@ -555,12 +711,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(unknown_paths_are_404_and_wrong_methods_405_with_allow, setup),
-        cmocka_unit_test_setup(bodies_over_the_cap_are_413_before_anything_else, setup),
+        cmocka_unit_test_setup(bodies_over_the_route_cap_are_413_before_any_byte_is_read, setup),
+        cmocka_unit_test_setup(a_chunked_body_over_the_cap_is_413, setup),
+        cmocka_unit_test_setup(a_bad_token_is_401_before_any_body_byte, setup),
         cmocka_unit_test_setup(credentials_are_checked_before_the_handler_and_the_body, setup),
         cmocka_unit_test_setup(json_bodies_need_the_type_and_must_parse, setup),
         cmocka_unit_test_setup(a_cache_hit_runs_an_http_route_at_once, setup),
         cmocka_unit_test_setup(a_query_route_runs_on_a_query_worker, setup),
-        cmocka_unit_test_setup(a_cache_miss_is_looked_up_on_a_query_worker_then_runs_there, setup),
+        cmocka_unit_test_setup(a_cache_miss_is_looked_up_on_a_query_worker_before_the_body, setup),
         cmocka_unit_test_setup(a_cache_miss_answers_401_403_or_503_from_the_worker, setup),
         cmocka_unit_test_setup(a_cache_miss_then_a_deferring_handler_chains, setup),
         cmocka_unit_test_setup(a_cache_miss_on_a_hashing_route_hashes_on_a_hashing_worker, setup),

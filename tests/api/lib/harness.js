@@ -63,6 +63,7 @@ const SERVER_CONFIG_VARS = [
   'PASSWORD_HASH_SLOTS', 'NO_MIGRATE', 'DEVICE_RATE_PER_MIN', 'SEND_TIMEOUT_S', 'EXPORT_MAX_PER_USER',
   'EXPORT_MAX_TOTAL', 'MAX_READING_AGE_DAYS',
   'TRUSTED_PROXIES', 'METRICS_ALLOW',
+  'DB_TIMEOUT_S', 'SHUTDOWN_TIMEOUT_S',
 ];
 
 // Lines that mean a sanitizer found a bug, whatever the exit status says.
