@@ -16,7 +16,9 @@ const ctx = h.suite();
 const HOUR = 3600 * 1000;
 // Hours far enough in the past that no reading is "in the future"; each alert test
 // takes fresh hours so every reading raises exactly one new alert.
-const BASE_HOUR = Math.floor(Date.now() / HOUR) * HOUR - 30000 * HOUR;
+// Inside MAX_READING_AGE_DAYS (1,100 days = 26,400 hours) with room for the
+// hours the tests count forward from it.
+const BASE_HOUR = Math.floor(Date.now() / HOUR) * HOUR - 24000 * HOUR;
 let nextHour = 0;
 const freshHour = () => BASE_HOUR + (nextHour++) * HOUR;
 const iso = (ms) => new Date(ms).toISOString();
