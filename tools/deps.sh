@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # deps.sh: install what Wattline needs to build, run or test, and only what is missing.
 #
-#   tools/deps.sh [build|run|test|all]     (default: all)
+#   tools/deps.sh [build|run|broker|test|all]     (default: all)
 #
-#   build  compilers and the libraries' headers
-#   run    build, plus PostgreSQL 15 and openssl (make run builds, then runs)
-#   test   run, plus the test tools, Node and tests/node_modules (same as all)
+#   build   compilers and the libraries' headers
+#   run     build, plus PostgreSQL 15 and openssl (make run builds, then runs)
+#   broker  run, plus RabbitMQ (make run-broker)
+#   test    broker, plus the test tools, Node and tests/node_modules (same as all)
 #
 # Debian packages come from apt (as root, or through passwordless sudo); the Node test
 # modules come from `npm ci` in tests/. When everything is present this prints nothing
@@ -17,8 +18,13 @@ readonly ROOT
 readonly PROG="tools/deps.sh"
 
 readonly BUILD_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libwebsockets-dev
-    libjansson-dev libjwt-dev libssl-dev libpq-dev libcurl4-openssl-dev)
+    libjansson-dev libjwt-dev libssl-dev libpq-dev libcurl4-openssl-dev librabbitmq-dev
+    libmosquitto-dev)
 readonly RUN_PACKAGES=(postgresql openssl)
+# Debian's RabbitMQ ships the MQTT, HTTP-auth and auth-cache plugins; amqp-tools and
+# mosquitto-clients are the clients that are not ours, which the README's examples and
+# the tests use.
+readonly BROKER_PACKAGES=(rabbitmq-server amqp-tools mosquitto-clients)
 # chromium is Debian's (/usr/bin/chromium): the browser tests use playwright-core, which
 # never downloads a browser of its own. clang and its runtime (libFuzzer, the sanitizers)
 # build the fuzz targets (tests/fuzz/) that `make test` replays.
@@ -26,7 +32,7 @@ readonly TEST_PACKAGES=(libcmocka-dev chromium nginx clang-format cppcheck valgr
     clang libclang-rt-14-dev)
 
 usage() {
-    echo "usage: $PROG [build|run|test|all]" >&2
+    echo "usage: $PROG [build|run|broker|test|all]" >&2
     exit 2
 }
 
@@ -90,7 +96,10 @@ WANTED=()
 case "$MODE" in
 build) WANTED=("${BUILD_PACKAGES[@]}") ;;
 run) WANTED=("${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}") ;;
-test | all) WANTED=("${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+broker) WANTED=("${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" "${BROKER_PACKAGES[@]}") ;;
+test | all)
+    WANTED=("${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" "${BROKER_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+    ;;
 *) usage ;;
 esac
 

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly LAYERS=(base db auth ingest api live handlers server)
+readonly LAYERS=(base db auth ingest broker api live handlers server)
 
 # Library headers a layer may include, as extended regular expressions; headers of the C
 # library and POSIX are open to every layer. Everything else is refused.
@@ -18,6 +18,7 @@ declare -A LIBRARY=(
     [db]='^(libpq-fe\.h|postgres_ext\.h|jansson\.h)$'
     [auth]='^(openssl/|jwt\.h$|jansson\.h$)'
     [ingest]='^jansson\.h$'
+    [broker]='^(amqp\.h|amqp_framing\.h|amqp_tcp_socket\.h|jansson\.h)$'
     [api]='^jansson\.h$'
     [live]='^jansson\.h$'
     [handlers]='^jansson\.h$'
