@@ -89,6 +89,14 @@ static const struct option_spec OPTIONS[] = {
         "proxies (IPs or CIDR ranges, comma-separated) whose X-Forwarded-For is believed"),
     STR(metrics_allow, "METRICS_ALLOW", "127.0.0.0/8,::1",
         "client ranges that may read /metrics (others get 404)"),
+    STR(amqp_url, "AMQP_URL", NULL,
+        "RabbitMQ to consume readings from (amqp://user:pass@host:5672/vhost); off when unset"),
+    INT(amqp_prefetch, "AMQP_PREFETCH", "512", 1, 65535,
+        "unacknowledged broker messages this instance holds at most"),
+    STR(amqp_legacy_queues, "AMQP_LEGACY_QUEUES", NULL,
+        "existing queues (comma-separated) that legacy simulators publish to"),
+    STR(broker_auth_allow, "BROKER_AUTH_ALLOW", "127.0.0.0/8,::1",
+        "client ranges that may call /api/v1/broker/auth/* (others get 404)"),
 };
 
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
@@ -185,6 +193,10 @@ static bool address_sets_parse(struct config *cfg, char *err, size_t errlen)
     }
     if (!netaddr_set_parse(cfg->metrics_allow, &cfg->metrics_allow_set, why, sizeof why)) {
         snprintf(err, errlen, "invalid METRICS_ALLOW: %s", why);
+        return false;
+    }
+    if (!netaddr_set_parse(cfg->broker_auth_allow, &cfg->broker_auth_allow_set, why, sizeof why)) {
+        snprintf(err, errlen, "invalid BROKER_AUTH_ALLOW: %s", why);
         return false;
     }
     return true;

@@ -56,6 +56,11 @@ struct config {
     char *metrics_allow;   /* METRICS_ALLOW as given; parsed into metrics_allow_set */
     struct netaddr_set trusted_proxy_set;
     struct netaddr_set metrics_allow_set;
+    char *amqp_url; /* NULL: no broker */
+    int amqp_prefetch;
+    char *amqp_legacy_queues; /* NULL: none */
+    char *broker_auth_allow;  /* BROKER_AUTH_ALLOW as given; parsed into broker_auth_allow_set */
+    struct netaddr_set broker_auth_allow_set;
 };
 
 typedef const char *(*config_getenv_fn)(const char *name, void *ctx);

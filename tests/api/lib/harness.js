@@ -64,6 +64,7 @@ const SERVER_CONFIG_VARS = [
   'EXPORT_MAX_TOTAL', 'MAX_READING_AGE_DAYS',
   'TRUSTED_PROXIES', 'METRICS_ALLOW',
   'DB_TIMEOUT_S', 'SHUTDOWN_TIMEOUT_S',
+  'AMQP_URL', 'AMQP_PREFETCH', 'AMQP_LEGACY_QUEUES', 'BROKER_AUTH_ALLOW',
 ];
 
 // Lines that mean a sanitizer found a bug, whatever the exit status says.
