@@ -11,13 +11,13 @@
 #define DEVICE_COLUMNS                                                                             \
     "id, name, description, address, max_hourly_kwh, reading_type, owner_id,"                      \
     " (extract(epoch FROM created_at) * 1000000)::bigint,"                                         \
-    " (extract(epoch FROM last_seen_at) * 1000000)::bigint"
+    " (extract(epoch FROM last_seen_at) * 1000000)::bigint, serial"
 
 static const struct db_stmt CREATE = {
     "devices_create",
     "INSERT INTO devices (name, description, address, max_hourly_kwh, reading_type, owner_id,"
-    "  token_hash)"
-    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4::float8, $5, $6::bigint, $7)"
+    "  token_hash, serial)"
+    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4::float8, $5, $6::bigint, $7, $8)"
     " RETURNING " DEVICE_COLUMNS};
 
 static const struct db_stmt GET = {
@@ -40,11 +40,28 @@ static const struct db_stmt UPDATE = {
     "devices_update",
     "UPDATE devices SET name = coalesce($3, name), description = coalesce($4, description),"
     "  address = coalesce($5, address), max_hourly_kwh = coalesce($6::float8, max_hourly_kwh),"
-    "  owner_id = CASE WHEN $7::bool THEN $8::bigint ELSE owner_id END, updated_at = now()"
+    "  owner_id = CASE WHEN $7::bool THEN $8::bigint ELSE owner_id END,"
+    "  serial = CASE WHEN $9::bool THEN $10 ELSE serial END, updated_at = now()"
     " FROM (SELECT id AS old_id, owner_id AS old_owner FROM devices"
     "  WHERE id = $1 AND ($2::bigint = 0 OR owner_id = $2) FOR UPDATE) old"
     " WHERE id = old.old_id"
     " RETURNING " DEVICE_COLUMNS ", old.old_owner IS DISTINCT FROM owner_id"};
+
+/* The few columns of a struct device_ref, by id or by serial (each its own
+ * index: the primary key, the serial's UNIQUE). */
+#define REF_COLUMNS "id, reading_type, owner_id, serial"
+
+static const struct db_stmt FIND_BY_ID = {"devices_find_by_id",
+                                          "SELECT " REF_COLUMNS " FROM devices WHERE id = $1"};
+
+static const struct db_stmt FIND_BY_SERIAL = {
+    "devices_find_by_serial", "SELECT " REF_COLUMNS " FROM devices WHERE serial = $1"};
+
+/* One of $2 (the id) and $3 (the serial) is NULL. The token's UNIQUE index
+ * finds the row; the name only confirms it. */
+static const struct db_stmt TOKEN_MATCHES = {
+    "devices_token_matches",
+    "SELECT 1 FROM devices WHERE token_hash = $1 AND (id = $2::bigint OR serial = $3)"};
 
 static const struct db_stmt SET_TOKEN = {
     "devices_set_token", "UPDATE devices SET token_hash = $2, updated_at = now() WHERE id = $1"};
@@ -57,6 +74,7 @@ void device_clear(struct device *d)
     free(d->name);
     free(d->description);
     free(d->address);
+    free(d->serial);
     memset(d, 0, sizeof *d);
 }
 
@@ -86,10 +104,11 @@ static enum status read_device(const PGresult *res, int row, struct device *d)
         .owner_id = db_get_ll(res, row, 6),
         .created_at = db_get_ll(res, row, 7),
         .last_seen_at = db_get_ll(res, row, 8),
+        .serial = PQgetisnull(res, row, 9) ? NULL : strdup(PQgetvalue(res, row, 9)),
     };
     if (!reading_type_parse(PQgetvalue(res, row, 5), &d->reading_type))
         d->reading_type = READING_CUMULATIVE; /* the table's CHECK allows nothing else */
-    if (!d->name || !d->description || !d->address) {
+    if (!d->name || !d->description || !d->address || (!d->serial && !PQgetisnull(res, row, 9))) {
         device_clear(d);
         return STATUS_INTERNAL;
     }
@@ -118,8 +137,9 @@ enum status db_devices_create(struct db_conn *c, const struct device_new *in,
                             double_text(&max, in->max_hourly_kwh),
                             reading_type_name(in->reading_type),
                             in->owner_id ? db_ll(&owner, in->owner_id) : NULL,
-                            token_hash};
-    PGresult *res = db_exec(c, &CREATE, 7, params);
+                            token_hash,
+                            in->serial};
+    PGresult *res = db_exec(c, &CREATE, 8, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK)
         st = read_device(res, 0, out);
@@ -178,13 +198,15 @@ static enum status run_update(struct db_conn *c, long long id, long long owner_s
         p->set_max_hourly_kwh ? double_text(&maxt, p->max_hourly_kwh) : NULL,
         p->set_owner ? "true" : "false",
         p->set_owner && p->owner_id ? db_ll(&ownert, p->owner_id) : NULL,
+        p->set_serial ? "true" : "false",
+        p->set_serial ? p->serial : NULL,
     };
-    PGresult *res = db_exec(c, &UPDATE, 8, params);
+    PGresult *res = db_exec(c, &UPDATE, 10, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) != 1)
         st = STATUS_NOT_FOUND;
     if (st == STATUS_OK) {
-        *owner_changed = db_get_bool(res, 0, 9);
+        *owner_changed = db_get_bool(res, 0, 10);
         st = read_device(res, 0, out);
     }
     PQclear(res);
@@ -255,4 +277,70 @@ static enum status delete_in_tx(struct db_conn *c, void *ctx)
 enum status db_devices_delete(struct db_conn *c, long long id)
 {
     return db_transaction(c, delete_in_tx, &id);
+}
+
+/* ---- by name ------------------------------------------------------------------ */
+
+static enum status find_ref(struct db_conn *c, const struct db_stmt *stmt, const char *param,
+                            struct device_ref *out)
+{
+    *out = (struct device_ref){0};
+    const char *params[] = {param};
+    PGresult *res;
+    enum status st = db_exec_row(c, stmt, 1, params, &res);
+    if (st == STATUS_OK) {
+        out->id = db_get_ll(res, 0, 0);
+        if (!reading_type_parse(PQgetvalue(res, 0, 1), &out->reading_type))
+            out->reading_type = READING_CUMULATIVE; /* the table's CHECK allows nothing else */
+        out->owner_id = db_get_ll(res, 0, 2);
+        db_get_str(res, 0, 3, out->serial, sizeof out->serial);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum status db_devices_find_by_id(struct db_conn *c, long long id, struct device_ref *out)
+{
+    struct db_ll_text idt;
+    return find_ref(c, &FIND_BY_ID, db_ll(&idt, id), out);
+}
+
+enum status db_devices_find_by_serial(struct db_conn *c, const char *serial, struct device_ref *out)
+{
+    /* Not valid: no row can have it, and no query is spent finding that out. */
+    if (!device_serial_valid(serial)) {
+        *out = (struct device_ref){0};
+        return STATUS_NOT_FOUND;
+    }
+    return find_ref(c, &FIND_BY_SERIAL, serial, out);
+}
+
+enum status db_devices_find_by_name(struct db_conn *c, const char *name, struct device_ref *out)
+{
+    long long id = 0;
+    switch (device_name_parse(name, &id)) {
+    case DEVICE_NAME_ID:
+        return db_devices_find_by_id(c, id, out);
+    case DEVICE_NAME_SERIAL:
+        return db_devices_find_by_serial(c, name, out);
+    case DEVICE_NAME_INVALID:
+        break;
+    }
+    *out = (struct device_ref){0};
+    return STATUS_NOT_FOUND;
+}
+
+enum status db_devices_token_matches(struct db_conn *c, const char *name, const char *token_hash)
+{
+    long long id = 0;
+    enum device_name_kind kind = device_name_parse(name, &id);
+    if (kind == DEVICE_NAME_INVALID)
+        return STATUS_NOT_FOUND;
+    struct db_ll_text idt;
+    const char *params[] = {token_hash, kind == DEVICE_NAME_ID ? db_ll(&idt, id) : NULL,
+                            kind == DEVICE_NAME_SERIAL ? name : NULL};
+    PGresult *res;
+    enum status st = db_exec_row(c, &TOKEN_MATCHES, 3, params, &res);
+    PQclear(res);
+    return st;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "../base/device_name.h"
 #include "db.h"
 #include "models.h"
 
@@ -20,6 +21,7 @@ struct device {
     char *address;     /* owned */
     double max_hourly_kwh;
     enum reading_type reading_type;
+    char *serial;           /* owned; NULL: none */
     long long owner_id;     /* 0: unassigned */
     long long created_at;   /* microseconds since the epoch */
     long long last_seen_at; /* 0: never seen */
@@ -36,18 +38,20 @@ struct device_list {
 void device_list_free(struct device_list *list);
 
 /* What a new device starts with; description and address may be NULL ("").
- * owner_id 0 leaves it unassigned. */
+ * serial NULL: none. owner_id 0 leaves it unassigned. */
 struct device_new {
     const char *name;
     const char *description;
     const char *address;
     double max_hourly_kwh;
     enum reading_type reading_type;
+    const char *serial;
     long long owner_id;
 };
 
 /* Inserts a device holding token_hash. STATUS_INVALID when owner_id names no
- * user (the foreign key). */
+ * user (the foreign key) or the serial is not one (the CHECK; the handlers
+ * check it first); STATUS_CONFLICT when another device has the serial. */
 enum status db_devices_create(struct db_conn *conn, const struct device_new *in,
                               const char *token_hash, struct device *out);
 
@@ -67,6 +71,8 @@ struct device_patch {
     const char *address;
     bool set_max_hourly_kwh;
     double max_hourly_kwh;
+    bool set_serial;
+    const char *serial; /* with set_serial, NULL clears it */
     bool set_owner;
     long long owner_id; /* 0: unassign */
 };
@@ -74,7 +80,8 @@ struct device_patch {
 /* Applies the patch to the device if owner_scope is 0 or owns it (else
  * STATUS_NOT_FOUND), in one transaction that also announces an owner change
  * (devices_changed event) so live sessions drop the device. STATUS_INVALID
- * when the new owner names no user. */
+ * when the new owner names no user; STATUS_CONFLICT when another device has
+ * the new serial. */
 enum status db_devices_update(struct db_conn *conn, long long id, long long owner_scope,
                               const struct device_patch *patch, struct device *out);
 
@@ -84,5 +91,31 @@ enum status db_devices_set_token(struct db_conn *conn, long long id, const char 
 /* Deletes the device (its readings, hours and alerts go by cascade) and
  * announces it, in one transaction. STATUS_NOT_FOUND when it is gone. */
 enum status db_devices_delete(struct db_conn *conn, long long id);
+
+/* ---- by the names of device_name.h: the broker consumer and its logins ---- */
+
+/* What a message or a login needs to know of the device it names; no
+ * allocation, so a consumer may keep many. */
+struct device_ref {
+    long long id;
+    enum reading_type reading_type;
+    long long owner_id;                 /* 0: unassigned */
+    char serial[DEVICE_SERIAL_MAX + 1]; /* "": none */
+};
+
+/* The device with this id / this serial / this name (device_name_parse():
+ * digits name the id, anything else the serial); STATUS_NOT_FOUND when none
+ * has it, or the name or serial is not valid. */
+enum status db_devices_find_by_id(struct db_conn *conn, long long id, struct device_ref *out);
+enum status db_devices_find_by_serial(struct db_conn *conn, const char *serial,
+                                      struct device_ref *out);
+enum status db_devices_find_by_name(struct db_conn *conn, const char *name, struct device_ref *out);
+
+/* Whether the device named by name (as above) holds the token whose
+ * SHA-256 hex is token_hash: STATUS_OK when it does, STATUS_NOT_FOUND when
+ * it does not (another device's token, no such device, a name that names
+ * none alike). */
+enum status db_devices_token_matches(struct db_conn *conn, const char *name,
+                                     const char *token_hash);
 
 #endif

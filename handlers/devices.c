@@ -21,10 +21,11 @@ json_t *devices_to_json(const struct device *d)
 {
     char created[TIMEFMT_MAX];
     timefmt_format(d->created_at, created);
-    return json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:s, s:o}", "id", (json_int_t)d->id,
+    return json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:o, s:s, s:o}", "id", (json_int_t)d->id,
                      "name", d->name, "description", d->description, "address", d->address,
                      "max_hourly_kwh", d->max_hourly_kwh, "reading_type",
-                     reading_type_name(d->reading_type), "owner_id",
+                     reading_type_name(d->reading_type), "serial",
+                     d->serial ? json_string(d->serial) : json_null(), "owner_id",
                      d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at", created,
                      "last_seen_at", resource_time_or_null(d->last_seen_at));
 }
@@ -60,10 +61,10 @@ bool devices_cursor_or_reply(const struct request *req, char tag, long long *val
 /* ---- request bodies ------------------------------------------------------------ */
 
 static const char *const CREATE_MEMBERS[] = {
-    "name", "description", "address", "max_hourly_kwh", "reading_type", "owner_id", NULL};
+    "name", "description", "address", "max_hourly_kwh", "reading_type", "serial", "owner_id", NULL};
 /* reading_type is known here only to be refused as immutable, not as unknown. */
 static const char *const PATCH_MEMBERS[] = {
-    "name", "description", "address", "max_hourly_kwh", "reading_type", "owner_id", NULL};
+    "name", "description", "address", "max_hourly_kwh", "reading_type", "serial", "owner_id", NULL};
 
 static bool has_control_chars(const char *s)
 {
@@ -121,6 +122,26 @@ static bool read_reading_type_or_reply(const json_t *body, bool create, struct d
     return true;
 }
 
+/* "serial": a serial (base/device_name.h) or null (none; on a PATCH, clear it). */
+static bool read_serial_or_reply(const json_t *body, struct device_fields *f, struct response *res)
+{
+    const json_t *v = json_object_get(body, "serial");
+    f->has_serial = v != NULL;
+    f->serial = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    /* A NUL inside the string would hide the rest of it from the check. */
+    if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+        device_serial_valid(json_string_value(v))) {
+        f->serial = json_string_value(v);
+        return true;
+    }
+    response_problem(res, 422, "invalid_field", "serial",
+                     "serial must be null or 1 to %d characters of A-Za-z0-9_- , not all digits",
+                     DEVICE_SERIAL_MAX);
+    return false;
+}
+
 bool devices_read_fields_or_reply(const json_t *body, bool create, struct device_fields *f,
                                   struct response *res)
 {
@@ -133,7 +154,7 @@ bool devices_read_fields_or_reply(const json_t *body, bool create, struct device
            validate_string_or_reply(body, "address", false, DEVICES_ADDRESS_MAX, &f->address,
                                     res) &&
            read_max_or_reply(body, create, f, res) &&
-           read_reading_type_or_reply(body, create, f, res) &&
+           read_reading_type_or_reply(body, create, f, res) && read_serial_or_reply(body, f, res) &&
            validate_id_or_reply(body, "owner_id", true, &f->owner_id, &f->has_owner, &owner_null,
                                 res);
 }
@@ -220,10 +241,18 @@ static int owner_problem(struct response *res)
     return response_problem(res, 422, "invalid_field", "owner_id", "owner_id names no user");
 }
 
+/* The one unique member a create or a PATCH can collide on. */
+static int serial_taken_problem(struct response *res)
+{
+    return response_problem(res, 409, "serial_taken", "serial",
+                            "another device already has this serial");
+}
+
 /* POST /api/v1/devices — admin.
  * {"name", "description"?, "address"?, "max_hourly_kwh", "reading_type"?,
- *  "owner_id"?} → 201 the device plus "token" (shown this once), Location;
- * 422 invalid/unknown member or an owner_id that names no user. */
+ *  "serial"?, "owner_id"?} → 201 the device plus "token" (shown this once),
+ * Location; 409 serial_taken; 422 invalid/unknown member or an owner_id that
+ * names no user. */
 int devices_create(const struct request *req, struct response *res, struct app *app)
 {
     struct device_fields f;
@@ -242,6 +271,7 @@ int devices_create(const struct request *req, struct response *res, struct app *
         .address = f.address,
         .max_hourly_kwh = f.max_hourly_kwh,
         .reading_type = f.reading_type,
+        .serial = f.serial,
         .owner_id = f.owner_id,
     };
     struct device d;
@@ -249,6 +279,8 @@ int devices_create(const struct request *req, struct response *res, struct app *
     db_pool_release(app->pool, c);
     if (st == STATUS_INVALID)
         return owner_problem(res);
+    if (st == STATUS_CONFLICT)
+        return serial_taken_problem(res);
     if (st != STATUS_OK)
         return response_status(res, st);
     authn_device_token_issued(app->authn, hash);
@@ -279,12 +311,14 @@ int devices_get(const struct request *req, struct response *res, struct app *app
     return pooled_run(req, res, app, get_device);
 }
 
-/* A client may change only its device's name, description and limit. */
+/* A client may change only its device's name, description and limit. The
+ * serial is an admin's, like the address: it is how the broker knows the
+ * device, and a client could otherwise take a name another meter sends. */
 static bool client_fields_or_reply(const struct request *req, struct response *res)
 {
     if (req->caller.role == ROLE_ADMIN)
         return true;
-    static const char *const ADMIN_ONLY[] = {"address", "owner_id"};
+    static const char *const ADMIN_ONLY[] = {"address", "serial", "owner_id"};
     for (size_t i = 0; i < sizeof ADMIN_ONLY / sizeof ADMIN_ONLY[0]; i++) {
         if (json_object_get(req->body, ADMIN_ONLY[i])) {
             response_problem(res, 403, "forbidden_field", ADMIN_ONLY[i],
@@ -314,6 +348,8 @@ static int update_device(const struct request *req, struct response *res, struct
         .address = f.address,
         .set_max_hourly_kwh = f.has_max_hourly_kwh,
         .max_hourly_kwh = f.max_hourly_kwh,
+        .set_serial = f.has_serial,
+        .serial = f.serial,
         .set_owner = f.has_owner,
         .owner_id = f.owner_id,
     };
@@ -321,6 +357,8 @@ static int update_device(const struct request *req, struct response *res, struct
     enum status st = db_devices_update(c, id, access_owner_scope(&req->caller), &patch, &d);
     if (st == STATUS_INVALID)
         return owner_problem(res);
+    if (st == STATUS_CONFLICT)
+        return serial_taken_problem(res);
     if (st != STATUS_OK)
         return response_status(res, st);
     response_json(res, 200, devices_to_json(&d));
@@ -329,11 +367,11 @@ static int update_device(const struct request *req, struct response *res, struct
 }
 
 /* PATCH /api/v1/devices/{id} — owner, admin.
- * Any of "name", "description", "max_hourly_kwh"; an admin also "address" and
- * "owner_id" (a user id, or null to unassign). 200 the device; 404 missing or
- * not the caller's; 403 forbidden_field for a client's address/owner_id;
- * 422 invalid/unknown member, immutable_field for reading_type, an owner_id
- * that names no user. */
+ * Any of "name", "description", "max_hourly_kwh"; an admin also "address",
+ * "serial" (null clears it) and "owner_id" (a user id, or null to unassign).
+ * 200 the device; 404 missing or not the caller's; 403 forbidden_field for a
+ * client's address/serial/owner_id; 409 serial_taken; 422 invalid/unknown
+ * member, immutable_field for reading_type, an owner_id that names no user. */
 int devices_update(const struct request *req, struct response *res, struct app *app)
 {
     return pooled_run(req, res, app, update_device);

@@ -11,7 +11,8 @@
 #include "../api/handler.h"
 
 /* {"id","name","description","address","max_hourly_kwh","reading_type",
- *  "owner_id"|null,"created_at","last_seen_at"|null}; caller owns it. */
+ *  "serial"|null,"owner_id"|null,"created_at","last_seen_at"|null}; caller
+ *  owns it. */
 json_t *devices_to_json(const struct device *d);
 
 /* ---- shared with the other per-device routes ------------------------------
@@ -46,6 +47,8 @@ struct device_fields {
     double max_hourly_kwh;
     bool has_reading_type;
     enum reading_type reading_type;
+    bool has_serial;
+    const char *serial; /* NULL with has_serial: null (none, or clear it) */
     bool has_owner;
     long long owner_id; /* 0: null (unassigned) */
 };
