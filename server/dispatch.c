@@ -7,6 +7,7 @@
 
 #include "../api/app.h"
 #include "../auth/jwt.h"
+#include "../base/form.h"
 #include "../base/metrics.h"
 #include "static_files.h"
 
@@ -121,20 +122,47 @@ static const char *json_shape_problem(const char *s, size_t len)
     return NULL;
 }
 
-static bool content_type_is_json(const char *ct)
+/* The media type of a Content-Type header is `type` (parameters such as a
+ * charset aside). */
+static bool content_type_is(const char *ct, const char *type)
 {
     if (!ct)
         return false;
     size_t n = strcspn(ct, "; \t");
-    return (n == 16 && !strncasecmp(ct, "application/json", 16));
+    return n == strlen(type) && !strncasecmp(ct, type, n);
 }
 
-/* Parses the body of a BODY_JSON route into req.body, or puts the problem in
- * res. Other routes ignore any body. */
+static bool content_type_is_json(const char *ct)
+{
+    return content_type_is(ct, "application/json");
+}
+
+/* Decodes the body of a BODY_FORM route into req.body (an object of
+ * strings, base/form.h), or puts the problem in res. An empty body is an
+ * empty form: which fields a handler needs is the handler's to say. */
+static bool form_or_reply(struct dispatch_request *r, struct response *res)
+{
+    if (!content_type_is(r->content_type, "application/x-www-form-urlencoded")) {
+        response_problem(res, 415, "unsupported_media_type", NULL,
+                         "the body must be a form (Content-Type: "
+                         "application/x-www-form-urlencoded)");
+        return false;
+    }
+    const char *why = NULL;
+    r->req.body = form_decode(r->body, r->body_len, &why);
+    if (!r->req.body)
+        response_problem(res, 400, "malformed_form", NULL, "malformed form body: %s", why);
+    return r->req.body != NULL;
+}
+
+/* Parses the body of a BODY_JSON or BODY_FORM route into req.body, or puts
+ * the problem in res. Other routes ignore any body. */
 static bool body_or_reply(struct dispatch_request *r, struct response *res)
 {
     if (r->route->body == BODY_NONE)
         return true;
+    if (r->route->body == BODY_FORM)
+        return form_or_reply(r, res);
     if (!content_type_is_json(r->content_type)) {
         response_problem(res, 415, "unsupported_media_type", NULL,
                          "the body must be JSON (Content-Type: application/json)");

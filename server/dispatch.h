@@ -9,7 +9,8 @@
  * Content-Length announces more); credentials (401, 403). Only then is the
  * body read, under that cap (counted, for a chunked body). Body complete
  * (dispatch_request()): Content-Type (415) and JSON within a nesting and size
- * budget (400); then the handler, on the thread its route names.
+ * budget, or a form body (400); then the handler, on the thread its route
+ * names.
  *
  * Threads. An HTTP thread does everything above that needs no database,
  * including the cached credential check that the hot path (a device posting

@@ -25,6 +25,8 @@ enum route_body {
     BODY_NONE = 0,  /* any body is counted and dropped; no Content-Type needed */
     BODY_JSON,      /* a JSON body is required */
     BODY_JSON_BULK, /* the same, up to MAX_BODY_BYTES: ingestion batches */
+    BODY_FORM,      /* application/x-www-form-urlencoded (RabbitMQ's HTTP auth backend),
+                       handed to the handler as req.body, an object of strings */
 };
 
 /* Where a handler runs. The HTTP threads parse and send; a handler that

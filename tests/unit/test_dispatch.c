@@ -29,6 +29,17 @@ static int answer_ok(const struct request *req, struct response *res, struct app
     return response_json(res, 200, json_pack("{s:I}", "caller", req->caller.user_id));
 }
 
+/* A form handler: echoes the field "a" it was given. */
+static int answer_form(const struct request *req, struct response *res, struct app *app)
+{
+    (void)app;
+    handler_calls++;
+    const char *a = json_string_value(json_object_get(req->body, "a"));
+    return response_json(res, 200,
+                         json_pack("{s:s, s:I}", "a", a ? a : "(none)", "fields",
+                                   (json_int_t)json_object_size(req->body)));
+}
+
 /* A handler that answers later, as POST /api/v1/measurements does. */
 static struct deferred *inner_resume;
 static int inner_freed;
@@ -82,6 +93,7 @@ static const struct route ROUTES[] = {
     {"POST", "/api/login", answer_ok, ACCESS_ANYONE, BODY_JSON, THREAD_HASHING,
      admit_unless_slowed},
     {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON_BULK, THREAD_HTTP, NULL},
+    {"POST", "/api/form", answer_form, ACCESS_ANYONE, BODY_FORM, THREAD_HTTP, NULL},
 };
 
 /* ---- fake credentials: the token says what the caches and the database know ---- */
@@ -491,6 +503,51 @@ static void json_bodies_need_the_type_and_must_parse(void **state)
     response_clear(&res);
 }
 
+/* RabbitMQ's HTTP auth backend posts forms: the type is required (415), a
+ * malformed form is 400, and the handler reads the fields as req.body. */
+static void form_bodies_need_the_type_and_are_decoded(void **state)
+{
+    (void)state;
+    struct response res;
+    struct header json[] = {{"Content-Type", "application/json"}, {NULL, NULL}};
+    dispatch("POST", "/api/form", json, "{\"a\":\"1\"}", &res);
+    assert_int_equal(res.status, 415);
+    assert_string_equal(problem_code(&res), "unsupported_media_type");
+    response_clear(&res);
+    dispatch("POST", "/api/form", NULL, "a=1", &res);
+    assert_int_equal(res.status, 415);
+    response_clear(&res);
+
+    struct header form[] = {{"Content-Type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8"},
+                            {"Content-Length", "65537"},
+                            {NULL, NULL}};
+    assert_int_equal(headers_in("POST", "/api/form", form, &res), DISPATCH_ANSWER);
+    assert_int_equal(res.status, 413); /* the 64 KiB of every ordinary route */
+    response_clear(&res);
+    form[1] = (struct header){NULL, NULL};
+    const char *bad[] = {"a=%zz", "a=1&a=2", "a=%00", "a=%ff"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dispatch("POST", "/api/form", form, bad[i], &res);
+        assert_int_equal(res.status, 400);
+        assert_string_equal(problem_code(&res), "malformed_form");
+        response_clear(&res);
+    }
+    assert_int_equal(handler_calls, 0);
+
+    dispatch("POST", "/api/form", form, "a=x+y%2Fz&b=", &res);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(json_string_value(json_object_get(res.json, "a")), "x y/z");
+    assert_int_equal(json_integer_value(json_object_get(res.json, "fields")), 2);
+    assert_null(request.req.body); /* released after the handler */
+    response_clear(&res);
+    /* No body at all is an empty form: the handler says what it lacks. */
+    dispatch("POST", "/api/form", form, NULL, &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(res.json, "fields")), 0);
+    assert_int_equal(handler_calls, 2);
+    response_clear(&res);
+}
+
 static void a_cache_hit_runs_an_http_route_at_once(void **state)
 {
     (void)state;
@@ -716,6 +773,7 @@ int main(void)
         cmocka_unit_test_setup(a_bad_token_is_401_before_any_body_byte, setup),
         cmocka_unit_test_setup(credentials_are_checked_before_the_handler_and_the_body, setup),
         cmocka_unit_test_setup(json_bodies_need_the_type_and_must_parse, setup),
+        cmocka_unit_test_setup(form_bodies_need_the_type_and_are_decoded, setup),
         cmocka_unit_test_setup(a_cache_hit_runs_an_http_route_at_once, setup),
         cmocka_unit_test_setup(a_query_route_runs_on_a_query_worker, setup),
         cmocka_unit_test_setup(a_cache_miss_is_looked_up_on_a_query_worker_before_the_body, setup),
