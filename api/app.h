@@ -18,6 +18,7 @@ struct hub;
 struct throttle_table;
 struct rate_table;
 struct export_limit;
+struct broker_login;
 
 struct app {
     const struct config *config;
@@ -29,6 +30,7 @@ struct app {
     struct throttle_table *login_throttle; /* failed logins per client address */
     struct rate_table *device_rate;        /* DEVICE_RATE_PER_MIN; NULL: no limit */
     struct export_limit *exports;          /* CSV exports in progress, per user and in all */
+    struct broker_login *broker_login;     /* MQTT device logins; NULL without AMQP_URL */
     struct ingest *ingest;                 /* the one entry point for readings, any source */
     struct hub *hub;                       /* WebSocket sessions; NULL when not serving WS */
     const char *ws_url;                    /* what /api/v1/config announces */

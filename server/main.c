@@ -8,6 +8,7 @@
 #include "../api/app.h"
 #include "../api/export_limit.h"
 #include "../auth/authn.h"
+#include "../auth/broker_login.h"
 #include "../auth/password.h"
 #include "../live/hub.h"
 #include "../ingest/ingest.h"
@@ -271,8 +272,11 @@ static int cmd_serve(int argc, char **argv)
     if (cfg.device_rate_per_min > 0)
         app.device_rate = rate_table_create(&device_rate, DEVICE_RATE_SETS);
     app.exports = export_limit_create(cfg.export_max_per_user, cfg.export_max_total);
+    if (cfg.amqp_url)
+        app.broker_login = broker_login_create(app.pool);
     if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle ||
         (cfg.device_rate_per_min > 0 && !app.device_rate) || !app.exports ||
+        (cfg.amqp_url && !app.broker_login) ||
         !db_pool_watch(app.pool, migrations.items, migrations.count)) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
@@ -325,6 +329,7 @@ out:
     throttle_table_free(app.login_throttle);
     rate_table_free(app.device_rate);
     export_limit_free(app.exports);
+    broker_login_free(app.broker_login);
     authn_free(app.authn);
     metrics_free(app.metrics);
     db_pool_free(app.pool);

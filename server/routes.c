@@ -4,6 +4,7 @@
 
 #include "../handlers/alerts.h"
 #include "../handlers/auth.h"
+#include "../handlers/broker_auth.h"
 #include "../handlers/consumption.h"
 #include "../handlers/devices.h"
 #include "../handlers/measurements.h"
@@ -34,6 +35,18 @@
 #define HA(method, pattern, handler, access, body, admit)                                          \
     {                                                                                              \
         method, pattern, handler, access, body, THREAD_HASHING, admit                              \
+    }
+
+/* Routes with an admission check on the HTTP thread and a handler on it or
+ * on a query worker: RabbitMQ's auth backend, refused (404) to anyone
+ * outside BROKER_AUTH_ALLOW before the body is read. */
+#define RA(method, pattern, handler, access, body, admit)                                          \
+    {                                                                                              \
+        method, pattern, handler, access, body, THREAD_HTTP, admit                                 \
+    }
+#define QA(method, pattern, handler, access, body, admit)                                          \
+    {                                                                                              \
+        method, pattern, handler, access, body, THREAD_QUERY, admit                                \
     }
 
 const struct route ROUTES[] = {
@@ -68,6 +81,15 @@ const struct route ROUTES[] = {
 
     Q("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
     Q("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),
+
+    QA("POST", "/api/v1/broker/auth/user", broker_auth_user, ACCESS_ANYONE, BODY_FORM,
+       broker_auth_admit),
+    RA("POST", "/api/v1/broker/auth/vhost", broker_auth_vhost, ACCESS_ANYONE, BODY_FORM,
+       broker_auth_admit),
+    RA("POST", "/api/v1/broker/auth/resource", broker_auth_resource, ACCESS_ANYONE, BODY_FORM,
+       broker_auth_admit),
+    RA("POST", "/api/v1/broker/auth/topic", broker_auth_topic, ACCESS_ANYONE, BODY_FORM,
+       broker_auth_admit),
 };
 
 const size_t ROUTES_COUNT = sizeof ROUTES / sizeof ROUTES[0];
