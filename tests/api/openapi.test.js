@@ -434,6 +434,13 @@ describe('the document and the route table', () => {
         assert.deepEqual(codesOf('400'), ['malformed_json'], `${where}: 400`);
         assert.deepEqual(codesOf('413'), ['body_too_large'], `${where}: 413`);
         assert.deepEqual(codesOf('415'), ['unsupported_media_type'], `${where}: 415`);
+      } else if (route.body === 'BODY_FORM') { // RabbitMQ's auth backend: form bodies
+        assert.equal(op.requestBody?.required, true, `${where}: the body is required`);
+        assert.deepEqual(Object.keys(op.requestBody.content),
+          ['application/x-www-form-urlencoded'], where);
+        assert.deepEqual(codesOf('400'), ['malformed_form'], `${where}: 400`);
+        assert.deepEqual(codesOf('413'), ['body_too_large'], `${where}: 413`);
+        assert.deepEqual(codesOf('415'), ['unsupported_media_type'], `${where}: 415`);
       } else {
         assert.equal(op.requestBody, undefined, `${where}: takes no body`);
       }
