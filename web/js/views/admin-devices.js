@@ -17,7 +17,7 @@ function ownerPicker(device, owners, onChange) {
 
 export async function devicesView(root, ctx) {
   const newBtn = h('button', { class: 'btn btn-primary', type: 'button' }, icon('plus'), 'New device');
-  const filter = h('input', { type: 'search', placeholder: 'Filter by name or address', 'aria-label': 'Filter devices', autocomplete: 'off' });
+  const filter = h('input', { type: 'search', placeholder: 'Filter by name, address or serial', 'aria-label': 'Filter devices', autocomplete: 'off' });
   const body = h('div');
   let devices = [];
   let owners = [];
@@ -87,6 +87,7 @@ export async function devicesView(root, ctx) {
     ].map(([label, onClick, cls]) => h('button', { class: `btn ${cls}`, type: 'button', on: { click: onClick } }, label));
     return h('tr', { dataset: { deviceId: device.id } },
       h('td', { dataset: { label: 'Name' } }, h('a', { class: 'strong-link', href: `#/admin/devices/${device.id}` }, device.name)),
+      h('td', { dataset: { label: 'Serial' } }, device.serial ? h('code', null, device.serial) : h('span', { class: 'muted' }, '—')),
       h('td', { dataset: { label: 'Owner' } }, ownerPicker(device, owners, (select) => changeOwner(device, select))),
       h('td', { dataset: { label: 'Address' } }, device.address || h('span', { class: 'muted' }, '—')),
       h('td', { class: 'num', dataset: { label: 'Limit / h' } }, kwh(device.max_hourly_kwh)),
@@ -97,19 +98,19 @@ export async function devicesView(root, ctx) {
 
   function draw() {
     const needle = filter.value.trim().toLowerCase();
-    const shown = devices.filter((d) => !needle || d.name.toLowerCase().includes(needle) || (d.address || '').toLowerCase().includes(needle));
+    const shown = devices.filter((d) => !needle || d.name.toLowerCase().includes(needle) || (d.address || '').toLowerCase().includes(needle) || (d.serial || '').toLowerCase().includes(needle));
     if (!devices.length) {
       mount(body, emptyState('No devices yet', 'Create a device, then put its token on the meter.', newBtn.cloneNode(true)));
       body.querySelector('.empty .btn').addEventListener('click', create);
       return;
     }
     if (!shown.length) {
-      mount(body, emptyState('No matching devices', 'No device name or address contains this text.'));
+      mount(body, emptyState('No matching devices', 'No device name, address or serial contains this text.'));
       return;
     }
     mount(body, h('div', { class: 'table-wrap' },
       h('table', { class: 'table responsive', id: 'devices-table' },
-        h('thead', null, h('tr', null, ['Name', 'Owner', 'Address', 'Limit / h', 'Type', 'Last seen', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', null, h('tr', null, ['Name', 'Serial', 'Owner', 'Address', 'Limit / h', 'Type', 'Last seen', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', null, shown.map(row)))));
   }
 

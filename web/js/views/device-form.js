@@ -37,11 +37,21 @@ function readForm(form, names) {
       out[name] = el.value.trim() === '' ? null : Number(el.value);
     } else if (name === 'owner_id') {
       out[name] = el.value === '' ? null : Number(el.value);
+    } else if (name === 'serial') {
+      out[name] = el.value.trim() === '' ? null : el.value.trim();
     } else {
       out[name] = el.value.trim();
     }
   }
   return out;
+}
+
+// The meter's own identifier (admins only): what an MQTT login or a broker
+// message may name the device by. Empty means none (null).
+const SERIAL_HINT = 'The meter\'s own identifier, for MQTT and broker messages: up to 64 letters, digits, _ or -, not only digits. Leave empty for none.';
+
+function serialInput(value) {
+  return h('input', { name: 'serial', maxlength: '64', pattern: '[A-Za-z0-9_\\-]*[A-Za-z_\\-][A-Za-z0-9_\\-]*', autocomplete: 'off', spellcheck: 'false', value: value || '' });
 }
 
 function checkLimit(values) {
@@ -53,17 +63,18 @@ function checkLimit(values) {
 
 // Edits a device; resolves with the updated device, or undefined if cancelled.
 // An owner may change the name, description and limit; an admin also the
-// address and the owner.
+// address, the serial and the owner.
 export async function editDeviceDialog(device, { isAdmin, owners }) {
   const users = isAdmin ? owners || (await loadOwners()) : [];
   const names = isAdmin
-    ? ['name', 'description', 'address', 'max_hourly_kwh', 'owner_id']
+    ? ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'owner_id']
     : ['name', 'description', 'max_hourly_kwh'];
   return formDialog(`Edit ${device.name}`, {
     fields: [
       field('Name', h('input', { name: 'name', required: true, maxlength: '200', value: device.name })),
       field('Description', h('textarea', { name: 'description', rows: '2', maxlength: '1000', value: device.description || '' })),
       isAdmin ? field('Address', h('input', { name: 'address', maxlength: '500', value: device.address || '' })) : null,
+      isAdmin ? field('Serial', serialInput(device.serial), SERIAL_HINT) : null,
       field('Hourly limit (kWh)', limitInput(device.max_hourly_kwh), 'An alert is raised when one clock hour uses more than this.'),
       isAdmin ? field('Owner', ownerSelect(users, device.owner_id)) : null,
     ],
@@ -95,6 +106,7 @@ export function createDeviceDialog(owners) {
       field('Name', h('input', { name: 'name', required: true, maxlength: '200' })),
       field('Description', h('textarea', { name: 'description', rows: '2', maxlength: '1000' })),
       field('Address', h('input', { name: 'address', maxlength: '500' })),
+      field('Serial', serialInput(null), SERIAL_HINT),
       field('Hourly limit (kWh)', limitInput(), 'An alert is raised when one clock hour uses more than this.'),
       field('Reading type', h('select', { name: 'reading_type' },
         h('option', { value: 'cumulative', selected: true }, 'Cumulative (meter register)'),
@@ -103,7 +115,7 @@ export function createDeviceDialog(owners) {
       field('Owner', ownerSelect(owners, null)),
     ],
     submit: async (form) => {
-      const values = readForm(form, ['name', 'description', 'address', 'max_hourly_kwh', 'reading_type', 'owner_id']);
+      const values = readForm(form, ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'reading_type', 'owner_id']);
       checkLimit(values);
       const body = { name: values.name, max_hourly_kwh: values.max_hourly_kwh, reading_type: values.reading_type };
       if (values.description) {
@@ -111,6 +123,9 @@ export function createDeviceDialog(owners) {
       }
       if (values.address) {
         body.address = values.address;
+      }
+      if (values.serial) {
+        body.serial = values.serial;
       }
       if (values.owner_id !== null) {
         body.owner_id = values.owner_id;

@@ -148,6 +148,7 @@ export async function deviceView(root, ctx) {
       h('span', null, icon('pin'), device.address || 'No address'),
       h('span', null, `Limit ${kwh(device.max_hourly_kwh)} per hour`),
       h('span', null, device.reading_type === 'interval' ? 'Interval meter' : 'Cumulative meter'),
+      device.serial ? h('span', { class: 'serial' }, 'Serial ', h('code', null, device.serial)) : null,
       h('span', null, icon('clock'), `Last seen ${timeAgo(device.last_seen_at)}`),
       device.description ? h('span', { class: 'description' }, device.description) : null);
     document.title = `${device.name} · Wattline`;
