@@ -221,6 +221,31 @@ static void test_body_problems_name_the_field(void **state)
     assert_int_equal(check_body(body, false, &f, &res), 200);
 }
 
+/* A serial: a string of the rules, or null (none / clear); only its
+ * presence is looked at here (the string is borrowed from a freed body). */
+static void test_serial_member(void **state)
+{
+    (void)state;
+    struct device_fields f;
+    struct response res;
+    assert_int_equal(check_body("{\"serial\":\"EM-7\"}", false, &f, &res), 200);
+    assert_true(f.has_serial && f.serial != NULL);
+    assert_int_equal(check_body("{\"serial\":null}", false, &f, &res), 200);
+    assert_true(f.has_serial && f.serial == NULL);
+    assert_int_equal(check_body("{}", false, &f, &res), 200);
+    assert_false(f.has_serial);
+    assert_int_equal(
+        check_body("{\"name\":\"M\",\"max_hourly_kwh\":1,\"serial\":\"a_1\"}", true, &f, &res),
+        200);
+    assert_true(f.has_serial && f.serial != NULL);
+    const char *bad[] = {"\"\"", "\"123\"", "\"a.b\"", "7", "true", "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"serial\":%s}", bad[i]);
+        assert_body_problem(body, false, 422, "invalid_field", "serial");
+    }
+}
+
 /* ---- consumption and export helpers -------------------------------------------- */
 
 static void test_tz_names(void **state)
@@ -349,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_cursor_query_parameter),
         cmocka_unit_test(test_create_body_minimal_and_full),
         cmocka_unit_test(test_body_problems_name_the_field),
+        cmocka_unit_test(test_serial_member),
         cmocka_unit_test(test_tz_names),
         cmocka_unit_test(test_bucket_names),
         cmocka_unit_test(test_spread_whole_hours_is_exact),
