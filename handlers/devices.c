@@ -137,7 +137,7 @@ static bool read_serial_or_reply(const json_t *body, struct device_fields *f, st
         return true;
     }
     response_problem(res, 422, "invalid_field", "serial",
-                     "serial must be null or 1 to %d characters of A-Za-z0-9_- , not all digits",
+                     "serial must be null or 1 to %d of A-Z, a-z, 0-9, _ and -, not all digits",
                      DEVICE_SERIAL_MAX);
     return false;
 }
