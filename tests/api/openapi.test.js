@@ -740,6 +740,35 @@ describe('a tour of the API', () => {
 // ---------------------------------------------------------------------------------------
 // The WebSocket channel
 
+describe('the broker auth routes, with AMQP_URL set', () => {
+  before(loadSpec);
+
+  test('answer documented statuses and bodies: allow/deny, 400, 404, 415', async (t) => {
+    const server = await h.startServer({ databaseUrl: ctx.pg.url,
+      env: { AMQP_URL: 'amqp://u:p@127.0.0.1:1/%2f' } });
+    t.after(() => server.stop());
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const ask = (kind, body, headers = form) =>
+      h.api(server, 'POST', `/api/v1/broker/auth/${kind}`, { body, headers });
+    for (const kind of ['user', 'vhost', 'resource', 'topic']) {
+      const template = `/api/v1/broker/auth/${kind}`;
+      const denied = check(await ask(kind, 'username=7&vhost=other'), 'POST', template);
+      assert.equal(denied.status, 200, denied.text);
+      assert.equal(denied.text, 'deny');
+      assert.equal(check(await ask(kind, 'a=%zz'), 'POST', template).status, 400);
+      assert.equal(check(await ask(kind, '{}', { 'content-type': 'application/json' }), 'POST',
+        template).status, 415);
+    }
+    const allowed = check(await ask('vhost', 'username=7&vhost=%2F&ip=127.0.0.1'), 'POST',
+      '/api/v1/broker/auth/vhost');
+    assert.equal(allowed.text, 'allow');
+    // Without AMQP_URL (the suite's server): 404, as documented.
+    const off = await ctx.api('POST', '/api/v1/broker/auth/user',
+      { body: 'username=7&password=x', headers: form });
+    assert.equal(check(off, 'POST', '/api/v1/broker/auth/user').status, 404);
+  });
+});
+
 describe('the WebSocket messages', () => {
   before(loadSpec);
 
