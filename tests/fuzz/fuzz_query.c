@@ -6,6 +6,10 @@
  * handlers/devices.c), tz (handlers/consumption.c), date and date-times
  * (base/timefmt.c).
  *
+ * The admission checks are real: the login's throttle, and the broker auth
+ * routes' (AMQP_URL set, the client inside BROKER_AUTH_ALLOW); those routes
+ * get their fixed body as a form, the others as JSON.
+ *
  * Input: the first byte picks the method (bits 0-2) and the credential
  * (bits 3-4: an admin's, a client's, one the caches must look up, none); the
  * rest is the target, "/api/v1/alerts?limit=5&cursor=MTA".
@@ -34,6 +38,7 @@
 #include "../../api/cursor.h"
 #include "../../api/validate.h"
 #include "../../auth/throttle.h"
+#include "../../base/netaddr.h"
 #include "../../base/timefmt.h"
 #include "../../handlers/consumption.h"
 #include "../../handlers/devices.h"
@@ -208,8 +213,11 @@ static const char *header(void *ctx, const char *name)
         snprintf(bearer, sizeof bearer, "Bearer %s", token);
         return bearer;
     }
+    /* What each route reads: the fixed body "{}" is a form of one field for
+     * the broker auth routes, JSON for the rest. */
     if (!strcasecmp(name, "Content-Type"))
-        return "application/json";
+        return probe_route && probe_route->body == BODY_FORM ? "application/x-www-form-urlencoded"
+                                                             : "application/json";
     return NULL;
 }
 
@@ -267,6 +275,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* A route's admission check (the login's per-address throttle) is real. */
     app.login_throttle = throttle_table_create(&THROTTLE_ADDRESS, 64);
     check(app.login_throttle != NULL, "no throttle table");
+    /* So is the broker auth routes': AMQP_URL set, the client (127.0.0.1)
+     * inside BROKER_AUTH_ALLOW, so that they are allowed as ACCESS_ANYONE says. */
+    static char amqp_url[] = "amqp://u:p@127.0.0.1:5672/%2f";
+    config.amqp_url = amqp_url;
+    char why[128];
+    check(netaddr_set_parse("127.0.0.0/8", &config.broker_auth_allow_set, why, sizeof why),
+          "BROKER_AUTH_ALLOW does not parse");
     return 0;
 }
 
