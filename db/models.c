@@ -33,3 +33,18 @@ bool reading_type_parse(const char *name, enum reading_type *out)
         return false;
     return true;
 }
+
+bool device_serial_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > DEVICE_SERIAL_MAX)
+        return false;
+    bool digits_only = true;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool digit = c >= '0' && c <= '9';
+        if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '_' && c != '-')
+            return false;
+        digits_only = digits_only && digit;
+    }
+    return !digits_only;
+}
