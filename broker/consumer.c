@@ -1,8 +1,11 @@
 /* consumer: broker.h's thread. The loop: keep a connection, take deliveries
  * into `pending` (never more than the prefetch: the broker stops sending),
- * and every few milliseconds store what is pending as one group, then settle
- * each delivery: ack what committed, dead-letter what is invalid, keep what
- * the database could not take for a later try. */
+ * and every few milliseconds hand what is pending to ingest as one group (a
+ * "flight"); when a flight's readings committed, settle its deliveries: ack
+ * what committed, dead-letter what is invalid, keep what the database could
+ * not take for a later try. Two flights may be in the air at once, one per
+ * ingest committer, so deliveries keep arriving and the next group forms
+ * while the last one commits. */
 #include "broker.h"
 
 #include <amqp.h>
@@ -46,12 +49,16 @@
  * rather than retried forever. */
 #define INTERNAL_FAILURES_MAX 5
 #define POOL_WAIT_MS          1000
-#define CONFIRM_TIMEOUT_MS    5000
+/* Groups handed to ingest and not yet settled: as many as it has committers. */
+#define MAX_FLIGHTS 2
+/* How often the thread looks for a finished flight while one is out. */
+#define FLIGHT_POLL_MS     1
+#define CONFIRM_TIMEOUT_MS 5000
 
 enum delivery_state {
     D_NEW,     /* not parsed yet */
     D_PARSED,  /* parsed; its device is not resolved yet */
-    D_READY,   /* readings built: to store */
+    D_READY,   /* readings built: to store (in a flight) */
     D_STORED,  /* committed: ack */
     D_DEAD,    /* invalid: dead-letter */
     D_RETRY,   /* the database could not take it: keep, try later */
@@ -72,7 +79,17 @@ struct delivery {
     bool duplicate_only; /* D_STORED: every reading was stored already */
     bool republished;    /* D_STORED: a legacy queue's dead message, now in wattline.dead */
     struct ingest_request req;
+    double arrived;        /* clock_mono_s() when it arrived */
+    struct flight *flight; /* the flight it is in, NULL when in none */
+};
+
+/* One group handed to ingest: its deliveries, in arrival order. */
+struct flight {
     struct broker *b;
+    struct delivery **items;
+    int n;
+    int outstanding; /* ingest requests not done yet; under b->lock */
+    bool resolved;   /* the database resolved its devices */
 };
 
 struct broker {
@@ -92,17 +109,17 @@ struct broker {
 
     /* The consumer thread's alone. */
     struct link link;
-    struct link dead_link; /* confirms: republishing legacy queues' dead messages */
-    struct delivery **pending;
+    struct link dead_link;     /* confirms: republishing legacy queues' dead messages */
+    struct delivery **pending; /* arrival (delivery tag) order */
     int npending, cap;
-    double batch_started; /* when pending's oldest unsettled delivery arrived */
-    double retry_at;      /* > 0: wait until then before storing again */
+    struct flight *flights[MAX_FLIGHTS]; /* oldest first */
+    int nflights;
+    double retry_at; /* > 0: wait until then before storing again */
     double retry_delay;
 
-    /* Ingest's done() callbacks, from the committers. */
+    /* Ingest's done() callbacks, from the committers, count down flights. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int outstanding;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -250,8 +267,11 @@ static bool connect_and_consume(struct broker *b, char *err, size_t errlen)
 
 /* The connection is gone: every delivery not settled goes back to its queue
  * (the broker requeues what a closed channel left unacked). */
+static void flights_abandon(struct broker *b);
+
 static void lost(struct broker *b, const char *why)
 {
+    flights_abandon(b); /* ingest still points into the deliveries */
     if (atomic_exchange(&b->connected, false))
         log_warn("broker: connection lost (%s); %d unacknowledged deliveries go back to the "
                  "queue",
@@ -282,8 +302,7 @@ static bool pending_push(struct broker *b, struct delivery *d)
         b->pending = p;
         b->cap = cap;
     }
-    if (b->npending == 0)
-        b->batch_started = clock_mono_s();
+    d->arrived = clock_mono_s();
     b->pending[b->npending++] = d;
     return true;
 }
@@ -326,7 +345,6 @@ static bool receive(struct broker *b, int wait_ms, char *err, size_t errlen)
     amqp_maybe_release_buffers(b->link.conn);
     amqp_rpc_reply_t r = amqp_consume_message(b->link.conn, &d->env, &timeout, 0);
     if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-        d->b = b;
         d->queue = queue_of(b, d->env.consumer_tag);
         if (pending_push(b, d))
             return true;
@@ -377,18 +395,50 @@ static const struct db_broker_device *find(const struct db_broker_device *devs, 
     return NULL;
 }
 
-/* Every name of every parsed delivery, looked up in one round trip. False
- * when the database could not answer (the deliveries wait). */
-static bool resolve(struct broker *b, struct delivery **batch, int n)
+/* The device of a parsed delivery, from the devices its names matched:
+ * NULL, the delivery dead with the reason, when a name matches none or two
+ * names match different devices. */
+static const struct db_broker_device *device_of(struct delivery *d,
+                                                const struct db_broker_device *devs, int ndevs)
+{
+    const struct db_broker_device *dev = NULL;
+    for (int k = 0; k < d->msg.nnames; k++) {
+        const struct broker_name *name = &d->msg.names[k];
+        const struct db_broker_device *named = find(devs, ndevs, name);
+        char why[120];
+        if (!named) {
+            if (name->id)
+                snprintf(why, sizeof why, "unknown device %lld", name->id);
+            else
+                snprintf(why, sizeof why, "unknown device serial %s", name->serial);
+            dead(d, why);
+            return NULL;
+        }
+        if (dev && dev != named) {
+            dead(d, "the message names two different devices");
+            return NULL;
+        }
+        dev = named;
+    }
+    if (!dev) /* broker_message_parse() promises a name; never trust it blindly */
+        dead(d, "the message names no device");
+    return dev;
+}
+
+/* Every name of every parsed delivery, looked up in one round trip, and the
+ * readings of those whose device is known. False when the database could
+ * not answer (the deliveries stay D_PARSED and wait). */
+static bool resolve(struct broker *b, struct delivery **items, int n)
 {
     long long *ids = malloc((size_t)n * 3 * sizeof *ids);
     const char **serials = malloc((size_t)n * 3 * sizeof *serials);
-    int nids = 0, nserials = 0;
+    int nids = 0, nserials = 0, parsed = 0;
     for (int i = 0; ids && serials && i < n; i++) {
-        if (batch[i]->state != D_PARSED)
+        if (items[i]->state != D_PARSED)
             continue;
-        for (int k = 0; k < batch[i]->msg.nnames; k++) {
-            const struct broker_name *name = &batch[i]->msg.names[k];
+        parsed++;
+        for (int k = 0; k < items[i]->msg.nnames; k++) {
+            const struct broker_name *name = &items[i]->msg.names[k];
             if (name->id)
                 ids[nids++] = name->id;
             else
@@ -397,8 +447,9 @@ static bool resolve(struct broker *b, struct delivery **batch, int n)
     }
     struct db_broker_device *devs = NULL;
     int ndevs = 0;
-    enum status st = STATUS_INTERNAL;
-    struct db_conn *conn = ids && serials ? db_pool_acquire(b->pool, POOL_WAIT_MS) : NULL;
+    enum status st = ids && serials && parsed == 0 ? STATUS_OK : STATUS_INTERNAL;
+    struct db_conn *conn =
+        ids && serials && parsed > 0 ? db_pool_acquire(b->pool, POOL_WAIT_MS) : NULL;
     if (conn) {
         st = db_broker_devices(conn, ids, nids, serials, nserials, &devs, &ndevs);
         db_pool_release(b->pool, conn);
@@ -409,40 +460,18 @@ static bool resolve(struct broker *b, struct delivery **batch, int n)
         free(devs);
         return false;
     }
+    long long now_us = (long long)(clock_wall_s() * 1e6);
     for (int i = 0; i < n; i++) {
-        struct delivery *d = batch[i];
-        if (d->state != D_PARSED)
+        struct delivery *d = items[i];
+        const struct db_broker_device *dev =
+            d->state == D_PARSED ? device_of(d, devs, ndevs) : NULL;
+        if (!dev)
             continue;
-        const struct db_broker_device *dev = NULL;
-        for (int k = 0; k < d->msg.nnames; k++) {
-            const struct db_broker_device *named = find(devs, ndevs, &d->msg.names[k]);
-            if (!named) {
-                const struct broker_name *name = &d->msg.names[k];
-                char why[120];
-                if (name->id)
-                    snprintf(why, sizeof why, "unknown device %lld", name->id);
-                else
-                    snprintf(why, sizeof why, "unknown device serial %s", name->serial);
-                dead(d, why);
-                break;
-            }
-            if (dev && dev != named) {
-                dead(d, "the message names two different devices");
-                break;
-            }
-            dev = named;
-        }
-        if (d->state != D_PARSED)
-            continue;
-        if (!dev) { /* broker_message_parse() promises a name; never trust it blindly */
-            dead(d, "the message names no device");
-            continue;
-        }
         d->device_id = dev->id;
         d->type = dev->type;
-        enum status rs = broker_message_readings(
-            &d->msg, d->type, (long long)(clock_wall_s() * 1e6), b->max_age_us, &d->readings,
-            &d->nreadings, d->why, sizeof d->why);
+        enum status rs =
+            broker_message_readings(&d->msg, d->type, now_us, b->max_age_us, &d->readings,
+                                    &d->nreadings, d->why, sizeof d->why);
         if (rs == STATUS_OK)
             d->state = D_READY;
         else if (rs == STATUS_INVALID)
@@ -457,28 +486,82 @@ static bool resolve(struct broker *b, struct delivery **batch, int n)
 static void stored(struct ingest_request *req)
 {
     struct delivery *d = req->user;
-    struct broker *b = d->b;
+    struct flight *f = d->flight;
+    struct broker *b = f->b;
     pthread_mutex_lock(&b->lock);
-    if (--b->outstanding == 0)
-        pthread_cond_signal(&b->cond);
+    f->outstanding--;
+    pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
 }
 
-/* Hands every ready delivery to ingest at once (one group, as far as the
- * committers are concerned) and waits until each is done. */
-static void store(struct broker *b, struct delivery **batch, int n)
+static bool flight_done(struct flight *f)
 {
+    pthread_mutex_lock(&f->b->lock);
+    bool done = f->outstanding == 0;
+    pthread_mutex_unlock(&f->b->lock);
+    return done;
+}
+
+/* A delivery ingest answered for: what to do with it. */
+static void outcome(struct delivery *d)
+{
+    switch (d->req.status) {
+    case STATUS_OK:
+        d->state = D_STORED;
+        d->duplicate_only = d->req.result.accepted == 0;
+        break;
+    case STATUS_INVALID:
+        dead(d, "a reading broke a rule of ingestion");
+        break;
+    case STATUS_NOT_FOUND:
+        dead(d, "the device was deleted");
+        break;
+    case STATUS_INTERNAL:
+        if (++d->internal_failures >= INTERNAL_FAILURES_MAX)
+            dead(d, "storing it failed repeatedly (see the server's log)");
+        else
+            d->state = D_RETRY;
+        break;
+    default: /* the database is away, or ingest is stopping */
+        d->state = D_RETRY;
+        break;
+    }
+}
+
+/* Takes the oldest deliveries no flight holds (at most BATCH_MAX), parses
+ * them, resolves their devices and hands the ready ones to ingest together,
+ * so that a committer stores them as one group. When the database could not
+ * resolve them nothing is handed over, and the flight only settles its dead
+ * deliveries. */
+static void flight_start(struct broker *b)
+{
+    struct flight *f = calloc(1, sizeof *f);
+    struct delivery **items = f ? malloc((size_t)BATCH_MAX * sizeof *items) : NULL;
+    if (!items) {
+        free(f);
+        return; /* out of memory: the next turn tries again */
+    }
+    f->b = b;
+    f->items = items;
+    for (int i = 0; i < b->npending && f->n < BATCH_MAX; i++) {
+        struct delivery *d = b->pending[i];
+        if (d->flight || d->state == D_SETTLED)
+            continue;
+        if (d->state == D_NEW)
+            parse(d);
+        else if (d->state == D_RETRY)
+            d->state = d->readings ? D_READY : D_PARSED;
+        d->flight = f;
+        f->items[f->n++] = d;
+    }
+    bool resolved = f->resolved = resolve(b, f->items, f->n);
     long long now_us = (long long)(clock_wall_s() * 1e6);
-    int ready = 0;
-    for (int i = 0; i < n; i++)
-        ready += batch[i]->state == D_READY;
-    if (ready == 0)
-        return;
     pthread_mutex_lock(&b->lock);
-    b->outstanding = ready;
+    for (int i = 0; resolved && i < f->n; i++)
+        f->outstanding += f->items[i]->state == D_READY;
     pthread_mutex_unlock(&b->lock);
-    for (int i = 0; i < n; i++) {
-        struct delivery *d = batch[i];
+    for (int i = 0; resolved && i < f->n; i++) {
+        struct delivery *d = f->items[i];
         if (d->state != D_READY)
             continue;
         d->req = (struct ingest_request){.in = {.device_id = d->device_id,
@@ -488,39 +571,32 @@ static void store(struct broker *b, struct delivery **batch, int n)
                                                 .received_at = now_us},
                                          .done = stored,
                                          .user = d};
-        ingest_enqueue(b->ingest, &d->req);
+        ingest_enqueue(b->ingest, &d->req); /* may call stored() at once */
     }
-    pthread_mutex_lock(&b->lock);
-    while (b->outstanding > 0)
-        pthread_cond_wait(&b->cond, &b->lock);
-    pthread_mutex_unlock(&b->lock);
+    b->flights[b->nflights++] = f;
+}
 
-    for (int i = 0; i < n; i++) {
-        struct delivery *d = batch[i];
-        if (d->state != D_READY)
-            continue;
-        switch (d->req.status) {
-        case STATUS_OK:
-            d->state = D_STORED;
-            d->duplicate_only = d->req.result.accepted == 0;
-            break;
-        case STATUS_INVALID:
-            dead(d, "a reading broke a rule of ingestion");
-            break;
-        case STATUS_NOT_FOUND:
-            dead(d, "the device was deleted");
-            break;
-        case STATUS_INTERNAL:
-            if (++d->internal_failures >= INTERNAL_FAILURES_MAX)
-                dead(d, "storing it failed repeatedly (see the server's log)");
-            else
-                d->state = D_RETRY;
-            break;
-        default: /* the database is away, or ingest is stopping */
-            d->state = D_RETRY;
-            break;
-        }
+static void flight_free(struct flight *f)
+{
+    for (int i = 0; i < f->n; i++)
+        f->items[i]->flight = NULL;
+    free(f->items);
+    free(f);
+}
+
+/* Waits until ingest is done with every flight and forgets them, settling
+ * nothing: the connection is gone or going. */
+static void flights_abandon(struct broker *b)
+{
+    for (int i = 0; i < b->nflights; i++) {
+        struct flight *f = b->flights[i];
+        pthread_mutex_lock(&b->lock);
+        while (f->outstanding > 0)
+            pthread_cond_wait(&b->cond, &b->lock);
+        pthread_mutex_unlock(&b->lock);
+        flight_free(f);
     }
+    b->nflights = 0;
 }
 
 /* ---- settling ------------------------------------------------------------- */
@@ -576,15 +652,14 @@ static void log_dead(struct broker *b, const struct delivery *d)
              (const char *)d->env.routing_key.bytes, d->why);
 }
 
-/* Settles what can be settled: rejects the invalid first, then acks the
- * stored, with one `multiple` ack for the longest run from the oldest
- * pending delivery that holds nothing kept for a retry. False when the
- * connection failed. */
-static bool settle(struct broker *b, struct delivery **batch, int n, char *err, size_t errlen)
+/* Dead-letters a flight's invalid deliveries: rejected without requeue (the
+ * queue's dead-letter exchange takes them), or, from a legacy queue,
+ * republished to wattline.dead and then acked with the stored. False when
+ * the connection failed. */
+static bool settle_dead(struct broker *b, struct flight *f, char *err, size_t errlen)
 {
-    amqp_connection_state_t c = b->link.conn;
-    for (int i = 0; i < n; i++) {
-        struct delivery *d = batch[i];
+    for (int i = 0; i < f->n; i++) {
+        struct delivery *d = f->items[i];
         if (d->state != D_DEAD)
             continue;
         if (d->queue != 0) {
@@ -597,26 +672,33 @@ static bool settle(struct broker *b, struct delivery **batch, int n, char *err, 
             }
             d->state = D_STORED; /* now safe to ack */
             d->republished = true;
-            log_dead(b, d);
-            atomic_fetch_add(&b->dead, 1);
-            continue;
-        }
-        if (amqp_basic_reject(c, 1, d->env.delivery_tag, 0) != AMQP_STATUS_OK) {
-            snprintf(err, errlen, "basic.reject failed");
-            return false;
+        } else {
+            if (amqp_basic_reject(b->link.conn, 1, d->env.delivery_tag, 0) != AMQP_STATUS_OK) {
+                snprintf(err, errlen, "basic.reject failed");
+                return false;
+            }
+            d->state = D_SETTLED;
         }
         log_dead(b, d);
         atomic_fetch_add(&b->dead, 1);
-        d->state = D_SETTLED;
     }
+    return true;
+}
 
+/* Acks a flight's stored deliveries. One `multiple` ack covers the longest
+ * run, from the oldest pending delivery, of deliveries settled or stored by
+ * this flight: anything else (another flight's, one kept for a retry) ends
+ * the run, and the flight's stored deliveries after it are acked one by one.
+ * False when the connection failed. */
+static bool settle_stored(struct broker *b, struct flight *f, char *err, size_t errlen)
+{
     uint64_t run_end = 0;
     bool in_run = true;
-    for (int i = 0; i < n; i++) {
-        struct delivery *d = batch[i];
+    for (int i = 0; i < b->npending; i++) {
+        struct delivery *d = b->pending[i];
         if (d->state == D_SETTLED)
             continue;
-        if (d->state != D_STORED) {
+        if (d->flight != f || d->state != D_STORED) {
             in_run = false;
             continue;
         }
@@ -625,12 +707,12 @@ static bool settle(struct broker *b, struct delivery **batch, int n, char *err, 
         d->state = D_SETTLED;
         if (in_run) {
             run_end = d->env.delivery_tag;
-        } else if (amqp_basic_ack(c, 1, d->env.delivery_tag, 0) != AMQP_STATUS_OK) {
+        } else if (amqp_basic_ack(b->link.conn, 1, d->env.delivery_tag, 0) != AMQP_STATUS_OK) {
             snprintf(err, errlen, "basic.ack failed");
             return false;
         }
     }
-    if (run_end && amqp_basic_ack(c, 1, run_end, 1) != AMQP_STATUS_OK) {
+    if (run_end && amqp_basic_ack(b->link.conn, 1, run_end, 1) != AMQP_STATUS_OK) {
         snprintf(err, errlen, "basic.ack failed");
         return false;
     }
@@ -648,28 +730,26 @@ static void pending_compact(struct broker *b)
             b->pending[kept++] = b->pending[i];
     }
     b->npending = kept;
-    b->batch_started = clock_mono_s();
 }
 
-/* Stores the oldest BATCH_MAX pending deliveries and settles them. False
- * when the connection failed. */
-static bool process(struct broker *b, char *err, size_t errlen)
+/* Settles the oldest flight once ingest is done with it; what could not be
+ * stored waits for a retry, 1 s later at first, then longer. False when the
+ * connection failed. */
+static bool flight_finish(struct broker *b, char *err, size_t errlen)
 {
-    int n = b->npending < BATCH_MAX ? b->npending : BATCH_MAX;
-    struct delivery **batch = b->pending;
-    for (int i = 0; i < n; i++) {
-        if (batch[i]->state == D_NEW)
-            parse(batch[i]);
-        else if (batch[i]->state == D_RETRY)
-            batch[i]->state = batch[i]->readings ? D_READY : D_PARSED;
+    struct flight *f = b->flights[0];
+    bool retry = !f->resolved;
+    for (int i = 0; i < f->n; i++) {
+        struct delivery *d = f->items[i];
+        if (d->state == D_READY)
+            outcome(d);
     }
-    bool database_ok = resolve(b, batch, n);
-    if (database_ok)
-        store(b, batch, n);
-    bool ok = settle(b, batch, n, err, errlen);
-    bool retry = !database_ok;
-    for (int i = 0; i < n; i++)
-        retry = retry || batch[i]->state != D_SETTLED;
+    bool ok = settle_dead(b, f, err, errlen) && settle_stored(b, f, err, errlen);
+    for (int i = 0; i < f->n; i++)
+        retry = retry || f->items[i]->state != D_SETTLED;
+    flight_free(f);
+    memmove(&b->flights[0], &b->flights[1], (size_t)(b->nflights - 1) * sizeof b->flights[0]);
+    b->nflights--;
     pending_compact(b);
     if (retry) {
         b->retry_delay = b->retry_delay ? b->retry_delay * 2 : RETRY_MIN_S;
@@ -678,7 +758,7 @@ static bool process(struct broker *b, char *err, size_t errlen)
         b->retry_at = clock_mono_s() + jitter(b->retry_delay);
         log_warn("broker: %d deliveries wait for the database; next try in %.1f s", b->npending,
                  b->retry_at - clock_mono_s());
-    } else {
+    } else if (b->retry_at == 0 || clock_mono_s() >= b->retry_at) {
         b->retry_delay = 0;
         b->retry_at = 0;
     }
@@ -687,27 +767,49 @@ static bool process(struct broker *b, char *err, size_t errlen)
 
 /* ---- the thread ----------------------------------------------------------- */
 
-/* How long to wait for the next delivery, and whether pending is due. */
-static int wait_ms(struct broker *b, bool *due)
+/* The oldest pending delivery no flight holds, or NULL. */
+static const struct delivery *oldest_free(const struct broker *b, int *count)
+{
+    const struct delivery *oldest = NULL;
+    *count = 0;
+    for (int i = 0; i < b->npending; i++) {
+        const struct delivery *d = b->pending[i];
+        if (d->flight || d->state == D_SETTLED)
+            continue;
+        if (!oldest)
+            oldest = d;
+        ++*count;
+    }
+    return oldest;
+}
+
+/* Whether a new flight should start now, and else how long the thread may
+ * wait for a delivery before it looks again. */
+static bool flight_due(const struct broker *b, int *wait_ms)
 {
     double now = clock_mono_s();
-    *due = false;
-    if (b->npending == 0)
-        return IDLE_WAIT_MS;
+    int count;
+    const struct delivery *oldest = oldest_free(b, &count);
+    *wait_ms = b->nflights > 0 ? FLIGHT_POLL_MS : IDLE_WAIT_MS;
+    if (!oldest || b->nflights == MAX_FLIGHTS)
+        return false;
     if (b->retry_at > 0) {
         double left = b->retry_at - now;
-        if (left <= 0) {
-            *due = true;
-            return 0;
+        if (left > 0) {
+            int ms = (int)(left * 1000) + 1;
+            if (ms < *wait_ms)
+                *wait_ms = ms;
+            return false;
         }
-        return left < IDLE_WAIT_MS / 1000.0 ? (int)(left * 1000) + 1 : IDLE_WAIT_MS;
+        return true;
     }
-    double left = b->batch_started + BATCH_WINDOW_MS / 1000.0 - now;
-    if (left <= 0 || b->npending >= BATCH_MAX) {
-        *due = true;
-        return 0;
-    }
-    return (int)(left * 1000) + 1;
+    double left = oldest->arrived + BATCH_WINDOW_MS / 1000.0 - now;
+    if (left <= 0 || count >= BATCH_MAX)
+        return true;
+    int ms = (int)(left * 1000) + 1;
+    if (ms < *wait_ms)
+        *wait_ms = ms;
+    return false;
 }
 
 static void *consumer_main(void *arg)
@@ -732,21 +834,20 @@ static void *consumer_main(void *arg)
             log_info("broker: consuming %s and %d legacy queue(s), prefetch %d", QUEUE,
                      b->nqueues - 1, b->prefetch);
         }
-        bool due;
-        int wait = wait_ms(b, &due);
-        if (!due) {
-            if (!receive(b, wait, err, sizeof err)) {
-                lost(b, err);
-                continue;
-            }
-            if (b->npending > 0 && b->retry_at == 0)
-                wait_ms(b, &due);
-        }
-        if (due && !process(b, err, sizeof err))
+        int wait;
+        bool ok = true;
+        if (!flight_due(b, &wait))
+            ok = receive(b, wait, err, sizeof err);
+        while (ok && b->nflights > 0 && flight_done(b->flights[0]))
+            ok = flight_finish(b, err, sizeof err);
+        if (ok && flight_due(b, &wait))
+            flight_start(b);
+        if (!ok)
             lost(b, err);
     }
     /* What is pending and not settled goes back to the queue with the
      * connection. */
+    flights_abandon(b);
     pending_drop_all(b);
     link_close(&b->link);
     link_close(&b->dead_link);
