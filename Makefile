@@ -68,7 +68,7 @@ FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -MMD -
 # drills: fault drills (tests/drills/): kill -9 of the server and of PostgreSQL under
 # load, a negative control that must see acknowledged readings lost, a soak under
 # ASan/LSan (SOAK_SECONDS, default 180). Minutes, not seconds: `make check` skips them.
-.PHONY: all deps run test check unit api drills e2e lint lint-openapi docker-check format install \
+.PHONY: all deps run run-broker test check unit api drills e2e lint lint-openapi docker-check format install \
         clean certs bench fuzz fuzz-build fuzz-replay fuzz-merge
 
 all: bin/wattline bin/wattline-sim
@@ -142,6 +142,13 @@ run:
 	@tools/deps.sh run
 	@$(MAKE) --no-print-directory all
 	@tools/run.sh
+
+# make run plus a private RabbitMQ node (tools/rabbitmq.sh, data in var/rabbitmq): AMQP and
+# MQTT ingestion, the broker's logins checked by this server.
+run-broker:
+	@tools/deps.sh broker
+	@$(MAKE) --no-print-directory all
+	@tools/run.sh --broker
 
 # Everything CI runs: the lint of the C sources and the OpenAPI file, the
 # Docker files' checks, unit tests under sanitizers, the API and WebSocket

@@ -14,6 +14,7 @@ struct migration_set;
 struct password_limiter;
 struct authn;
 struct ingest;
+struct broker;
 struct hub;
 struct throttle_table;
 struct rate_table;
@@ -32,6 +33,7 @@ struct app {
     struct export_limit *exports;          /* CSV exports in progress, per user and in all */
     struct broker_login *broker_login;     /* MQTT device logins; NULL without AMQP_URL */
     struct ingest *ingest;                 /* the one entry point for readings, any source */
+    struct broker *broker;                 /* RabbitMQ consumer; NULL without AMQP_URL */
     struct hub *hub;                       /* WebSocket sessions; NULL when not serving WS */
     const char *ws_url;                    /* what /api/v1/config announces */
     const char *csp;                       /* Content-Security-Policy sent with every response */

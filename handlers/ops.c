@@ -9,6 +9,7 @@
 #include "../api/app.h"
 #include "../auth/authn.h"
 #include "../live/hub.h"
+#include "../broker/broker.h"
 #include "../ingest/ingest.h"
 #include "../base/metrics.h"
 #include "../base/netaddr.h"
@@ -111,6 +112,21 @@ int ops_metrics(const struct request *req, struct response *res, struct app *app
                    "# TYPE wattline_ingest_rate_limited_total counter\n"
                    "wattline_ingest_rate_limited_total %lu\n",
                    app->device_rate ? rate_table_refused(app->device_rate) : 0UL);
+    if (app->broker) {
+        struct broker_stats bs;
+        broker_stats(app->broker, &bs);
+        metrics_printf(&buf, &len, &cap,
+                       "# HELP wattline_broker_connected 1 while the AMQP consumer is connected.\n"
+                       "# TYPE wattline_broker_connected gauge\n"
+                       "wattline_broker_connected %d\n"
+                       "# HELP wattline_broker_messages_total Broker messages settled, by "
+                       "outcome.\n"
+                       "# TYPE wattline_broker_messages_total counter\n"
+                       "wattline_broker_messages_total{result=\"stored\"} %llu\n"
+                       "wattline_broker_messages_total{result=\"duplicate\"} %llu\n"
+                       "wattline_broker_messages_total{result=\"dead\"} %llu\n",
+                       bs.connected, bs.stored, bs.duplicate, bs.dead);
+    }
     hub_render_metrics(app->hub, &buf, &len, &cap);
     return response_body(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
 }

@@ -84,44 +84,6 @@ static bool authenticate_or_reply(const struct dispatcher *d, struct dispatch_re
 
 /* ---- the body ----------------------------------------------------------------- */
 
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x)  STRINGIFY_(x)
-
-/* jansson has no depth or size option: a linear pre-scan keeps hostile
- * nesting out, and bodies whose parse would cost memory out of proportion
- * to their size (thousands of empty arrays). Commas count values: every
- * value after the first in an array or object follows one. */
-static const char *json_shape_problem(const char *s, size_t len)
-{
-    int depth = 0;
-    size_t containers = 0, commas = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            containers++;
-            if (++depth > DISPATCH_MAX_JSON_DEPTH)
-                return "JSON nested deeper than " STRINGIFY(DISPATCH_MAX_JSON_DEPTH) " levels";
-        } else if (c == '}' || c == ']') {
-            depth--;
-        } else if (c == ',') {
-            commas++;
-        }
-    }
-    if (containers > DISPATCH_JSON_SLACK + len / DISPATCH_JSON_BYTES_PER_CONTAINER ||
-        containers + commas > DISPATCH_JSON_SLACK + len / DISPATCH_JSON_BYTES_PER_VALUE)
-        return "JSON with more values than one per " STRINGIFY(
-            DISPATCH_JSON_BYTES_PER_VALUE) " bytes, or arrays and objects than one per " STRINGIFY(DISPATCH_JSON_BYTES_PER_CONTAINER) " bytes";
-    return NULL;
-}
-
 /* The media type of a Content-Type header is `type` (parameters such as a
  * charset aside). */
 static bool content_type_is(const char *ct, const char *type)

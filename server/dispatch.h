@@ -28,21 +28,14 @@
 #include <stddef.h>
 
 #include "../api/handler.h"
+#include "../base/json_shape.h"
 #include "../auth/authn.h"
 #include "router.h"
 
 #define DISPATCH_MAX_QUERY_ARGS 32
-#define DISPATCH_MAX_JSON_DEPTH 32
+#define DISPATCH_MAX_JSON_DEPTH JSON_SHAPE_MAX_DEPTH
 /* The body cap of every route but BODY_JSON_BULK ones (MAX_BODY_BYTES). */
 #define DISPATCH_MAX_BODY (64 * 1024)
-/* jansson spends ~100 bytes on a value and more on an array or object: a
- * body may hold at most one value per DISPATCH_JSON_BYTES_PER_VALUE bytes and
- * one array or object per DISPATCH_JSON_BYTES_PER_CONTAINER (plus a few), so
- * that parsing costs memory in proportion to the body (a 64 KiB body of
- * empty arrays would otherwise cost ~3 MB). Real bodies are far below. */
-#define DISPATCH_JSON_BYTES_PER_VALUE     4
-#define DISPATCH_JSON_BYTES_PER_CONTAINER 16
-#define DISPATCH_JSON_SLACK               64
 
 /* Who checks credentials. cached() must never wait (it runs on an HTTP
  * thread); full() may wait on the database and runs on a query worker only.

@@ -11,6 +11,7 @@
 #include "../auth/broker_login.h"
 #include "../auth/password.h"
 #include "../live/hub.h"
+#include "../broker/broker.h"
 #include "../ingest/ingest.h"
 #include "../base/metrics.h"
 #include "../auth/throttle.h"
@@ -209,6 +210,9 @@ static bool shutdown_drain(struct app *app, struct http_server *http, struct rea
     double start = clock_mono_s();
     double deadline = start + app->config->shutdown_timeout_s - SHUTDOWN_TEARDOWN_S;
     ws_close_sessions(rt->ws, 1000);
+    /* No new deliveries; the group in flight is stored and acked first. */
+    broker_stop(app->broker);
+    app->broker = NULL;
     if (http_drain(http, deadline))
         return true;
     int failed = ingest_fail_queued(app->ingest);
@@ -288,6 +292,19 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
     }
+    if (cfg.amqp_url) {
+        struct broker_options bo = {.url = cfg.amqp_url,
+                                    .prefetch = cfg.amqp_prefetch,
+                                    .legacy_queues = cfg.amqp_legacy_queues,
+                                    .ingest = app.ingest,
+                                    .pool = app.pool,
+                                    .max_age_us = cfg.max_reading_age_days * INGEST_DAY_US};
+        app.broker = broker_start(&bo, err, sizeof err);
+        if (!app.broker) {
+            fprintf(stderr, "wattline: %s\n", err);
+            goto out;
+        }
+    }
     app.hub = realtime_hub_create(&app);
     if (!app.hub) {
         fprintf(stderr, "wattline: out of memory\n");
@@ -324,6 +341,7 @@ static int cmd_serve(int argc, char **argv)
 out:
     http_stop(http, true);
     realtime_stop(&app, &realtime);
+    broker_stop(app.broker); /* before ingest: its submissions wait on the committers */
     ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);
     throttle_table_free(app.login_throttle);

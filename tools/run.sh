@@ -12,12 +12,17 @@
 #
 # Settings come from the environment as for `wattline serve` (HTTP_PORT, WS_PORT,
 # TLS_CERT, TLS_KEY, ...); WATTLINE_BIN chooses another binary.
+#
+# With --broker (`make run-broker`) and no AMQP_URL, it also starts the private RabbitMQ
+# node of tools/rabbitmq.sh (data in var/rabbitmq; reused if it runs already, and then
+# left running), serves with its AMQP_URL and prints its addresses and credentials.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly PROG="tools/run.sh"
 readonly PG="$ROOT/tools/pg.sh"
+readonly RABBIT="$ROOT/tools/rabbitmq.sh"
 readonly ADMIN_EMAIL="admin@wattline.local"
 readonly STOP_TIMEOUT=15 # seconds the server gets to shut down before SIGKILL
 
@@ -32,8 +37,16 @@ BIN="${WATTLINE_BIN:-$ROOT/bin/wattline}"
 
 SERVER_PID=""
 STARTED_PG=false
+STARTED_RABBIT=false
 ADMIN_NOTE=""
 DB_NOTE=""
+BROKER_NOTE=""
+WITH_BROKER=false
+case "${1:-}" in
+"") ;;
+--broker) WITH_BROKER=true ;;
+*) die "usage: $PROG [--broker]" ;;
+esac
 
 # Stops what this script started, newest first. Runs once, from whichever of the traps
 # fires first.
@@ -52,6 +65,9 @@ cleanup() {
             kill -KILL "$SERVER_PID" 2>/dev/null || true
         fi
         wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if $STARTED_RABBIT; then
+        "$RABBIT" stop || echo "$PROG: could not stop RabbitMQ; run '$RABBIT stop'" >&2
     fi
     if $STARTED_PG; then
         "$PG" stop || echo "$PROG: could not stop PostgreSQL; run '$PG stop'" >&2
@@ -77,6 +93,17 @@ use_private_cluster() {
     DATABASE_URL="$("$PG" url)"
     export DATABASE_URL
     DB_NOTE="  Database:          private PostgreSQL in $("$PG" dir) (tools/pg.sh)"
+}
+
+# The node is marked as ours before it starts, so a Ctrl-C during its start stops it.
+use_private_broker() {
+    if ! "$RABBIT" status >/dev/null; then STARTED_RABBIT=true; fi
+    "$RABBIT" start >/dev/null
+    AMQP_URL="$("$RABBIT" url)"
+    export AMQP_URL
+    BROKER_NOTE="$(printf '  AMQP:              %s\n  MQTT:              %s %s\n  Broker:            %s' \
+        "$AMQP_URL" "$("$RABBIT" mqtt)" "(devices: id or serial / device token)" \
+        "private RabbitMQ in $("$RABBIT" dir) (tools/rabbitmq.sh; user wattline, password in its 'password')")"
 }
 
 # The secret outlives restarts so that issued tokens stay valid across them.
@@ -138,6 +165,7 @@ print_banner() {
     echo "  Dashboard and API: $http_scheme://$host:${HTTP_PORT:-8080}/"
     echo "  WebSocket:         $ws_url"
     [[ -z $DB_NOTE ]] || echo "$DB_NOTE"
+    [[ -z $BROKER_NOTE ]] || echo "$BROKER_NOTE"
     echo "$ADMIN_NOTE"
     echo
 }
@@ -147,6 +175,9 @@ if [[ -z ${DATABASE_URL:-} ]]; then
 fi
 if [[ -z ${JWT_SECRET:-} && -z ${JWT_SECRET_FILE:-} ]]; then
     use_local_jwt_secret
+fi
+if $WITH_BROKER && [[ -z ${AMQP_URL:-} ]]; then
+    use_private_broker
 fi
 
 "$BIN" migrate

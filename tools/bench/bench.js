@@ -13,6 +13,8 @@ const { setupAll } = require('./lib/setup');
 const { BIN, Server } = require('./lib/wattline');
 const alerts = require('./scenarios/alerts');
 const batch = require('./scenarios/batch');
+const broker = require('./scenarios/broker');
+const rabbit = require('./lib/rabbit');
 const ingest = require('./scenarios/ingest');
 const memory = require('./scenarios/memory');
 const queries = require('./scenarios/queries');
@@ -30,6 +32,7 @@ const FULL = {
   alertRate: 100,
   idleSessions: 10000,
   chartSeconds: 10,
+  brokerMessages: 100000,
 };
 
 // BENCH_QUICK=1: every phase short, to try the machinery out; not comparable figures.
@@ -46,13 +49,14 @@ const QUICK = {
   alertCount: 100,
   idleSessions: 1000,
   chartSeconds: 3,
+  brokerMessages: 10000,
 };
 
 const SERVER_SETTINGS_SHOWN = ['HTTP_THREADS', 'QUERY_WORKERS', 'DB_POOL_SIZE', 'LOG_LEVEL', 'LOG_FORMAT',
   'ACCESS_TOKEN_TTL', 'WS_MAX_SESSIONS', 'WS_MAX_SESSIONS_PER_USER', 'MAX_CONNECTIONS',
   'MAX_CONNECTIONS_PER_IP'];
 
-const SCENARIOS = ['memory', 'alerts', 'ingestion', 'batch', 'queries'];
+const SCENARIOS = ['memory', 'alerts', 'ingestion', 'batch', 'queries', 'broker'];
 
 // BENCH_ONLY=alerts,queries runs just those (for profiling one of them); default all.
 function selectedScenarios() {
@@ -101,6 +105,7 @@ async function runAll(ctx, results) {
   if (only.has('ingestion')) await phase(results, 'ingestion', () => ingest.run(ctx));
   if (only.has('batch')) await phase(results, 'batch', () => batch.run(ctx));
   if (only.has('queries')) await phase(results, 'queries', () => queries.run(ctx));
+  if (only.has('broker')) await phase(results, 'broker', () => broker.run(ctx));
   log('stopping the server');
   await ctx.server.stop();
 }
@@ -123,7 +128,14 @@ async function main() {
     'figures not comparable)' : ''}\n${report.machineText(machine, pgVersion)}\n\n`);
 
   const ctx = { cfg, only, work: process.env.BENCH_WORK, log, server: null, setup: null };
-  ctx.server = new Server({ databaseUrl: pg.URL, work: ctx.work });
+  let node = null;
+  if (only.has('broker')) {
+    log('starting a private RabbitMQ node (tools/rabbitmq.sh)');
+    node = await rabbit.start(ctx.work);
+    ctx.amqpUrl = node.amqpUrl;
+  }
+  ctx.server = new Server({ databaseUrl: pg.URL, work: ctx.work,
+    env: ctx.amqpUrl ? { AMQP_URL: ctx.amqpUrl } : {} });
   const results = { phase_seconds: {} };
   let error = null;
   try {
@@ -134,6 +146,7 @@ async function main() {
     if (ctx.server.proc) process.stderr.write(`server log tail:\n${ctx.server.logTail()}\n`);
     await ctx.server.stop().catch(() => {});
   }
+  if (node) await node.stop().catch((err) => process.stderr.write(`bench: ${err.message}\n`));
 
   const rows = report.tableRows(results);
   const passed = !error && rows.every((r) => r.pass !== false);

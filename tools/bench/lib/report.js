@@ -47,6 +47,16 @@ function batchRows(b) {
   ];
 }
 
+function brokerRows(b) {
+  const w = b.wattline;
+  const r = ratio(w.rate, b.ceiling.rate);
+  return [
+    row('6 broker, 1 reading/message', `${num(w.rate)} readings/s`,
+      `ack-only consumer ${num(b.ceiling.rate)} msg/s`, times(r), '(information)', null),
+    row('6   dead-lettered', `${b.dead}`, '', '', '0', b.dead === 0),
+  ];
+}
+
 function alertRows(a) {
   const w = a.wattline;
   const c = a.notify_ceiling;
@@ -106,6 +116,7 @@ function tableRows(results) {
   if (results.batch) rows.push(...batchRows(results.batch));
   if (results.alerts) rows.push(...alertRows(results.alerts));
   if (results.queries) rows.push(...queryRows(results.queries));
+  if (results.broker) rows.push(...brokerRows(results.broker));
   if (results.memory) rows.push(...memoryRows(results.memory, results.ingestion));
   return rows;
 }

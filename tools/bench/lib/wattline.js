@@ -54,8 +54,9 @@ function probe(url) {
 }
 
 class Server {
-  constructor({ databaseUrl, work }) {
+  constructor({ databaseUrl, work, env = {} }) {
     this.databaseUrl = databaseUrl;
+    this.extraEnv = env;
     this.work = work;
     this.proc = null;
   }
@@ -84,6 +85,7 @@ class Server {
       // Every client of the bench is 127.0.0.1: thousands of sessions open
       // at once, each unauthenticated for a moment.
       WS_MAX_UNAUTH_PER_ADDR: '100000',
+      ...this.extraEnv,
     };
     this.logFile = path.join(this.work, 'wattline.log');
     const out = fs.openSync(this.logFile, 'a');
