@@ -47,16 +47,6 @@ static const struct db_stmt UPDATE = {
     " WHERE id = old.old_id"
     " RETURNING " DEVICE_COLUMNS ", old.old_owner IS DISTINCT FROM owner_id"};
 
-/* The few columns of a struct device_ref, by id or by serial (each its own
- * index: the primary key, the serial's UNIQUE). */
-#define REF_COLUMNS "id, reading_type, owner_id, serial"
-
-static const struct db_stmt FIND_BY_ID = {"devices_find_by_id",
-                                          "SELECT " REF_COLUMNS " FROM devices WHERE id = $1"};
-
-static const struct db_stmt FIND_BY_SERIAL = {
-    "devices_find_by_serial", "SELECT " REF_COLUMNS " FROM devices WHERE serial = $1"};
-
 /* One of $2 (the id) and $3 (the serial) is NULL. The token's UNIQUE index
  * finds the row; the name only confirms it. */
 static const struct db_stmt TOKEN_MATCHES = {
@@ -280,55 +270,6 @@ enum status db_devices_delete(struct db_conn *c, long long id)
 }
 
 /* ---- by name ------------------------------------------------------------------ */
-
-static enum status find_ref(struct db_conn *c, const struct db_stmt *stmt, const char *param,
-                            struct device_ref *out)
-{
-    *out = (struct device_ref){0};
-    const char *params[] = {param};
-    PGresult *res;
-    enum status st = db_exec_row(c, stmt, 1, params, &res);
-    if (st == STATUS_OK) {
-        out->id = db_get_ll(res, 0, 0);
-        if (!reading_type_parse(PQgetvalue(res, 0, 1), &out->reading_type))
-            out->reading_type = READING_CUMULATIVE; /* the table's CHECK allows nothing else */
-        out->owner_id = db_get_ll(res, 0, 2);
-        db_get_str(res, 0, 3, out->serial, sizeof out->serial);
-    }
-    PQclear(res);
-    return st;
-}
-
-enum status db_devices_find_by_id(struct db_conn *c, long long id, struct device_ref *out)
-{
-    struct db_ll_text idt;
-    return find_ref(c, &FIND_BY_ID, db_ll(&idt, id), out);
-}
-
-enum status db_devices_find_by_serial(struct db_conn *c, const char *serial, struct device_ref *out)
-{
-    /* Not valid: no row can have it, and no query is spent finding that out. */
-    if (!device_serial_valid(serial)) {
-        *out = (struct device_ref){0};
-        return STATUS_NOT_FOUND;
-    }
-    return find_ref(c, &FIND_BY_SERIAL, serial, out);
-}
-
-enum status db_devices_find_by_name(struct db_conn *c, const char *name, struct device_ref *out)
-{
-    long long id = 0;
-    switch (device_name_parse(name, &id)) {
-    case DEVICE_NAME_ID:
-        return db_devices_find_by_id(c, id, out);
-    case DEVICE_NAME_SERIAL:
-        return db_devices_find_by_serial(c, name, out);
-    case DEVICE_NAME_INVALID:
-        break;
-    }
-    *out = (struct device_ref){0};
-    return STATUS_NOT_FOUND;
-}
 
 enum status db_devices_token_matches(struct db_conn *c, const char *name, const char *token_hash)
 {

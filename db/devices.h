@@ -92,24 +92,7 @@ enum status db_devices_set_token(struct db_conn *conn, long long id, const char 
  * announces it, in one transaction. STATUS_NOT_FOUND when it is gone. */
 enum status db_devices_delete(struct db_conn *conn, long long id);
 
-/* ---- by the names of device_name.h: the broker consumer and its logins ---- */
-
-/* What a message or a login needs to know of the device it names; no
- * allocation, so a consumer may keep many. */
-struct device_ref {
-    long long id;
-    enum reading_type reading_type;
-    long long owner_id;                 /* 0: unassigned */
-    char serial[DEVICE_SERIAL_MAX + 1]; /* "": none */
-};
-
-/* The device with this id / this serial / this name (device_name_parse():
- * digits name the id, anything else the serial); STATUS_NOT_FOUND when none
- * has it, or the name or serial is not valid. */
-enum status db_devices_find_by_id(struct db_conn *conn, long long id, struct device_ref *out);
-enum status db_devices_find_by_serial(struct db_conn *conn, const char *serial,
-                                      struct device_ref *out);
-enum status db_devices_find_by_name(struct db_conn *conn, const char *name, struct device_ref *out);
+/* ---- by the names of device_name.h: MQTT logins ---- */
 
 /* Whether the device named by name (as above) holds the token whose
  * SHA-256 hex is token_hash: STATUS_OK when it does, STATUS_NOT_FOUND when
