@@ -20,6 +20,7 @@ struct throttle_table;
 struct rate_table;
 struct export_limit;
 struct broker_login;
+struct command_poll;
 
 struct app {
     const struct config *config;
@@ -35,6 +36,7 @@ struct app {
     struct ingest *ingest;                 /* the one entry point for readings, any source */
     struct broker *broker;                 /* RabbitMQ consumer; NULL without AMQP_URL */
     struct hub *hub;                       /* WebSocket sessions; NULL when not serving WS */
+    struct command_poll *command_poll;     /* devices' long-polls, the commands' expiry sweep */
     const char *ws_url;                    /* what /api/v1/config announces */
     const char *csp;                       /* Content-Security-Policy sent with every response */
     atomic_bool draining;                  /* shutting down: readyz answers 503 */

@@ -29,3 +29,29 @@ json_t *user_to_json(const struct user *u)
     return json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)u->id, "email", u->email,
                      "name", u->name, "role", role_name(u->role), "created_at", created);
 }
+
+/* Stored JSON text (params, result) back as a value; null when absent. */
+static json_t *stored_json(const char *text)
+{
+    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+static json_t *id_or_null(long long id)
+{
+    return id ? json_integer(id) : json_null();
+}
+
+json_t *command_to_json(const struct command *c)
+{
+    return json_pack("{s:I, s:I, s:s, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "id", (json_int_t)c->id, "device_id", (json_int_t)c->device_id, "name",
+                     c->name, "params", stored_json(c->params), "status",
+                     command_status_name(c->status), "attempts", c->attempts, "created_by",
+                     id_or_null(c->created_by), "alert_id", id_or_null(c->alert_id),
+                     "created_at", resource_time_or_null(c->created_at), "expires_at",
+                     resource_time_or_null(c->expires_at), "sent_at",
+                     resource_time_or_null(c->sent_at), "completed_at",
+                     resource_time_or_null(c->completed_at), "result", stored_json(c->result),
+                     "error", c->error ? json_string(c->error) : json_null());
+}

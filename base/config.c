@@ -83,6 +83,8 @@ static const struct option_spec OPTIONS[] = {
     INT(password_hash_slots, "PASSWORD_HASH_SLOTS", "4", 1, 64, "password hashes run at once"),
     INT(device_rate_per_min, "DEVICE_RATE_PER_MIN", "600", 0, 6000000,
         "ingestion requests per device a minute on this instance (0: no limit)"),
+    INT(command_lock_s, "COMMAND_LOCK_S", "30", 1, 86400,
+        "a command delivered and not answered is delivered again after this, seconds"),
     {"NO_MIGRATE", OPT_BOOL, offsetof(struct config, no_migrate), "false", 0, 0,
      "serve without applying migrations"},
     STR(trusted_proxies, "TRUSTED_PROXIES", NULL,

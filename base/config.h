@@ -51,6 +51,7 @@ struct config {
     int shutdown_timeout_s;
     int password_hash_slots;
     int device_rate_per_min; /* 0: no limit */
+    int command_lock_s;      /* redelivery lock of a command, seconds */
     bool no_migrate;
     char *trusted_proxies; /* TRUSTED_PROXIES as given; parsed into trusted_proxy_set */
     char *metrics_allow;   /* METRICS_ALLOW as given; parsed into metrics_allow_set */

@@ -59,7 +59,8 @@ static void add_ids(struct payloads *p, const char *key, const long long *ids, i
 
 enum status db_events_notify(struct db_conn *c, const struct events *ev)
 {
-    if (!ev->nalerts && !ev->nusage && !ev->ndevices_changed && !ev->nusers_changed)
+    if (!ev->nalerts && !ev->nusage && !ev->ndevices_changed && !ev->nusers_changed &&
+        !ev->ncommands)
         return STATUS_OK;
     struct payloads p = {0};
     db_array_init(&p.list);
@@ -68,6 +69,8 @@ enum status db_events_notify(struct db_conn *c, const struct events *ev)
     add_ids(&p, "usage", ev->usage, ev->nusage);
     add_ids(&p, "devices_changed", ev->devices_changed, ev->ndevices_changed);
     add_ids(&p, "users_changed", ev->users_changed, ev->nusers_changed);
+    add_ids(&p, "commands", ev->commands, ev->ncommands);
+    add_ids(&p, "command_devices", ev->command_devices, ev->ncommand_devices);
     flush(&p);
     const char *list = p.failed ? NULL : db_array_finish(&p.list);
     enum status st = STATUS_INTERNAL;

@@ -8,6 +8,9 @@
  *   "usage"           devices that received readings (live usage)
  *   "devices_changed" devices whose owner changed or that were deleted
  *   "users_changed"   users deleted or whose role changed
+ *   "commands"        commands created or whose status changed (db/commands.h)
+ *   "command_devices" the devices of those commands (wakes long-polls
+ *                     without a read)
  * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
  * into several notifications in the same transaction.
  */
@@ -27,6 +30,10 @@ struct events {
     int ndevices_changed;
     const long long *users_changed;
     int nusers_changed;
+    const long long *commands;
+    int ncommands;
+    const long long *command_devices;
+    int ncommand_devices;
 };
 
 /* One statement that never commits by itself: called from an _in_tx step it

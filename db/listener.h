@@ -28,6 +28,10 @@ struct listener_events {
     int ndevices_changed;
     long long *users_changed;
     int nusers_changed;
+    long long *commands;
+    int ncommands;
+    long long *command_devices;
+    int ncommand_devices;
 };
 
 void listener_events_free(struct listener_events *ev);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../api/app.h"
+#include "../api/command_poll.h"
 #include "../api/export_limit.h"
 #include "../auth/authn.h"
 #include "../auth/broker_login.h"
@@ -165,6 +166,15 @@ static struct hub *realtime_hub_create(struct app *app)
     return hub_create(&limits, &store);
 }
 
+/* The listener's events (listener thread): the devices of changed commands
+ * wake their long-polls here, and everything goes to the hub. */
+static void realtime_on_events(void *ctx, struct listener_events *ev)
+{
+    struct app *app = ctx;
+    command_poll_wake(app->command_poll, ev->command_devices, ev->ncommand_devices);
+    hub_post_events(app->hub, ev);
+}
+
 static bool realtime_start(struct app *app, struct realtime *rt, char *err, size_t errlen)
 {
     const struct config *cfg = app->config;
@@ -178,8 +188,8 @@ static bool realtime_start(struct app *app, struct realtime *rt, char *err, size
     struct listener_options lo = {.url = cfg->database_url,
                                   .connect_timeout_s = 3,
                                   .timeout_s = cfg->db_timeout_s,
-                                  .on_events = hub_on_listener_events,
-                                  .ctx = app->hub};
+                                  .on_events = realtime_on_events,
+                                  .ctx = app};
     rt->listener = listener_start(&lo);
     if (!rt->listener) {
         snprintf(err, errlen, "cannot start the LISTEN thread");
@@ -210,6 +220,7 @@ static bool shutdown_drain(struct app *app, struct http_server *http, struct rea
     double start = clock_mono_s();
     double deadline = start + app->config->shutdown_timeout_s - SHUTDOWN_TEARDOWN_S;
     ws_close_sessions(rt->ws, 1000);
+    command_poll_release_all(app->command_poll); /* long-polls answer now, empty */
     /* No new deliveries; the group in flight is stored and acked first. */
     broker_stop(app->broker);
     app->broker = NULL;
@@ -278,9 +289,10 @@ static int cmd_serve(int argc, char **argv)
     app.exports = export_limit_create(cfg.export_max_per_user, cfg.export_max_total);
     if (cfg.amqp_url)
         app.broker_login = broker_login_create(app.pool);
+    app.command_poll = command_poll_start(app.pool, cfg.command_lock_s);
     if (!app.pool || !app.metrics || !app.authn || !app.password_limiter || !app.login_throttle ||
         (cfg.device_rate_per_min > 0 && !app.device_rate) || !app.exports ||
-        (cfg.amqp_url && !app.broker_login) ||
+        (cfg.amqp_url && !app.broker_login) || !app.command_poll ||
         !db_pool_watch(app.pool, migrations.items, migrations.count)) {
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
@@ -341,6 +353,7 @@ static int cmd_serve(int argc, char **argv)
 out:
     http_stop(http, true);
     realtime_stop(&app, &realtime);
+    command_poll_stop(app.command_poll); /* after HTTP: no poll is left to register */
     broker_stop(app.broker); /* before ingest: its submissions wait on the committers */
     ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);

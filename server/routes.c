@@ -4,6 +4,7 @@
 
 #include "../handlers/alerts.h"
 #include "../handlers/auth.h"
+#include "../handlers/commands.h"
 #include "../handlers/broker_auth.h"
 #include "../handlers/consumption.h"
 #include "../handlers/devices.h"
@@ -78,6 +79,14 @@ const struct route ROUTES[] = {
     Q("GET", "/api/v1/devices/{id}/measurements", readings_export_get, ACCESS_USER, BODY_NONE),
 
     R("POST", "/api/v1/measurements", measurements_ingest, ACCESS_DEVICE, BODY_JSON_BULK),
+
+    Q("POST", "/api/v1/devices/{id}/commands", commands_create, ACCESS_USER, BODY_JSON),
+    Q("GET", "/api/v1/devices/{id}/commands", commands_list, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/commands/{id}", commands_get, ACCESS_USER, BODY_NONE),
+    Q("POST", "/api/v1/commands/{id}/cancel", commands_cancel, ACCESS_USER, BODY_NONE),
+    /* The long-poll waits suspended in command_poll, holding no thread. */
+    R("GET", "/api/v1/device/commands", commands_poll, ACCESS_DEVICE, BODY_NONE),
+    Q("POST", "/api/v1/device/commands/{id}/result", commands_result, ACCESS_DEVICE, BODY_JSON),
 
     Q("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
     Q("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),

@@ -65,6 +65,7 @@ const SERVER_CONFIG_VARS = [
   'TRUSTED_PROXIES', 'METRICS_ALLOW',
   'DB_TIMEOUT_S', 'SHUTDOWN_TIMEOUT_S',
   'AMQP_URL', 'AMQP_PREFETCH', 'AMQP_LEGACY_QUEUES', 'BROKER_AUTH_ALLOW',
+  'COMMAND_LOCK_S',
 ];
 
 // Lines that mean a sanitizer found a bug, whatever the exit status says.
