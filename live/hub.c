@@ -71,6 +71,7 @@ void hub_free(struct hub *h)
     idmap_free(&h->users);
     unauth_free(&h->unauth);
     usage_free(h);
+    commands_free(h);
     jobs_destroy(&h->jobs);
     free(h);
 }
@@ -102,7 +103,8 @@ void hub_session_message(struct hub *h, struct hub_session *s, const char *text,
 
 void hub_session_drained(struct hub *h, struct hub_session *s)
 {
-    replay_resume(h, s);
+    if (s->kind == SESSION_KIND_USER)
+        replay_resume(h, s);
 }
 
 void hub_session_closed(struct hub *h, struct hub_session *s, enum hub_close_reason reason)
@@ -115,6 +117,7 @@ void hub_tick(struct hub *h, double now)
     usage_flush(h, now);
     recheck_sweep(h, now);
     session_auth_scan(h, now);
+    commands_tick(h, now);
 }
 
 void hub_drain(struct hub *h, double now)
@@ -128,6 +131,7 @@ void hub_apply_events(struct hub *h, struct job *j, double now)
     replay_on_alerts(h, j->events.alerts, j->events.nalerts);
     usage_on_events(h, &j->events, now);
     recheck_on_events(h, &j->events);
+    commands_on_events(h, &j->events);
 }
 
 void hub_count_dropped(struct hub *h, unsigned long n)

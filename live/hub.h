@@ -31,6 +31,13 @@
  * admin, or the owner read with the usage), so an owner change stops the old
  * owner's stream at once.
  *
+ * Devices. A session whose auth carries a device_token is a device's: it
+ * gets {"type":"command"} for each deliverable command of its device (the
+ * worker claims them, db_commands_claim: at least once, locked for
+ * COMMAND_LOCK_S) and answers with command_result; it is sent nothing else.
+ * Users' sessions get {"type":"command"} for each command created or
+ * changed, if they own its device or are admins.
+ *
  * The modules behind this header, the message tables and the limits they
  * keep are described in hub_internal.h, which only live/ includes.
  */
@@ -41,6 +48,7 @@
 #include <stddef.h>
 
 #include "../db/alerts.h"
+#include "../db/commands.h"
 #include "../db/listener.h"
 #include "../db/usage.h"
 #include "../api/handler.h"
@@ -88,6 +96,16 @@ struct hub_store {
                          int *count);
     /* out[i]: the stored role of ids[i]; ROLE_NONE for a deleted user. */
     enum status (*user_roles)(void *ctx, const long long *ids, int n, enum role *out);
+    /* A device token: STATUS_OK with out->device_id, else not a device's. */
+    enum status (*authenticate_device)(void *ctx, const char *token, struct caller *out);
+    /* As db_commands_by_ids, db_commands_claim (with COMMAND_LOCK_S) and
+     * db_commands_answer (db/commands.h). */
+    enum status (*commands_by_ids)(void *ctx, const long long *ids, int n,
+                                   struct command_list *out);
+    enum status (*commands_claim)(void *ctx, long long device_id, struct command_list *out);
+    enum status (*commands_answer)(void *ctx, long long device_id, long long id,
+                                   const struct command_answer *answer, struct command *out,
+                                   bool *changed);
     void *ctx;
 };
 
@@ -117,6 +135,7 @@ struct hub_limits {
     int max_sessions;          /* authenticated sessions; and, apart, unauthenticated ones */
     int max_sessions_per_user; /* authenticated sessions of one user */
     int max_unauth_per_addr;   /* sessions not yet authenticated, per client address */
+    int command_lock_s;        /* COMMAND_LOCK_S: when a device's sent commands may go again */
 };
 
 /* Why hub_session_open() refused a connection: the close code and reason

@@ -16,6 +16,7 @@
  *   replay.c       alert delivery: live alerts and paced replay
  *   usage.c        subscriptions and once-a-second usage coalescing
  *   recheck.c      stored roles re-read: deleted users, demoted admins
+ *   commands.c     commands: device sessions (claim, push, answers) and users' status
  *   jobs.c         the worker thread, its queues, and the job table (run, apply)
  *
  * Threads: everything here runs on the transport thread, except the run_*
@@ -64,12 +65,14 @@ enum session_state {
 enum session_kind {
     SESSION_KIND_UNAUTH, /* not authenticated yet: it may only send auth */
     SESSION_KIND_USER,   /* a user's (client or admin) */
+    SESSION_KIND_DEVICE, /* a device's: commands and their answers, nothing else */
     SESSION_KINDS
 };
 
 /* Sets of kinds, for the message tables. */
 #define KIND_BIT_UNAUTH (1u << SESSION_KIND_UNAUTH)
 #define KIND_BIT_USER   (1u << SESSION_KIND_USER)
+#define KIND_BIT_DEVICE (1u << SESSION_KIND_DEVICE)
 
 struct unauth_entry; /* unauth.c */
 
@@ -95,8 +98,13 @@ struct hub_session {
      * it did (it is then in the authenticated total) */
     struct unauth_entry *unauth;
 
+    /* A user session's replay position, or a device session's device: the
+     * two kinds never share a session, and a field more is paid per session. */
+    union {
+        long long last_alert_id; /* replay.c: the highest id sent; nothing at or below is */
+        long long device_id;     /* commands.c: SESSION_KIND_DEVICE */
+    };
     /* replay.c */
-    long long last_alert_id; /* the highest id sent; nothing at or below is sent */
     bool replaying;          /* live alerts wait until the replay caught up */
     bool replay_paused;      /* a full page was queued; the next waits for the drain */
     long long replay_cursor;
@@ -134,6 +142,9 @@ enum job_kind {
     JOB_USAGE,  /* usage.c */
     JOB_USERS,  /* recheck.c */
     JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+    JOB_COMMANDS,      /* commands.c: commands changed, for users */
+    JOB_DEVICE_CLAIM,  /* commands.c: a device's deliverable commands */
+    JOB_DEVICE_ANSWER, /* commands.c: a device session's command_result */
     JOB_KINDS
 };
 
@@ -158,6 +169,16 @@ struct job {
     struct device_usage *usage;
     int nusage;
     enum role *roles; /* nids entries; ROLE_NONE: deleted */
+
+    bool device;                  /* AUTH: a device_token */
+    long long device_id;          /* DEVICE_CLAIM, DEVICE_ANSWER */
+    bool by_event;                /* DEVICE_CLAIM: asked by a change, not the lock timer */
+    struct command_list commands; /* COMMANDS, DEVICE_CLAIM */
+    long long command_id;         /* DEVICE_ANSWER */
+    struct command_answer answer; /* its strings point into answer_result / answer_error */
+    char *answer_result, *answer_error;
+    struct command command;
+    bool changed;
 };
 
 struct job_queue {
@@ -217,6 +238,8 @@ struct hub {
     struct unauth_index unauth;
 
     struct usage_index usage; /* usage.c */
+    struct idmap devices;     /* commands.c: device id -> device_entry */
+    double last_device_scan;  /* commands.c */
     double last_scan;         /* session_auth.c */
     double last_user_check;   /* recheck.c */
     bool user_check_in_flight;
@@ -294,10 +317,28 @@ const struct inbound_route *protocol_inbound_table(size_t *n);
 const struct inbound_route *protocol_route(const char *type, enum session_kind kind);
 
 /* Outbound messages: one typed body each, rendered by the row of its type. */
-enum out_type { OUT_READY, OUT_ALERT, OUT_USAGE, OUT_ERROR, OUT_TYPES };
+enum out_type {
+    OUT_READY,
+    OUT_ALERT,
+    OUT_USAGE,
+    OUT_ERROR,
+    OUT_COMMAND,
+    OUT_COMMAND_ACK,
+    OUT_TYPES
+};
 
 struct out_ready {
     long long user_id;
+    long long device_id; /* a device session's ready names its device instead */
+};
+
+struct out_command {
+    const struct command *command; /* borrowed */
+};
+
+struct out_command_ack {
+    long long id;
+    enum command_status status;
 };
 
 struct out_alert {
@@ -322,6 +363,8 @@ struct out_message {
         struct out_alert alert;
         struct out_usage usage;
         struct out_error error;
+        struct out_command command;
+        struct out_command_ack ack;
     } u;
 };
 
@@ -350,6 +393,8 @@ struct in_auth {
 
 /* Starts checking a token: the first auth, or a fresh one for a READY session. */
 void session_auth_begin(struct hub *h, struct hub_session *s, const struct in_auth *auth);
+/* Starts checking a device token (the first auth only). */
+void session_auth_begin_device(struct hub *h, struct hub_session *s, const char *device_token);
 /* An auth message that cannot be valid: closes with 4401. */
 void session_auth_reject(struct hub *h, struct hub_session *s);
 /* Holds a message that came while the token is checked; false when full. */
@@ -405,6 +450,28 @@ void recheck_sweep(struct hub *h, double now);
 void recheck_on_events(struct hub *h, const struct listener_events *ev);
 void recheck_run(struct hub *h, struct job *j);
 void recheck_apply(struct hub *h, struct job *j, double now);
+
+/* ---- commands.c ------------------------------------------------------------ */
+
+/* A device session became READY: it joins its device's list and gets the
+ * deliverable commands at once. False when memory is short. */
+bool commands_add_device(struct hub *h, struct hub_session *s);
+/* s leaves its device's list (closing). */
+void commands_detach(struct hub *h, struct hub_session *s);
+/* Commands changed somewhere: users' status, devices' pushes. */
+void commands_on_events(struct hub *h, const struct listener_events *ev);
+/* Devices whose sent commands' locks have passed are claimed again. */
+void commands_tick(struct hub *h, double now);
+/* A device session's answer; takes result (malloc'd or NULL). */
+void commands_answer_begin(struct hub *h, struct hub_session *s, long long id,
+                           const struct command_answer *answer, char *result);
+void commands_free(struct hub *h);
+void commands_run_read(struct hub *h, struct job *j);
+void commands_apply_read(struct hub *h, struct job *j, double now);
+void commands_run_claim(struct hub *h, struct job *j);
+void commands_apply_claim(struct hub *h, struct job *j, double now);
+void commands_run_answer(struct hub *h, struct job *j);
+void commands_apply_answer(struct hub *h, struct job *j, double now);
 
 /* ---- jobs.c ---------------------------------------------------------------- */
 

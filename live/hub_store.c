@@ -55,6 +55,34 @@ static enum status store_user_roles(void *ctx, const long long *ids, int n, enum
     WITH_CONN(app, db_usage_user_roles(conn, ids, n, out));
 }
 
+static enum status store_authenticate_device(void *ctx, const char *token, struct caller *out)
+{
+    struct app *app = ctx;
+    return authn_device(app->authn, token, out);
+}
+
+static enum status store_commands_by_ids(void *ctx, const long long *ids, int n,
+                                         struct command_list *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_commands_by_ids(conn, ids, n, out));
+}
+
+static enum status store_commands_claim(void *ctx, long long device_id, struct command_list *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_commands_claim(conn, device_id, app->config->command_lock_s,
+                                     COMMANDS_CLAIM_MAX, out));
+}
+
+static enum status store_commands_answer(void *ctx, long long device_id, long long id,
+                                         const struct command_answer *answer, struct command *out,
+                                         bool *changed)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_commands_answer(conn, device_id, id, answer, out, changed));
+}
+
 struct hub_store hub_store_for_app(struct app *app)
 {
     return (struct hub_store){
@@ -64,6 +92,10 @@ struct hub_store hub_store_for_app(struct app *app)
         .owners = store_owners,
         .usage = store_usage,
         .user_roles = store_user_roles,
+        .authenticate_device = store_authenticate_device,
+        .commands_by_ids = store_commands_by_ids,
+        .commands_claim = store_commands_claim,
+        .commands_answer = store_commands_answer,
         .ctx = app,
     };
 }

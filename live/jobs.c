@@ -20,6 +20,9 @@ static const struct job_row {
     [JOB_USAGE] = {usage_run_read, usage_apply_read},
     [JOB_USERS] = {recheck_run, recheck_apply},
     [JOB_EVENTS] = {NULL, hub_apply_events},
+    [JOB_COMMANDS] = {commands_run_read, commands_apply_read},
+    [JOB_DEVICE_CLAIM] = {commands_run_claim, commands_apply_claim},
+    [JOB_DEVICE_ANSWER] = {commands_run_answer, commands_apply_answer},
 };
 
 static void queue_push(struct job_queue *q, struct job *j)
@@ -61,6 +64,10 @@ void job_free(struct job *j)
     free(j->owners);
     free(j->usage);
     free(j->roles);
+    command_list_free(&j->commands);
+    command_clear(&j->command);
+    free(j->answer_result);
+    free(j->answer_error);
     free(j);
 }
 

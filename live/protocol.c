@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/command_input.h"
 #include "../api/resources.h"
 #include "../base/timefmt.h"
 #include "hub_internal.h"
@@ -41,6 +42,8 @@ typedef bool (*render_fn)(const struct out_message *m, json_t *o);
 
 static bool render_ready(const struct out_message *m, json_t *o)
 {
+    if (m->u.ready.device_id)
+        return !json_object_set_new(o, "device_id", json_integer(m->u.ready.device_id));
     return !json_object_set_new(o, "user_id", json_integer(m->u.ready.user_id));
 }
 
@@ -74,15 +77,30 @@ static bool render_error(const struct out_message *m, json_t *o)
     return ok;
 }
 
+static bool render_command(const struct out_message *m, json_t *o)
+{
+    json_t *command = command_to_json(m->u.command.command);
+    return command && !json_object_set_new(o, "command", command);
+}
+
+static bool render_command_ack(const struct out_message *m, json_t *o)
+{
+    return !json_object_set_new(o, "id", json_integer(m->u.ack.id)) &&
+           !json_object_set_new(o, "command_status",
+                                json_string(command_status_name(m->u.ack.status)));
+}
+
 static const struct outbound_row {
     const char *type;
     unsigned kinds; /* KIND_BIT_*: who may be sent it */
     render_fn render;
 } OUTBOUND[OUT_TYPES] = {
-    [OUT_READY] = {"ready", KIND_BIT_USER, render_ready},
+    [OUT_READY] = {"ready", KIND_BIT_USER | KIND_BIT_DEVICE, render_ready},
     [OUT_ALERT] = {"alert", KIND_BIT_USER, render_alert},
     [OUT_USAGE] = {"usage", KIND_BIT_USER, render_usage},
-    [OUT_ERROR] = {"error", KIND_BIT_USER, render_error},
+    [OUT_ERROR] = {"error", KIND_BIT_USER | KIND_BIT_DEVICE, render_error},
+    [OUT_COMMAND] = {"command", KIND_BIT_USER | KIND_BIT_DEVICE, render_command},
+    [OUT_COMMAND_ACK] = {"command_ack", KIND_BIT_DEVICE, render_command_ack},
 };
 
 const char *protocol_out_name(enum out_type type)
@@ -146,11 +164,28 @@ static bool get_id(json_t *msg, const char *name, long long *out)
     return true;
 }
 
+/* {"type":"auth","device_token":"..."}: a device's first message; its
+ * session then gets commands and nothing else. */
+static void in_auth_device(struct hub *h, struct hub_session *s, json_t *msg)
+{
+    const char *token = json_string_value(json_object_get(msg, "device_token"));
+    if (s->kind != SESSION_KIND_UNAUTH || !token || !token[0] || strlen(token) > HUB_TOKEN_MAX ||
+        json_object_size(msg) != 2) {
+        session_auth_reject(h, s);
+        return;
+    }
+    session_auth_begin_device(h, s, token);
+}
+
 /* {"type":"auth","token":"...","since_alert_id":N?}: the first message, or a
  * fresh token later that keeps the session past the old token's expiry. */
 static void in_auth(struct hub *h, struct hub_session *s, json_t *msg, double now)
 {
     (void)now;
+    if (json_object_get(msg, "device_token")) {
+        in_auth_device(h, s, msg);
+        return;
+    }
     const char *token = json_string_value(json_object_get(msg, "token"));
     json_t *since = json_object_get(msg, "since_alert_id");
     bool valid = token && token[0] && strlen(token) <= HUB_TOKEN_MAX &&
@@ -192,10 +227,32 @@ static void in_unsubscribe(struct hub *h, struct hub_session *s, json_t *msg, do
     usage_unsubscribe(h, s, device_id);
 }
 
+/* {"type":"command_result","id":N,"status","result"?,"error"?}: a device's
+ * answer, checked as the REST answer is (api/command_input.h). */
+static void in_command_result(struct hub *h, struct hub_session *s, json_t *msg, double now)
+{
+    (void)now;
+    long long id;
+    if (!get_id(msg, "id", &id)) {
+        protocol_send_error(h, s, "invalid_field", "id must be a command id", "id", 0);
+        return;
+    }
+    static const char *const ENVELOPE[] = {"type", "id", NULL};
+    struct command_answer answer;
+    char *result;
+    struct command_fault f;
+    if (!command_answer_read(msg, ENVELOPE, &answer, &result, &f)) {
+        protocol_send_error(h, s, "invalid_field", f.detail, f.field, 0);
+        return;
+    }
+    commands_answer_begin(h, s, id, &answer, result);
+}
+
 static const struct inbound_route INBOUND[] = {
     {"auth", KIND_BIT_UNAUTH | KIND_BIT_USER, in_auth},
     {"subscribe", KIND_BIT_USER, in_subscribe},
     {"unsubscribe", KIND_BIT_USER, in_unsubscribe},
+    {"command_result", KIND_BIT_DEVICE, in_command_result},
 };
 
 const struct inbound_route *protocol_inbound_table(size_t *n)
@@ -244,6 +301,7 @@ static const struct kind_row {
 } KIND_TABLE[SESSION_KINDS] = {
     [SESSION_KIND_UNAUTH] = {refuse_by_closing},
     [SESSION_KIND_USER] = {refuse_with_error},
+    [SESSION_KIND_DEVICE] = {refuse_with_error},
 };
 
 void protocol_dispatch(struct hub *h, struct hub_session *s, const char *text, size_t len,

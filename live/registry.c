@@ -129,7 +129,9 @@ int registry_user_session_count(struct hub *h, long long user_id)
 /* Takes s out of every delivery list (and frees its subscriptions). */
 static void registry_detach(struct hub *h, struct hub_session *s)
 {
-    if (s->state == SESSION_READY)
+    if (s->state == SESSION_READY && s->kind == SESSION_KIND_DEVICE)
+        commands_detach(h, s);
+    else if (s->state == SESSION_READY)
         registry_remove_user(h, s);
     usage_detach(h, s);
 }

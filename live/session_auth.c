@@ -2,6 +2,7 @@
  * (messages that arrive while the token is checked are held, then handled in
  * order), a fresh token later (re-auth), and the deadlines: no auth within
  * HUB_AUTH_TIMEOUT_S, or a token that ran out. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,23 @@ void session_auth_begin(struct hub *h, struct hub_session *s, const struct in_au
     job_submit(h, j);
 }
 
+void session_auth_begin_device(struct hub *h, struct hub_session *s, const char *device_token)
+{
+    struct job *j = job_new(JOB_AUTH);
+    if (j && !(j->token = strdup(device_token))) {
+        free(j);
+        j = NULL;
+    }
+    if (!j) {
+        registry_close_for_memory(h, s);
+        return;
+    }
+    j->session_id = s->id;
+    j->device = true;
+    s->state = SESSION_AUTHENTICATING;
+    job_submit(h, j);
+}
+
 bool session_auth_hold(struct hub_session *s, const char *text, size_t len)
 {
     if (s->npending == HUB_PENDING_MAX)
@@ -59,7 +77,28 @@ void session_auth_forget(struct hub_session *s)
 
 void session_auth_run(struct hub *h, struct job *j)
 {
-    j->status = h->store.authenticate(h->store.ctx, j->token, &j->caller);
+    if (j->device)
+        j->status = h->store.authenticate_device(h->store.ctx, j->token, &j->caller);
+    else
+        j->status = h->store.authenticate(h->store.ctx, j->token, &j->caller);
+}
+
+/* A device session: joins its device's list, says ready, gets its commands.
+ * A device token does not expire; the session lasts until either side
+ * closes it. */
+static void session_auth_become_device(struct hub *h, struct hub_session *s,
+                                       const struct caller *c)
+{
+    s->device_id = c->device_id;
+    s->token_exp = LLONG_MAX;
+    s->kind = SESSION_KIND_DEVICE;
+    s->state = SESSION_READY;
+    if (!commands_add_device(h, s)) {
+        registry_close_for_memory(h, s);
+        return;
+    }
+    struct out_message ready = {.type = OUT_READY, .u.ready.device_id = s->device_id};
+    protocol_send(h, s, &ready);
 }
 
 /* Joins the user's sessions and says ready; then the replay, if asked for. */
@@ -84,9 +123,10 @@ static void session_auth_become_ready(struct hub *h, struct hub_session *s, cons
 static void session_auth_apply_first(struct hub *h, struct hub_session *s, struct job *j,
                                      double now)
 {
+    bool bad = j->status != STATUS_OK && j->status != STATUS_UNAVAILABLE &&
+               j->status != STATUS_INTERNAL;
     /* The verifier allows clock skew; a session does not outlive its token. */
-    if (j->status == STATUS_UNAUTHORIZED ||
-        (j->status == STATUS_OK && (double)j->caller.token_exp <= now)) {
+    if (bad || (j->status == STATUS_OK && !j->device && (double)j->caller.token_exp <= now)) {
         session_auth_reject(h, s);
         return;
     }
@@ -95,7 +135,8 @@ static void session_auth_apply_first(struct hub *h, struct hub_session *s, struc
                        "database unavailable");
         return;
     }
-    if (registry_user_session_count(h, j->caller.user_id) >= h->limits.max_sessions_per_user) {
+    if (!j->device &&
+        registry_user_session_count(h, j->caller.user_id) >= h->limits.max_sessions_per_user) {
         registry_close(h, s, HUB_CLOSE_CODE_TOO_MANY, HUB_CLOSED_USER_CAP, "too many sessions");
         return;
     }
@@ -104,7 +145,10 @@ static void session_auth_apply_first(struct hub *h, struct hub_session *s, struc
         registry_close(h, s, HUB_CLOSE_CODE_TRY_LATER, HUB_CLOSED_SESSION_CAP, "server full");
         return;
     }
-    session_auth_become_ready(h, s, &j->caller);
+    if (j->device)
+        session_auth_become_device(h, s, &j->caller);
+    else
+        session_auth_become_ready(h, s, &j->caller);
     /* Messages that arrived while the token was checked, in order. */
     for (int i = 0; i < s->npending; i++) {
         if (s->state == SESSION_READY)

@@ -161,7 +161,8 @@ static struct hub *realtime_hub_create(struct app *app)
     const struct config *cfg = app->config;
     struct hub_limits limits = {.max_sessions = cfg->ws_max_sessions,
                                 .max_sessions_per_user = cfg->ws_max_sessions_per_user,
-                                .max_unauth_per_addr = cfg->ws_max_unauth_per_addr};
+                                .max_unauth_per_addr = cfg->ws_max_unauth_per_addr,
+                                .command_lock_s = cfg->command_lock_s};
     struct hub_store store = hub_store_for_app(app);
     return hub_create(&limits, &store);
 }

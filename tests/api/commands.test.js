@@ -49,6 +49,15 @@ function poll(device, wait = 0) {
   return ctx.api('GET', `/api/v1/device/commands?wait=${wait}`, { token: device.token });
 }
 
+// The next {"type":"command"} about command id (others' changes may come between).
+async function nextAbout(ws, id, timeout = 5000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const msg = await ws.next('command', Math.max(1, end - Date.now()));
+    if (msg.command.id === id) return msg;
+  }
+}
+
 function answer(device, id, body) {
   return ctx.api('POST', `/api/v1/device/commands/${id}/result`, { token: device.token, body });
 }
@@ -340,10 +349,9 @@ describe('expiry', () => {
     const d = await newDevice();
     const ws = await wsc.session(ctx.server.wsUrl, alice.token);
     const c = (await send(d, { name: 'slow', ttl_s: 10 })).json;
-    const first = await ws.next('command');
-    assert.equal(first.command.id, c.id);
+    const first = await nextAbout(ws, c.id);
     assert.equal(first.command.status, 'queued');
-    const expired = await ws.next('command', 16000);
+    const expired = await nextAbout(ws, c.id, 16000);
     assert.equal(expired.command.id, c.id);
     assert.equal(expired.command.status, 'expired');
     assert.equal(ctx.pg.scalar(`select status from commands where id = ${c.id}`), 'expired');
@@ -364,7 +372,7 @@ describe('live status for users', () => {
     await answer(d, c.id, { status: 'succeeded' });
     for (const s of [mine, admin]) {
       const seen = [];
-      for (let i = 0; i < 3; i++) seen.push((await s.next('command')).command);
+      for (let i = 0; i < 3; i++) seen.push((await nextAbout(s, c.id)).command);
       assert.deepEqual(seen.map((x) => x.status), ['queued', 'sent', 'succeeded']);
       assert.ok(seen.every((x) => x.id === c.id));
     }
@@ -477,7 +485,8 @@ describe('over-limit automation', () => {
     const res = await ctx.api('POST', '/api/v1/measurements', { token: d.token, body: { kwh: 3 } });
     assert.equal(res.status, 200, res.text);
     const alert = (await ws.next('alert')).alert;
-    const live = (await ws.next('command')).command;
+    let live = (await ws.next('command')).command;
+    while (live.device_id !== d.id) live = (await ws.next('command')).command;
     assert.equal(live.alert_id, alert.id);
     assert.equal(live.created_by, null);
     assert.equal(live.name, 'relay');
