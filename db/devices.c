@@ -11,13 +11,14 @@
 #define DEVICE_COLUMNS                                                                             \
     "id, name, description, address, max_hourly_kwh, reading_type, owner_id,"                      \
     " (extract(epoch FROM created_at) * 1000000)::bigint,"                                         \
-    " (extract(epoch FROM last_seen_at) * 1000000)::bigint, serial"
+    " (extract(epoch FROM last_seen_at) * 1000000)::bigint, serial, over_limit_command::text"
 
 static const struct db_stmt CREATE = {
     "devices_create",
     "INSERT INTO devices (name, description, address, max_hourly_kwh, reading_type, owner_id,"
-    "  token_hash, serial)"
-    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4::float8, $5, $6::bigint, $7, $8)"
+    "  token_hash, serial, over_limit_command)"
+    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4::float8, $5, $6::bigint, $7, $8,"
+    "  $9::jsonb)"
     " RETURNING " DEVICE_COLUMNS};
 
 static const struct db_stmt GET = {
@@ -41,7 +42,9 @@ static const struct db_stmt UPDATE = {
     "UPDATE devices SET name = coalesce($3, name), description = coalesce($4, description),"
     "  address = coalesce($5, address), max_hourly_kwh = coalesce($6::float8, max_hourly_kwh),"
     "  owner_id = CASE WHEN $7::bool THEN $8::bigint ELSE owner_id END,"
-    "  serial = CASE WHEN $9::bool THEN $10 ELSE serial END, updated_at = now()"
+    "  serial = CASE WHEN $9::bool THEN $10 ELSE serial END,"
+    "  over_limit_command = CASE WHEN $11::bool THEN $12::jsonb ELSE over_limit_command END,"
+    "  updated_at = now()"
     " FROM (SELECT id AS old_id, owner_id AS old_owner FROM devices"
     "  WHERE id = $1 AND ($2::bigint = 0 OR owner_id = $2) FOR UPDATE) old"
     " WHERE id = old.old_id"
@@ -65,6 +68,7 @@ void device_clear(struct device *d)
     free(d->description);
     free(d->address);
     free(d->serial);
+    free(d->over_limit_command);
     memset(d, 0, sizeof *d);
 }
 
@@ -95,10 +99,12 @@ static enum status read_device(const PGresult *res, int row, struct device *d)
         .created_at = db_get_ll(res, row, 7),
         .last_seen_at = db_get_ll(res, row, 8),
         .serial = PQgetisnull(res, row, 9) ? NULL : strdup(PQgetvalue(res, row, 9)),
+        .over_limit_command = PQgetisnull(res, row, 10) ? NULL : strdup(PQgetvalue(res, row, 10)),
     };
     if (!reading_type_parse(PQgetvalue(res, row, 5), &d->reading_type))
         d->reading_type = READING_CUMULATIVE; /* the table's CHECK allows nothing else */
-    if (!d->name || !d->description || !d->address || (!d->serial && !PQgetisnull(res, row, 9))) {
+    if (!d->name || !d->description || !d->address || (!d->serial && !PQgetisnull(res, row, 9)) ||
+        (!d->over_limit_command && !PQgetisnull(res, row, 10))) {
         device_clear(d);
         return STATUS_INTERNAL;
     }
@@ -128,8 +134,9 @@ enum status db_devices_create(struct db_conn *c, const struct device_new *in,
                             reading_type_name(in->reading_type),
                             in->owner_id ? db_ll(&owner, in->owner_id) : NULL,
                             token_hash,
-                            in->serial};
-    PGresult *res = db_exec(c, &CREATE, 8, params);
+                            in->serial,
+                            in->over_limit_command};
+    PGresult *res = db_exec(c, &CREATE, 9, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK)
         st = read_device(res, 0, out);
@@ -190,13 +197,15 @@ static enum status run_update(struct db_conn *c, long long id, long long owner_s
         p->set_owner && p->owner_id ? db_ll(&ownert, p->owner_id) : NULL,
         p->set_serial ? "true" : "false",
         p->set_serial ? p->serial : NULL,
+        p->set_over_limit_command ? "true" : "false",
+        p->set_over_limit_command ? p->over_limit_command : NULL,
     };
-    PGresult *res = db_exec(c, &UPDATE, 10, params);
+    PGresult *res = db_exec(c, &UPDATE, 12, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) != 1)
         st = STATUS_NOT_FOUND;
     if (st == STATUS_OK) {
-        *owner_changed = db_get_bool(res, 0, 10);
+        *owner_changed = db_get_bool(res, 0, 11);
         st = read_device(res, 0, out);
     }
     PQclear(res);

@@ -25,6 +25,7 @@ struct device {
     long long owner_id;     /* 0: unassigned */
     long long created_at;   /* microseconds since the epoch */
     long long last_seen_at; /* 0: never seen */
+    char *over_limit_command; /* owned JSON text {"name","params"}; NULL: none */
 };
 
 /* Frees the strings and zeroes the record; a zeroed record is a no-op. */
@@ -47,6 +48,7 @@ struct device_new {
     enum reading_type reading_type;
     const char *serial;
     long long owner_id;
+    const char *over_limit_command; /* JSON text {"name","params"}; NULL: none */
 };
 
 /* Inserts a device holding token_hash. STATUS_INVALID when owner_id names no
@@ -75,6 +77,8 @@ struct device_patch {
     const char *serial; /* with set_serial, NULL clears it */
     bool set_owner;
     long long owner_id; /* 0: unassign */
+    bool set_over_limit_command;
+    const char *over_limit_command; /* with set_over_limit_command, NULL clears it */
 };
 
 /* Applies the patch to the device if owner_scope is 0 or owns it (else

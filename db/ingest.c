@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
+#include "events.h"
 #include "internal.h"
 
 /* Microseconds since the epoch <-> timestamptz, exactly. */
@@ -103,6 +105,23 @@ static const struct db_stmt RAISE = {
     "  ORDER BY h.device_id, h.us"
     "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING id)"
     " SELECT id FROM raised ORDER BY id"};
+
+/* Automation (issue 16): the over_limit_command of each raised alert's
+ * device, queued for that alert. Same transaction as the alerts: a crash
+ * loses both or neither, and the unique index on alert_id makes it one per
+ * alert. The group has locked its devices' rows, so the per-device cap
+ * counts what is committed (a queue already full gets no more). */
+static const struct db_stmt OVER_LIMIT_COMMANDS = {
+    "ingest_over_limit_commands",
+    "INSERT INTO commands (device_id, name, params, alert_id, expires_at)"
+    " SELECT a.device_id, d.over_limit_command->>'name',"
+    "  coalesce(d.over_limit_command->'params', '{}'), a.id, now() + make_interval(secs => $2::int)"
+    " FROM alerts a JOIN devices d ON d.id = a.device_id"
+    " WHERE a.id = ANY($1::bigint[]) AND d.over_limit_command IS NOT NULL"
+    "  AND (SELECT count(*) FROM commands k WHERE k.device_id = a.device_id"
+    "   AND k.status IN ('queued', 'sent') AND k.expires_at > now()) < $3"
+    " ORDER BY a.id"
+    " ON CONFLICT (alert_id) WHERE alert_id IS NOT NULL DO NOTHING RETURNING id, device_id"};
 
 /* An arbitrary constant naming "raising alerts" among advisory locks. */
 static const struct db_stmt LOCK_ALERTS = {
@@ -334,6 +353,42 @@ enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *
     return st;
 }
 
+/* Queues the over-limit commands of the alerts raised and announces them in
+ * the same transaction: only when there are some (a device with an
+ * over_limit_command went over), so the usual alert transaction pays one
+ * statement more and no NOTIFY more. */
+static enum status queue_over_limit_commands_in_tx(struct db_conn *c, const long long *alert_ids,
+                                                   int n)
+{
+    struct db_array ids;
+    struct db_ll_text ttlt, maxt;
+    const char *params[] = {db_array_of_ll(&ids, alert_ids, n),
+                            db_ll(&ttlt, COMMANDS_TTL_DEFAULT_S),
+                            db_ll(&maxt, COMMANDS_PER_DEVICE_MAX)};
+    enum status st = STATUS_INTERNAL;
+    if (params[0]) {
+        PGresult *res = db_exec(c, &OVER_LIMIT_COMMANDS, 3, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        int rows = st == STATUS_OK ? PQntuples(res) : 0;
+        long long *got = rows > 0 ? malloc((size_t)rows * 2 * sizeof *got) : NULL;
+        if (rows > 0 && !got)
+            st = STATUS_INTERNAL;
+        for (int i = 0; st == STATUS_OK && i < rows; i++) {
+            got[i] = db_get_ll(res, i, 0);
+            got[rows + i] = db_get_ll(res, i, 1);
+        }
+        PQclear(res);
+        if (st == STATUS_OK && rows > 0)
+            st = db_events_notify(c, &(struct events){.commands = got,
+                                                      .ncommands = rows,
+                                                      .command_devices = got + rows,
+                                                      .ncommand_devices = rows});
+        free(got);
+    }
+    db_array_free(&ids);
+    return st;
+}
+
 enum status db_ingest_raise_alerts_in_tx(struct db_conn *c, const struct ingest_hour *hours, int n,
                                          long long **alert_ids, int *nalerts)
 {
@@ -357,6 +412,8 @@ enum status db_ingest_raise_alerts_in_tx(struct db_conn *c, const struct ingest_
         PQclear(res);
     }
     free_arrays(a, 3);
+    if (st == STATUS_OK && *nalerts > 0)
+        st = queue_over_limit_commands_in_tx(c, *alert_ids, *nalerts);
     return st;
 }
 

@@ -7,6 +7,7 @@
 
 #include "../api/access.h"
 #include "../api/app.h"
+#include "../api/command_input.h"
 #include "../api/cursor.h"
 #include "../api/pooled.h"
 #include "../api/resources.h"
@@ -17,17 +18,29 @@
 
 /* ---- rendering --------------------------------------------------------------- */
 
+/* The stored over_limit_command, or null. */
+static json_t *over_limit_json(const struct device *d)
+{
+    json_t *v = d->over_limit_command ? json_loads(d->over_limit_command, 0, NULL) : NULL;
+    return v ? v : json_null();
+}
+
 json_t *devices_to_json(const struct device *d)
 {
     char created[TIMEFMT_MAX];
     timefmt_format(d->created_at, created);
-    return json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:o, s:s, s:o}", "id", (json_int_t)d->id,
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:o, s:s, s:o}", "id", (json_int_t)d->id,
                      "name", d->name, "description", d->description, "address", d->address,
                      "max_hourly_kwh", d->max_hourly_kwh, "reading_type",
                      reading_type_name(d->reading_type), "serial",
                      d->serial ? json_string(d->serial) : json_null(), "owner_id",
                      d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at", created,
                      "last_seen_at", resource_time_or_null(d->last_seen_at));
+    if (o && json_object_set_new(o, "over_limit_command", over_limit_json(d)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 bool devices_load_visible_or_reply(const struct request *req, struct db_conn *conn,
@@ -61,10 +74,12 @@ bool devices_cursor_or_reply(const struct request *req, char tag, long long *val
 /* ---- request bodies ------------------------------------------------------------ */
 
 static const char *const CREATE_MEMBERS[] = {
-    "name", "description", "address", "max_hourly_kwh", "reading_type", "serial", "owner_id", NULL};
+    "name",   "description", "address",            "max_hourly_kwh", "reading_type",
+    "serial", "owner_id",    "over_limit_command", NULL};
 /* reading_type is known here only to be refused as immutable, not as unknown. */
 static const char *const PATCH_MEMBERS[] = {
-    "name", "description", "address", "max_hourly_kwh", "reading_type", "serial", "owner_id", NULL};
+    "name",   "description", "address",            "max_hourly_kwh", "reading_type",
+    "serial", "owner_id",    "over_limit_command", NULL};
 
 static bool has_control_chars(const char *s)
 {
@@ -142,6 +157,44 @@ static bool read_serial_or_reply(const json_t *body, struct device_fields *f, st
     return false;
 }
 
+/* "over_limit_command": null or a command without ttl_s, checked as a new
+ * command is (api/command_input.h). */
+static bool read_over_limit_or_reply(const json_t *body, struct device_fields *f,
+                                     struct response *res)
+{
+    const json_t *v = json_object_get(body, "over_limit_command");
+    f->has_over_limit_command = v != NULL;
+    f->over_limit_command = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    const char *name;
+    char *params;
+    bool unknown;
+    struct command_fault fault;
+    bool ok = command_spec_read(v, false, &name, &params, NULL, &unknown, &fault);
+    free(params);
+    if (ok) {
+        f->over_limit_command = v;
+        return true;
+    }
+    response_problem(res, 422, "invalid_field", "over_limit_command",
+                     "over_limit_command must be null or {\"name\", \"params\"?}: %s%s%s",
+                     fault.field ? fault.field : "", fault.field ? ": " : "", fault.detail);
+    return false;
+}
+
+char *devices_over_limit_text(const struct device_fields *f)
+{
+    if (!f->over_limit_command)
+        return NULL;
+    const json_t *params = json_object_get(f->over_limit_command, "params");
+    json_t *o = json_pack("{s:O, s:o}", "name", json_object_get(f->over_limit_command, "name"),
+                          "params", params ? json_incref((json_t *)params) : json_object());
+    char *text = o ? json_dumps(o, JSON_DUMP_FLAGS) : NULL;
+    json_decref(o);
+    return text;
+}
+
 bool devices_read_fields_or_reply(const json_t *body, bool create, struct device_fields *f,
                                   struct response *res)
 {
@@ -156,7 +209,8 @@ bool devices_read_fields_or_reply(const json_t *body, bool create, struct device
            read_max_or_reply(body, create, f, res) &&
            read_reading_type_or_reply(body, create, f, res) && read_serial_or_reply(body, f, res) &&
            validate_id_or_reply(body, "owner_id", true, &f->owner_id, &f->has_owner, &owner_null,
-                                res);
+                                res) &&
+           read_over_limit_or_reply(body, f, res);
 }
 
 /* ---- handlers --------------------------------------------------------------------- */
@@ -262,9 +316,14 @@ int devices_create(const struct request *req, struct response *res, struct app *
     if (!new_token_or_reply(token, hash, res))
         return res->status;
 
+    char *over_limit = devices_over_limit_text(&f);
+    if (f.over_limit_command && !over_limit)
+        return response_status(res, STATUS_INTERNAL);
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
+    if (!c) {
+        free(over_limit);
         return response_status(res, STATUS_UNAVAILABLE);
+    }
     const struct device_new in = {
         .name = f.name,
         .description = f.description,
@@ -273,10 +332,12 @@ int devices_create(const struct request *req, struct response *res, struct app *
         .reading_type = f.reading_type,
         .serial = f.serial,
         .owner_id = f.owner_id,
+        .over_limit_command = over_limit,
     };
     struct device d;
     enum status st = db_devices_create(c, &in, hash, &d);
     db_pool_release(app->pool, c);
+    free(over_limit);
     if (st == STATUS_INVALID)
         return owner_problem(res);
     if (st == STATUS_CONFLICT)
@@ -352,9 +413,14 @@ static int update_device(const struct request *req, struct response *res, struct
         .serial = f.serial,
         .set_owner = f.has_owner,
         .owner_id = f.owner_id,
+        .set_over_limit_command = f.has_over_limit_command,
+        .over_limit_command = devices_over_limit_text(&f),
     };
+    if (f.over_limit_command && !patch.over_limit_command)
+        return response_status(res, STATUS_INTERNAL);
     /* Scoped again: a client's device may have been reassigned meanwhile. */
     enum status st = db_devices_update(c, id, access_owner_scope(&req->caller), &patch, &d);
+    free((char *)patch.over_limit_command);
     if (st == STATUS_INVALID)
         return owner_problem(res);
     if (st == STATUS_CONFLICT)

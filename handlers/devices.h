@@ -51,12 +51,18 @@ struct device_fields {
     const char *serial; /* NULL with has_serial: null (none, or clear it) */
     bool has_owner;
     long long owner_id; /* 0: null (unassigned) */
+    bool has_over_limit_command;
+    const json_t *over_limit_command; /* checked {"name","params"?}; NULL with has_: null */
 };
 
 /* Reads and checks a POST (create) or PATCH body; strings are borrowed from
  * body. On false the 422 problem is in res. */
 bool devices_read_fields_or_reply(const json_t *body, bool create, struct device_fields *out,
                                   struct response *res);
+
+/* The checked over_limit_command as stored: {"name","params"} compact
+ * (caller frees); NULL when there is none (or out of memory, if there is). */
+char *devices_over_limit_text(const struct device_fields *f);
 
 /* ---- handlers ------------------------------------------------------------- */
 

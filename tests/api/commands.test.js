@@ -485,8 +485,10 @@ describe('over-limit automation', () => {
     const res = await ctx.api('POST', '/api/v1/measurements', { token: d.token, body: { kwh: 3 } });
     assert.equal(res.status, 200, res.text);
     const alert = (await ws.next('alert')).alert;
-    let live = (await ws.next('command')).command;
-    while (live.device_id !== d.id) live = (await ws.next('command')).command;
+    // The command's notification and the alert's are two: either may come first.
+    await h.waitFor(() => ws.received('command').some((m) => m.command.device_id === d.id),
+      { message: 'the command, live' });
+    const live = ws.received('command').find((m) => m.command.device_id === d.id).command;
     assert.equal(live.alert_id, alert.id);
     assert.equal(live.created_by, null);
     assert.equal(live.name, 'relay');
