@@ -18,7 +18,7 @@
 #include "../db/commands.h"
 #include "handler.h"
 
-#define COMMAND_POLL_SWEEP_S 2.0 /* the contract asks for at least every 5 s */
+#define COMMAND_POLL_SWEEP_S    2.0 /* the contract asks for at least every 5 s */
 #define COMMAND_POLL_WAIT_MAX_S 60
 
 struct command_poll;

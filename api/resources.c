@@ -44,13 +44,12 @@ static json_t *id_or_null(long long id)
 
 json_t *command_to_json(const struct command *c)
 {
-    return json_pack("{s:I, s:I, s:s, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "id", (json_int_t)c->id, "device_id", (json_int_t)c->device_id, "name",
-                     c->name, "params", stored_json(c->params), "status",
-                     command_status_name(c->status), "attempts", c->attempts, "created_by",
-                     id_or_null(c->created_by), "alert_id", id_or_null(c->alert_id),
-                     "created_at", resource_time_or_null(c->created_at), "expires_at",
-                     resource_time_or_null(c->expires_at), "sent_at",
+    return json_pack("{s:I, s:I, s:s, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                     (json_int_t)c->id, "device_id", (json_int_t)c->device_id, "name", c->name,
+                     "params", stored_json(c->params), "status", command_status_name(c->status),
+                     "attempts", c->attempts, "created_by", id_or_null(c->created_by), "alert_id",
+                     id_or_null(c->alert_id), "created_at", resource_time_or_null(c->created_at),
+                     "expires_at", resource_time_or_null(c->expires_at), "sent_at",
                      resource_time_or_null(c->sent_at), "completed_at",
                      resource_time_or_null(c->completed_at), "result", stored_json(c->result),
                      "error", c->error ? json_string(c->error) : json_null());

@@ -96,9 +96,8 @@ static const struct db_stmt BY_IDS = {
 // clang-format on
 
 static const char *const STATUS_NAMES[COMMAND_STATUSES] = {
-    [COMMAND_QUEUED] = "queued",       [COMMAND_SENT] = "sent",
-    [COMMAND_SUCCEEDED] = "succeeded", [COMMAND_FAILED] = "failed",
-    [COMMAND_EXPIRED] = "expired",     [COMMAND_CANCELED] = "canceled",
+    [COMMAND_QUEUED] = "queued", [COMMAND_SENT] = "sent",       [COMMAND_SUCCEEDED] = "succeeded",
+    [COMMAND_FAILED] = "failed", [COMMAND_EXPIRED] = "expired", [COMMAND_CANCELED] = "canceled",
 };
 
 const char *command_status_name(enum command_status st)

@@ -26,14 +26,14 @@
 
 #include "db.h"
 
-#define COMMANDS_NAME_MAX        64
-#define COMMANDS_PARAMS_MAX      8192 /* bytes of params as compact JSON */
-#define COMMANDS_PER_DEVICE_MAX  50   /* unfinished (queued or sent) per device */
-#define COMMANDS_TTL_DEFAULT_S   3600
-#define COMMANDS_TTL_MIN_S       10
-#define COMMANDS_TTL_MAX_S       172800
-#define COMMANDS_CLAIM_MAX       50 /* commands one delivery hands over at most */
-#define COMMANDS_ERROR_MAX       1000
+#define COMMANDS_NAME_MAX       64
+#define COMMANDS_PARAMS_MAX     8192 /* bytes of params as compact JSON */
+#define COMMANDS_PER_DEVICE_MAX 50   /* unfinished (queued or sent) per device */
+#define COMMANDS_TTL_DEFAULT_S  3600
+#define COMMANDS_TTL_MIN_S      10
+#define COMMANDS_TTL_MAX_S      172800
+#define COMMANDS_CLAIM_MAX      50 /* commands one delivery hands over at most */
+#define COMMANDS_ERROR_MAX      1000
 
 enum command_status {
     COMMAND_QUEUED = 0,

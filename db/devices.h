@@ -21,10 +21,10 @@ struct device {
     char *address;     /* owned */
     double max_hourly_kwh;
     enum reading_type reading_type;
-    char *serial;           /* owned; NULL: none */
-    long long owner_id;     /* 0: unassigned */
-    long long created_at;   /* microseconds since the epoch */
-    long long last_seen_at; /* 0: never seen */
+    char *serial;             /* owned; NULL: none */
+    long long owner_id;       /* 0: unassigned */
+    long long created_at;     /* microseconds since the epoch */
+    long long last_seen_at;   /* 0: never seen */
     char *over_limit_command; /* owned JSON text {"name","params"}; NULL: none */
 };
 

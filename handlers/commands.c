@@ -80,8 +80,8 @@ int commands_create(const struct request *req, struct response *res, struct app 
     return pooled_run(req, res, app, create_on);
 }
 
-static bool status_filter_or_reply(const struct request *req, enum command_status *st,
-                                   bool *has, struct response *res)
+static bool status_filter_or_reply(const struct request *req, enum command_status *st, bool *has,
+                                   struct response *res)
 {
     const char *s = request_query(req, "status");
     *has = s != NULL;
@@ -251,6 +251,7 @@ int commands_poll(const struct request *req, struct response *res, struct app *a
     call->wait.deadline = clock_mono_s() + wait_s;
     res->deferral = (struct response_deferral){poll_start, poll_finish, poll_free, call};
     res->status = 202; /* replaced by poll_finish */
+    // cppcheck-suppress memleak ; res->deferral owns call now
     return res->status;
 }
 
@@ -263,8 +264,9 @@ static int result_on(const struct request *req, struct response *res, struct db_
     char *result;
     struct command_fault f;
     if (!command_answer_read(req->body, NULL, &answer, &result, &f))
-        return reply_fault(res, f.field && strcmp(f.field, "status") && strcmp(f.field, "result") &&
-                                    strcmp(f.field, "error"),
+        return reply_fault(res,
+                           f.field && strcmp(f.field, "status") && strcmp(f.field, "result") &&
+                               strcmp(f.field, "error"),
                            &f);
     struct command c;
     bool changed;

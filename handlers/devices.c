@@ -29,13 +29,13 @@ json_t *devices_to_json(const struct device *d)
 {
     char created[TIMEFMT_MAX];
     timefmt_format(d->created_at, created);
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:o, s:s, s:o}", "id", (json_int_t)d->id,
-                     "name", d->name, "description", d->description, "address", d->address,
-                     "max_hourly_kwh", d->max_hourly_kwh, "reading_type",
-                     reading_type_name(d->reading_type), "serial",
-                     d->serial ? json_string(d->serial) : json_null(), "owner_id",
-                     d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at", created,
-                     "last_seen_at", resource_time_or_null(d->last_seen_at));
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:o, s:s, s:o}", "id",
+                          (json_int_t)d->id, "name", d->name, "description", d->description,
+                          "address", d->address, "max_hourly_kwh", d->max_hourly_kwh,
+                          "reading_type", reading_type_name(d->reading_type), "serial",
+                          d->serial ? json_string(d->serial) : json_null(), "owner_id",
+                          d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at",
+                          created, "last_seen_at", resource_time_or_null(d->last_seen_at));
     if (o && json_object_set_new(o, "over_limit_command", over_limit_json(d)) != 0) {
         json_decref(o);
         o = NULL;
@@ -73,13 +73,13 @@ bool devices_cursor_or_reply(const struct request *req, char tag, long long *val
 
 /* ---- request bodies ------------------------------------------------------------ */
 
-static const char *const CREATE_MEMBERS[] = {
-    "name",   "description", "address",            "max_hourly_kwh", "reading_type",
-    "serial", "owner_id",    "over_limit_command", NULL};
+static const char *const CREATE_MEMBERS[] = {"name",           "description",        "address",
+                                             "max_hourly_kwh", "reading_type",       "serial",
+                                             "owner_id",       "over_limit_command", NULL};
 /* reading_type is known here only to be refused as immutable, not as unknown. */
-static const char *const PATCH_MEMBERS[] = {
-    "name",   "description", "address",            "max_hourly_kwh", "reading_type",
-    "serial", "owner_id",    "over_limit_command", NULL};
+static const char *const PATCH_MEMBERS[] = {"name",           "description",        "address",
+                                            "max_hourly_kwh", "reading_type",       "serial",
+                                            "owner_id",       "over_limit_command", NULL};
 
 static bool has_control_chars(const char *s)
 {

@@ -247,8 +247,8 @@ void commands_apply_answer(struct hub *h, struct job *j, double now)
         protocol_send_error(h, s, "already_final", "the command is already final", "id", 0);
         break;
     default:
-        protocol_send_error(h, s, "unavailable", "the answer was not stored; send it again",
-                            NULL, 0);
+        protocol_send_error(h, s, "unavailable", "the answer was not stored; send it again", NULL,
+                            0);
         break;
     }
 }

@@ -105,8 +105,8 @@ struct hub_session {
         long long device_id;     /* commands.c: SESSION_KIND_DEVICE */
     };
     /* replay.c */
-    bool replaying;          /* live alerts wait until the replay caught up */
-    bool replay_paused;      /* a full page was queued; the next waits for the drain */
+    bool replaying;     /* live alerts wait until the replay caught up */
+    bool replay_paused; /* a full page was queued; the next waits for the drain */
     long long replay_cursor;
 
     /* usage.c; grown on demand: most sessions subscribe to few devices */
@@ -135,13 +135,13 @@ struct user_entry {
 /* One row each in jobs.c's table: what the worker runs, and what the
  * transport thread applies with the result. */
 enum job_kind {
-    JOB_AUTH,   /* session_auth.c */
-    JOB_REPLAY, /* replay.c */
-    JOB_ALERTS, /* replay.c */
-    JOB_OWNERS, /* usage.c */
-    JOB_USAGE,  /* usage.c */
-    JOB_USERS,  /* recheck.c */
-    JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+    JOB_AUTH,          /* session_auth.c */
+    JOB_REPLAY,        /* replay.c */
+    JOB_ALERTS,        /* replay.c */
+    JOB_OWNERS,        /* usage.c */
+    JOB_USAGE,         /* usage.c */
+    JOB_USERS,         /* recheck.c */
+    JOB_EVENTS,        /* hub.c; from the listener, skips the worker */
     JOB_COMMANDS,      /* commands.c: commands changed, for users */
     JOB_DEVICE_CLAIM,  /* commands.c: a device's deliverable commands */
     JOB_DEVICE_ANSWER, /* commands.c: a device session's command_result */

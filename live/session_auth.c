@@ -86,8 +86,7 @@ void session_auth_run(struct hub *h, struct job *j)
 /* A device session: joins its device's list, says ready, gets its commands.
  * A device token does not expire; the session lasts until either side
  * closes it. */
-static void session_auth_become_device(struct hub *h, struct hub_session *s,
-                                       const struct caller *c)
+static void session_auth_become_device(struct hub *h, struct hub_session *s, const struct caller *c)
 {
     s->device_id = c->device_id;
     s->token_exp = LLONG_MAX;
@@ -123,8 +122,8 @@ static void session_auth_become_ready(struct hub *h, struct hub_session *s, cons
 static void session_auth_apply_first(struct hub *h, struct hub_session *s, struct job *j,
                                      double now)
 {
-    bool bad = j->status != STATUS_OK && j->status != STATUS_UNAVAILABLE &&
-               j->status != STATUS_INTERNAL;
+    bool bad =
+        j->status != STATUS_OK && j->status != STATUS_UNAVAILABLE && j->status != STATUS_INTERNAL;
     /* The verifier allows clock skew; a session does not outlive its token. */
     if (bad || (j->status == STATUS_OK && !j->device && (double)j->caller.token_exp <= now)) {
         session_auth_reject(h, s);

@@ -355,8 +355,8 @@ out:
     http_stop(http, true);
     realtime_stop(&app, &realtime);
     command_poll_stop(app.command_poll); /* after HTTP: no poll is left to register */
-    broker_stop(app.broker); /* before ingest: its submissions wait on the committers */
-    ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
+    broker_stop(app.broker);             /* before ingest: its submissions wait on the committers */
+    ingest_stop(app.ingest);             /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);
     throttle_table_free(app.login_throttle);
     rate_table_free(app.device_rate);
