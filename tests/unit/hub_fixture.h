@@ -227,6 +227,78 @@ static inline enum status fake_user_roles(void *ctx, const long long *ids, int n
     return STATUS_OK;
 }
 
+/* Device tokens are "device:ID"; commands live in a small table. */
+static int claim_reads;     /* how many claims the worker ran */
+static int answers_stored;  /* how many answers were recorded */
+static long long queued_id; /* a deliverable command of device 11 (0: none) */
+
+static inline enum status fake_authenticate_device(void *ctx, const char *token,
+                                                   struct caller *out)
+{
+    (void)ctx;
+    auth_reads++;
+    long long id;
+    if (sscanf(token, "device:%lld", &id) != 1)
+        return STATUS_UNAUTHORIZED;
+    *out = (struct caller){.kind = CALLER_DEVICE, .device_id = id};
+    return STATUS_OK;
+}
+
+/* Command id's record: of device id % 100, owned as devices are. */
+static inline void fake_command(long long id, enum command_status st, struct command *c)
+{
+    *c = (struct command){.id = id,
+                          .device_id = id % 100,
+                          .owner_id = owner_of(id % 100),
+                          .name = strdup("relay"),
+                          .params = strdup("{}"),
+                          .status = st,
+                          .created_at = 1700000000000000LL,
+                          .expires_at = 1700003600000000LL};
+}
+
+static inline enum status fake_commands_by_ids(void *ctx, const long long *ids, int n,
+                                               struct command_list *out)
+{
+    (void)ctx;
+    out->items = calloc((size_t)n, sizeof *out->items);
+    out->count = n;
+    for (int i = 0; i < n; i++)
+        fake_command(ids[i], COMMAND_QUEUED, &out->items[i]);
+    return STATUS_OK;
+}
+
+static inline enum status fake_commands_claim(void *ctx, long long device_id,
+                                              struct command_list *out)
+{
+    (void)ctx;
+    claim_reads++;
+    *out = (struct command_list){0};
+    if (!queued_id || queued_id % 100 != device_id)
+        return STATUS_OK;
+    out->items = calloc(1, sizeof *out->items);
+    out->count = 1;
+    fake_command(queued_id, COMMAND_SENT, &out->items[0]);
+    out->items[0].attempts = 1;
+    queued_id = 0;
+    return STATUS_OK;
+}
+
+/* Command 111 (device 11's) takes an answer; others are not the device's. */
+static inline enum status fake_commands_answer(void *ctx, long long device_id, long long id,
+                                               const struct command_answer *answer,
+                                               struct command *out, bool *changed)
+{
+    (void)ctx;
+    *changed = false;
+    if (id % 100 != device_id || id != 111)
+        return STATUS_NOT_FOUND;
+    fake_command(id, answer->status, out);
+    *changed = true;
+    answers_stored++;
+    return STATUS_OK;
+}
+
 /* ---- fixture ------------------------------------------------------------- */
 
 struct fixture {
@@ -242,6 +314,9 @@ static inline int setup(void **state)
     auth_reads = 0;
     owner_reads = 0;
     owner_override = 0;
+    claim_reads = 0;
+    answers_stored = 0;
+    queued_id = 0;
     memset(user_deleted, 0, sizeof user_deleted);
     struct fixture *f = calloc(1, sizeof *f);
     struct hub_store store = {.authenticate = fake_authenticate,
@@ -249,10 +324,15 @@ static inline int setup(void **state)
                               .alerts_by_ids = fake_alerts_by_ids,
                               .owners = fake_owners,
                               .usage = fake_usage,
-                              .user_roles = fake_user_roles};
+                              .user_roles = fake_user_roles,
+                              .authenticate_device = fake_authenticate_device,
+                              .commands_by_ids = fake_commands_by_ids,
+                              .commands_claim = fake_commands_claim,
+                              .commands_answer = fake_commands_answer};
     f->hub = hub_create(&(struct hub_limits){.max_sessions = 3,
                                              .max_sessions_per_user = 2,
-                                             .max_unauth_per_addr = 4},
+                                             .max_unauth_per_addr = 4,
+                                             .command_lock_s = 30},
                         &store);
     hub_set_transport(f->hub, &(struct hub_transport){.send = fake_send,
                                                       .queued = fake_queued,
@@ -323,6 +403,19 @@ static inline void ready_as(struct fixture *f, int i, long long user, const char
 static inline void ready(struct fixture *f, int i, long long user, const char *extra)
 {
     ready_as(f, i, user, "client", extra);
+}
+
+/* Opens session i and authenticates it as device with its device_token. */
+static inline void ready_device(struct fixture *f, int i, long long device)
+{
+    open_session(f, i);
+    char msg[128];
+    snprintf(msg, sizeof msg, "{\"type\":\"auth\",\"device_token\":\"device:%lld\"}", device);
+    say(f, i, msg, NOW);
+    settle(f, NOW);
+    assert_string_equal(sent_type(&f->conns[i], 0), "ready");
+    assert_int_equal(json_integer_value(json_object_get(f->conns[i].sent[0], "device_id")),
+                     device);
 }
 
 /* The session was closed by the hub: the transport reports it gone. */

@@ -46,6 +46,9 @@ static void session_of_kind(struct fixture *f, int i, enum session_kind kind)
     case SESSION_KIND_USER:
         ready(f, i, 1, NULL);
         break;
+    case SESSION_KIND_DEVICE:
+        ready_device(f, i, 11);
+        break;
     case SESSION_KINDS:
         fail();
     }
@@ -77,11 +80,18 @@ static void test_route_follows_each_rows_kinds(void **state)
     assert_non_null(protocol_route("subscribe", SESSION_KIND_USER));
     assert_null(protocol_route("unsubscribe", SESSION_KIND_UNAUTH));
     assert_non_null(protocol_route("unsubscribe", SESSION_KIND_USER));
+    /* A device session answers commands, and does nothing else. */
+    assert_non_null(protocol_route("command_result", SESSION_KIND_DEVICE));
+    assert_null(protocol_route("command_result", SESSION_KIND_USER));
+    assert_null(protocol_route("command_result", SESSION_KIND_UNAUTH));
+    assert_null(protocol_route("auth", SESSION_KIND_DEVICE));
+    assert_null(protocol_route("subscribe", SESSION_KIND_DEVICE));
 }
 
 /* What each inbound type does, seen from outside, when a user sends it. */
 struct inbound_case {
     const char *type;
+    bool device;        /* sent by a device session (else a user's) */
     const char *before; /* sent first, or NULL */
     const char *text;
     void (*check)(struct fixture *f);
@@ -105,11 +115,25 @@ static void check_unsubscribe(struct fixture *f)
     assert_int_equal(f->sessions[0]->nsubs, 0);
 }
 
+static void check_command_result(struct fixture *f)
+{
+    assert_int_equal(answers_stored, 1);
+    const struct fake_conn *c = &f->conns[0];
+    assert_string_equal(sent_type(c, c->nsent - 1), "command_ack");
+    json_t *want = json_pack("{s:s, s:i, s:s}", "type", "command_ack", "id", 111, "command_status",
+                             "succeeded");
+    assert_true(json_equal(c->sent[c->nsent - 1], want));
+    json_decref(want);
+}
+
 static const struct inbound_case INBOUND_CASES[] = {
-    {"auth", NULL, "{\"type\":\"auth\",\"token\":\"1:client:1700007200\"}", check_auth},
-    {"subscribe", NULL, "{\"type\":\"subscribe\",\"device_id\":11}", check_subscribe},
-    {"unsubscribe", "{\"type\":\"subscribe\",\"device_id\":11}",
+    {"auth", false, NULL, "{\"type\":\"auth\",\"token\":\"1:client:1700007200\"}", check_auth},
+    {"subscribe", false, NULL, "{\"type\":\"subscribe\",\"device_id\":11}", check_subscribe},
+    {"unsubscribe", false, "{\"type\":\"subscribe\",\"device_id\":11}",
      "{\"type\":\"unsubscribe\",\"device_id\":11}", check_unsubscribe},
+    {"command_result", true, NULL,
+     "{\"type\":\"command_result\",\"id\":111,\"status\":\"succeeded\",\"result\":{}}",
+     check_command_result},
 };
 
 static const struct inbound_case *inbound_case(const char *type)
@@ -133,7 +157,10 @@ static void test_every_inbound_type_reaches_its_handler(void **state)
         void *fs;
         setup(&fs);
         struct fixture *f = fs;
-        ready(f, 0, 1, NULL);
+        if (c->device)
+            ready_device(f, 0, 11);
+        else
+            ready(f, 0, 1, NULL);
         if (c->before) {
             say(f, 0, c->before, NOW);
             settle(f, NOW);
@@ -188,7 +215,7 @@ static void test_a_type_not_for_the_kind_is_refused_like_an_unknown_one(void **s
     char *buf = NULL;
     size_t len = 0, cap = 0;
     hub_render_metrics(f->hub, &buf, &len, &cap);
-    assert_non_null(strstr(buf, "wattline_ws_sessions_closed_total{reason=\"auth_failed\"} 4\n"));
+    assert_non_null(strstr(buf, "wattline_ws_sessions_closed_total{reason=\"auth_failed\"} 6\n"));
     free(buf);
 }
 
@@ -265,6 +292,22 @@ static void test_each_outbound_type_renders(void **state)
     json_t *alert_msg = json_pack("{s:s, s:o}", "type", "alert", "alert", alert_to_json(&alert));
     char *alert_text = json_dumps(alert_msg, JSON_COMPACT);
     json_decref(alert_msg);
+    /* So is a command's. */
+    struct command command = {.id = 5,
+                              .device_id = 11,
+                              .owner_id = 1,
+                              .name = "relay",
+                              .params = "{\"state\":\"off\"}",
+                              .status = COMMAND_SENT,
+                              .attempts = 1,
+                              .created_by = 1,
+                              .created_at = 1700000000000000LL,
+                              .expires_at = 1700003600000000LL,
+                              .sent_at = 1700000000000000LL};
+    json_t *command_msg =
+        json_pack("{s:s, s:o}", "type", "command", "command", command_to_json(&command));
+    char *command_text = json_dumps(command_msg, JSON_COMPACT);
+    json_decref(command_msg);
 
     const struct {
         struct out_message m;
@@ -283,6 +326,10 @@ static void test_each_outbound_type_renders(void **state)
                                     .device_id = 21}},
                        "{\"type\":\"error\",\"code\":\"not_found\",\"message\":\"no such "
                        "device\",\"field\":\"device_id\",\"device_id\":21}"},
+        [OUT_COMMAND] = {{.type = OUT_COMMAND, .u.command.command = &command}, command_text},
+        [OUT_COMMAND_ACK] = {{.type = OUT_COMMAND_ACK,
+                              .u.ack = {.id = 5, .status = COMMAND_FAILED}},
+                             "{\"type\":\"command_ack\",\"id\":5,\"command_status\":\"failed\"}"},
     };
     for (int t = 0; t < OUT_TYPES; t++) {
         assert_non_null(cases[t].text);
@@ -300,16 +347,26 @@ static void test_each_outbound_type_renders(void **state)
     char *text = protocol_render(&bare);
     assert_string_equal(text, "{\"type\":\"error\",\"code\":\"malformed\",\"message\":\"m\"}");
     free(text);
+    /* A device's ready names the device. */
+    struct out_message device_ready = {.type = OUT_READY, .u.ready.device_id = 11};
+    text = protocol_render(&device_ready);
+    assert_string_equal(text, "{\"type\":\"ready\",\"device_id\":11}");
+    free(text);
     free(alert_text);
+    free(command_text);
 }
 
 /* A session is sent only the types its kind may get: before auth, nothing. */
 static void test_outbound_types_follow_the_kind(void **state)
 {
     struct fixture *f = *state;
+    /* A device gets its commands, their acks, ready and errors: nothing else. */
+    static const bool DEVICE_GETS[OUT_TYPES] = {
+        [OUT_READY] = true, [OUT_ERROR] = true, [OUT_COMMAND] = true, [OUT_COMMAND_ACK] = true};
     for (int t = 0; t < OUT_TYPES; t++) {
         assert_false(protocol_may_receive(SESSION_KIND_UNAUTH, t));
-        assert_true(protocol_may_receive(SESSION_KIND_USER, t));
+        assert_int_equal(protocol_may_receive(SESSION_KIND_USER, t), t != OUT_COMMAND_ACK);
+        assert_int_equal(protocol_may_receive(SESSION_KIND_DEVICE, t), DEVICE_GETS[t]);
     }
     open_session(f, 0);
     struct out_message m = {.type = OUT_READY, .u.ready.user_id = 1};
