@@ -11,13 +11,14 @@
  * "type" in range is replaced by that row's name in the inbound table, so
  * every inbound type, present and future, is reachable from the corpus.
  * Tokens the fake store accepts are "USER_ID:ROLE:EXP" (hub_fixture.h's),
- * with a user id of 1 or more, as the database's are.
+ * with a user id of 1 or more, as the database's are; device tokens
+ * (device_token) are "device:ID", and such a session is a device's.
  *
  * Properties (abort on violation):
  *  - everything sent is a JSON object with a string type the session's kind
  *    may receive, and nothing is sent after the hub closed a session;
- *  - before auth, anything but an auth with a token the store accepts
- *    closes the session with 4401 (and nothing is sent);
+ *  - before auth, anything but an auth with a token (or device token) the
+ *    store accepts closes the session with 4401 (and nothing is sent);
  *  - an authenticated session answers what is not a JSON object with a
  *    string type with a "malformed" error, a type it may not send with an
  *    "unknown_type" error, and stays open;
@@ -116,6 +117,49 @@ static enum status fake_authenticate(void *ctx, const char *token, struct caller
     *out = (struct caller){
         .kind = CALLER_USER, .user_id = id, .role = role_parse(role), .token_exp = exp};
     return STATUS_OK;
+}
+
+/* Device tokens are "device:ID"; a device has no commands queued. */
+static enum status fake_authenticate_device(void *ctx, const char *token, struct caller *out)
+{
+    (void)ctx;
+    long long id;
+    if (sscanf(token, "device:%lld", &id) != 1 || id < 1)
+        return STATUS_UNAUTHORIZED;
+    *out = (struct caller){.kind = CALLER_DEVICE, .device_id = id};
+    return STATUS_OK;
+}
+
+static enum status fake_commands_by_ids(void *ctx, const long long *ids, int n,
+                                        struct command_list *out)
+{
+    (void)ctx;
+    (void)ids;
+    (void)n;
+    *out = (struct command_list){0};
+    return STATUS_OK;
+}
+
+static enum status fake_commands_claim(void *ctx, long long device_id, struct command_list *out)
+{
+    (void)ctx;
+    (void)device_id;
+    *out = (struct command_list){0};
+    return STATUS_OK;
+}
+
+/* Every answer is to a command that is not the device's. */
+static enum status fake_commands_answer(void *ctx, long long device_id, long long id,
+                                        const struct command_answer *answer, struct command *out,
+                                        bool *changed)
+{
+    (void)ctx;
+    (void)device_id;
+    (void)id;
+    (void)answer;
+    *out = (struct command){0};
+    *changed = false;
+    return STATUS_NOT_FOUND;
 }
 
 static struct alert alert_for(long long id)
@@ -274,7 +318,8 @@ static void message(struct run *r, const char *text, size_t len)
             check(c->close_code == HUB_CLOSE_CODE_UNAUTHORIZED || (route && !strcmp(type, "auth")),
                   "a refusal before auth that is not 4401");
         } else if (kind == SESSION_KIND_UNAUTH) {
-            check(c->s->kind == SESSION_KIND_USER && c->nsent > nsent,
+            check((c->s->kind == SESSION_KIND_USER || c->s->kind == SESSION_KIND_DEVICE) &&
+                      c->nsent > nsent,
                   "an unauthenticated session neither closed nor said ready");
         } else if (ready && !route) {
             check(c->close_code == 0, "an authenticated session closed for a bad message");
@@ -310,7 +355,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .alerts_by_ids = fake_alerts_by_ids,
                               .owners = fake_owners,
                               .usage = fake_usage,
-                              .user_roles = fake_user_roles};
+                              .user_roles = fake_user_roles,
+                              .authenticate_device = fake_authenticate_device,
+                              .commands_by_ids = fake_commands_by_ids,
+                              .commands_claim = fake_commands_claim,
+                              .commands_answer = fake_commands_answer};
     struct run r = {.now = NOW};
     r.hub = hub_create(&(struct hub_limits){.max_sessions = 3,
                                             .max_sessions_per_user = 2,
