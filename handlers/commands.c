@@ -18,8 +18,12 @@
 
 static int reply_fault(struct response *res, bool unknown, const struct command_fault *f)
 {
-    return response_problem(res, 422, unknown ? "unknown_field" : "invalid_field", f->field,
-                            "%s%s%s", f->field ? f->field : "", f->field ? ": " : "", f->detail);
+    if (!f->field)
+        return response_problem(res, 422, "invalid_body", NULL, "the body must be a JSON object");
+    const char *at = f->field, *sep = ": ";
+    if (unknown)
+        return response_problem(res, 422, "unknown_field", f->field, "%s%s%s", at, sep, f->detail);
+    return response_problem(res, 422, "invalid_field", f->field, "%s%s%s", at, sep, f->detail);
 }
 
 static int reply_command(struct response *res, int status, struct command *c)
