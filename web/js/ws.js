@@ -136,6 +136,8 @@ export class LiveChannel extends EventTarget {
       this.dispatchEvent(new CustomEvent('alert', { detail: message.alert }));
     } else if (message.type === 'usage') {
       this.dispatchEvent(new CustomEvent('usage', { detail: message }));
+    } else if (message.type === 'command' && message.command) {
+      this.dispatchEvent(new CustomEvent('command', { detail: message.command }));
     } else if (message.type === 'error') {
       this.dispatchEvent(new CustomEvent('channel-error', { detail: message }));
     }

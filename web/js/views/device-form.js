@@ -37,6 +37,8 @@ function readForm(form, names) {
       out[name] = el.value.trim() === '' ? null : Number(el.value);
     } else if (name === 'owner_id') {
       out[name] = el.value === '' ? null : Number(el.value);
+    } else if (name === 'over_limit_command') {
+      out[name] = parseOverLimit(el.value);
     } else if (name === 'serial') {
       out[name] = el.value.trim() === '' ? null : el.value.trim();
     } else {
@@ -54,6 +56,30 @@ function serialInput(value) {
   return h('input', { name: 'serial', maxlength: '64', pattern: '[A-Za-z0-9_\\-]*[A-Za-z_\\-][A-Za-z0-9_\\-]*', autocomplete: 'off', spellcheck: 'false', value: value || '' });
 }
 
+// The load-shedding action: a command queued each time the device's hour
+// goes over its limit. Written as the command's JSON; empty means none.
+const OVER_LIMIT_HINT = 'A command sent to the device each time an hour goes over the limit, e.g. {"name": "relay", "params": {"state": "off"}}. Leave empty for none.';
+
+function parseOverLimit(text) {
+  if (text.trim() === '') {
+    return null;
+  }
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ApiError(422, { detail: 'Write the command as JSON: {"name": "relay", "params": {"state": "off"}}.', field: 'over_limit_command' });
+  }
+  return value;
+}
+
+function overLimitInput(value) {
+  return h('input', { name: 'over_limit_command', autocomplete: 'off', spellcheck: 'false', placeholder: '{"name": "relay", "params": {"state": "off"}}', value: value ? JSON.stringify(value) : '' });
+}
+
 function checkLimit(values) {
   const limit = values.max_hourly_kwh;
   if (limit !== undefined && !(Number.isFinite(limit) && limit > 0)) {
@@ -67,8 +93,8 @@ function checkLimit(values) {
 export async function editDeviceDialog(device, { isAdmin, owners }) {
   const users = isAdmin ? owners || (await loadOwners()) : [];
   const names = isAdmin
-    ? ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'owner_id']
-    : ['name', 'description', 'max_hourly_kwh'];
+    ? ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'over_limit_command', 'owner_id']
+    : ['name', 'description', 'max_hourly_kwh', 'over_limit_command'];
   return formDialog(`Edit ${device.name}`, {
     fields: [
       field('Name', h('input', { name: 'name', required: true, maxlength: '200', value: device.name })),
@@ -76,6 +102,7 @@ export async function editDeviceDialog(device, { isAdmin, owners }) {
       isAdmin ? field('Address', h('input', { name: 'address', maxlength: '500', value: device.address || '' })) : null,
       isAdmin ? field('Serial', serialInput(device.serial), SERIAL_HINT) : null,
       field('Hourly limit (kWh)', limitInput(device.max_hourly_kwh), 'An alert is raised when one clock hour uses more than this.'),
+      field('Over-limit command', overLimitInput(device.over_limit_command), OVER_LIMIT_HINT),
       isAdmin ? field('Owner', ownerSelect(users, device.owner_id)) : null,
     ],
     submit: async (form) => {
@@ -86,7 +113,10 @@ export async function editDeviceDialog(device, { isAdmin, owners }) {
       for (const name of names) {
         const before = device[name] === undefined ? null : device[name];
         const after = values[name];
-        if ((before ?? '') !== (after ?? '')) {
+        const same = name === 'over_limit_command'
+          ? JSON.stringify(before) === JSON.stringify(after)
+          : (before ?? '') === (after ?? '');
+        if (!same) {
           changes[name] = after;
         }
       }
@@ -108,6 +138,7 @@ export function createDeviceDialog(owners) {
       field('Address', h('input', { name: 'address', maxlength: '500' })),
       field('Serial', serialInput(null), SERIAL_HINT),
       field('Hourly limit (kWh)', limitInput(), 'An alert is raised when one clock hour uses more than this.'),
+      field('Over-limit command', overLimitInput(null), OVER_LIMIT_HINT),
       field('Reading type', h('select', { name: 'reading_type' },
         h('option', { value: 'cumulative', selected: true }, 'Cumulative (meter register)'),
         h('option', { value: 'interval' }, 'Interval (energy since the previous reading)')),
@@ -115,7 +146,7 @@ export function createDeviceDialog(owners) {
       field('Owner', ownerSelect(owners, null)),
     ],
     submit: async (form) => {
-      const values = readForm(form, ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'reading_type', 'owner_id']);
+      const values = readForm(form, ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'over_limit_command', 'reading_type', 'owner_id']);
       checkLimit(values);
       const body = { name: values.name, max_hourly_kwh: values.max_hourly_kwh, reading_type: values.reading_type };
       if (values.description) {
@@ -126,6 +157,9 @@ export function createDeviceDialog(owners) {
       }
       if (values.serial) {
         body.serial = values.serial;
+      }
+      if (values.over_limit_command) {
+        body.over_limit_command = values.over_limit_command;
       }
       if (values.owner_id !== null) {
         body.owner_id = values.owner_id;

@@ -11,6 +11,7 @@ import { replaceQuery } from '../router.js';
 import { acknowledge, onAlertsChange } from '../alerts.js';
 import { badge, emptyState, errorState, spinner, toast, toastError } from '../ui.js';
 import { editDeviceDialog } from './device-form.js';
+import { commandsPanel } from './commands-panel.js';
 import {
   addDays, addMonths, formatDateTime, formatDayMonth, formatLongDate, formatMonth, isoDate, isoMonth,
   kwh, number, parseLocalDate, rfc3339, startOfMonth, timeAgo, timeZone,
@@ -117,6 +118,7 @@ export async function deviceView(root, ctx) {
   const tableSlot = h('div');
   const loadingEl = h('div', { class: 'chart-loading', hidden: true }, h('span', { class: 'spinner', 'aria-hidden': 'true' }));
   const alertsList = h('ul', { class: 'mini-alerts' });
+  const commands = commandsPanel(id, ctx.live);
 
   mount(root,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: isAdmin ? '#/admin/devices' : '#/' }, isAdmin ? 'Devices' : 'My devices'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { class: 'crumb-current' })),
@@ -134,7 +136,8 @@ export async function deviceView(root, ctx) {
       h('figure', { class: 'chart-figure' }, chartBox, loadingEl, chartNote, tableSlot)),
     h('section', { class: 'panel' },
       h('h2', { class: 'panel-title' }, 'Recent alerts'),
-      alertsList));
+      alertsList),
+    commands.el);
 
   const makeChart = (mode) => (mode === 'month'
     ? barChart(chartBox, { unit: 'Day', labelSteps: [1, 2, 3, 5, 7, 10] })
@@ -377,13 +380,14 @@ export async function deviceView(root, ctx) {
 
   drawMeta();
   drawControls();
-  await Promise.all([load(), loadAlerts()]);
+  await Promise.all([load(), loadAlerts(), commands.load()]);
 
   return () => {
     ctx.live.removeEventListener('usage', onUsage);
     ctx.live.removeEventListener('alert', onAlert);
     unsubscribe();
     stopAlerts();
+    commands.destroy();
     clearTimeout(reloadTimer);
     clearInterval(tick);
     chart.destroy();
