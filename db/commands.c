@@ -209,7 +209,7 @@ static enum status announce_in_tx(struct db_conn *conn, const struct command *it
     if (!ids)
         return STATUS_INTERNAL;
     for (int i = 0; i < n; i++) {
-        ids[i] = items[i].id;
+        ids[i] = EVENTS_COMMAND(items[i].id, items[i].status);
         ids[n + i] = items[i].device_id;
     }
     enum status st = db_events_notify(conn, &(struct events){.commands = ids,
@@ -429,7 +429,7 @@ static enum status expire_in_tx(struct db_conn *conn, void *ctx)
     if (n > 0 && !ids)
         st = STATUS_INTERNAL;
     for (int i = 0; st == STATUS_OK && i < n; i++) {
-        ids[i] = db_get_ll(res, i, 0);
+        ids[i] = EVENTS_COMMAND(db_get_ll(res, i, 0), COMMAND_EXPIRED);
         ids[n + i] = db_get_ll(res, i, 1);
     }
     PQclear(res);

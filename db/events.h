@@ -8,7 +8,10 @@
  *   "usage"           devices that received readings (live usage)
  *   "devices_changed" devices whose owner changed or that were deleted
  *   "users_changed"   users deleted or whose role changed
- *   "commands"        commands created or whose status changed (db/commands.h)
+ *   "commands"        commands created or whose status changed, each as
+ *                     EVENTS_COMMAND(id, status): the status it changed to
+ *                     travels with it (db/commands.h enum command_status), so
+ *                     a reader that comes late still tells each transition
  *   "command_devices" the devices of those commands (wakes long-polls
  *                     without a read)
  * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
@@ -20,6 +23,11 @@
 #include "db.h"
 
 #define EVENTS_CHANNEL "wattline_events"
+
+/* A command's transition as one positive integer, and back (status < 8). */
+#define EVENTS_COMMAND(id, status)   ((id)*8 + (long long)(status))
+#define EVENTS_COMMAND_ID(value)     ((value) / 8)
+#define EVENTS_COMMAND_STATUS(value) ((int)((value) % 8))
 
 struct events {
     const long long *alerts;

@@ -374,7 +374,7 @@ static enum status queue_over_limit_commands_in_tx(struct db_conn *c, const long
         if (rows > 0 && !got)
             st = STATUS_INTERNAL;
         for (int i = 0; st == STATUS_OK && i < rows; i++) {
-            got[i] = db_get_ll(res, i, 0);
+            got[i] = EVENTS_COMMAND(db_get_ll(res, i, 0), COMMAND_QUEUED);
             got[rows + i] = db_get_ll(res, i, 1);
         }
         PQclear(res);

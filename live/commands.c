@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../base/log.h"
+#include "../db/events.h"
 #include "hub_internal.h"
 
 /* Devices are scanned for passed locks this often. */
@@ -98,10 +99,48 @@ void commands_free(struct hub *h)
     idmap_free(&h->devices);
 }
 
+/* A device deleted (or moved to another owner): its sessions here close
+ * with 4401, so a deleted device's token stops working on the socket too. A
+ * device still there reconnects with the same token. */
+static void close_changed_devices(struct hub *h, const struct listener_events *ev)
+{
+    for (int i = 0; i < ev->ndevices_changed && h->devices.count > 0; i++) {
+        struct device_entry *e = device_entry(h, ev->devices_changed[i]);
+        if (!e)
+            continue;
+        int n;
+        struct hub_session **sessions = registry_snapshot(&e->sessions, &n);
+        for (int k = 0; k < n; k++)
+            registry_close(h, sessions[k], HUB_CLOSE_CODE_UNAUTHORIZED, HUB_CLOSED_AUTH_FAILED,
+                           "device changed");
+        free(sessions);
+    }
+}
+
+/* Reads the commands of these transitions (EVENTS_COMMAND values) for
+ * the users' sessions; the transitions are kept to tell each status. */
+static void commands_request_read(struct hub *h, const long long *transitions, int n)
+{
+    struct job *j = job_with_ids(JOB_COMMANDS, transitions, n);
+    if (j && !(j->transitions = malloc((size_t)n * sizeof *j->transitions))) {
+        job_free(j);
+        j = NULL;
+    }
+    if (j) {
+        for (int i = 0; i < n; i++) {
+            j->transitions[i] = transitions[i];
+            j->ids[i] = EVENTS_COMMAND_ID(transitions[i]);
+        }
+        j->ntransitions = n;
+    }
+    job_submit(h, j);
+}
+
 void commands_on_events(struct hub *h, const struct listener_events *ev)
 {
+    close_changed_devices(h, ev);
     if (ev->ncommands > 0 && h->users.count > 0)
-        job_submit(h, job_with_ids(JOB_COMMANDS, ev->commands, ev->ncommands));
+        commands_request_read(h, ev->commands, ev->ncommands);
     for (int i = 0; i < ev->ncommand_devices && h->devices.count > 0; i++) {
         struct device_entry *e = device_entry(h, ev->command_devices[i]);
         if (e)
@@ -130,15 +169,78 @@ void commands_run_read(struct hub *h, struct job *j)
     j->status = h->store.commands_by_ids(h->store.ctx, j->ids, j->nids, &j->commands);
 }
 
-/* Who sees a command change: its device's owner and every admin. Every
- * local session is looked at once per batch of commands (admins have no
- * list of their own). */
-static bool user_sees(const struct hub_session *s, const struct command *c)
+/* The READY sessions of admins here, collected once per batch of commands
+ * (admins have no list of their own; owners do: registry_user). Caller
+ * frees; NULL when there are none. */
+static struct hub_session **admin_sessions(struct hub *h, int *n)
 {
-    return s->state == SESSION_READY && s->kind == SESSION_KIND_USER &&
-           (s->role == ROLE_ADMIN || (c->owner_id && s->user_id == c->owner_id));
+    *n = 0;
+    struct hub_session **out = NULL;
+    int cap = 0;
+    for (size_t i = 0; i < h->sessions.cap; i++) {
+        struct hub_session *s = h->sessions.keys[i] ? h->sessions.vals[i] : NULL;
+        if (!s || s->state != SESSION_READY || s->kind != SESSION_KIND_USER ||
+            s->role != ROLE_ADMIN)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct hub_session **grown = realloc(out, (size_t)cap * sizeof *out);
+            if (!grown) {
+                log_error("hub: out of memory; admins miss a command's status");
+                return out;
+            }
+            out = grown;
+        }
+        out[(*n)++] = s;
+    }
+    return out;
 }
 
+/* Sends text to the owner's sessions that are not admins' (those got it
+ * with the admins). */
+static void send_to_owner(struct hub *h, long long owner_id, const char *text)
+{
+    struct user_entry *u = registry_user(h, owner_id);
+    if (!u)
+        return;
+    int n;
+    struct hub_session **sessions = registry_snapshot(&u->sessions, &n);
+    for (int i = 0; i < n; i++)
+        if (sessions[i]->role != ROLE_ADMIN)
+            protocol_send_text(h, sessions[i], OUT_COMMAND, text);
+    free(sessions);
+}
+
+/* The command as it was when it took status st, from c as read since: a
+ * command read after later transitions still shows each one. A final
+ * status is never left, so only queued and sent need their later members
+ * hidden (attempts is the count read, at least the one of that moment). */
+static struct command as_of(const struct command *c, enum command_status st)
+{
+    struct command v = *c; /* borrows c's strings */
+    v.status = st;
+    if (st == COMMAND_QUEUED) {
+        v.attempts = 0;
+        v.sent_at = 0;
+    }
+    if (st == COMMAND_QUEUED || st == COMMAND_SENT) {
+        v.completed_at = 0;
+        v.result = NULL;
+        v.error = NULL;
+    }
+    return v;
+}
+
+static const struct command *find_command(const struct command_list *list, long long id)
+{
+    for (int i = 0; i < list->count; i++)
+        if (list->items[i].id == id)
+            return &list->items[i];
+    return NULL;
+}
+
+/* Each transition goes, in the order notified, to the device's owner and to
+ * every admin. */
 void commands_apply_read(struct hub *h, struct job *j, double now)
 {
     (void)now;
@@ -146,20 +248,26 @@ void commands_apply_read(struct hub *h, struct job *j, double now)
         log_warn("hub: %d command change(s) could not be read; not shown live", j->nids);
         return;
     }
-    for (int k = 0; k < j->commands.count; k++) {
-        const struct command *c = &j->commands.items[k];
+    int nadmins;
+    struct hub_session **admins = admin_sessions(h, &nadmins);
+    for (int k = 0; k < j->ntransitions; k++) {
+        const struct command *read =
+            find_command(&j->commands, EVENTS_COMMAND_ID(j->transitions[k]));
+        int st = EVENTS_COMMAND_STATUS(j->transitions[k]);
+        if (!read || st >= COMMAND_STATUSES)
+            continue; /* deleted with its device since, or a newer sender's status */
+        struct command view = as_of(read, (enum command_status)st);
+        const struct command *c = &view;
         struct out_message m = {.type = OUT_COMMAND, .u.command.command = c};
-        char *text = NULL;
-        for (size_t i = 0; i < h->sessions.cap; i++) {
-            struct hub_session *s = h->sessions.keys[i] ? h->sessions.vals[i] : NULL;
-            if (!s || !user_sees(s, c))
-                continue;
-            if (!text && !(text = protocol_render(&m)))
-                break;
-            protocol_send_text(h, s, OUT_COMMAND, text);
-        }
+        char *text = protocol_render(&m);
+        if (!text)
+            continue;
+        for (int i = 0; i < nadmins; i++)
+            protocol_send_text(h, admins[i], OUT_COMMAND, text);
+        send_to_owner(h, c->owner_id, text);
         free(text);
     }
+    free(admins);
 }
 
 /* ---- devices ------------------------------------------------------------------- */

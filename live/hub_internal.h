@@ -174,6 +174,8 @@ struct job {
     long long device_id;          /* DEVICE_CLAIM, DEVICE_ANSWER */
     bool by_event;                /* DEVICE_CLAIM: asked by a change, not the lock timer */
     struct command_list commands; /* COMMANDS, DEVICE_CLAIM */
+    long long *transitions;       /* COMMANDS: EVENTS_COMMAND values, as notified */
+    int ntransitions;
     long long command_id;         /* DEVICE_ANSWER */
     struct command_answer answer; /* its strings point into answer_result / answer_error */
     char *answer_result, *answer_error;

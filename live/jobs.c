@@ -65,6 +65,7 @@ void job_free(struct job *j)
     free(j->usage);
     free(j->roles);
     command_list_free(&j->commands);
+    free(j->transitions);
     command_clear(&j->command);
     free(j->answer_result);
     free(j->answer_error);

@@ -441,6 +441,19 @@ describe('device WebSocket', () => {
     assert.equal(await t.closedWithin(5000), 4401);
   });
 
+  test('deleting the device closes its session with 4401', async () => {
+    const d = await newDevice();
+    const s = await wsc.open(ctx.server.wsUrl);
+    s.send({ type: 'auth', device_token: d.token });
+    await s.next('ready');
+    const del = await ctx.api('DELETE', `/api/v1/devices/${d.id}`, { token: ctx.admin.token });
+    assert.equal(del.status, 204);
+    assert.equal(await s.closedWithin(5000), 4401);
+    const again = await wsc.open(ctx.server.wsUrl);
+    again.send({ type: 'auth', device_token: d.token });
+    assert.equal(await again.closedWithin(5000), 4401);
+  });
+
   test('another device\'s command over the socket: an error, nothing changes', async () => {
     const d = await newDevice();
     const other = await newDevice(bob);

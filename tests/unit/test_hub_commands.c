@@ -4,6 +4,8 @@
  * admins' of all. */
 #include "hub_fixture.h"
 
+#include "../../db/events.h"
+
 static int count_command(const struct fake_conn *c, long long id)
 {
     int n = 0;
@@ -65,7 +67,8 @@ static void test_users_see_their_devices_commands_and_admins_all(void **state)
     ready(f, 0, 1, NULL);             /* owns device 11 */
     ready(f, 1, 2, NULL);             /* owns device 21 */
     ready_as(f, 2, 3, "admin", NULL); /* sees all */
-    notify(f, "{\"commands\":[511],\"command_devices\":[11]}");
+    /* 4088 = EVENTS_COMMAND(511, COMMAND_QUEUED) */
+    notify(f, "{\"commands\":[4088],\"command_devices\":[11]}");
     settle(f, NOW);
     assert_int_equal(count_command(&f->conns[0], 511), 1);
     assert_int_equal(count_command(&f->conns[1], 511), 0);
@@ -76,10 +79,35 @@ static void test_users_see_their_devices_commands_and_admins_all(void **state)
     f->sessions[1] = NULL;
     conn_reset(&f->conns[1]);
     ready_device(f, 1, 11);
-    notify(f, "{\"commands\":[611],\"command_devices\":[11]}");
+    notify(f, "{\"commands\":[4888],\"command_devices\":[11]}");
     settle(f, NOW);
     assert_int_equal(count_command(&f->conns[1], 611), 0);
     assert_int_equal(count_command(&f->conns[0], 611), 1);
+}
+
+/* Transitions read late (the command has moved on) still show each status. */
+static void test_each_transition_shows_its_own_status(void **state)
+{
+    struct fixture *f = *state;
+    ready(f, 0, 1, NULL);
+    char payload[128];
+    snprintf(payload, sizeof payload, "{\"commands\":[%lld,%lld,%lld]}",
+             EVENTS_COMMAND(711LL, COMMAND_QUEUED), EVENTS_COMMAND(711LL, COMMAND_SENT),
+             EVENTS_COMMAND(711LL, COMMAND_SUCCEEDED));
+    notify(f, payload);
+    settle(f, NOW);
+    const char *want[] = {"queued", "sent", "succeeded"};
+    int seen = 0;
+    for (int i = 0; i < f->conns[0].nsent; i++) {
+        json_t *c = json_object_get(f->conns[0].sent[i], "command");
+        if (!c)
+            continue;
+        assert_true(seen < 3);
+        assert_string_equal(json_string_value(json_object_get(c, "status")), want[seen]);
+        assert_true(json_is_null(json_object_get(c, "completed_at")) == (seen < 2));
+        seen++;
+    }
+    assert_int_equal(seen, 3);
 }
 
 static void test_a_device_session_gets_no_alerts(void **state)
@@ -145,6 +173,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_users_see_their_devices_commands_and_admins_all, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_each_transition_shows_its_own_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_device_session_gets_no_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_bad_device_token_closes_4401, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers_to_others_and_bad_answers_get_errors, setup,
