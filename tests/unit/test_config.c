@@ -42,7 +42,30 @@ static void config_reads_env_and_flags_override(void **state)
     assert_int_equal(cfg.send_timeout_s, 60); /* the contract's default */
     assert_int_equal(cfg.export_max_per_user, 2);
     assert_int_equal(cfg.export_max_total, 16);
+    assert_int_equal(cfg.command_lock_s, 30); /* the contract's default */
     config_free(&cfg);
+}
+
+/* COMMAND_LOCK_S is whole seconds, 1 or more. */
+static void config_command_lock_is_at_least_one_second(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *one[] = {"DATABASE_URL", "x", "COMMAND_LOCK_S", "1", NULL};
+    struct fake_env env = {one};
+    assert_true(config_parse(&cfg, fake_getenv, &env, 0, NULL, err, sizeof err));
+    assert_int_equal(cfg.command_lock_s, 1);
+    config_free(&cfg);
+    const char *bad[][5] = {{"DATABASE_URL", "x", "COMMAND_LOCK_S", "0", NULL},
+                            {"DATABASE_URL", "x", "COMMAND_LOCK_S", "1.5", NULL},
+                            {"DATABASE_URL", "x", "COMMAND_LOCK_S", "-3", NULL}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        env.pairs = bad[i];
+        assert_false(config_parse(&cfg, fake_getenv, &env, 0, NULL, err, sizeof err));
+        assert_non_null(strstr(err, "COMMAND_LOCK_S"));
+        config_free(&cfg);
+    }
 }
 
 static void config_rejects_bad_values_with_one_line(void **state)
@@ -134,6 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(config_reads_env_and_flags_override),
         cmocka_unit_test(config_rejects_bad_values_with_one_line),
+        cmocka_unit_test(config_command_lock_is_at_least_one_second),
         cmocka_unit_test(config_requires_a_long_enough_jwt_secret),
         cmocka_unit_test(config_parses_the_address_lists),
     };
