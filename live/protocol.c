@@ -169,8 +169,9 @@ static bool get_id(json_t *msg, const char *name, long long *out)
 static void in_auth_device(struct hub *h, struct hub_session *s, json_t *msg)
 {
     const char *token = json_string_value(json_object_get(msg, "device_token"));
+    /* A user's token and a device's in one auth: which is it? Neither. */
     if (s->kind != SESSION_KIND_UNAUTH || !token || !token[0] || strlen(token) > HUB_TOKEN_MAX ||
-        json_object_size(msg) != 2) {
+        json_object_get(msg, "token")) {
         session_auth_reject(h, s);
         return;
     }

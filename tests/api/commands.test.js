@@ -439,6 +439,11 @@ describe('device WebSocket', () => {
     const t = await wsc.open(ctx.server.wsUrl);
     t.send({ type: 'auth', device_token: alice.token });
     assert.equal(await t.closedWithin(5000), 4401);
+    // ... and a device token is not a user's token.
+    const d = await newDevice();
+    const u = await wsc.open(ctx.server.wsUrl);
+    u.send({ type: 'auth', token: d.token });
+    assert.equal(await u.closedWithin(5000), 4401);
   });
 
   test('deleting the device closes its session with 4401', async () => {
