@@ -248,16 +248,30 @@ enum status db_devices_update(struct db_conn *c, long long id, long long owner_s
     return st;
 }
 
-enum status db_devices_set_token(struct db_conn *c, long long id, const char *token_hash)
+struct set_token_tx {
+    long long id;
+    const char *token_hash;
+};
+
+/* The announcement closes the device's WebSocket sessions on every instance
+ * (they authenticated with the old token). */
+static enum status set_token_in_tx(struct db_conn *c, void *ctx)
 {
+    const struct set_token_tx *t = ctx;
     struct db_ll_text idt;
-    const char *params[] = {db_ll(&idt, id), token_hash};
+    const char *params[] = {db_ll(&idt, t->id), t->token_hash};
     PGresult *res = db_exec(c, &SET_TOKEN, 2, params);
     enum status st = db_check(c, res, PGRES_COMMAND_OK);
     if (st == STATUS_OK && strcmp(PQcmdTuples(res), "1") != 0)
         st = STATUS_NOT_FOUND;
     PQclear(res);
-    return st;
+    return st == STATUS_OK ? announce_device_in_tx(c, t->id) : st;
+}
+
+enum status db_devices_set_token(struct db_conn *c, long long id, const char *token_hash)
+{
+    struct set_token_tx t = {id, token_hash};
+    return db_transaction(c, set_token_in_tx, &t);
 }
 
 static enum status delete_in_tx(struct db_conn *c, void *ctx)

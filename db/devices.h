@@ -89,7 +89,9 @@ struct device_patch {
 enum status db_devices_update(struct db_conn *conn, long long id, long long owner_scope,
                               const struct device_patch *patch, struct device *out);
 
-/* Replaces the token hash; STATUS_NOT_FOUND when the device is gone. */
+/* Replaces the token hash and announces it (devices_changed: sessions that
+ * authenticated with the old token close); STATUS_NOT_FOUND when the device
+ * is gone. */
 enum status db_devices_set_token(struct db_conn *conn, long long id, const char *token_hash);
 
 /* Deletes the device (its readings, hours and alerts go by cascade) and

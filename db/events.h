@@ -6,7 +6,8 @@
  * Payload: a compact JSON object with any of these arrays of ids:
  *   "alerts"          alerts raised
  *   "usage"           devices that received readings (live usage)
- *   "devices_changed" devices whose owner changed or that were deleted
+ *   "devices_changed" devices whose owner changed, that were deleted, or whose
+ *                     token was rotated
  *   "users_changed"   users deleted or whose role changed
  *   "commands"        commands created or whose status changed, each as
  *                     EVENTS_COMMAND(id, status): the status it changed to

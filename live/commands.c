@@ -99,9 +99,9 @@ void commands_free(struct hub *h)
     idmap_free(&h->devices);
 }
 
-/* A device deleted (or moved to another owner): its sessions here close
- * with 4401, so a deleted device's token stops working on the socket too. A
- * device still there reconnects with the same token. */
+/* A device deleted, moved to another owner or given a new token: its
+ * sessions here close with 4401, so an old token stops working on the
+ * socket too. A device still there reconnects with its (current) token. */
 static void close_changed_devices(struct hub *h, const struct listener_events *ev)
 {
     for (int i = 0; i < ev->ndevices_changed && h->devices.count > 0; i++) {

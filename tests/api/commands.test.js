@@ -459,6 +459,20 @@ describe('device WebSocket', () => {
     assert.equal(await again.closedWithin(5000), 4401);
   });
 
+  test('rotating the token closes the session with 4401; the new token works', async () => {
+    const d = await newDevice();
+    const s = await wsc.open(ctx.server.wsUrl);
+    s.send({ type: 'auth', device_token: d.token });
+    await s.next('ready');
+    const rotated = await ctx.api('POST', `/api/v1/devices/${d.id}/token`, { token: ctx.admin.token });
+    assert.equal(rotated.status, 200);
+    assert.equal(await s.closedWithin(5000), 4401);
+    const fresh = await wsc.open(ctx.server.wsUrl);
+    fresh.send({ type: 'auth', device_token: rotated.json.token });
+    assert.deepEqual(await fresh.next('ready'), { type: 'ready', device_id: d.id });
+    await fresh.close();
+  });
+
   test('another device\'s command over the socket: an error, nothing changes', async () => {
     const d = await newDevice();
     const other = await newDevice(bob);
