@@ -25,6 +25,8 @@
 #define DEVICE_SCAN_S 0.25
 /* A claim after a lock passes waits this much past it, so the lock has. */
 #define LOCK_SLACK_S 0.2
+/* A device's sessions are claimed for at least this often. */
+#define RECLAIM_MAX_S 60.0
 
 struct device_entry {
     long long device_id;
@@ -290,9 +292,15 @@ void commands_apply_claim(struct hub *h, struct job *j, double now)
         return; /* what it claimed goes again once its lock passes */
     }
     /* A claim that got something, or that a change asked for (another
-     * delivery may hold a lock that will pass), looks again after a lock. */
+     * delivery may hold a lock that will pass), looks again after a lock.
+     * Any other looks again within RECLAIM_MAX_S all the same: a change
+     * notified while the listener was reconnecting is not caught up (only
+     * alerts are), and this bounds how long such a command waits. */
+    double lock = h->limits.command_lock_s + LOCK_SLACK_S;
     if (j->status != STATUS_OK || j->commands.count > 0 || j->by_event)
-        e->due = now + h->limits.command_lock_s + LOCK_SLACK_S;
+        e->due = now + lock;
+    else
+        e->due = now + (lock < RECLAIM_MAX_S ? lock : RECLAIM_MAX_S);
     int n;
     struct hub_session **sessions = registry_snapshot(&e->sessions, &n);
     for (int k = 0; k < j->commands.count; k++) {
