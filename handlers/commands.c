@@ -247,6 +247,10 @@ int commands_poll(const struct request *req, struct response *res, struct app *a
     int wait_s;
     if (!wait_or_reply(req, &wait_s, res))
         return res->status;
+    /* HEAD answers what GET would, without a body: handing commands over to
+     * it would mark them sent for nobody, so it hands over none. */
+    if (!strcmp(req->method, "HEAD"))
+        return response_json(res, 200, json_pack("{s:[]}", "items"));
     struct poll_call *call = calloc(1, sizeof *call);
     if (!call)
         return response_status(res, STATUS_INTERNAL);

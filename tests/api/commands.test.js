@@ -217,6 +217,16 @@ describe('delivery and answers', () => {
     assert.equal(big.json.items.length, 1);
   });
 
+  test('HEAD hands nothing over', async () => {
+    const d = await newDevice();
+    const c = (await send(d, { name: 'relay' })).json;
+    const head = await ctx.api('HEAD', '/api/v1/device/commands?wait=0', { token: d.token });
+    assert.equal(head.status, 200);
+    const got = await poll(d, 0);
+    assert.deepEqual(got.json.items.map((x) => x.id), [c.id]);
+    assert.equal(got.json.items[0].attempts, 1);
+  });
+
   test('a long-poll waits the time asked with nothing, and returns within ms of a creation',
     async () => {
       const d = await newDevice();
