@@ -149,6 +149,12 @@ make_secrets() {
     (
         umask 077
         if [[ ! -s $DIR/password ]]; then
+            # The user and its password are made at the node's first boot only.
+            [[ ! -d $DIR/mnesia ]] || {
+                echo "$PROG: $DIR/password is gone but the node's data is not;" \
+                    "'$PROG destroy' starts over" >&2
+                exit 1
+            }
             openssl rand -hex 24 >"$DIR/password.new"
             mv "$DIR/password.new" "$DIR/password"
         fi

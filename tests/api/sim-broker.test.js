@@ -3,7 +3,8 @@
 // without Wattline's consumer: the test binds durable queues of its own where Wattline's
 // would be (to the exchange `wattline` with measurements.#, to amq.topic with
 // devices.*.measurements) and reads what arrived. MQTT logins go to a stand-in for
-// Wattline's /api/v1/broker/auth/* that allows everything and records what it was asked.
+// Wattline's /api/v1/broker/auth/* that knows the test's device tokens, allows
+// everything else they ask for, and records the questions.
 //
 // What it shows: the messages carry the right bodies, routing keys and properties; the
 // readings that arrive are exactly the ones the simulator's source produces; and a broker
@@ -30,17 +31,22 @@ const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wattline-sim-broker-'));
 let rabbit = null;
 let authServer = null;
 const authRequests = [];
+const DEVICE_TOKENS = new Set(['device-token-for-mqtt', 'mqtt-restart-token']);
 
-// The stand-in for Wattline's HTTP auth backend: `allow` to every question.
+// The stand-in for Wattline's HTTP auth backend: a login with a known device token is
+// allowed (whatever the username: Wattline checks that, not this test), any other login
+// denied, as Wattline denies whoever is not a device; every other question is allowed.
 function startAuthServer() {
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
       let body = '';
       req.on('data', (chunk) => { body += chunk; });
       req.on('end', () => {
-        authRequests.push({ path: req.url, form: new URLSearchParams(body) });
+        const form = new URLSearchParams(body);
+        authRequests.push({ path: req.url, form });
+        const login = req.url === '/api/v1/broker/auth/user';
         res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('allow');
+        res.end(!login || DEVICE_TOKENS.has(form.get('password')) ? 'allow' : 'deny');
       });
     });
     server.listen(0, '127.0.0.1', () => resolve(server));
@@ -241,6 +247,16 @@ test('--mqtt: a login the broker refuses stops the run (exit 3), readings kept',
   } finally {
     await refusing.stop();
   }
+});
+
+test('--amqp: a wrong password stops the run (exit 3), readings kept', async () => {
+  const wrong = rabbit.amqpUrl.replace(/:[0-9a-f]{48}@/, ':not-the-password@');
+  const res = await runSim(['--profile', 'household', '--start', iso(pastMidnight(2)),
+    '--count', '3', '--amqp', wrong, '--device-id', '7', '--speed', '1000000',
+    '--spool', 'wrong-password.spool']).done;
+  assert.equal(res.code, 3, res.stdout + res.stderr);
+  assert.match(res.stderr, /not retrying: login: the broker closed the connection: ACCESS_REFUSED/);
+  assert.ok(!res.stderr.includes('not-the-password'), 'the password is never printed');
 });
 
 // A day in about eight seconds; the broker is killed when some of it has arrived and
