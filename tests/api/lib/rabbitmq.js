@@ -153,7 +153,9 @@ class RabbitNode {
     fs.rmSync(this.dir, { recursive: true, force: true });
     liveNodes.delete(this);
     if (this.reaper) {
-      this.reaper.stdin.end();
+      // Its work is done: it must not run `stop` later against ports reused meanwhile.
+      this.reaper.kill('SIGKILL');
+      this.reaper.stdin.destroy();
       this.reaper = null;
     }
   }
