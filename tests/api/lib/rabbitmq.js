@@ -10,6 +10,13 @@
 //   await rabbit.rabbitmqctl(['list_queues', 'name', 'messages']);  // -> stdout
 //   await rabbit.stop();                 // stops the node and removes its folder
 //
+// With a Wattline server that consumes from it and answers its HTTP auth backend (the
+// node must know the server's port before the server knows the node's URL):
+//   const httpPort = await h.freePort();
+//   const rabbit = await startRabbit({ httpPort });
+//   const server = await h.startServer({ databaseUrl: pg.url,
+//     env: { HTTP_PORT: httpPort, AMQP_URL: rabbit.amqpUrl } });
+//
 // Each node has a temporary folder (mode 0700) and free loopback ports of its own (AMQP,
 // MQTT, distribution, epmd), so its epmd goes with it. httpPort is where the node's HTTP
 // auth backend asks about MQTT logins (Wattline's, or a test's stand-in). A node a test
@@ -86,6 +93,7 @@ class RabbitNode {
     this.dir = dir;
     this.env = env;
     Object.assign(this, ports);
+    this.user = 'wattline'; // the node's administrator (tools/rabbitmq.sh)
     this.password = '';
     this.amqpUrl = '';
     this.mqttUrl = `mqtt://127.0.0.1:${ports.mqttPort}`;
