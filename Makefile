@@ -108,8 +108,14 @@ build/asan/libsim.a: $(SIM_ASAN_OBJ)
 build/asan/wattline: $(ASAN_OBJ) build/asan/server/main.o
 	$(CC) -fsanitize=address,undefined -o $@ $^ $(PKG_LIBS)
 
-# The simulator's tests link the simulator; every other test links the server.
+# The simulator's tests (test_sim, test_sim_*) link the simulator; every other test links
+# the server.
 build/asan/tests/test_sim: tests/unit/test_sim.c build/asan/libsim.a
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) -Itools/sim $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
+	  build/asan/libsim.a $(shell pkg-config --libs cmocka $(SIM_PKGS)) -lm
+
+build/asan/tests/test_sim_%: tests/unit/test_sim_%.c build/asan/libsim.a
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_CFLAGS) -Itools/sim $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
 	  build/asan/libsim.a $(shell pkg-config --libs cmocka $(SIM_PKGS)) -lm
