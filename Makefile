@@ -68,7 +68,7 @@ FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -MMD -
 # drills: fault drills (tests/drills/): kill -9 of the server and of PostgreSQL under
 # load, a negative control that must see acknowledged readings lost, a soak under
 # ASan/LSan (SOAK_SECONDS, default 180). Minutes, not seconds: `make check` skips them.
-.PHONY: all deps run run-broker test check unit api drills e2e lint lint-openapi docker-check format install \
+.PHONY: all deps run run-broker test check unit api broker-tests drills e2e lint lint-openapi docker-check format install \
         clean certs bench fuzz fuzz-build fuzz-replay fuzz-merge
 
 all: bin/wattline bin/wattline-sim
@@ -162,7 +162,7 @@ run-broker:
 test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN) $(FUZZ_BIN)
-	@$(MAKE) --no-print-directory lint docker-check unit fuzz-replay api drills e2e
+	@$(MAKE) --no-print-directory lint docker-check unit fuzz-replay api broker-tests drills e2e
 
 # The edit loop: lint, the unit tests and the API tests (no browser, no
 # drills, no broker); a few minutes.
@@ -197,6 +197,11 @@ fuzz-merge: $(FUZZ_BIN)
 
 api: build/asan/wattline bin/wattline-sim
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 api/
+
+# The tests that run a private RabbitMQ node (tests/broker/): the consumer, MQTT logins
+# through the HTTP auth backend, the simulator's broker modes. About 10 s per node.
+broker-tests: build/asan/wattline bin/wattline-sim
+	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 broker/
 
 drills: build/asan/wattline bin/wattline-sim
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 drills/

@@ -10,7 +10,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const amqp = require('amqplib');
-const { startRabbit } = require('./lib/rabbitmq');
+const { startRabbit } = require('../api/lib/rabbitmq');
 
 let rabbit = null;
 test.after(async () => {

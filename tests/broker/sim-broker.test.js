@@ -19,8 +19,8 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const amqp = require('amqplib');
-const h = require('./lib/harness');
-const { startRabbit } = require('./lib/rabbitmq');
+const h = require('../api/lib/harness');
+const { startRabbit } = require('../api/lib/rabbitmq');
 
 const SIM_BIN = process.env.WATTLINE_SIM_BIN || path.join(h.REPO_ROOT, 'bin', 'wattline-sim');
 const DAY = 24 * 3600 * 1000;
