@@ -133,6 +133,7 @@ async function main() {
     log('starting a private RabbitMQ node (tools/rabbitmq.sh)');
     node = await rabbit.start(ctx.work);
     ctx.amqpUrl = node.amqpUrl;
+    ctx.rabbitPid = node.pid;
   }
   ctx.server = new Server({ databaseUrl: pg.URL, work: ctx.work,
     env: ctx.amqpUrl ? { AMQP_URL: ctx.amqpUrl } : {} });

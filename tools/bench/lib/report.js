@@ -47,12 +47,18 @@ function batchRows(b) {
   ];
 }
 
+// "wattline 30, postgresql 56, rabbitmq 96, bench 40"
+function cpuText(perReading) {
+  return Object.entries(perReading || {}).map(([c, us]) => `${c} ${us}`).join(', ');
+}
+
 function brokerRows(b) {
   const w = b.wattline;
   const r = ratio(w.rate, b.ceiling.rate);
   return [
     row('6 broker, 1 reading/message', `${num(w.rate)} readings/s`,
       `ack-only consumer ${num(b.ceiling.rate)} msg/s`, times(r), '(information)', null),
+    row('6   CPU µs per reading', cpuText(w.cpu_us_per_reading), '', '', '(information)', null),
     row('6   dead-lettered', `${b.dead}`, '', '', '0', b.dead === 0),
   ];
 }
