@@ -4,6 +4,7 @@
 
 #include "../handlers/alerts.h"
 #include "../handlers/auth.h"
+#include "../handlers/chat.h"
 #include "../handlers/consumption.h"
 #include "../handlers/devices.h"
 #include "../handlers/measurements.h"
@@ -68,6 +69,14 @@ const struct route ROUTES[] = {
 
     Q("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
     Q("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),
+
+    Q("GET", "/api/v1/conversations", chat_conversations_list, ACCESS_ADMIN, BODY_NONE),
+    Q("GET", "/api/v1/me/conversation", chat_me_conversation, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/conversations/{id}/messages", chat_messages_list, ACCESS_USER, BODY_NONE),
+    Q("POST", "/api/v1/conversations/{id}/messages", chat_messages_post, ACCESS_USER, BODY_JSON),
+    Q("GET", "/api/v1/conversations/{id}/messages/{message_id}", chat_message_get, ACCESS_USER,
+      BODY_NONE),
+    Q("POST", "/api/v1/conversations/{id}/read", chat_read, ACCESS_USER, BODY_JSON),
 };
 
 const size_t ROUTES_COUNT = sizeof ROUTES / sizeof ROUTES[0];
