@@ -1,0 +1,236 @@
+'use strict';
+// The support chat (API.md "Support chat"): conversations and messages over REST and the
+// WebSocket, scoping, limits, unread counts with several admins, read receipts, typing,
+// and two instances sharing one database.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./lib/harness');
+const wsc = require('./lib/wsclient');
+
+const { describe, before, after } = test;
+const ctx = h.suite();
+
+// How long "nothing arrives" is watched for: well above the NOTIFY round trip.
+const QUIET_MS = 1000;
+
+async function newUser(role = 'client', server = ctx.server) {
+  const account = await h.createUser(server, { role });
+  const tokens = await h.login(server, account.email, account.password);
+  return { ...account, id: tokens.user.id, token: tokens.access_token };
+}
+
+const asUser = (user, method, path, body) =>
+  ctx.api(method, path, { token: user.token, body });
+
+async function conversationOf(client) {
+  const res = await asUser(client, 'GET', '/api/v1/me/conversation');
+  assert.equal(res.status, 200, res.text);
+  return res.json;
+}
+
+async function post(user, conversationId, text) {
+  return asUser(user, 'POST', `/api/v1/conversations/${conversationId}/messages`, { text });
+}
+
+async function postOk(user, conversationId, text) {
+  const res = await post(user, conversationId, text);
+  assert.equal(res.status, 201, res.text);
+  return res.json;
+}
+
+function session(user, server = ctx.server) {
+  return wsc.session(server.wsUrl, user.token);
+}
+
+describe('REST', () => {
+  let alice, bob, admin2;
+  before(async () => {
+    alice = await newUser();
+    bob = await newUser();
+    admin2 = await newUser('admin');
+  });
+
+  test('a client\'s conversation is created on first ask, and is the same afterwards', async () => {
+    const first = await conversationOf(alice);
+    assert.equal(first.user.id, alice.id);
+    assert.equal(first.user.email, alice.email);
+    assert.equal(first.user.name, alice.name);
+    assert.equal(first.last_message, null);
+    assert.equal(first.unread_count, 0);
+    assert.match(first.updated_at, /Z$/);
+    const again = await conversationOf(alice);
+    assert.equal(again.id, first.id);
+    const admin = await ctx.api('GET', '/api/v1/me/conversation', { token: ctx.admin.token });
+    assert.equal(admin.status, 404);
+  });
+
+  test('messages: 201 with Location, newest first, paged by before_id and cursor', async () => {
+    const conv = await conversationOf(alice);
+    const res = await post(alice, conv.id, 'hello support');
+    assert.equal(res.status, 201, res.text);
+    const m = res.json;
+    assert.equal(res.headers.get('location'), `/api/v1/conversations/${conv.id}/messages/${m.id}`);
+    assert.deepEqual(Object.keys(m).sort(), ['conversation_id', 'created_at', 'id', 'read_at',
+      'sender_id', 'sender_role', 'text']);
+    assert.equal(m.sender_id, alice.id);
+    assert.equal(m.sender_role, 'client');
+    assert.equal(m.read_at, null);
+    const byLocation = await asUser(alice, 'GET', res.headers.get('location'));
+    assert.deepEqual(byLocation.json, m);
+    const answer = await postOk(ctx.admin, conv.id, 'hello alice');
+    assert.equal(answer.sender_role, 'admin');
+    const third = await postOk(alice, conv.id, 'third');
+
+    const page = await asUser(alice, 'GET', `/api/v1/conversations/${conv.id}/messages?limit=2`);
+    assert.equal(page.status, 200, page.text);
+    assert.deepEqual(page.json.items.map((x) => x.id), [third.id, answer.id]);
+    assert.equal(typeof page.json.next_cursor, 'string');
+    const rest = await asUser(alice, 'GET',
+      `/api/v1/conversations/${conv.id}/messages?cursor=${page.json.next_cursor}`);
+    assert.deepEqual(rest.json.items.map((x) => x.id), [m.id]);
+    assert.equal(rest.json.next_cursor, null);
+    const older = await asUser(alice, 'GET',
+      `/api/v1/conversations/${conv.id}/messages?before_id=${answer.id}`);
+    assert.deepEqual(older.json.items.map((x) => x.id), [m.id]);
+    for (const q of ['before_id=0', 'before_id=x', 'limit=0', 'cursor=zzz']) {
+      const bad = await asUser(alice, 'GET', `/api/v1/conversations/${conv.id}/messages?${q}`);
+      assert.equal(bad.status, 400, q);
+    }
+  });
+
+  test('another client\'s conversation is 404 whatever the method; admins see all', async () => {
+    const conv = await conversationOf(alice);
+    const mine = await conversationOf(bob);
+    for (const [method, path, body] of [
+      ['GET', `/api/v1/conversations/${conv.id}/messages`],
+      ['POST', `/api/v1/conversations/${conv.id}/messages`, { text: 'sneaky' }],
+      ['POST', `/api/v1/conversations/${conv.id}/read`, { up_to_id: 1 }],
+      ['GET', `/api/v1/conversations/${conv.id}/messages/1`],
+      ['GET', '/api/v1/conversations/999999999/messages'],
+    ]) {
+      const res = await asUser(bob, method, path, body);
+      assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
+      assert.equal(res.json.code, 'not_found');
+    }
+    // A message of alice's conversation named under bob's is not found either.
+    const m = await postOk(alice, conv.id, 'mine');
+    const cross = await asUser(bob, 'GET', `/api/v1/conversations/${mine.id}/messages/${m.id}`);
+    assert.equal(cross.status, 404);
+    const list = await asUser(bob, 'GET', '/api/v1/conversations');
+    assert.equal(list.status, 403);
+    const asAdmin = await asUser(admin2, 'GET', `/api/v1/conversations/${conv.id}/messages`);
+    assert.equal(asAdmin.status, 200);
+  });
+
+  test('text: 1 to 4000 characters (not bytes), stored verbatim', async () => {
+    const conv = await conversationOf(bob);
+    for (const [text, why] of [['', 'empty'], ['x'.repeat(4001), '4001 characters'],
+      ['é'.repeat(4001), '4001 two-byte characters'], ['a\u0000b', 'NUL']]) {
+      const res = await post(bob, conv.id, text);
+      assert.equal(res.status, 422, why);
+      assert.equal(res.json.field, 'text', why);
+    }
+    for (const body of [{}, { text: 5 }, { text: 'x', extra: 1 }]) {
+      const res = await asUser(bob, 'POST', `/api/v1/conversations/${conv.id}/messages`, body);
+      assert.equal(res.status, 422, JSON.stringify(body));
+    }
+    const ascii = await postOk(bob, conv.id, 'x'.repeat(4000));
+    assert.equal(ascii.text.length, 4000);
+    const emoji = '😀'.repeat(4000); // 4 bytes each in UTF-8, 16,000 bytes
+    const wide = await postOk(bob, conv.id, emoji);
+    assert.equal(wide.text, emoji);
+    const script = '<script>alert(1)</script> & "quotes" \'\n';
+    assert.equal((await postOk(bob, conv.id, script)).text, script);
+  });
+
+  test('the 31st client message within a minute is 429 with Retry-After; admins are not limited',
+    async () => {
+      const carol = await newUser();
+      const conv = await conversationOf(carol);
+      for (let i = 0; i < 30; i++) await postOk(carol, conv.id, `m${i}`);
+      const res = await post(carol, conv.id, 'one too many');
+      assert.equal(res.status, 429, res.text);
+      assert.equal(res.json.code, 'rate_limited');
+      const retry = Number(res.headers.get('retry-after'));
+      assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+      for (let i = 0; i < 35; i++) await postOk(ctx.admin, conv.id, `a${i}`);
+      const page = await asUser(carol, 'GET', `/api/v1/conversations/${conv.id}/messages?limit=100`);
+      assert.equal(page.json.items.filter((m) => m.sender_role === 'client').length, 30);
+    });
+
+  test('unread counts and read_at with two admins: the support side reads as one', async () => {
+    const dave = await newUser();
+    const conv = await conversationOf(dave);
+    const m1 = await postOk(dave, conv.id, 'one');
+    const m2 = await postOk(dave, conv.id, 'two');
+    const listed = async (admin, query = '') => {
+      const res = await asUser(admin, 'GET', `/api/v1/conversations?limit=1000${query}`);
+      assert.equal(res.status, 200, res.text);
+      return res.json.items.find((c) => c.id === conv.id);
+    };
+    assert.equal((await listed(ctx.admin)).unread_count, 2);
+    assert.equal((await listed(admin2)).unread_count, 2);
+    assert.equal((await listed(ctx.admin)).last_message.id, m2.id);
+    assert.ok(await listed(admin2, '&unread=true'));
+
+    const read = await asUser(admin2, 'POST', `/api/v1/conversations/${conv.id}/read`,
+      { up_to_id: m1.id });
+    assert.equal(read.status, 204, read.text);
+    assert.equal((await listed(ctx.admin)).unread_count, 1);
+    assert.equal((await listed(admin2)).unread_count, 1);
+    await asUser(ctx.admin, 'POST', `/api/v1/conversations/${conv.id}/read`, { up_to_id: m2.id });
+    assert.equal((await listed(ctx.admin)).unread_count, 0);
+    assert.equal(await listed(admin2, '&unread=true'), undefined);
+
+    const page = await asUser(dave, 'GET', `/api/v1/conversations/${conv.id}/messages`);
+    const [r2, r1] = page.json.items;
+    assert.ok(r1.read_at && r2.read_at);
+    // The first reader's time stays: reading again changes nothing.
+    await asUser(ctx.admin, 'POST', `/api/v1/conversations/${conv.id}/read`, { up_to_id: m2.id });
+    const again = await asUser(dave, 'GET', `/api/v1/conversations/${conv.id}/messages`);
+    assert.deepEqual(again.json.items.map((m) => m.read_at), [r2.read_at, r1.read_at]);
+    // A client's own read marks the support side's messages, not its own.
+    const answer = await postOk(ctx.admin, conv.id, 'answer');
+    assert.equal((await conversationOf(dave)).unread_count, 1);
+    await asUser(dave, 'POST', `/api/v1/conversations/${conv.id}/read`, { up_to_id: answer.id });
+    assert.equal((await conversationOf(dave)).unread_count, 0);
+    assert.equal((await listed(ctx.admin)).unread_count, 0);
+
+    for (const body of [{}, { up_to_id: 0 }, { up_to_id: 'x' }, { up_to_id: 1, x: 1 }]) {
+      const bad = await asUser(dave, 'POST', `/api/v1/conversations/${conv.id}/read`, body);
+      assert.equal(bad.status, 422, JSON.stringify(body));
+    }
+  });
+
+  test('conversations: most recently active first, paged, admin only', async () => {
+    const erin = await newUser();
+    const frank = await newUser();
+    const ce = await conversationOf(erin);
+    const cf = await conversationOf(frank);
+    await postOk(frank, cf.id, 'frank first');
+    await postOk(erin, ce.id, 'erin later');
+    const top = await asUser(ctx.admin, 'GET', '/api/v1/conversations?limit=1');
+    assert.deepEqual(top.json.items.map((c) => c.id), [ce.id]);
+    const next = await asUser(ctx.admin, 'GET',
+      `/api/v1/conversations?limit=1&cursor=${top.json.next_cursor}`);
+    assert.deepEqual(next.json.items.map((c) => c.id), [cf.id]);
+    await postOk(ctx.admin, cf.id, 'answer to frank');
+    const after = await asUser(ctx.admin, 'GET', '/api/v1/conversations?limit=2');
+    assert.deepEqual(after.json.items.map((c) => c.id), [cf.id, ce.id]);
+    for (const q of ['unread=yes', 'cursor=abc', 'limit=1001']) {
+      assert.equal((await asUser(ctx.admin, 'GET', `/api/v1/conversations?${q}`)).status, 400, q);
+    }
+  });
+
+  test('a deleted user\'s conversation goes with it', async () => {
+    const gina = await newUser();
+    const conv = await conversationOf(gina);
+    await postOk(gina, conv.id, 'bye');
+    const del = await ctx.api('DELETE', `/api/v1/users/${gina.id}`, { token: ctx.admin.token });
+    assert.equal(del.status, 204);
+    const res = await asUser(ctx.admin, 'GET', `/api/v1/conversations/${conv.id}/messages`);
+    assert.equal(res.status, 404);
+    assert.deepEqual(ctx.pg.rows(`SELECT count(*)::int AS n FROM chat_messages
+      WHERE conversation_id = ${conv.id}`), [{ n: 0 }]);
+  });
+});
