@@ -272,7 +272,7 @@ int chat_messages_post(const struct request *req, struct response *res, struct a
  * → 204: the other side's messages up to that id are read (read_at set by
  * the first reader of the caller's side; the other side is told only when
  * something was newly read). 422; 404. */
-int chat_read(const struct request *req, struct response *res, struct app *app)
+int chat_read_post(const struct request *req, struct response *res, struct app *app)
 {
     static const char *const allowed[] = {"up_to_id", NULL};
     long long up_to = 0, id;

@@ -13,6 +13,6 @@ int chat_me_conversation(const struct request *req, struct response *res, struct
 int chat_messages_list(const struct request *req, struct response *res, struct app *app);
 int chat_message_get(const struct request *req, struct response *res, struct app *app);
 int chat_messages_post(const struct request *req, struct response *res, struct app *app);
-int chat_read(const struct request *req, struct response *res, struct app *app);
+int chat_read_post(const struct request *req, struct response *res, struct app *app);
 
 #endif

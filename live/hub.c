@@ -4,8 +4,11 @@
  * and the metrics. */
 #include "hub.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 
+#include "../base/crypto.h"
 #include "../base/log.h"
 #include "../base/metrics.h"
 #include "hub_internal.h"
@@ -34,6 +37,10 @@ struct hub *hub_create(const struct hub_limits *limits, const struct hub_store *
     struct hub *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    unsigned long long id = 0;
+    if (!crypto_random((unsigned char *)&id, sizeof id))
+        id = (unsigned long long)(uintptr_t)h; /* still tells instances apart in practice */
+    h->instance_id = (long long)(id & (unsigned long long)LLONG_MAX) | 1;
     h->limits = *limits;
     h->store = *store;
     unauth_init(&h->unauth);
@@ -128,6 +135,7 @@ void hub_apply_events(struct hub *h, struct job *j, double now)
     replay_on_alerts(h, j->events.alerts, j->events.nalerts);
     usage_on_events(h, &j->events, now);
     recheck_on_events(h, &j->events);
+    chat_on_events(h, &j->events);
 }
 
 void hub_count_dropped(struct hub *h, unsigned long n)

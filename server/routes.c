@@ -76,7 +76,7 @@ const struct route ROUTES[] = {
     Q("POST", "/api/v1/conversations/{id}/messages", chat_messages_post, ACCESS_USER, BODY_JSON),
     Q("GET", "/api/v1/conversations/{id}/messages/{message_id}", chat_message_get, ACCESS_USER,
       BODY_NONE),
-    Q("POST", "/api/v1/conversations/{id}/read", chat_read, ACCESS_USER, BODY_JSON),
+    Q("POST", "/api/v1/conversations/{id}/read", chat_read_post, ACCESS_USER, BODY_JSON),
 };
 
 const size_t ROUTES_COUNT = sizeof ROUTES / sizeof ROUTES[0];

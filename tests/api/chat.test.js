@@ -234,3 +234,260 @@ describe('REST', () => {
       WHERE conversation_id = ${conv.id}`), [{ n: 0 }]);
   });
 });
+
+describe('WebSocket', () => {
+  let alice, bob, admin2;
+  let conv; // alice's
+  before(async () => {
+    alice = await newUser();
+    bob = await newUser();
+    admin2 = await newUser('admin');
+    conv = await conversationOf(alice);
+  });
+
+  test('chat.send: chat.sent to the sender, chat.message to the client\'s other sessions and ' +
+    'every admin, nothing to anyone else', async () => {
+    const [a1, a2, ad1, ad2, b] = await Promise.all([session(alice), session(alice),
+      session(ctx.admin), session(admin2), session(bob)]);
+    a1.send({ type: 'chat.send', conversation_id: conv.id, text: 'hi <b>there</b>',
+      client_msg_id: 'c-1' });
+    const sent = await a1.next('chat.sent');
+    assert.equal(sent.client_msg_id, 'c-1');
+    assert.equal(sent.message.text, 'hi <b>there</b>');
+    assert.equal(sent.message.sender_id, alice.id);
+    assert.equal(sent.message.conversation_id, conv.id);
+    // chat.sent means committed: REST sees it at once.
+    const page = await asUser(alice, 'GET', `/api/v1/conversations/${conv.id}/messages?limit=1`);
+    assert.equal(page.json.items[0].id, sent.message.id);
+    for (const c of [a2, ad1, ad2]) {
+      assert.deepEqual((await c.next('chat.message')).message, sent.message);
+    }
+    await h.sleep(QUIET_MS);
+    assert.equal(a1.received('chat.message').length, 0, 'the sender has chat.sent instead');
+    assert.equal(b.received('chat.message').length, 0, 'another client sees nothing');
+    for (const c of [a2, ad1, ad2]) assert.equal(c.received('chat.message').length, 1);
+
+    // A message posted over REST reaches every session, the poster's included.
+    const answer = await postOk(admin2, conv.id, 'answer over REST');
+    for (const c of [a1, a2, ad1, ad2]) {
+      assert.equal((await c.next('chat.message')).message.id, answer.id);
+    }
+    // An admin's chat.send: its other sessions (here: none) and the other admin get it.
+    ad1.send({ type: 'chat.send', conversation_id: conv.id, text: 'from admin', client_msg_id: 7 });
+    const adminSent = await ad1.next('chat.sent');
+    assert.equal(adminSent.client_msg_id, 7);
+    assert.equal(adminSent.message.sender_role, 'admin');
+    for (const c of [a1, a2, ad2]) {
+      assert.equal((await c.next('chat.message')).message.id, adminSent.message.id);
+    }
+    await h.sleep(QUIET_MS);
+    assert.equal(b.received('chat.message').length, 0);
+    await Promise.all([a1, a2, ad1, ad2, b].map((c) => c.close()));
+  });
+
+  test('malformed chat.* messages get an error and the session stays open', async () => {
+    const c = await session(alice);
+    const cases = [
+      [{ type: 'chat.send', text: 'no conversation' }, 'invalid_field', 'conversation_id'],
+      [{ type: 'chat.send', conversation_id: 'x', text: 'a' }, 'invalid_field', 'conversation_id'],
+      [{ type: 'chat.send', conversation_id: conv.id }, 'invalid_field', 'text'],
+      [{ type: 'chat.send', conversation_id: conv.id, text: 5 }, 'invalid_field', 'text'],
+      [{ type: 'chat.send', conversation_id: conv.id, text: '' }, 'invalid_field', 'text'],
+      [{ type: 'chat.send', conversation_id: conv.id, text: 'ü'.repeat(4001) }, 'invalid_field',
+        'text'],
+      [{ type: 'chat.send', conversation_id: conv.id, text: 'a', client_msg_id: { x: 1 } },
+        'invalid_field', 'client_msg_id'],
+      [{ type: 'chat.typing' }, 'invalid_field', 'conversation_id'],
+      [{ type: 'chat.read', conversation_id: conv.id }, 'invalid_field', 'up_to_id'],
+      [{ type: 'chat.read', conversation_id: conv.id, up_to_id: -1 }, 'invalid_field', 'up_to_id'],
+      ['{"type":"chat.send","conversation_id":1,"conversation_id":2,"text":"a"}', 'malformed',
+        'type'],
+    ];
+    for (const [msg, code, field] of cases) {
+      c.send(msg);
+      const err = await c.next('error');
+      assert.equal(err.code, code, JSON.stringify(msg));
+      assert.equal(err.field, field, JSON.stringify(msg));
+    }
+    // The text's own error names the message it refuses.
+    c.send({ type: 'chat.send', conversation_id: conv.id, text: '', client_msg_id: 'e-1' });
+    assert.equal((await c.next('error')).client_msg_id, 'e-1');
+    // 4000 multi-byte characters are fine.
+    c.send({ type: 'chat.send', conversation_id: conv.id, text: 'ü'.repeat(4000),
+      client_msg_id: 'ok' });
+    assert.equal((await c.next('chat.sent')).message.text.length, 4000);
+    assert.ok(c.isOpen);
+    await c.close();
+  });
+
+  test('another client\'s conversation is not_found for every chat.* message', async () => {
+    const b = await session(bob);
+    b.send({ type: 'chat.send', conversation_id: conv.id, text: 'sneaky', client_msg_id: 's' });
+    const e1 = await b.next('error');
+    assert.equal(e1.code, 'not_found');
+    assert.equal(e1.client_msg_id, 's');
+    b.send({ type: 'chat.typing', conversation_id: conv.id });
+    assert.equal((await b.next('error')).code, 'not_found');
+    b.send({ type: 'chat.read', conversation_id: conv.id, up_to_id: 1 });
+    assert.equal((await b.next('error')).code, 'not_found');
+    b.send({ type: 'chat.send', conversation_id: 999999999, text: 'x' });
+    assert.equal((await b.next('error')).code, 'not_found');
+    const page = await asUser(alice, 'GET', `/api/v1/conversations/${conv.id}/messages?limit=5`);
+    assert.ok(!page.json.items.some((m) => m.text === 'sneaky'));
+    await b.close();
+  });
+
+  test('typing reaches only the other side, at most once per 2 s per sender', async () => {
+    const [a1, a2, ad1, ad2] = await Promise.all([session(alice), session(alice),
+      session(ctx.admin), session(admin2)]);
+    a1.send({ type: 'chat.typing', conversation_id: conv.id });
+    for (const c of [ad1, ad2]) {
+      assert.deepEqual(await c.next('chat.typing'), { type: 'chat.typing',
+        conversation_id: conv.id, user_id: alice.id, name: alice.name });
+    }
+    // Typing again and again within 2 s, from either of alice's sessions: passed on once.
+    for (let i = 0; i < 5; i++) {
+      (i % 2 ? a2 : a1).send({ type: 'chat.typing', conversation_id: conv.id });
+      await h.sleep(100);
+    }
+    await h.sleep(QUIET_MS);
+    assert.equal(ad1.received('chat.typing').length, 1);
+    assert.equal(ad2.received('chat.typing').length, 1);
+    assert.equal(a2.received('chat.typing').length, 0, 'not to the typer\'s own side');
+    await h.sleep(2100 - QUIET_MS);
+    a1.send({ type: 'chat.typing', conversation_id: conv.id });
+    await ad1.next('chat.typing');
+    // An admin's typing goes to the client only, not to the other admins.
+    ad1.send({ type: 'chat.typing', conversation_id: conv.id });
+    for (const c of [a1, a2]) {
+      const t = await c.next('chat.typing');
+      assert.equal(t.user_id, ctx.admin.user.id);
+      assert.equal(t.name, ctx.admin.user.name);
+    }
+    await h.sleep(QUIET_MS);
+    assert.equal(ad2.received('chat.typing').length, 2);
+    // Typing is never stored.
+    assert.deepEqual(ctx.pg.rows(`SELECT count(*)::int AS n FROM chat_messages
+      WHERE text = ''`), [{ n: 0 }]);
+    await Promise.all([a1, a2, ad1, ad2].map((c) => c.close()));
+  });
+
+  test('read receipts go to the other side, only when something was newly read', async () => {
+    const [a1, ad1, ad2] = await Promise.all([session(alice), session(ctx.admin),
+      session(admin2)]);
+    const m1 = await postOk(alice, conv.id, 'read me');
+    await ad1.next('chat.message');
+    await ad2.next('chat.message');
+    ad1.send({ type: 'chat.read', conversation_id: conv.id, up_to_id: m1.id });
+    const receipt = await a1.next('chat.read');
+    assert.equal(receipt.conversation_id, conv.id);
+    assert.equal(receipt.reader_id, ctx.admin.user.id);
+    assert.equal(receipt.up_to_id, m1.id);
+    assert.match(receipt.read_at, /Z$/);
+    const stored = await asUser(alice, 'GET', `/api/v1/conversations/${conv.id}/messages?limit=1`);
+    assert.equal(stored.json.items[0].read_at, receipt.read_at);
+    // The second admin reading the same: nothing newly read, nothing sent.
+    ad2.send({ type: 'chat.read', conversation_id: conv.id, up_to_id: m1.id });
+    const again = await asUser(admin2, 'POST', `/api/v1/conversations/${conv.id}/read`,
+      { up_to_id: m1.id });
+    assert.equal(again.status, 204);
+    await h.sleep(QUIET_MS);
+    assert.equal(a1.received('chat.read').length, 1);
+    assert.equal(ad2.received('chat.read').length, 0, 'not to the reader\'s own side');
+    assert.equal(ad1.received('error').length + ad2.received('error').length, 0);
+    // The client reads an answer (over REST): the admins hear of it.
+    const answer = await postOk(admin2, conv.id, 'an answer');
+    await a1.next('chat.message');
+    await asUser(alice, 'POST', `/api/v1/conversations/${conv.id}/read`, { up_to_id: answer.id });
+    for (const c of [ad1, ad2]) {
+      const r = await c.next('chat.read');
+      assert.equal(r.reader_id, alice.id);
+      assert.equal(r.up_to_id, answer.id);
+    }
+    await h.sleep(QUIET_MS);
+    assert.equal(a1.received('chat.read').length, 1);
+    await Promise.all([a1, ad1, ad2].map((c) => c.close()));
+  });
+
+  test('the rate limit counts REST and WebSocket together', async () => {
+    const carol = await newUser();
+    const cc = await conversationOf(carol);
+    const c = await session(carol);
+    for (let i = 0; i < 15; i++) await postOk(carol, cc.id, `rest ${i}`);
+    for (let i = 0; i < 15; i++) {
+      c.send({ type: 'chat.send', conversation_id: cc.id, text: `ws ${i}`, client_msg_id: i });
+      assert.equal((await c.next('chat.sent')).client_msg_id, i);
+    }
+    c.send({ type: 'chat.send', conversation_id: cc.id, text: 'the 31st', client_msg_id: 'x' });
+    const err = await c.next('error');
+    assert.equal(err.code, 'rate_limited');
+    assert.equal(err.client_msg_id, 'x');
+    assert.ok(err.retry_after >= 1 && err.retry_after <= 60);
+    assert.equal((await post(carol, cc.id, 'also refused')).status, 429);
+    assert.ok(c.isOpen);
+    await c.close();
+  });
+});
+
+describe('two instances on one database', () => {
+  let two, client, adminB, conv;
+  before(async () => {
+    two = await h.startServer({ databaseUrl: ctx.pg.url,
+      env: { JWT_SECRET: ctx.server.jwtSecret } });
+    await two.waitReady();
+    client = await newUser();
+    adminB = await newUser('admin');
+    conv = await conversationOf(client);
+  });
+  after(async () => {
+    if (two) await two.stop();
+  });
+
+  test('messages, typing and reads cross instances; two admins and a client', async () => {
+    // Admin A on instance 1, admin B and the client on instance 2 (and the client on 1).
+    const adA = await session(ctx.admin);
+    const adB = await session(adminB, two);
+    const cl2 = await session(client, two);
+    const cl1 = await session(client);
+    cl2.send({ type: 'chat.send', conversation_id: conv.id, text: 'from two', client_msg_id: 1 });
+    const sent = await cl2.next('chat.sent');
+    for (const c of [adA, adB, cl1]) {
+      assert.equal((await c.next('chat.message')).message.id, sent.message.id);
+    }
+    cl2.send({ type: 'chat.typing', conversation_id: conv.id });
+    for (const c of [adA, adB]) assert.equal((await c.next('chat.typing')).user_id, client.id);
+    adA.send({ type: 'chat.read', conversation_id: conv.id, up_to_id: sent.message.id });
+    for (const c of [cl1, cl2]) assert.equal((await c.next('chat.read')).up_to_id, sent.message.id);
+    // Admin A answers on instance 1; everyone else hears it once.
+    adA.send({ type: 'chat.send', conversation_id: conv.id, text: 'from one', client_msg_id: 2 });
+    const answer = await adA.next('chat.sent');
+    for (const c of [adB, cl1, cl2]) {
+      assert.equal((await c.next('chat.message')).message.id, answer.message.id);
+    }
+    adA.send({ type: 'chat.typing', conversation_id: conv.id });
+    for (const c of [cl1, cl2]) assert.equal((await c.next('chat.typing')).user_id, ctx.admin.user.id);
+    await h.sleep(QUIET_MS);
+    assert.equal(adB.received('chat.typing').length, 1, 'admin A\'s typing is not for admin B');
+    assert.equal(adA.received('chat.message').length, 1);
+    assert.equal(cl2.received('chat.message').length, 1);
+    assert.equal(adB.received('chat.read').length, 0);
+    for (const c of [adA, adB, cl1, cl2]) {
+      assert.equal(c.received('chat.message').length, c === adA || c === cl2 ? 1 : 2);
+    }
+    await Promise.all([adA, adB, cl1, cl2].map((c) => c.close()));
+  });
+
+  test('the rate limit holds across instances', async () => {
+    const dora = await newUser();
+    const dc = await conversationOf(dora);
+    const sends = [];
+    for (let i = 0; i < 32; i++) {
+      const server = i % 2 ? two : ctx.server;
+      sends.push(h.api(server, 'POST', `/api/v1/conversations/${dc.id}/messages`,
+        { token: dora.token, body: { text: `n${i}` } }));
+    }
+    const statuses = (await Promise.all(sends)).map((r) => r.status).sort();
+    assert.equal(statuses.filter((s) => s === 201).length, 30, statuses.join(','));
+    assert.equal(statuses.filter((s) => s === 429).length, 2);
+  });
+});

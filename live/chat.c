@@ -1,0 +1,379 @@
+/* chat: the support chat on the live channel.
+ *
+ * Inbound (from protocol.c, transport thread): chat.send and chat.read are
+ * stored by the worker, chat.typing is checked and announced by it; the
+ * database is never touched here. A refused one gets an error; a stored
+ * message gets chat.sent (it is committed by then).
+ *
+ * Outbound: every change is announced through NOTIFY after its commit, on
+ * whichever instance made it (db/chat.h), and comes back here from the
+ * listener, on every instance alike:
+ *  - a message (ids only: the worker reads it) goes as chat.message to every
+ *    session of the conversation's client and of every admin, except the
+ *    session that sent it over this channel (it had chat.sent);
+ *  - typing goes to the other side only (an admin's to the client's
+ *    sessions, a client's to every admin's), with the typer's name, which the
+ *    worker reads (names are not sent through NOTIFY);
+ *  - a read goes to the other side only, and is announced only when it
+ *    marked something newly read.
+ * Admins are found by the role of their sessions, which recheck.c keeps. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/log.h"
+#include "../db/events.h"
+#include "hub_internal.h"
+
+typedef char user_name[USER_NAME_MAX * 4 + 1];
+
+/* What a chat job carries; owned by its job (chat_job_free). */
+struct chat_job {
+    /* SEND */
+    struct chat_post post;
+    char *text;
+    char *client_msg_id; /* JSON text, or NULL */
+    struct chat_message message;
+    int retry_after;
+    /* READ */
+    struct chat_read read;
+    struct chat_read_result read_result;
+    /* TYPING */
+    long long conversation_id, owner_scope;
+    enum role side;
+    /* DELIVER: message tuples and typing tuples as announced (db/events.h) */
+    long long *messages;
+    int nmessages;
+    long long *typing;
+    int ntyping;
+    struct chat_message_list found; /* the messages that still exist */
+    user_name *names;               /* one per typing tuple */
+    enum status typing_status;
+};
+
+void chat_job_free(struct chat_job *c)
+{
+    if (!c)
+        return;
+    free(c->text);
+    free(c->client_msg_id);
+    chat_message_clear(&c->message);
+    free(c->messages);
+    free(c->typing);
+    chat_message_list_free(&c->found);
+    free(c->names);
+    free(c);
+}
+
+/* A job of kind with an empty chat part for session s; NULL when out of memory. */
+static struct job *chat_job_new(enum job_kind kind, const struct hub_session *s)
+{
+    struct job *j = job_new(kind);
+    if (j && !(j->chat = calloc(1, sizeof *j->chat))) {
+        job_free(j);
+        return NULL;
+    }
+    if (j && s) {
+        j->session_id = s->id;
+        j->user_id = s->user_id;
+    }
+    return j;
+}
+
+/* The conversations a session's user may write in: 0 (all) for an admin. */
+static long long chat_scope(const struct hub_session *s)
+{
+    return s->role == ROLE_ADMIN ? 0 : s->user_id;
+}
+
+static void chat_busy(struct hub *h, struct hub_session *s)
+{
+    protocol_send_error(h, s, "unavailable", "the server is short of memory; try again", NULL, 0);
+}
+
+/* ---- who gets what ------------------------------------------------------------- */
+
+/* Sends text (of type) to the READY sessions of client_id when to_client,
+ * and of every admin when to_admins; except session skip (0: none). */
+static void chat_fan_out(struct hub *h, enum out_type type, const char *text, long long client_id,
+                         bool to_client, bool to_admins, long long skip)
+{
+    if (!text)
+        return;
+    for (size_t i = 0; i < h->users.cap; i++) {
+        struct user_entry *u = h->users.keys[i] ? h->users.vals[i] : NULL;
+        if (!u)
+            continue;
+        bool is_client = to_client && u->user_id == client_id;
+        int n;
+        struct hub_session **targets = registry_snapshot(&u->sessions, &n);
+        for (int k = 0; k < n; k++) {
+            struct hub_session *s = targets[k];
+            bool wanted = is_client || (to_admins && s->role == ROLE_ADMIN);
+            if (wanted && s->state == SESSION_READY && s->id != skip)
+                protocol_send_text(h, s, type, text);
+        }
+        free(targets);
+    }
+}
+
+/* ---- chat.send ------------------------------------------------------------------ */
+
+void chat_send(struct hub *h, struct hub_session *s, const struct in_chat_send *m)
+{
+    struct job *j = chat_job_new(JOB_CHAT_SEND, s);
+    struct chat_job *c = j ? j->chat : NULL;
+    if (c) {
+        c->text = strdup(m->text);
+        c->client_msg_id = m->client_msg_id ? strdup(m->client_msg_id) : NULL;
+    }
+    if (!c || !c->text || (m->client_msg_id && !c->client_msg_id)) {
+        job_free(j);
+        chat_busy(h, s);
+        return;
+    }
+    c->post = (struct chat_post){
+        .conversation_id = m->conversation_id,
+        .owner_scope = chat_scope(s),
+        .sender_id = s->user_id,
+        .sender_role = s->role,
+        .text = c->text,
+        .origin_instance = h->instance_id,
+        .origin_session = s->id,
+    };
+    job_submit(h, j);
+}
+
+void chat_run_send(struct hub *h, struct job *j)
+{
+    struct chat_job *c = j->chat;
+    j->status = h->store.chat_post(h->store.ctx, &c->post, &c->message, &c->retry_after);
+}
+
+void chat_apply_send(struct hub *h, struct job *j, double now)
+{
+    (void)now;
+    struct chat_job *c = j->chat;
+    struct hub_session *s = registry_session(h, j->session_id);
+    if (!s || s->state != SESSION_READY || s->user_id != j->user_id)
+        return; /* stored all the same: its user's other sessions get chat.message */
+    struct out_message m = {.type = OUT_ERROR,
+                            .u.error = {.client_msg_id = c->client_msg_id,
+                                        .conversation_id = c->post.conversation_id}};
+    if (j->status == STATUS_OK && c->retry_after > 0) {
+        m.u.error.code = "rate_limited";
+        m.u.error.message = "too many messages; wait before sending more";
+        m.u.error.retry_after = c->retry_after;
+    } else if (j->status == STATUS_NOT_FOUND) {
+        m.u.error.code = "not_found";
+        m.u.error.message = "no such conversation";
+        m.u.error.field = "conversation_id";
+    } else if (j->status == STATUS_INVALID) {
+        m.u.error.code = "invalid_field";
+        m.u.error.message = "text must be 1 to 4000 characters";
+        m.u.error.field = "text";
+    } else if (j->status != STATUS_OK) {
+        m.u.error.code = "unavailable";
+        m.u.error.message = "the database is unavailable; try again";
+    } else {
+        m = (struct out_message){
+            .type = OUT_CHAT_SENT,
+            .u.chat_sent = {.client_msg_id = c->client_msg_id, .message = &c->message}};
+    }
+    protocol_send(h, s, &m);
+}
+
+/* ---- chat.read ------------------------------------------------------------------ */
+
+void chat_read(struct hub *h, struct hub_session *s, long long conversation_id, long long up_to_id)
+{
+    struct job *j = chat_job_new(JOB_CHAT_READ, s);
+    if (!j) {
+        chat_busy(h, s);
+        return;
+    }
+    j->chat->read = (struct chat_read){.conversation_id = conversation_id,
+                                       .owner_scope = chat_scope(s),
+                                       .reader_id = s->user_id,
+                                       .reader_side = s->role,
+                                       .up_to_id = up_to_id};
+    job_submit(h, j);
+}
+
+void chat_run_read(struct hub *h, struct job *j)
+{
+    j->status = h->store.chat_read(h->store.ctx, &j->chat->read, &j->chat->read_result);
+}
+
+/* A read is answered only when it failed: the other side hears of a success. */
+static void chat_answer_failure(struct hub *h, struct job *j, long long conversation_id)
+{
+    struct hub_session *s = registry_session(h, j->session_id);
+    if (j->status == STATUS_OK || !s || s->state != SESSION_READY)
+        return;
+    struct out_message m = {
+        .type = OUT_ERROR,
+        .u.error = {.code = j->status == STATUS_NOT_FOUND ? "not_found" : "unavailable",
+                    .message = j->status == STATUS_NOT_FOUND
+                                   ? "no such conversation"
+                                   : "the database is unavailable; try again",
+                    .field = j->status == STATUS_NOT_FOUND ? "conversation_id" : NULL,
+                    .conversation_id = conversation_id}};
+    protocol_send(h, s, &m);
+}
+
+void chat_apply_read(struct hub *h, struct job *j, double now)
+{
+    (void)now;
+    chat_answer_failure(h, j, j->chat->read.conversation_id);
+}
+
+/* ---- chat.typing ----------------------------------------------------------------- */
+
+void chat_typing(struct hub *h, struct hub_session *s, long long conversation_id, double now)
+{
+    struct user_entry *u = registry_user(h, s->user_id);
+    if (u && u->typing_conversation == conversation_id &&
+        now - u->typing_at < HUB_TYPING_INTERVAL_S)
+        return; /* the other side still shows "typing…" from the last one */
+    struct job *j = chat_job_new(JOB_CHAT_TYPING, s);
+    if (!j)
+        return; /* typing is a hint: losing one costs nothing */
+    if (u) {
+        u->typing_conversation = conversation_id;
+        u->typing_at = now;
+    }
+    j->chat->conversation_id = conversation_id;
+    j->chat->owner_scope = chat_scope(s);
+    j->chat->side = s->role;
+    job_submit(h, j);
+}
+
+void chat_run_typing(struct hub *h, struct job *j)
+{
+    struct chat_job *c = j->chat;
+    j->status =
+        h->store.chat_typing(h->store.ctx, c->conversation_id, c->owner_scope, j->user_id, c->side);
+}
+
+void chat_apply_typing(struct hub *h, struct job *j, double now)
+{
+    (void)now;
+    chat_answer_failure(h, j, j->chat->conversation_id);
+}
+
+/* ---- announcements ----------------------------------------------------------------- */
+
+static long long *chat_copy(const long long *v, int n)
+{
+    long long *copy = malloc((size_t)n * sizeof *copy);
+    if (copy)
+        memcpy(copy, v, (size_t)n * sizeof *copy);
+    return copy;
+}
+
+/* Reads need nothing from the database: the tuple has it all. */
+static void chat_deliver_reads(struct hub *h, const long long *t, int n)
+{
+    for (int i = 0; i < n; i++, t += EVENTS_CHAT_READ_LEN) {
+        struct out_message m = {.type = OUT_CHAT_READ,
+                                .u.chat_read = {.conversation_id = t[0],
+                                                .reader_id = t[2],
+                                                .up_to_id = t[4],
+                                                .read_at = t[5]}};
+        char *text = protocol_render(&m);
+        bool by_admin = t[3] == ROLE_ADMIN;
+        chat_fan_out(h, OUT_CHAT_READ, text, t[1], by_admin, !by_admin, 0);
+        free(text);
+    }
+}
+
+void chat_on_events(struct hub *h, const struct listener_events *ev)
+{
+    if (h->users.count == 0)
+        return; /* nobody here to tell */
+    chat_deliver_reads(h, ev->chat_reads, ev->nchat_reads);
+    if (ev->nchat_messages == 0 && ev->nchat_typing == 0)
+        return;
+    struct job *j = chat_job_new(JOB_CHAT_DELIVER, NULL);
+    struct chat_job *c = j ? j->chat : NULL;
+    if (c && ev->nchat_messages) {
+        c->nmessages = ev->nchat_messages;
+        c->messages = chat_copy(ev->chat_messages, ev->nchat_messages * EVENTS_CHAT_MESSAGE_LEN);
+    }
+    if (c && ev->nchat_typing) {
+        c->ntyping = ev->nchat_typing;
+        c->typing = chat_copy(ev->chat_typing, ev->nchat_typing * EVENTS_CHAT_TYPING_LEN);
+    }
+    if (!c || (c->nmessages && !c->messages) || (c->ntyping && !c->typing)) {
+        log_error("hub: out of memory; chat messages were not relayed");
+        job_free(j);
+        return;
+    }
+    job_submit(h, j);
+}
+
+void chat_run_deliver(struct hub *h, struct job *j)
+{
+    struct chat_job *c = j->chat;
+    j->status = STATUS_OK;
+    if (c->nmessages) {
+        long long *ids = malloc((size_t)c->nmessages * sizeof *ids);
+        for (int i = 0; ids && i < c->nmessages; i++)
+            ids[i] = c->messages[i * EVENTS_CHAT_MESSAGE_LEN];
+        j->status = ids ? h->store.chat_messages(h->store.ctx, ids, c->nmessages, &c->found)
+                        : STATUS_INTERNAL;
+        free(ids);
+    }
+    c->typing_status = STATUS_INTERNAL;
+    if (c->ntyping && (c->names = calloc((size_t)c->ntyping, sizeof *c->names))) {
+        long long *ids = malloc((size_t)c->ntyping * sizeof *ids);
+        for (int i = 0; ids && i < c->ntyping; i++)
+            ids[i] = c->typing[i * EVENTS_CHAT_TYPING_LEN + 2];
+        c->typing_status =
+            ids ? h->store.user_names(h->store.ctx, ids, c->ntyping, c->names) : STATUS_INTERNAL;
+        free(ids);
+    }
+}
+
+/* The session that sent message id over this instance's channel, or 0. */
+static long long chat_origin(const struct hub *h, const struct chat_job *c, long long id)
+{
+    for (int i = 0; i < c->nmessages; i++) {
+        const long long *t = &c->messages[i * EVENTS_CHAT_MESSAGE_LEN];
+        if (t[0] == id)
+            return t[1] == h->instance_id ? t[2] : 0;
+    }
+    return 0;
+}
+
+void chat_apply_deliver(struct hub *h, struct job *j, double now)
+{
+    (void)now;
+    struct chat_job *c = j->chat;
+    if (j->status != STATUS_OK)
+        log_warn("hub: could not read %d announced chat message(s); clients see them on their "
+                 "next read",
+                 c->nmessages);
+    for (int i = 0; i < c->found.count; i++) {
+        const struct chat_message *msg = &c->found.items[i];
+        struct out_message m = {.type = OUT_CHAT_MESSAGE, .u.chat_message.message = msg};
+        char *text = protocol_render(&m);
+        chat_fan_out(h, OUT_CHAT_MESSAGE, text, msg->client_id, true, true,
+                     chat_origin(h, c, msg->id));
+        free(text);
+    }
+    if (c->ntyping && c->typing_status != STATUS_OK) {
+        log_warn("hub: could not read the names of %d typing user(s)", c->ntyping);
+        return;
+    }
+    for (int i = 0; i < c->ntyping; i++) {
+        const long long *t = &c->typing[i * EVENTS_CHAT_TYPING_LEN];
+        struct out_message m = {
+            .type = OUT_CHAT_TYPING,
+            .u.chat_typing = {.conversation_id = t[0], .user_id = t[2], .name = c->names[i]}};
+        char *text = protocol_render(&m);
+        bool by_admin = t[3] == ROLE_ADMIN;
+        chat_fan_out(h, OUT_CHAT_TYPING, text, t[1], by_admin, !by_admin, 0);
+        free(text);
+    }
+}
