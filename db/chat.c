@@ -11,27 +11,29 @@
 #define US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
 #define MESSAGE_COLUMNS(m)                                                                         \
-    m ".id, " m ".conversation_id, " m ".sender_id, " m ".sender_role, " m ".text, " US(           \
-        m ".created_at") ", " US(m ".read_at")
+    m ".id, " m ".conversation_id, " m ".sender_id, " m ".sender_role, " m                         \
+      ".text, " US(m ".created_at") ", " US(m ".read_at")
 #define MESSAGE_NCOLUMNS 7
 
 /* A conversation with its client, the caller's unread count ($3: the role
  * of the messages that count) and its newest message. */
 #define CONVERSATION_SELECT                                                                        \
-    "SELECT c.id, u.id, u.name, u.email, " US("c.updated_at") ", c.activity,"                      \
-    " (SELECT count(*) FROM chat_messages x WHERE x.conversation_id = c.id"                        \
-    "   AND x.sender_role = $3 AND x.read_at IS NULL), " MESSAGE_COLUMNS("l")                      \
-    " FROM conversations c JOIN users u ON u.id = c.user_id"                                       \
-    " LEFT JOIN LATERAL (SELECT * FROM chat_messages m WHERE m.conversation_id = c.id"             \
-    "   ORDER BY m.id DESC LIMIT 1) l ON true"
+    "SELECT c.id, u.id, u.name, u.email, " US(                                                     \
+        "c.updated_at") ", c.activity,"                                                            \
+                        " (SELECT count(*) FROM chat_messages x WHERE x.conversation_id = c.id"    \
+                        "   AND x.sender_role = $3 AND x.read_at IS NULL), " MESSAGE_COLUMNS(      \
+                            "l") " FROM conversations c JOIN users u ON u.id = c.user_id"          \
+                                 " LEFT JOIN LATERAL (SELECT * FROM chat_messages m WHERE "        \
+                                 "m.conversation_id = c.id"                                        \
+                                 "   ORDER BY m.id DESC LIMIT 1) l ON true"
 
 static const struct db_stmt CONVERSATION_ENSURE = {
     "chat_conversation_ensure",
     "INSERT INTO conversations (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING"};
 
-static const struct db_stmt CONVERSATION_GET = {
-    "chat_conversation_get", CONVERSATION_SELECT " WHERE ($1 = 0 OR c.id = $1)"
-                                                 " AND ($2 = 0 OR c.user_id = $2)"};
+static const struct db_stmt CONVERSATION_GET = {"chat_conversation_get", CONVERSATION_SELECT
+                                                " WHERE ($1 = 0 OR c.id = $1)"
+                                                " AND ($2 = 0 OR c.user_id = $2)"};
 
 static const struct db_stmt CONVERSATIONS_LIST = {
     "chat_conversations_list",
@@ -65,11 +67,10 @@ static const struct db_stmt CONVERSATION_LOCK = {
  * them leaves it (at least 1). now() is the transaction's start, as is the
  * created_at the insert gives. */
 static const struct db_stmt RATE_COUNT = {
-    "chat_rate_count",
-    "SELECT count(*), greatest(1, ceil(extract(epoch FROM"
-    "   min(created_at) + make_interval(secs => $2) - now())))::bigint"
-    " FROM chat_messages WHERE conversation_id = $1 AND sender_role = 'client'"
-    " AND created_at > now() - make_interval(secs => $2)"};
+    "chat_rate_count", "SELECT count(*), greatest(1, ceil(extract(epoch FROM"
+                       "   min(created_at) + make_interval(secs => $2) - now())))::bigint"
+                       " FROM chat_messages WHERE conversation_id = $1 AND sender_role = 'client'"
+                       " AND created_at > now() - make_interval(secs => $2)"};
 
 static const struct db_stmt MESSAGE_INSERT = {
     "chat_message_insert",
@@ -96,8 +97,9 @@ static const struct db_stmt TYPING_CHECK = {
     "SELECT user_id FROM conversations WHERE id = $1 AND ($2 = 0 OR user_id = $2)"};
 
 static const struct db_stmt USER_NAMES = {
-    "chat_user_names", "SELECT i.ord, u.name FROM unnest($1::bigint[]) WITH ORDINALITY AS i(id, ord)"
-                       " JOIN users u ON u.id = i.id"};
+    "chat_user_names",
+    "SELECT i.ord, u.name FROM unnest($1::bigint[]) WITH ORDINALITY AS i(id, ord)"
+    " JOIN users u ON u.id = i.id"};
 
 /* ---- records ----------------------------------------------------------------- */
 
@@ -252,8 +254,8 @@ enum status db_chat_conversations_list(struct db_conn *c, long long before_activ
 
 /* ---- messages ------------------------------------------------------------------ */
 
-enum status db_chat_messages_list(struct db_conn *c, long long conversation_id,
-                                  long long before_id, int limit, struct chat_message_list *out)
+enum status db_chat_messages_list(struct db_conn *c, long long conversation_id, long long before_id,
+                                  int limit, struct chat_message_list *out)
 {
     struct db_ll_text sconv, sbefore, slimit;
     const char *params[] = {db_ll(&sconv, conversation_id), db_ll(&sbefore, before_id),
@@ -333,8 +335,7 @@ enum status db_chat_mark_read(struct db_conn *c, const struct chat_read *in,
     memset(out, 0, sizeof *out);
     struct db_ll_text sconv, sowner, sup;
     const char *params[] = {db_ll(&sconv, in->conversation_id), db_ll(&sowner, in->owner_scope),
-                            role_name(chat_other_side(in->reader_side)),
-                            db_ll(&sup, in->up_to_id)};
+                            role_name(chat_other_side(in->reader_side)), db_ll(&sup, in->up_to_id)};
     PGresult *res;
     enum status st = db_exec_row(c, &MARK_READ, 4, params, &res);
     if (st == STATUS_OK) {
@@ -346,9 +347,9 @@ enum status db_chat_mark_read(struct db_conn *c, const struct chat_read *in,
     PQclear(res);
     if (st != STATUS_OK || out->newly_read == 0)
         return st;
-    const long long tuple[EVENTS_CHAT_READ_LEN] = {
-        in->conversation_id, out->client_id, in->reader_id, in->reader_side,
-        out->up_to_id,       out->read_at};
+    const long long tuple[EVENTS_CHAT_READ_LEN] = {in->conversation_id, out->client_id,
+                                                   in->reader_id,       in->reader_side,
+                                                   out->up_to_id,       out->read_at};
     announce(c, &(struct events){.chat_reads = tuple, .nchat_reads = 1});
     return STATUS_OK;
 }

@@ -32,7 +32,7 @@ struct chat_message {
     enum role sender_role;
     char *text; /* owned (chat_message_clear frees) */
     long long created_at;
-    long long read_at; /* 0: unread */
+    long long read_at;   /* 0: unread */
     long long client_id; /* the conversation's client: who the message concerns */
 };
 

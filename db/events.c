@@ -76,8 +76,7 @@ enum status db_events_notify(struct db_conn *c, const struct events *ev)
     add_ids(&p, "usage", ev->usage, ev->nusage);
     add_ids(&p, "devices_changed", ev->devices_changed, ev->ndevices_changed);
     add_ids(&p, "users_changed", ev->users_changed, ev->nusers_changed);
-    add_tuples(&p, "chat_messages", ev->chat_messages, ev->nchat_messages,
-               EVENTS_CHAT_MESSAGE_LEN);
+    add_tuples(&p, "chat_messages", ev->chat_messages, ev->nchat_messages, EVENTS_CHAT_MESSAGE_LEN);
     add_tuples(&p, "chat_typing", ev->chat_typing, ev->nchat_typing, EVENTS_CHAT_TYPING_LEN);
     add_tuples(&p, "chat_reads", ev->chat_reads, ev->nchat_reads, EVENTS_CHAT_READ_LEN);
     flush(&p);

@@ -65,8 +65,8 @@ static bool conversation_or_reply(const struct request *req, struct db_conn *con
         not_found(res);
         return false;
     }
-    enum status st = db_chat_conversation_get(conn, id, access_owner_scope(&req->caller),
-                                              req->caller.role, out);
+    enum status st =
+        db_chat_conversation_get(conn, id, access_owner_scope(&req->caller), req->caller.role, out);
     if (st == STATUS_NOT_FOUND)
         not_found(res);
     else if (st != STATUS_OK)
@@ -225,7 +225,8 @@ int chat_messages_post(const struct request *req, struct response *res, struct a
     if (!validate_object_or_reply(req->body, allowed, res) ||
         !validate_string_or_reply(req->body, "text", true, 4 * CHAT_TEXT_MAX_CHARS, &text, res))
         return res->status;
-    const char *why = chat_text_problem(text, json_string_length(json_object_get(req->body, "text")));
+    const char *why =
+        chat_text_problem(text, json_string_length(json_object_get(req->body, "text")));
     if (why)
         return response_problem(res, 422, "invalid_field", "text", "%s", why);
     if (!request_param_id(req, 0, &id))

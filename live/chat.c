@@ -156,9 +156,9 @@ void chat_apply_send(struct hub *h, struct job *j, double now)
     struct hub_session *s = registry_session(h, j->session_id);
     if (!s || s->state != SESSION_READY || s->user_id != j->user_id)
         return; /* stored all the same: its user's other sessions get chat.message */
-    struct out_message m = {.type = OUT_ERROR,
-                            .u.error = {.client_msg_id = c->client_msg_id,
-                                        .conversation_id = c->post.conversation_id}};
+    struct out_message m = {
+        .type = OUT_ERROR,
+        .u.error = {.client_msg_id = c->client_msg_id, .conversation_id = c->post.conversation_id}};
     if (j->status == STATUS_OK && c->retry_after > 0) {
         m.u.error.code = "rate_limited";
         m.u.error.message = "too many messages; wait before sending more";
@@ -275,11 +275,10 @@ static long long *chat_copy(const long long *v, int n)
 static void chat_deliver_reads(struct hub *h, const long long *t, int n)
 {
     for (int i = 0; i < n; i++, t += EVENTS_CHAT_READ_LEN) {
-        struct out_message m = {.type = OUT_CHAT_READ,
-                                .u.chat_read = {.conversation_id = t[0],
-                                                .reader_id = t[2],
-                                                .up_to_id = t[4],
-                                                .read_at = t[5]}};
+        struct out_message m = {
+            .type = OUT_CHAT_READ,
+            .u.chat_read = {
+                .conversation_id = t[0], .reader_id = t[2], .up_to_id = t[4], .read_at = t[5]}};
         char *text = protocol_render(&m);
         bool by_admin = t[3] == ROLE_ADMIN;
         chat_fan_out(h, OUT_CHAT_READ, text, t[1], by_admin, !by_admin, 0);

@@ -133,13 +133,13 @@ struct user_entry {
 /* One row each in jobs.c's table: what the worker runs, and what the
  * transport thread applies with the result. */
 enum job_kind {
-    JOB_AUTH,   /* session_auth.c */
-    JOB_REPLAY, /* replay.c */
-    JOB_ALERTS, /* replay.c */
-    JOB_OWNERS, /* usage.c */
-    JOB_USAGE,  /* usage.c */
-    JOB_USERS,  /* recheck.c */
-    JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+    JOB_AUTH,         /* session_auth.c */
+    JOB_REPLAY,       /* replay.c */
+    JOB_ALERTS,       /* replay.c */
+    JOB_OWNERS,       /* usage.c */
+    JOB_USAGE,        /* usage.c */
+    JOB_USERS,        /* recheck.c */
+    JOB_EVENTS,       /* hub.c; from the listener, skips the worker */
     JOB_CHAT_SEND,    /* chat.c */
     JOB_CHAT_READ,    /* chat.c */
     JOB_CHAT_TYPING,  /* chat.c */
@@ -167,7 +167,7 @@ struct job {
     struct device_owner *owners; /* nids entries */
     struct device_usage *usage;
     int nusage;
-    enum role *roles; /* nids entries; ROLE_NONE: deleted */
+    enum role *roles;      /* nids entries; ROLE_NONE: deleted */
     struct chat_job *chat; /* CHAT_*: chat.c's (chat_job_free) */
 };
 
@@ -344,7 +344,7 @@ struct out_error {
 };
 
 struct out_chat_sent {
-    const char *client_msg_id; /* JSON text as the client sent it, or NULL: null */
+    const char *client_msg_id;          /* JSON text as the client sent it, or NULL: null */
     const struct chat_message *message; /* borrowed */
 };
 
@@ -394,7 +394,7 @@ void protocol_send_error(struct hub *h, struct hub_session *s, const char *code,
 /* A chat.send, as parsed (borrowed from the message). */
 struct in_chat_send {
     long long conversation_id;
-    const char *text; /* checked: api/chat_text.h */
+    const char *text;          /* checked: api/chat_text.h */
     const char *client_msg_id; /* JSON text of a string or integer, or NULL */
 };
 
@@ -404,8 +404,7 @@ void chat_send(struct hub *h, struct hub_session *s, const struct in_chat_send *
  * user and conversation (more are dropped without an answer). */
 void chat_typing(struct hub *h, struct hub_session *s, long long conversation_id, double now);
 /* Marks the other side's messages up to up_to_id read. */
-void chat_read(struct hub *h, struct hub_session *s, long long conversation_id,
-               long long up_to_id);
+void chat_read(struct hub *h, struct hub_session *s, long long conversation_id, long long up_to_id);
 /* Announcements from the listener: messages and typing names are read by
  * the worker, reads go out at once. */
 void chat_on_events(struct hub *h, const struct listener_events *ev);

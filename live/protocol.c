@@ -85,12 +85,11 @@ static bool render_error(const struct out_message *m, json_t *o)
 static bool render_chat_sent(const struct out_message *m, json_t *o)
 {
     const struct out_chat_sent *c = &m->u.chat_sent;
-    json_t *id = c->client_msg_id ? json_loads(c->client_msg_id, JSON_DECODE_ANY, NULL)
-                                  : json_null();
+    json_t *id =
+        c->client_msg_id ? json_loads(c->client_msg_id, JSON_DECODE_ANY, NULL) : json_null();
     json_t *message = chat_message_to_json(c->message);
     bool ok = id && message;
-    ok = ok && !json_object_set(o, "client_msg_id", id) &&
-         !json_object_set(o, "message", message);
+    ok = ok && !json_object_set(o, "client_msg_id", id) && !json_object_set(o, "message", message);
     json_decref(id);
     json_decref(message);
     return ok;
@@ -284,10 +283,11 @@ static void in_chat_send(struct hub *h, struct hub_session *s, json_t *msg, doub
     const char *why = json_is_string(text)
                           ? chat_text_problem(json_string_value(text), json_string_length(text))
                           : "text must be a string";
-    struct out_message error = {
-        .type = OUT_ERROR,
-        .u.error = {.code = "invalid_field", .message = why, .field = "text",
-                    .client_msg_id = client_msg_id}};
+    struct out_message error = {.type = OUT_ERROR,
+                                .u.error = {.code = "invalid_field",
+                                            .message = why,
+                                            .field = "text",
+                                            .client_msg_id = client_msg_id}};
     if (!get_id(msg, "conversation_id", &m.conversation_id)) {
         error.u.error.message = "conversation_id must be a positive integer";
         error.u.error.field = "conversation_id";
@@ -328,12 +328,9 @@ static void in_chat_read(struct hub *h, struct hub_session *s, json_t *msg, doub
 }
 
 static const struct inbound_route INBOUND[] = {
-    {"auth", KIND_BIT_UNAUTH | KIND_BIT_USER, in_auth},
-    {"subscribe", KIND_BIT_USER, in_subscribe},
-    {"unsubscribe", KIND_BIT_USER, in_unsubscribe},
-    {"chat.send", KIND_BIT_USER, in_chat_send},
-    {"chat.typing", KIND_BIT_USER, in_chat_typing},
-    {"chat.read", KIND_BIT_USER, in_chat_read},
+    {"auth", KIND_BIT_UNAUTH | KIND_BIT_USER, in_auth}, {"subscribe", KIND_BIT_USER, in_subscribe},
+    {"unsubscribe", KIND_BIT_USER, in_unsubscribe},     {"chat.send", KIND_BIT_USER, in_chat_send},
+    {"chat.typing", KIND_BIT_USER, in_chat_typing},     {"chat.read", KIND_BIT_USER, in_chat_read},
 };
 
 const struct inbound_route *protocol_inbound_table(size_t *n)
