@@ -149,6 +149,37 @@ void chat_run_send(struct hub *h, struct job *j)
     j->status = h->store.chat_post(h->store.ctx, &c->post, &c->message, &c->retry_after);
 }
 
+/* An error about a chat.* message of s: it names the conversation and, for
+ * a chat.send, the client's id of the message. */
+static void chat_send_error(struct hub *h, struct hub_session *s, const char *code,
+                            const char *message, const char *field, long long conversation_id,
+                            const char *client_msg_id, int retry_after)
+{
+    struct out_message m = {.type = OUT_ERROR,
+                            .u.error = {.code = code,
+                                        .message = message,
+                                        .field = field,
+                                        .conversation_id = conversation_id,
+                                        .client_msg_id = client_msg_id,
+                                        .retry_after = retry_after}};
+    protocol_send(h, s, &m);
+}
+
+/* The answer to a chat.* message the worker could not act on. */
+static void chat_send_failure(struct hub *h, struct hub_session *s, enum status st,
+                              long long conversation_id, const char *client_msg_id)
+{
+    if (st == STATUS_NOT_FOUND)
+        chat_send_error(h, s, "not_found", "no such conversation", "conversation_id",
+                        conversation_id, client_msg_id, 0);
+    else if (st == STATUS_INVALID)
+        chat_send_error(h, s, "invalid_field", "text must be 1 to 4000 characters", "text",
+                        conversation_id, client_msg_id, 0);
+    else
+        chat_send_error(h, s, "unavailable", "the database is unavailable; try again", NULL,
+                        conversation_id, client_msg_id, 0);
+}
+
 void chat_apply_send(struct hub *h, struct job *j, double now)
 {
     (void)now;
@@ -156,30 +187,17 @@ void chat_apply_send(struct hub *h, struct job *j, double now)
     struct hub_session *s = registry_session(h, j->session_id);
     if (!s || s->state != SESSION_READY || s->user_id != j->user_id)
         return; /* stored all the same: its user's other sessions get chat.message */
-    struct out_message m = {
-        .type = OUT_ERROR,
-        .u.error = {.client_msg_id = c->client_msg_id, .conversation_id = c->post.conversation_id}};
-    if (j->status == STATUS_OK && c->retry_after > 0) {
-        m.u.error.code = "rate_limited";
-        m.u.error.message = "too many messages; wait before sending more";
-        m.u.error.retry_after = c->retry_after;
-    } else if (j->status == STATUS_NOT_FOUND) {
-        m.u.error.code = "not_found";
-        m.u.error.message = "no such conversation";
-        m.u.error.field = "conversation_id";
-    } else if (j->status == STATUS_INVALID) {
-        m.u.error.code = "invalid_field";
-        m.u.error.message = "text must be 1 to 4000 characters";
-        m.u.error.field = "text";
-    } else if (j->status != STATUS_OK) {
-        m.u.error.code = "unavailable";
-        m.u.error.message = "the database is unavailable; try again";
+    if (j->status != STATUS_OK) {
+        chat_send_failure(h, s, j->status, c->post.conversation_id, c->client_msg_id);
+    } else if (c->retry_after > 0) {
+        chat_send_error(h, s, "rate_limited", "too many messages; wait before sending more", NULL,
+                        c->post.conversation_id, c->client_msg_id, c->retry_after);
     } else {
-        m = (struct out_message){
+        struct out_message m = {
             .type = OUT_CHAT_SENT,
             .u.chat_sent = {.client_msg_id = c->client_msg_id, .message = &c->message}};
+        protocol_send(h, s, &m);
     }
-    protocol_send(h, s, &m);
 }
 
 /* ---- chat.read ------------------------------------------------------------------ */
@@ -204,21 +222,13 @@ void chat_run_read(struct hub *h, struct job *j)
     j->status = h->store.chat_read(h->store.ctx, &j->chat->read, &j->chat->read_result);
 }
 
-/* A read is answered only when it failed: the other side hears of a success. */
+/* A read or typing is answered only when it failed: the other side hears of
+ * a success. */
 static void chat_answer_failure(struct hub *h, struct job *j, long long conversation_id)
 {
     struct hub_session *s = registry_session(h, j->session_id);
-    if (j->status == STATUS_OK || !s || s->state != SESSION_READY)
-        return;
-    struct out_message m = {
-        .type = OUT_ERROR,
-        .u.error = {.code = j->status == STATUS_NOT_FOUND ? "not_found" : "unavailable",
-                    .message = j->status == STATUS_NOT_FOUND
-                                   ? "no such conversation"
-                                   : "the database is unavailable; try again",
-                    .field = j->status == STATUS_NOT_FOUND ? "conversation_id" : NULL,
-                    .conversation_id = conversation_id}};
-    protocol_send(h, s, &m);
+    if (j->status != STATUS_OK && s && s->state == SESSION_READY && s->user_id == j->user_id)
+        chat_send_failure(h, s, j->status, conversation_id, NULL);
 }
 
 void chat_apply_read(struct hub *h, struct job *j, double now)
