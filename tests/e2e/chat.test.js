@@ -170,6 +170,7 @@ describe('support chat', () => {
     // The same client's other tab gets it too.
     await panel(client.user.page).locator('.chat-msg.mine', { hasText: 'Typed on the phone' })
       .waitFor({ timeout: LIVE_TIMEOUT });
+    await b.screenshot(page, 'chat-client-phone.png');
     await page.keyboard.press('Escape');
     await panel(page).waitFor({ state: 'detached' });
     assert.equal(await page.evaluate(() => document.activeElement.classList.contains('chat-btn')), true);

@@ -152,7 +152,7 @@ export function openChatPanel(opener) {
     h('header', { class: 'chat-panel-head' },
       h('div', null,
         h('h2', { id: 'chat-panel-title' }, 'Support chat'),
-        h('p', { class: 'muted' }, 'Questions about your meters or bills? We usually answer within the hour.')),
+        h('p', { class: 'muted' }, 'Questions about your meters? Write to the support team here.')),
       closeBtn),
     thread.el);
   closeBtn.addEventListener('click', () => closeChatPanel());
