@@ -278,7 +278,11 @@ struct post_tx {
     int *retry_after_s;
 };
 
-/* Lock, count (a client's), insert: one transaction. */
+/* Lock, count (a client's), insert: one transaction. The count is its own
+ * statement after the lock on purpose: under READ COMMITTED each statement
+ * takes a fresh snapshot, so a sender that waited for the lock counts the
+ * message of the one it waited for (a count in the locking statement would
+ * use the snapshot taken before the wait, and two senders could both see 29). */
 static enum status post_body(struct db_conn *c, void *ctx)
 {
     struct post_tx *tx = ctx;

@@ -13,6 +13,7 @@ const { setupAll } = require('./lib/setup');
 const { BIN, Server } = require('./lib/wattline');
 const alerts = require('./scenarios/alerts');
 const batch = require('./scenarios/batch');
+const chat = require('./scenarios/chat');
 const ingest = require('./scenarios/ingest');
 const memory = require('./scenarios/memory');
 const queries = require('./scenarios/queries');
@@ -28,6 +29,8 @@ const FULL = {
   alertSessions: 1000,
   alertCount: 1000,
   alertRate: 100,
+  chatMessages: 400,
+  chatRate: 20,
   idleSessions: 10000,
   chartSeconds: 10,
 };
@@ -44,6 +47,7 @@ const QUICK = {
   batchSeconds: 3,
   alertSessions: 100,
   alertCount: 100,
+  chatMessages: 60,
   idleSessions: 1000,
   chartSeconds: 3,
 };
@@ -52,7 +56,7 @@ const SERVER_SETTINGS_SHOWN = ['HTTP_THREADS', 'QUERY_WORKERS', 'DB_POOL_SIZE', 
   'ACCESS_TOKEN_TTL', 'WS_MAX_SESSIONS', 'WS_MAX_SESSIONS_PER_USER', 'MAX_CONNECTIONS',
   'MAX_CONNECTIONS_PER_IP'];
 
-const SCENARIOS = ['memory', 'alerts', 'ingestion', 'batch', 'queries'];
+const SCENARIOS = ['memory', 'alerts', 'chat', 'ingestion', 'batch', 'queries'];
 
 // BENCH_ONLY=alerts,queries runs just those (for profiling one of them); default all.
 function selectedScenarios() {
@@ -98,6 +102,7 @@ async function runAll(ctx, results) {
     results.phase_seconds.memory = (Date.now() - started) / 1000;
   }
   if (only.has('alerts')) await phase(results, 'alerts', () => alerts.run(ctx));
+  if (only.has('chat')) await phase(results, 'chat', () => chat.run(ctx));
   if (only.has('ingestion')) await phase(results, 'ingestion', () => ingest.run(ctx));
   if (only.has('batch')) await phase(results, 'batch', () => batch.run(ctx));
   if (only.has('queries')) await phase(results, 'queries', () => queries.run(ctx));

@@ -62,6 +62,22 @@ function alertRows(a) {
   ];
 }
 
+function chatRows(c, alerts) {
+  const l = c.latency_ms;
+  const floor = alerts ? alerts.notify_ceiling.rtt_ms.p99 : NaN;
+  return [
+    row(`6 chat latency p50 / p99 (${num(c.sessions)} sessions)`, `${ms(l.p50)} / ${ms(l.p99)}`,
+      alerts ? `NOTIFY round trip p99 ${ms(floor, 3)}` : '', times(ratio(l.p99, floor)),
+      '(information)', null),
+    row('6   chat.sent (stored) p50 / p99', `${ms(c.sent_latency_ms.p50)} / ${ms(c.sent_latency_ms.p99)}`,
+      '', '', '(information)', null),
+    row('6   deliveries missing / wrong', `${c.missing} / ${c.wrong_session} of ` +
+      `${num(c.deliveries_expected)}`, '', '', '0 / 0',
+    c.missing === 0 && c.wrong_session === 0 && c.duplicates === 0 && c.sent_missing === 0 &&
+      c.echoed_to_sender === 0 && c.errors === 0),
+  ];
+}
+
 function queryRows(q) {
   const d = q.day_chart;
   const csv = q.csv;
@@ -105,6 +121,7 @@ function tableRows(results) {
   if (results.ingestion) rows.push(...ingestionRows(results.ingestion));
   if (results.batch) rows.push(...batchRows(results.batch));
   if (results.alerts) rows.push(...alertRows(results.alerts));
+  if (results.chat) rows.push(...chatRows(results.chat, results.alerts));
   if (results.queries) rows.push(...queryRows(results.queries));
   if (results.memory) rows.push(...memoryRows(results.memory, results.ingestion));
   return rows;
