@@ -11,6 +11,8 @@ import { chatThread } from '../chat-ui.js';
 import { emptyState, errorState, pageHeader, spinner, toastError } from '../ui.js';
 import { formatDateTime, timeAgo } from '../format.js';
 
+const INBOX_REFRESH_MS = 30000;
+
 function inboxRow(conv, selected) {
   const last = conv.last_message;
   const who = typingIn(conv.id);
@@ -89,6 +91,9 @@ export async function adminChatView(root, ctx) {
     thread.focus();
   }
   drawInbox();
+  // Another admin's reads are not sent to this one (the support side reads as
+  // one, and reads go to the other side only): the counts are re-read now and then.
+  const poll = setInterval(() => refreshConversations().catch(() => {}), INBOX_REFRESH_MS);
   const stop = onChatChange(() => {
     drawInbox();
     if (thread) {
@@ -96,6 +101,7 @@ export async function adminChatView(root, ctx) {
     }
   });
   return () => {
+    clearInterval(poll);
     stop();
     showConversation(null);
   };
