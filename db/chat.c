@@ -92,9 +92,12 @@ static const struct db_stmt MARK_READ = {
     " SELECT c.user_id, (SELECT count(*) FROM r), (SELECT coalesce(max(id), 0) FROM r),"
     " (SELECT " US("max(read_at)") " FROM r) FROM c"};
 
+/* Which of the (conversation, scope) pairs may be written in, by position. */
 static const struct db_stmt TYPING_CHECK = {
     "chat_typing_check",
-    "SELECT user_id FROM conversations WHERE id = $1 AND ($2 = 0 OR user_id = $2)"};
+    "SELECT i.ord, c.user_id FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY"
+    " AS i(conversation_id, scope, ord)"
+    " JOIN conversations c ON c.id = i.conversation_id AND (i.scope = 0 OR c.user_id = i.scope)"};
 
 static const struct db_stmt USER_NAMES = {
     "chat_user_names",
@@ -358,21 +361,50 @@ enum status db_chat_mark_read(struct db_conn *c, const struct chat_read *in,
     return STATUS_OK;
 }
 
-enum status db_chat_typing(struct db_conn *c, long long conversation_id, long long owner_scope,
-                           long long sender_id, enum role sender_side)
+enum status db_chat_typing(struct db_conn *c, const struct chat_typing *in, int n, enum status *out)
 {
-    struct db_ll_text sconv, sowner;
-    const char *params[] = {db_ll(&sconv, conversation_id), db_ll(&sowner, owner_scope)};
-    PGresult *res;
-    enum status st = db_exec_row(c, &TYPING_CHECK, 2, params, &res);
-    long long client_id = st == STATUS_OK ? db_get_ll(res, 0, 0) : 0;
+    long long *conv = malloc((size_t)(n > 0 ? n : 1) * sizeof *conv);
+    long long *scope = malloc((size_t)(n > 0 ? n : 1) * sizeof *scope);
+    long long *tuples = malloc((size_t)(n > 0 ? n : 1) * EVENTS_CHAT_TYPING_LEN * sizeof *tuples);
+    struct db_array aconv, ascope;
+    db_array_init(&aconv);
+    db_array_init(&ascope);
+    enum status st = conv && scope && tuples ? STATUS_OK : STATUS_INTERNAL;
+    for (int i = 0; st == STATUS_OK && i < n; i++) {
+        conv[i] = in[i].conversation_id;
+        scope[i] = in[i].owner_scope;
+        out[i] = STATUS_NOT_FOUND;
+    }
+    const char *params[] = {st == STATUS_OK ? db_array_of_ll(&aconv, conv, n) : NULL,
+                            st == STATUS_OK ? db_array_of_ll(&ascope, scope, n) : NULL};
+    if (st == STATUS_OK && (!params[0] || !params[1]))
+        st = STATUS_INTERNAL;
+    PGresult *res = st == STATUS_OK ? db_exec(c, &TYPING_CHECK, 2, params) : NULL;
+    if (res)
+        st = db_check(c, res, PGRES_TUPLES_OK);
+    int ntuples = 0;
+    for (int r = 0; st == STATUS_OK && r < PQntuples(res); r++) {
+        long long ord = db_get_ll(res, r, 0);
+        if (ord < 1 || ord > n)
+            continue;
+        const struct chat_typing *t = &in[ord - 1];
+        out[ord - 1] = STATUS_OK;
+        long long *tuple = &tuples[ntuples++ * EVENTS_CHAT_TYPING_LEN];
+        tuple[0] = t->conversation_id;
+        tuple[1] = db_get_ll(res, r, 1);
+        tuple[2] = t->sender_id;
+        tuple[3] = t->sender_side;
+    }
     PQclear(res);
-    if (st != STATUS_OK)
-        return st;
-    const long long tuple[EVENTS_CHAT_TYPING_LEN] = {conversation_id, client_id, sender_id,
-                                                     sender_side};
     /* Typing is the announcement itself: here a failure is the answer. */
-    return db_events_notify(c, &(struct events){.chat_typing = tuple, .nchat_typing = 1});
+    if (st == STATUS_OK && ntuples > 0)
+        st = db_events_notify(c, &(struct events){.chat_typing = tuples, .nchat_typing = ntuples});
+    db_array_free(&aconv);
+    db_array_free(&ascope);
+    free(conv);
+    free(scope);
+    free(tuples);
+    return st;
 }
 
 enum status db_chat_user_names(struct db_conn *c, const long long *ids, int n,

@@ -137,10 +137,21 @@ struct chat_read_result {
 enum status db_chat_mark_read(struct db_conn *conn, const struct chat_read *in,
                               struct chat_read_result *out);
 
-/* Checks that sender_id may write in conversation_id (owner_scope as
- * chat_post) and announces that it is typing. Nothing is stored. */
-enum status db_chat_typing(struct db_conn *conn, long long conversation_id, long long owner_scope,
-                           long long sender_id, enum role sender_side);
+/* Someone typing in a conversation (owner_scope as chat_post). */
+struct chat_typing {
+    long long conversation_id;
+    long long owner_scope;
+    long long sender_id;
+    enum role sender_side;
+};
+
+/* Checks that each sender may write in its conversation (out[i]: STATUS_OK
+ * or STATUS_NOT_FOUND, n entries, caller's array) and announces those that
+ * may, all in one statement and one NOTIFY: typing is the chattiest thing
+ * the channel carries, and NOTIFY transactions serialise commits
+ * (PERF-NOTES), so the hub hands them over in batches. Nothing is stored. */
+enum status db_chat_typing(struct db_conn *conn, const struct chat_typing *in, int n,
+                           enum status *out);
 
 /* out[i] gets the name of ids[i] (n entries, caller's array; "" for a user
  * that no longer exists). */

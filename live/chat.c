@@ -37,9 +37,11 @@ struct chat_job {
     /* READ */
     struct chat_read read;
     struct chat_read_result read_result;
-    /* TYPING */
-    long long conversation_id, owner_scope;
-    enum role side;
+    /* TYPING: a batch, and what the worker found for each */
+    struct chat_typing *typing_items;
+    long long *typing_sessions;
+    enum status *typing_out;
+    int ntyping_items;
     /* DELIVER: message tuples and typing tuples as announced (db/events.h) */
     long long *messages;
     int nmessages;
@@ -61,6 +63,9 @@ void chat_job_free(struct chat_job *c)
     free(c->typing);
     chat_message_list_free(&c->found);
     free(c->names);
+    free(c->typing_items);
+    free(c->typing_sessions);
+    free(c->typing_out);
     free(c);
 }
 
@@ -222,8 +227,8 @@ void chat_run_read(struct hub *h, struct job *j)
     j->status = h->store.chat_read(h->store.ctx, &j->chat->read, &j->chat->read_result);
 }
 
-/* A read or typing is answered only when it failed: the other side hears of
- * a success. */
+/* A read is answered only when it failed: the other side hears of a
+ * success. */
 static void chat_answer_failure(struct hub *h, struct job *j, long long conversation_id)
 {
     struct hub_session *s = registry_session(h, j->session_id);
@@ -239,36 +244,103 @@ void chat_apply_read(struct hub *h, struct job *j, double now)
 
 /* ---- chat.typing ----------------------------------------------------------------- */
 
+/* Hands every typing waiting to the worker as one job (dropped when memory
+ * is short: typing is a hint). */
+static void chat_typing_submit(struct hub *h)
+{
+    struct chat_typing_batch *b = &h->typing;
+    if (b->n == 0)
+        return;
+    struct job *j = chat_job_new(JOB_CHAT_TYPING, NULL);
+    if (!j) {
+        b->n = 0;
+        return;
+    }
+    struct chat_job *c = j->chat;
+    c->typing_items = malloc((size_t)b->n * sizeof *c->typing_items);
+    c->typing_sessions = malloc((size_t)b->n * sizeof *c->typing_sessions);
+    c->typing_out = calloc((size_t)b->n, sizeof *c->typing_out);
+    if (!c->typing_items || !c->typing_sessions || !c->typing_out) {
+        job_free(j);
+        b->n = 0;
+        return;
+    }
+    memcpy(c->typing_items, b->items, (size_t)b->n * sizeof *b->items);
+    memcpy(c->typing_sessions, b->session_ids, (size_t)b->n * sizeof *b->session_ids);
+    c->ntyping_items = b->n;
+    b->n = 0;
+    b->in_flight = true;
+    job_submit(h, j);
+}
+
+/* Adds one typing to the batch; false when out of memory. */
+static bool chat_typing_add(struct chat_typing_batch *b, const struct chat_typing *t,
+                            long long session_id)
+{
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 16;
+        struct chat_typing *items = realloc(b->items, (size_t)cap * sizeof *items);
+        if (!items)
+            return false;
+        b->items = items;
+        long long *ids = realloc(b->session_ids, (size_t)cap * sizeof *ids);
+        if (!ids)
+            return false;
+        b->session_ids = ids;
+        b->cap = cap;
+    }
+    b->items[b->n] = *t;
+    b->session_ids[b->n++] = session_id;
+    return true;
+}
+
 void chat_typing(struct hub *h, struct hub_session *s, long long conversation_id, double now)
 {
     struct user_entry *u = registry_user(h, s->user_id);
     if (u && u->typing_conversation == conversation_id &&
         now - u->typing_at < HUB_TYPING_INTERVAL_S)
         return; /* the other side still shows "typing…" from the last one */
-    struct job *j = chat_job_new(JOB_CHAT_TYPING, s);
-    if (!j)
+    const struct chat_typing t = {.conversation_id = conversation_id,
+                                  .owner_scope = chat_scope(s),
+                                  .sender_id = s->user_id,
+                                  .sender_side = s->role};
+    if (!chat_typing_add(&h->typing, &t, s->id))
         return; /* typing is a hint: losing one costs nothing */
     if (u) {
         u->typing_conversation = conversation_id;
         u->typing_at = now;
     }
-    j->chat->conversation_id = conversation_id;
-    j->chat->owner_scope = chat_scope(s);
-    j->chat->side = s->role;
-    job_submit(h, j);
+    if (!h->typing.in_flight)
+        chat_typing_submit(h);
 }
 
 void chat_run_typing(struct hub *h, struct job *j)
 {
     struct chat_job *c = j->chat;
     j->status =
-        h->store.chat_typing(h->store.ctx, c->conversation_id, c->owner_scope, j->user_id, c->side);
+        h->store.chat_typing(h->store.ctx, c->typing_items, c->ntyping_items, c->typing_out);
 }
 
 void chat_apply_typing(struct hub *h, struct job *j, double now)
 {
     (void)now;
-    chat_answer_failure(h, j, j->chat->conversation_id);
+    struct chat_job *c = j->chat;
+    h->typing.in_flight = false;
+    for (int i = 0; i < c->ntyping_items; i++) {
+        struct hub_session *s = registry_session(h, c->typing_sessions[i]);
+        enum status st = j->status == STATUS_OK ? c->typing_out[i] : j->status;
+        if (st != STATUS_OK && s && s->state == SESSION_READY &&
+            s->user_id == c->typing_items[i].sender_id)
+            chat_send_failure(h, s, st, c->typing_items[i].conversation_id, NULL);
+    }
+    chat_typing_submit(h); /* what came while this batch was out */
+}
+
+void chat_free(struct hub *h)
+{
+    free(h->typing.items);
+    free(h->typing.session_ids);
+    h->typing = (struct chat_typing_batch){0};
 }
 
 /* ---- announcements ----------------------------------------------------------------- */

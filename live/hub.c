@@ -78,6 +78,7 @@ void hub_free(struct hub *h)
     idmap_free(&h->users);
     unauth_free(&h->unauth);
     usage_free(h);
+    chat_free(h);
     jobs_destroy(&h->jobs);
     free(h);
 }

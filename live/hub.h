@@ -99,8 +99,7 @@ struct hub_store {
     enum status (*chat_post)(void *ctx, const struct chat_post *in, struct chat_message *out,
                              int *retry_after_s);
     enum status (*chat_read)(void *ctx, const struct chat_read *in, struct chat_read_result *out);
-    enum status (*chat_typing)(void *ctx, long long conversation_id, long long owner_scope,
-                               long long sender_id, enum role sender_side);
+    enum status (*chat_typing)(void *ctx, const struct chat_typing *in, int n, enum status *out);
     enum status (*chat_messages)(void *ctx, const long long *ids, int n,
                                  struct chat_message_list *out);
     enum status (*user_names)(void *ctx, const long long *ids, int n,

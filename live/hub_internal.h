@@ -216,8 +216,18 @@ struct hub_counters {
     atomic_ulong closed[HUB_CLOSED_REASONS];
 };
 
+/* chat.c: typing waiting for the job in flight to finish, then announced in
+ * one batch (one NOTIFY for all of them). */
+struct chat_typing_batch {
+    struct chat_typing *items;
+    long long *session_ids; /* who to tell when an item is refused */
+    int n, cap;
+    bool in_flight; /* a typing job is queued or running */
+};
+
 struct hub {
-    long long instance_id; /* random: tells this instance's sessions in announcements */
+    long long instance_id;           /* random: tells this instance's sessions in announcements */
+    struct chat_typing_batch typing; /* chat.c */
     struct hub_limits limits;
     struct hub_store store;
     struct hub_transport transport;
@@ -401,7 +411,9 @@ struct in_chat_send {
 /* Stores the message on the worker; s gets chat.sent or an error. */
 void chat_send(struct hub *h, struct hub_session *s, const struct in_chat_send *m);
 /* Announces that s's user types, at most once per HUB_TYPING_INTERVAL_S per
- * user and conversation (more are dropped without an answer). */
+ * user and conversation (more are dropped without an answer). At once when
+ * no typing job is in flight; otherwise with the others that came meanwhile,
+ * as one batch when it is done. */
 void chat_typing(struct hub *h, struct hub_session *s, long long conversation_id, double now);
 /* Marks the other side's messages up to up_to_id read. */
 void chat_read(struct hub *h, struct hub_session *s, long long conversation_id, long long up_to_id);
@@ -409,6 +421,8 @@ void chat_read(struct hub *h, struct hub_session *s, long long conversation_id, 
  * the worker, reads go out at once. */
 void chat_on_events(struct hub *h, const struct listener_events *ev);
 void chat_job_free(struct chat_job *c);
+/* Frees typing not announced yet (the hub is going away). */
+void chat_free(struct hub *h);
 void chat_run_send(struct hub *h, struct job *j);
 void chat_apply_send(struct hub *h, struct job *j, double now);
 void chat_run_read(struct hub *h, struct job *j);

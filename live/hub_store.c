@@ -69,11 +69,11 @@ static enum status store_chat_read(void *ctx, const struct chat_read *in,
     WITH_CONN(app, db_chat_mark_read(conn, in, out));
 }
 
-static enum status store_chat_typing(void *ctx, long long conversation_id, long long owner_scope,
-                                     long long sender_id, enum role sender_side)
+static enum status store_chat_typing(void *ctx, const struct chat_typing *in, int n,
+                                     enum status *out)
 {
     struct app *app = ctx;
-    WITH_CONN(app, db_chat_typing(conn, conversation_id, owner_scope, sender_id, sender_side));
+    WITH_CONN(app, db_chat_typing(conn, in, n, out));
 }
 
 static enum status store_chat_messages(void *ctx, const long long *ids, int n,

@@ -232,11 +232,14 @@ static enum status fake_chat_read(void *ctx, const struct chat_read *in,
     return chat_visible(in->conversation_id, in->owner_scope) ? STATUS_OK : STATUS_NOT_FOUND;
 }
 
-static enum status fake_chat_typing(void *ctx, long long conversation_id, long long owner_scope,
-                                    long long sender_id, enum role sender_side)
+static enum status fake_chat_typing(void *ctx, const struct chat_typing *in, int n,
+                                    enum status *out)
 {
-    (void)ctx, (void)sender_id, (void)sender_side;
-    return chat_visible(conversation_id, owner_scope) ? STATUS_OK : STATUS_NOT_FOUND;
+    (void)ctx;
+    for (int i = 0; i < n; i++)
+        out[i] =
+            chat_visible(in[i].conversation_id, in[i].owner_scope) ? STATUS_OK : STATUS_NOT_FOUND;
+    return n % 11 == 10 ? STATUS_UNAVAILABLE : STATUS_OK; /* now and then the database is away */
 }
 
 static enum status fake_chat_messages(void *ctx, const long long *ids, int n,

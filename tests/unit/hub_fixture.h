@@ -278,13 +278,19 @@ static inline enum status fake_chat_read(void *ctx, const struct chat_read *in,
     return STATUS_OK;
 }
 
-static inline enum status fake_chat_typing(void *ctx, long long conversation_id,
-                                           long long owner_scope, long long sender_id,
-                                           enum role sender_side)
+static int chat_typing_batches; /* store calls: typing announced together */
+
+static inline enum status fake_chat_typing(void *ctx, const struct chat_typing *in, int n,
+                                           enum status *out)
 {
-    (void)ctx, (void)sender_id, (void)sender_side;
-    chat_typings++;
-    return fake_chat_visible(conversation_id, owner_scope) ? STATUS_OK : STATUS_NOT_FOUND;
+    (void)ctx;
+    chat_typing_batches++;
+    for (int i = 0; i < n; i++) {
+        chat_typings++;
+        out[i] = fake_chat_visible(in[i].conversation_id, in[i].owner_scope) ? STATUS_OK
+                                                                               : STATUS_NOT_FOUND;
+    }
+    return STATUS_OK;
 }
 
 static inline enum status fake_chat_messages(void *ctx, const long long *ids, int n,
@@ -329,7 +335,7 @@ static inline int setup(void **state)
     owner_reads = 0;
     owner_override = 0;
     memset(user_deleted, 0, sizeof user_deleted);
-    chat_posts = chat_reads = chat_typings = 0;
+    chat_posts = chat_reads = chat_typings = chat_typing_batches = 0;
     chat_rate_limited = false;
     chat_next_id = 0;
     struct fixture *f = calloc(1, sizeof *f);

@@ -93,6 +93,28 @@ static void test_typing_is_passed_on_once_per_two_seconds_per_user(void **state)
     assert_int_equal(f->conns[0].nsent, 1);
 }
 
+/* Typing that comes while a batch is with the worker goes out as the next
+ * batch, in one store call (one NOTIFY); a refused one is answered to its
+ * own session only. */
+static void test_typing_is_announced_in_batches(void **state)
+{
+    struct fixture *f = *state;
+    ready(f, 0, 1, NULL);
+    ready(f, 1, 2, NULL);
+    ready_as(f, 2, 50, "admin", NULL);
+    say(f, 0, "{\"type\":\"chat.typing\",\"conversation_id\":100}", NOW); /* in flight */
+    say(f, 1, "{\"type\":\"chat.typing\",\"conversation_id\":200}", NOW); /* waits */
+    say(f, 2, "{\"type\":\"chat.typing\",\"conversation_id\":999}", NOW); /* waits */
+    settle(f, NOW);
+    assert_int_equal(chat_typings, 3);
+    assert_int_equal(chat_typing_batches, 2);
+    assert_int_equal(count_type(&f->conns[0], "error"), 0);
+    assert_int_equal(count_type(&f->conns[1], "error"), 0);
+    assert_int_equal(count_type(&f->conns[2], "error"), 1);
+    assert_string_equal(json_string_value(json_object_get(f->conns[2].sent[1], "code")),
+                        "not_found");
+}
+
 static void test_refused_messages_get_errors_naming_them(void **state)
 {
     struct fixture *f = *state;
@@ -141,6 +163,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_typing_is_passed_on_once_per_two_seconds_per_user,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typing_is_announced_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_messages_get_errors_naming_them, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_admin_may_write_in_any_conversation, setup,
