@@ -330,7 +330,7 @@ enum status db_chat_post(struct db_conn *c, const struct chat_post *in, struct c
         chat_message_clear(out);
         return st;
     }
-    const long long tuple[EVENTS_CHAT_MESSAGE_LEN] = {out->id, in->origin_instance,
+    const long long tuple[EVENTS_CHAT_MESSAGE_LEN] = {out->id, out->client_id, in->origin_instance,
                                                       in->origin_session};
     announce(c, &(struct events){.chat_messages = tuple, .nchat_messages = 1});
     return STATUS_OK;

@@ -10,7 +10,8 @@
  *   "users_changed"   users deleted or whose role changed
  * and the support chat's, flat arrays of fixed-size tuples of integers >= 0
  * (never split across payloads):
- *   "chat_messages"   message id, origin instance, origin session (0, 0: REST)
+ *   "chat_messages"   message id, its conversation's client, origin instance,
+ *                     origin session (0, 0: REST)
  *   "chat_typing"     conversation id, its client, sender id, sender's role
  *   "chat_reads"      conversation id, its client, reader id, reader's role,
  *                     the highest id newly read, read_at (microseconds)
@@ -26,7 +27,7 @@
 #define EVENTS_CHANNEL "wattline_events"
 
 /* Integers per tuple of the chat arrays. */
-#define EVENTS_CHAT_MESSAGE_LEN 3
+#define EVENTS_CHAT_MESSAGE_LEN 4
 #define EVENTS_CHAT_TYPING_LEN  4
 #define EVENTS_CHAT_READ_LEN    6
 

@@ -97,6 +97,28 @@ static void chat_busy(struct hub *h, struct hub_session *s)
 
 /* ---- who gets what ------------------------------------------------------------- */
 
+/* Whether u is an admin: sessions of one user share its stored role
+ * (recheck.c sets them together), but a session authenticated since the
+ * last re-read may be ahead, so any of them counts. */
+static bool chat_is_admin(const struct user_entry *u)
+{
+    for (int i = 0; i < u->sessions.n; i++)
+        if (((const struct hub_session *)u->sessions.items[i])->role == ROLE_ADMIN)
+            return true;
+    return false;
+}
+
+/* Whether anyone here should get something for client_id's conversation. */
+static bool chat_has_recipient(struct hub *h, long long client_id, bool to_client, bool to_admins)
+{
+    if (to_client && registry_user(h, client_id))
+        return true;
+    for (size_t i = 0; to_admins && i < h->users.cap; i++)
+        if (h->users.keys[i] && chat_is_admin(h->users.vals[i]))
+            return true;
+    return false;
+}
+
 /* Sends text (of type) to the READY sessions of client_id when to_client,
  * and of every admin when to_admins; except session skip (0: none). */
 static void chat_fan_out(struct hub *h, enum out_type type, const char *text, long long client_id,
@@ -106,16 +128,18 @@ static void chat_fan_out(struct hub *h, enum out_type type, const char *text, lo
         return;
     for (size_t i = 0; i < h->users.cap; i++) {
         struct user_entry *u = h->users.keys[i] ? h->users.vals[i] : NULL;
-        if (!u)
+        if (!u || !((to_client && u->user_id == client_id) || (to_admins && chat_is_admin(u))))
             continue;
         bool is_client = to_client && u->user_id == client_id;
         int n;
+        /* A copy: a send that overflows a queue may close that session. */
         struct hub_session **targets = registry_snapshot(&u->sessions, &n);
         for (int k = 0; k < n; k++) {
             struct hub_session *s = targets[k];
             bool wanted = is_client || (to_admins && s->role == ROLE_ADMIN);
-            if (wanted && s->state == SESSION_READY && s->id != skip)
-                protocol_send_text(h, s, type, text);
+            if (wanted && s->state == SESSION_READY && s->id != skip &&
+                protocol_send_text(h, s, type, text))
+                atomic_fetch_add(&h->counters.chat_sent, 1);
         }
         free(targets);
     }
@@ -345,14 +369,6 @@ void chat_free(struct hub *h)
 
 /* ---- announcements ----------------------------------------------------------------- */
 
-static long long *chat_copy(const long long *v, int n)
-{
-    long long *copy = malloc((size_t)n * sizeof *copy);
-    if (copy)
-        memcpy(copy, v, (size_t)n * sizeof *copy);
-    return copy;
-}
-
 /* Reads need nothing from the database: the tuple has it all. */
 static void chat_deliver_reads(struct hub *h, const long long *t, int n)
 {
@@ -368,6 +384,23 @@ static void chat_deliver_reads(struct hub *h, const long long *t, int n)
     }
 }
 
+/* Copies the tuples (of len integers, the client's id at index client_at)
+ * that someone here should hear of; messages go to both sides, typing to the
+ * side other than the typer's (its role at index 3). */
+static long long *chat_local_tuples(struct hub *h, const long long *t, int n, int len, bool typing,
+                                    int *kept)
+{
+    *kept = 0;
+    long long *copy = n ? malloc((size_t)n * (size_t)len * sizeof *copy) : NULL;
+    for (int i = 0; copy && i < n; i++, t += len) {
+        bool by_admin = typing && t[3] == ROLE_ADMIN;
+        bool to_client = !typing || by_admin, to_admins = !typing || !by_admin;
+        if (chat_has_recipient(h, t[1], to_client, to_admins))
+            memcpy(&copy[(size_t)(*kept)++ * (size_t)len], t, (size_t)len * sizeof *t);
+    }
+    return copy;
+}
+
 void chat_on_events(struct hub *h, const struct listener_events *ev)
 {
     if (h->users.count == 0)
@@ -377,17 +410,19 @@ void chat_on_events(struct hub *h, const struct listener_events *ev)
         return;
     struct job *j = chat_job_new(JOB_CHAT_DELIVER, NULL);
     struct chat_job *c = j ? j->chat : NULL;
-    if (c && ev->nchat_messages) {
-        c->nmessages = ev->nchat_messages;
-        c->messages = chat_copy(ev->chat_messages, ev->nchat_messages * EVENTS_CHAT_MESSAGE_LEN);
+    if (c) {
+        c->messages = chat_local_tuples(h, ev->chat_messages, ev->nchat_messages,
+                                        EVENTS_CHAT_MESSAGE_LEN, false, &c->nmessages);
+        c->typing = chat_local_tuples(h, ev->chat_typing, ev->nchat_typing, EVENTS_CHAT_TYPING_LEN,
+                                      true, &c->ntyping);
     }
-    if (c && ev->nchat_typing) {
-        c->ntyping = ev->nchat_typing;
-        c->typing = chat_copy(ev->chat_typing, ev->nchat_typing * EVENTS_CHAT_TYPING_LEN);
-    }
-    if (!c || (c->nmessages && !c->messages) || (c->ntyping && !c->typing)) {
+    if (!c || (ev->nchat_messages && !c->messages) || (ev->nchat_typing && !c->typing)) {
         log_error("hub: out of memory; chat messages were not relayed");
         job_free(j);
+        return;
+    }
+    if (c->nmessages == 0 && c->ntyping == 0) {
+        job_free(j); /* none of it is for anyone here: nothing to read */
         return;
     }
     job_submit(h, j);
@@ -422,7 +457,7 @@ static long long chat_origin(const struct hub *h, const struct chat_job *c, long
     for (int i = 0; i < c->nmessages; i++) {
         const long long *t = &c->messages[i * EVENTS_CHAT_MESSAGE_LEN];
         if (t[0] == id)
-            return t[1] == h->instance_id ? t[2] : 0;
+            return t[2] == h->instance_id ? t[3] : 0;
     }
     return 0;
 }

@@ -184,6 +184,10 @@ void hub_render_metrics(struct hub *h, char **buf, size_t *len, size_t *cap)
                    "# HELP wattline_ws_usage_sent_total Usage messages sent to sessions.\n"
                    "# TYPE wattline_ws_usage_sent_total counter\n"
                    "wattline_ws_usage_sent_total %lu\n"
+                   "# HELP wattline_ws_chat_sent_total Chat messages, typing and read receipts "
+                   "sent to sessions.\n"
+                   "# TYPE wattline_ws_chat_sent_total counter\n"
+                   "wattline_ws_chat_sent_total %lu\n"
                    "# HELP wattline_ws_messages_dropped_total Messages not sent because the "
                    "session was closing or its queue was full.\n"
                    "# TYPE wattline_ws_messages_dropped_total counter\n"
@@ -192,7 +196,8 @@ void hub_render_metrics(struct hub *h, char **buf, size_t *len, size_t *cap)
                    "reason.\n"
                    "# TYPE wattline_ws_sessions_closed_total counter\n",
                    atomic_load(&c->open_sessions), atomic_load(&c->alerts_delivered),
-                   atomic_load(&c->usage_sent), atomic_load(&c->messages_dropped));
+                   atomic_load(&c->usage_sent), atomic_load(&c->chat_sent),
+                   atomic_load(&c->messages_dropped));
     for (int r = HUB_CLOSED_PEER; r < HUB_CLOSED_REASONS; r++)
         metrics_printf(buf, len, cap, "wattline_ws_sessions_closed_total{reason=\"%s\"} %lu\n",
                        CLOSE_REASON_LABEL[r], atomic_load(&c->closed[r]));

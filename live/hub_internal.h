@@ -212,6 +212,7 @@ struct hub_counters {
     atomic_int open_sessions;
     atomic_ulong alerts_delivered;
     atomic_ulong usage_sent;
+    atomic_ulong chat_sent;
     atomic_ulong messages_dropped;
     atomic_ulong closed[HUB_CLOSED_REASONS];
 };

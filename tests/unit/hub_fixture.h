@@ -231,7 +231,7 @@ static inline enum status fake_user_roles(void *ctx, const long long *ids, int n
  * Conversation c belongs to client c / 100 (conversation 100 -> user 1);
  * 999 does not exist. Messages read by id are in conversation 100. */
 
-static int chat_posts, chat_reads, chat_typings;
+static int chat_posts, chat_reads, chat_typings, chat_message_reads;
 static bool chat_rate_limited;
 static long long chat_next_id;
 
@@ -297,6 +297,7 @@ static inline enum status fake_chat_messages(void *ctx, const long long *ids, in
                                              struct chat_message_list *out)
 {
     (void)ctx;
+    chat_message_reads++;
     out->items = calloc((size_t)n, sizeof *out->items);
     out->count = n;
     for (int i = 0; i < n; i++)
@@ -335,7 +336,7 @@ static inline int setup(void **state)
     owner_reads = 0;
     owner_override = 0;
     memset(user_deleted, 0, sizeof user_deleted);
-    chat_posts = chat_reads = chat_typings = chat_typing_batches = 0;
+    chat_posts = chat_reads = chat_typings = chat_typing_batches = chat_message_reads = 0;
     chat_rate_limited = false;
     chat_next_id = 0;
     struct fixture *f = calloc(1, sizeof *f);

@@ -8,7 +8,7 @@
 static void notify_message(struct fixture *f, long long id, long long session)
 {
     char payload[128];
-    snprintf(payload, sizeof payload, "{\"chat_messages\":[%lld,%lld,%lld]}", id,
+    snprintf(payload, sizeof payload, "{\"chat_messages\":[%lld,1,%lld,%lld]}", id,
              session ? f->hub->instance_id : 0, session);
     notify(f, payload);
     settle(f, NOW);
@@ -43,6 +43,8 @@ static void test_another_clients_session_gets_nothing(void **state)
     struct fixture *f = *state;
     ready(f, 0, 2, NULL);
     notify_message(f, 1, 0);
+    /* Nobody here is concerned: the message is not even read. */
+    assert_int_equal(chat_message_reads, 0);
     notify(f, "{\"chat_typing\":[100,1,50,2],\"chat_reads\":[100,1,50,2,5,1700000000000000]}");
     settle(f, NOW);
     assert_int_equal(f->conns[0].nsent, 1); /* ready only */

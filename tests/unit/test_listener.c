@@ -43,17 +43,17 @@ static void test_listener_chat_tuples(void **state)
     (void)state;
     struct listener_events ev;
     assert_true(
-        listener_parse_payload("{\"chat_messages\":[5,0,0,6,77,3],\"chat_typing\":[1,2,3,1],"
+        listener_parse_payload("{\"chat_messages\":[5,1,0,0,6,2,77,3],\"chat_typing\":[1,2,3,1],"
                                "\"chat_reads\":[1,2,3,2,5,1700000000000000]}",
                                &ev));
     assert_int_equal(ev.nchat_messages, 2);
-    assert_int_equal(ev.chat_messages[3], 6);
-    assert_int_equal(ev.chat_messages[4], 77);
+    assert_int_equal(ev.chat_messages[4], 6);
+    assert_int_equal(ev.chat_messages[6], 77);
     assert_int_equal(ev.nchat_typing, 1);
     assert_int_equal(ev.nchat_reads, 1);
     assert_int_equal(ev.chat_reads[5], 1700000000000000LL);
     listener_events_free(&ev);
-    const char *bad[] = {"{\"chat_messages\":[5,0]}", "{\"chat_typing\":[1,2,3]}",
+    const char *bad[] = {"{\"chat_messages\":[5,1,0]}", "{\"chat_typing\":[1,2,3]}",
                          "{\"chat_reads\":[1,2,3,2,5,-1]}", "{\"chat_messages\":5}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_false(listener_parse_payload(bad[i], &ev));
