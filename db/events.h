@@ -1,7 +1,9 @@
 /* events: what one instance tells every instance (and itself) through
  * PostgreSQL NOTIFY on one channel. Payloads carry ids only; listeners read
  * the rest from the database. Sent inside the transaction that made the
- * change, so a notification exists only if the change committed.
+ * change, so a notification exists only if the change committed; the chat's
+ * right after its COMMIT instead (db/chat.h), so that its short write
+ * transactions do not hold the notification queue lock through their flush.
  *
  * Payload: a compact JSON object with any of these arrays of ids:
  *   "alerts"          alerts raised
