@@ -109,16 +109,17 @@ bool listener_parse_payload(const char *payload, struct listener_events *out)
 {
     *out = (struct listener_events){0};
     json_t *root = json_loads(payload, JSON_REJECT_DUPLICATES, NULL);
-    bool ok =
-        json_is_object(root) && parse_ids(root, "alerts", &out->alerts, &out->nalerts) &&
-        parse_ids(root, "usage", &out->usage, &out->nusage) &&
-        parse_ids(root, "devices_changed", &out->devices_changed, &out->ndevices_changed) &&
-        parse_ids(root, "users_changed", &out->users_changed, &out->nusers_changed) &&
-        parse_tuples(root, "chat_messages", EVENTS_CHAT_MESSAGE_LEN, &out->chat_messages,
-                     &out->nchat_messages) &&
-        parse_tuples(root, "chat_typing", EVENTS_CHAT_TYPING_LEN, &out->chat_typing,
-                     &out->nchat_typing) &&
-        parse_tuples(root, "chat_reads", EVENTS_CHAT_READ_LEN, &out->chat_reads, &out->nchat_reads);
+    bool ok = json_is_object(root) && parse_ids(root, "alerts", &out->alerts, &out->nalerts) &&
+              parse_ids(root, "usage", &out->usage, &out->nusage) &&
+              parse_ids(root, "devices_changed", &out->devices_changed, &out->ndevices_changed) &&
+              parse_ids(root, "users_changed", &out->users_changed, &out->nusers_changed);
+    if (ok) /* the chat's tuples (db/events.h) */
+        ok = parse_tuples(root, "chat_messages", EVENTS_CHAT_MESSAGE_LEN, &out->chat_messages,
+                          &out->nchat_messages) &&
+             parse_tuples(root, "chat_typing", EVENTS_CHAT_TYPING_LEN, &out->chat_typing,
+                          &out->nchat_typing) &&
+             parse_tuples(root, "chat_reads", EVENTS_CHAT_READ_LEN, &out->chat_reads,
+                          &out->nchat_reads);
     json_decref(root);
     if (!ok)
         listener_events_free(out);

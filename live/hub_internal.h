@@ -133,17 +133,19 @@ struct user_entry {
 /* One row each in jobs.c's table: what the worker runs, and what the
  * transport thread applies with the result. */
 enum job_kind {
-    JOB_AUTH,         /* session_auth.c */
-    JOB_REPLAY,       /* replay.c */
-    JOB_ALERTS,       /* replay.c */
-    JOB_OWNERS,       /* usage.c */
-    JOB_USAGE,        /* usage.c */
-    JOB_USERS,        /* recheck.c */
-    JOB_EVENTS,       /* hub.c; from the listener, skips the worker */
-    JOB_CHAT_SEND,    /* chat.c */
-    JOB_CHAT_READ,    /* chat.c */
-    JOB_CHAT_TYPING,  /* chat.c */
-    JOB_CHAT_DELIVER, /* chat.c */
+    JOB_AUTH,   /* session_auth.c */
+    JOB_REPLAY, /* replay.c */
+    JOB_ALERTS, /* replay.c */
+    JOB_OWNERS, /* usage.c */
+    JOB_USAGE,  /* usage.c */
+    JOB_USERS,  /* recheck.c */
+    JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+
+    /* chat.c */
+    JOB_CHAT_SEND,
+    JOB_CHAT_READ,
+    JOB_CHAT_TYPING,
+    JOB_CHAT_DELIVER,
     JOB_KINDS
 };
 
@@ -167,8 +169,10 @@ struct job {
     struct device_owner *owners; /* nids entries */
     struct device_usage *usage;
     int nusage;
-    enum role *roles;      /* nids entries; ROLE_NONE: deleted */
-    struct chat_job *chat; /* CHAT_*: chat.c's (chat_job_free) */
+    enum role *roles; /* nids entries; ROLE_NONE: deleted */
+
+    /* CHAT_*: chat.c's (chat_job_free) */
+    struct chat_job *chat;
 };
 
 struct chat_job; /* chat.c */

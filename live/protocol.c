@@ -328,9 +328,12 @@ static void in_chat_read(struct hub *h, struct hub_session *s, json_t *msg, doub
 }
 
 static const struct inbound_route INBOUND[] = {
-    {"auth", KIND_BIT_UNAUTH | KIND_BIT_USER, in_auth}, {"subscribe", KIND_BIT_USER, in_subscribe},
-    {"unsubscribe", KIND_BIT_USER, in_unsubscribe},     {"chat.send", KIND_BIT_USER, in_chat_send},
-    {"chat.typing", KIND_BIT_USER, in_chat_typing},     {"chat.read", KIND_BIT_USER, in_chat_read},
+    {"auth", KIND_BIT_UNAUTH | KIND_BIT_USER, in_auth},
+    {"subscribe", KIND_BIT_USER, in_subscribe},
+    {"unsubscribe", KIND_BIT_USER, in_unsubscribe},
+    {"chat.send", KIND_BIT_USER, in_chat_send},     /* the support chat (live/chat.c) */
+    {"chat.typing", KIND_BIT_USER, in_chat_typing}, /* " */
+    {"chat.read", KIND_BIT_USER, in_chat_read},     /* " */
 };
 
 const struct inbound_route *protocol_inbound_table(size_t *n)
