@@ -7,33 +7,42 @@
 #include "events.h"
 #include "internal.h"
 
-/* A timestamptz column as microseconds since the epoch (NULL stays NULL). */
-#define US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-
-#define MESSAGE_COLUMNS(m)                                                                         \
-    m ".id, " m ".conversation_id, " m ".sender_id, " m ".sender_role, " m                         \
-      ".text, " US(m ".created_at") ", " US(m ".read_at")
+/* A message's columns, as read_message() reads them (times in microseconds
+ * since the epoch; NULL stays NULL), of the row named m and of the row named l. */
+#define MESSAGE_COLUMNS                                                                            \
+    "m.id, m.conversation_id, m.sender_id, m.sender_role, m.text,"                                 \
+    " (extract(epoch FROM m.created_at) * 1000000)::bigint,"                                       \
+    " (extract(epoch FROM m.read_at) * 1000000)::bigint"
+#define LAST_MESSAGE_COLUMNS                                                                       \
+    "l.id, l.conversation_id, l.sender_id, l.sender_role, l.text,"                                 \
+    " (extract(epoch FROM l.created_at) * 1000000)::bigint,"                                       \
+    " (extract(epoch FROM l.read_at) * 1000000)::bigint"
 #define MESSAGE_NCOLUMNS 7
 
 /* A conversation with its client, the caller's unread count ($3: the role
  * of the messages that count) and its newest message. */
 #define CONVERSATION_SELECT                                                                        \
-    "SELECT c.id, u.id, u.name, u.email, " US(                                                     \
-        "c.updated_at") ", c.activity,"                                                            \
-                        " (SELECT count(*) FROM chat_messages x WHERE x.conversation_id = c.id"    \
-                        "   AND x.sender_role = $3 AND x.read_at IS NULL), " MESSAGE_COLUMNS(      \
-                            "l") " FROM conversations c JOIN users u ON u.id = c.user_id"          \
-                                 " LEFT JOIN LATERAL (SELECT * FROM chat_messages m WHERE "        \
-                                 "m.conversation_id = c.id"                                        \
-                                 "   ORDER BY m.id DESC LIMIT 1) l ON true"
+    "SELECT c.id, u.id, u.name, u.email, (extract(epoch FROM c.updated_at) * 1000000)::bigint,"    \
+    " c.activity,"                                                                                 \
+    " (SELECT count(*) FROM chat_messages x WHERE x.conversation_id = c.id"                        \
+    "   AND x.sender_role = $3 AND x.read_at IS NULL), " LAST_MESSAGE_COLUMNS                      \
+    " FROM conversations c JOIN users u ON u.id = c.user_id"                                       \
+    " LEFT JOIN LATERAL (SELECT * FROM chat_messages m WHERE m.conversation_id = c.id"             \
+    "   ORDER BY m.id DESC LIMIT 1) l ON true"
 
 static const struct db_stmt CONVERSATION_ENSURE = {
     "chat_conversation_ensure",
     "INSERT INTO conversations (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING"};
 
+/* By id ($1) and by client ($1), as a client ($2) or an admin ($2 = 0)
+ * may see it: two statements, so that each is an index lookup whatever the
+ * plan. */
 static const struct db_stmt CONVERSATION_GET = {"chat_conversation_get", CONVERSATION_SELECT
-                                                " WHERE ($1 = 0 OR c.id = $1)"
-                                                " AND ($2 = 0 OR c.user_id = $2)"};
+                                                " WHERE c.id = $1 AND ($2 = 0 OR c.user_id = $2)"};
+
+static const struct db_stmt CONVERSATION_OF_USER = {
+    "chat_conversation_of_user",
+    CONVERSATION_SELECT " WHERE c.user_id = $1 AND ($2 = 0 OR c.user_id = $2)"};
 
 static const struct db_stmt CONVERSATIONS_LIST = {
     "chat_conversations_list",
@@ -44,18 +53,17 @@ static const struct db_stmt CONVERSATIONS_LIST = {
                         " ORDER BY c.activity DESC LIMIT $2"};
 
 static const struct db_stmt MESSAGES_LIST = {
-    "chat_messages_list",
-    "SELECT " MESSAGE_COLUMNS("m") ", c.user_id FROM chat_messages m"
-                                   " JOIN conversations c ON c.id = m.conversation_id"
-                                   " WHERE m.conversation_id = $1 AND ($2 = 0 OR m.id < $2)"
-                                   " ORDER BY m.id DESC LIMIT $3"};
+    "chat_messages_list", "SELECT " MESSAGE_COLUMNS ", c.user_id FROM chat_messages m"
+                          " JOIN conversations c ON c.id = m.conversation_id"
+                          " WHERE m.conversation_id = $1 AND ($2 = 0 OR m.id < $2)"
+                          " ORDER BY m.id DESC LIMIT $3"};
 
 static const struct db_stmt MESSAGES_BY_IDS = {
-    "chat_messages_by_ids", "SELECT " MESSAGE_COLUMNS("m") ", c.user_id FROM chat_messages m"
-                                                           " JOIN conversations c ON c.id = "
-                                                           "m.conversation_id"
-                                                           " WHERE m.id = ANY($1::bigint[])"
-                                                           " ORDER BY m.id"};
+    "chat_messages_by_ids", "SELECT " MESSAGE_COLUMNS ", c.user_id FROM chat_messages m"
+                            " JOIN conversations c ON c.id = "
+                            "m.conversation_id"
+                            " WHERE m.id = ANY($1::bigint[])"
+                            " ORDER BY m.id"};
 
 /* The row lock every message of a conversation takes: it orders the rate
  * count and the insert of concurrent senders, wherever they run. */
@@ -78,7 +86,7 @@ static const struct db_stmt MESSAGE_INSERT = {
     "   VALUES ($1, $2, $3, $4) RETURNING *),"
     " c AS (UPDATE conversations SET activity = nextval('chat_activity_seq'), updated_at = now()"
     "   WHERE id = $1 RETURNING user_id)"
-    " SELECT " MESSAGE_COLUMNS("m") ", c.user_id FROM m, c"};
+    " SELECT " MESSAGE_COLUMNS ", c.user_id FROM m, c"};
 
 /* The first reader of a side sets read_at; a second one (another admin)
  * finds read_at set and marks nothing, so nothing is announced twice. No
@@ -90,7 +98,7 @@ static const struct db_stmt MARK_READ = {
     "   WHERE m.conversation_id = c.id AND m.sender_role = $3 AND m.id <= $4"
     "   AND m.read_at IS NULL RETURNING m.id, m.read_at)"
     " SELECT c.user_id, (SELECT count(*) FROM r), (SELECT coalesce(max(id), 0) FROM r),"
-    " (SELECT " US("max(read_at)") " FROM r) FROM c"};
+    " (SELECT (extract(epoch FROM max(read_at)) * 1000000)::bigint FROM r) FROM c"};
 
 /* Which of the (conversation, scope) pairs may be written in, by position. */
 static const struct db_stmt TYPING_CHECK = {
@@ -199,21 +207,28 @@ static void announce(struct db_conn *c, const struct events *ev)
 
 /* ---- conversations ------------------------------------------------------------ */
 
-enum status db_chat_conversation_get(struct db_conn *c, long long id, long long owner_scope,
-                                     enum role side, struct chat_conversation *out)
+/* One conversation row of stmt, whose parameters are $1, $2 and the role
+ * of the messages that count as unread ($3). */
+static enum status conversation_row(struct db_conn *c, const struct db_stmt *stmt, long long p1,
+                                    long long p2, enum role side, struct chat_conversation *out)
 {
     memset(out, 0, sizeof *out);
-    struct db_ll_text sid, sowner;
-    const char *params[] = {db_ll(&sid, id), db_ll(&sowner, owner_scope),
-                            role_name(chat_other_side(side))};
+    struct db_ll_text s1, s2;
+    const char *params[] = {db_ll(&s1, p1), db_ll(&s2, p2), role_name(chat_other_side(side))};
     PGresult *res;
-    enum status st = db_exec_row(c, &CONVERSATION_GET, 3, params, &res);
+    enum status st = db_exec_row(c, stmt, 3, params, &res);
     if (st == STATUS_OK && !read_conversation(res, 0, out))
         st = STATUS_INTERNAL;
     PQclear(res);
     if (st != STATUS_OK)
         chat_conversation_clear(out);
     return st;
+}
+
+enum status db_chat_conversation_get(struct db_conn *c, long long id, long long owner_scope,
+                                     enum role side, struct chat_conversation *out)
+{
+    return conversation_row(c, &CONVERSATION_GET, id, owner_scope, side, out);
 }
 
 enum status db_chat_conversation_mine(struct db_conn *c, long long user_id,
@@ -228,7 +243,7 @@ enum status db_chat_conversation_mine(struct db_conn *c, long long user_id,
         memset(out, 0, sizeof *out);
         return st == STATUS_INVALID ? STATUS_NOT_FOUND : st; /* the user was deleted */
     }
-    return db_chat_conversation_get(c, 0, user_id, ROLE_CLIENT, out);
+    return conversation_row(c, &CONVERSATION_OF_USER, user_id, user_id, ROLE_CLIENT, out);
 }
 
 enum status db_chat_conversations_list(struct db_conn *c, long long before_activity,
