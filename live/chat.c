@@ -365,6 +365,10 @@ void chat_free(struct hub *h)
     free(h->typing.items);
     free(h->typing.session_ids);
     h->typing = (struct chat_typing_batch){0};
+    for (size_t i = 0; i < h->typing_seen.cap; i++)
+        if (h->typing_seen.keys[i])
+            free(h->typing_seen.vals[i]);
+    idmap_free(&h->typing_seen);
 }
 
 /* ---- announcements ----------------------------------------------------------------- */
@@ -462,9 +466,54 @@ static long long chat_origin(const struct hub *h, const struct chat_job *c, long
     return 0;
 }
 
+/* When one sender typed last, as passed on here. */
+struct typing_seen {
+    long long conversation_id;
+    double at;
+};
+
+/* Forgets senders whose last typing is older than the interval. */
+static void chat_typing_seen_prune(struct hub *h, double now)
+{
+    long long *stale = malloc(h->typing_seen.count * sizeof *stale);
+    size_t n = 0;
+    for (size_t i = 0; stale && i < h->typing_seen.cap; i++) {
+        const struct typing_seen *t = h->typing_seen.keys[i] ? h->typing_seen.vals[i] : NULL;
+        if (t && now - t->at >= HUB_TYPING_INTERVAL_S)
+            stale[n++] = h->typing_seen.keys[i];
+    }
+    /* Deleted after the scan: a deletion moves other entries of the table. */
+    for (size_t i = 0; i < n; i++) {
+        free(idmap_get(&h->typing_seen, stale[i]));
+        idmap_del(&h->typing_seen, stale[i]);
+    }
+    free(stale);
+}
+
+/* Whether sender's typing in conversation_id may be passed on now. Every
+ * instance receives the same stream of announcements and throttles it
+ * alike, so a user typing in sessions on two instances is passed on once
+ * per interval as well. */
+static bool chat_typing_due(struct hub *h, long long sender, long long conversation_id, double now)
+{
+    struct typing_seen *t = idmap_get(&h->typing_seen, sender);
+    if (t && t->conversation_id == conversation_id && now - t->at < HUB_TYPING_INTERVAL_S)
+        return false;
+    if (!t) {
+        if (h->typing_seen.count >= HUB_TYPING_SEEN_MAX)
+            chat_typing_seen_prune(h, now);
+        if (!(t = malloc(sizeof *t)) || !idmap_put(&h->typing_seen, sender, t)) {
+            free(t);
+            return true; /* passed on unthrottled rather than lost */
+        }
+    }
+    t->conversation_id = conversation_id;
+    t->at = now;
+    return true;
+}
+
 void chat_apply_deliver(struct hub *h, struct job *j, double now)
 {
-    (void)now;
     struct chat_job *c = j->chat;
     if (j->status != STATUS_OK)
         log_warn("hub: could not read %d announced chat message(s); clients see them on their "
@@ -484,6 +533,8 @@ void chat_apply_deliver(struct hub *h, struct job *j, double now)
     }
     for (int i = 0; i < c->ntyping; i++) {
         const long long *t = &c->typing[i * EVENTS_CHAT_TYPING_LEN];
+        if (!chat_typing_due(h, t[2], t[0], now))
+            continue;
         struct out_message m = {
             .type = OUT_CHAT_TYPING,
             .u.chat_typing = {.conversation_id = t[0], .user_id = t[2], .name = c->names[i]}};

@@ -46,6 +46,7 @@
 #define HUB_SESSION_SCAN_S    0.25 /* auth and expiry deadlines are checked this often */
 #define HUB_TYPING_INTERVAL_S 2.0  /* a user's typing is passed on at most this often */
 #define HUB_CLIENT_MSG_ID_MAX 128  /* bytes of a chat.send's client_msg_id string */
+#define HUB_TYPING_SEEN_MAX   4096 /* typing senders remembered before the stale ones go */
 
 /* ======================================================================== */
 /* Sessions                                                                  */
@@ -231,8 +232,6 @@ struct chat_typing_batch {
 };
 
 struct hub {
-    long long instance_id;           /* random: tells this instance's sessions in announcements */
-    struct chat_typing_batch typing; /* chat.c */
     struct hub_limits limits;
     struct hub_store store;
     struct hub_transport transport;
@@ -251,6 +250,12 @@ struct hub {
     bool user_check_in_flight;
 
     struct jobs jobs;
+
+    /* chat.c */
+    long long instance_id;           /* random: tells this instance's sessions in announcements */
+    struct chat_typing_batch typing; /* typing waiting for the next batch */
+    struct idmap typing_seen; /* sender -> typing_seen: the same user typing on two instances is
+                                 passed on once per HUB_TYPING_INTERVAL_S too */
 
     /* read by /metrics on other threads */
     struct hub_counters counters;

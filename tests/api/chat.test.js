@@ -477,6 +477,22 @@ describe('two instances on one database', () => {
     await Promise.all([adA, adB, cl1, cl2].map((c) => c.close()));
   });
 
+  test('one user typing on both instances is passed on once per 2 s', async () => {
+    const eve = await newUser();
+    const ec = await conversationOf(eve);
+    const adA = await session(ctx.admin);
+    const adB = await session(adminB, two);
+    const e1 = await session(eve);
+    const e2 = await session(eve, two);
+    e1.send({ type: 'chat.typing', conversation_id: ec.id });
+    e2.send({ type: 'chat.typing', conversation_id: ec.id });
+    for (const c of [adA, adB]) assert.equal((await c.next('chat.typing')).user_id, eve.id);
+    await h.sleep(QUIET_MS);
+    assert.equal(adA.received('chat.typing').length, 1);
+    assert.equal(adB.received('chat.typing').length, 1);
+    await Promise.all([adA, adB, e1, e2].map((c) => c.close()));
+  });
+
   test('the rate limit holds across instances', async () => {
     const dora = await newUser();
     const dc = await conversationOf(dora);

@@ -117,6 +117,27 @@ static void test_typing_is_announced_in_batches(void **state)
                         "not_found");
 }
 
+/* The same user typing on two instances: both announce it, each instance
+ * passes on the first only, until the interval is over. */
+static void test_typing_announced_twice_is_passed_on_once(void **state)
+{
+    struct fixture *f = *state;
+    ready_as(f, 0, 50, "admin", NULL);
+    notify(f, "{\"chat_typing\":[100,1,1,1]}");
+    notify(f, "{\"chat_typing\":[100,1,1,1]}");
+    settle(f, NOW);
+    notify(f, "{\"chat_typing\":[100,1,1,1]}");
+    settle(f, NOW + 1.5);
+    assert_int_equal(count_type(&f->conns[0], "chat.typing"), 1);
+    notify(f, "{\"chat_typing\":[100,1,1,1]}");
+    settle(f, NOW + 2.1);
+    assert_int_equal(count_type(&f->conns[0], "chat.typing"), 2);
+    /* Another conversation is news at once. */
+    notify(f, "{\"chat_typing\":[200,2,1,1]}");
+    settle(f, NOW + 2.2);
+    assert_int_equal(count_type(&f->conns[0], "chat.typing"), 3);
+}
+
 static void test_refused_messages_get_errors_naming_them(void **state)
 {
     struct fixture *f = *state;
@@ -166,6 +187,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_typing_is_passed_on_once_per_two_seconds_per_user,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_typing_is_announced_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typing_announced_twice_is_passed_on_once, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_refused_messages_get_errors_naming_them, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_admin_may_write_in_any_conversation, setup,
