@@ -151,6 +151,15 @@ export async function refreshConversations() {
   const items = me.role === 'admin'
     ? (await listAll('/conversations')).items
     : [await api.get('/me/conversation')];
+  // A conversation no longer listed went with its client.
+  const listed = new Set(items.map((conv) => conv.id));
+  for (const id of [...conversations.keys()]) {
+    if (!listed.has(id)) {
+      conversations.delete(id);
+      threads.delete(id);
+      drafts.delete(id);
+    }
+  }
   for (const conv of items) {
     const t = threads.get(conv.id);
     const cached = conversations.get(conv.id);
