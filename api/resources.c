@@ -29,3 +29,24 @@ json_t *user_to_json(const struct user *u)
     return json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)u->id, "email", u->email,
                      "name", u->name, "role", role_name(u->role), "created_at", created);
 }
+
+json_t *chat_message_to_json(const struct chat_message *m)
+{
+    return json_pack("{s:I, s:I, s:o, s:s, s:s, s:o, s:o}", "id", (json_int_t)m->id,
+                     "conversation_id", (json_int_t)m->conversation_id, "sender_id",
+                     m->sender_id ? json_integer(m->sender_id) : json_null(), "sender_role",
+                     role_name(m->sender_role), "text", m->text ? m->text : "", "created_at",
+                     resource_time_or_null(m->created_at), "read_at",
+                     resource_time_or_null(m->read_at));
+}
+
+json_t *chat_conversation_to_json(const struct chat_conversation *c)
+{
+    json_t *last = c->has_last ? chat_message_to_json(&c->last) : json_null();
+    if (!last)
+        return NULL;
+    return json_pack("{s:I, s:{s:I, s:s, s:s}, s:o, s:I, s:o}", "id", (json_int_t)c->id, "user",
+                     "id", (json_int_t)c->user_id, "name", c->user_name, "email", c->user_email,
+                     "last_message", last, "unread_count", (json_int_t)c->unread_count,
+                     "updated_at", resource_time_or_null(c->updated_at));
+}

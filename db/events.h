@@ -1,13 +1,23 @@
 /* events: what one instance tells every instance (and itself) through
  * PostgreSQL NOTIFY on one channel. Payloads carry ids only; listeners read
  * the rest from the database. Sent inside the transaction that made the
- * change, so a notification exists only if the change committed.
+ * change, so a notification exists only if the change committed; the chat's
+ * right after its COMMIT instead (db/chat.h), so that its short write
+ * transactions do not hold the notification queue lock through their flush.
  *
  * Payload: a compact JSON object with any of these arrays of ids:
  *   "alerts"          alerts raised
  *   "usage"           devices that received readings (live usage)
  *   "devices_changed" devices whose owner changed or that were deleted
  *   "users_changed"   users deleted or whose role changed
+ * and the support chat's, flat arrays of fixed-size tuples of integers >= 0
+ * (never split across payloads):
+ *   "chat_messages"   message id, its conversation's client, origin instance,
+ *                     origin session (0, 0: REST)
+ *   "chat_typing"     conversation id, its client, sender id, sender's role
+ *   "chat_reads"      conversation id, its client, reader id, reader's role,
+ *                     the highest id newly read, read_at (microseconds)
+ * (roles as enum role). Texts and names are never sent: receivers read them.
  * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
  * into several notifications in the same transaction.
  */
@@ -18,6 +28,11 @@
 
 #define EVENTS_CHANNEL "wattline_events"
 
+/* Integers per tuple of the chat arrays. */
+#define EVENTS_CHAT_MESSAGE_LEN 4
+#define EVENTS_CHAT_TYPING_LEN  4
+#define EVENTS_CHAT_READ_LEN    6
+
 struct events {
     const long long *alerts;
     int nalerts;
@@ -27,6 +42,13 @@ struct events {
     int ndevices_changed;
     const long long *users_changed;
     int nusers_changed;
+    /* the chat's: n* counts tuples, of EVENTS_CHAT_*_LEN integers each */
+    const long long *chat_messages;
+    int nchat_messages;
+    const long long *chat_typing;
+    int nchat_typing;
+    const long long *chat_reads;
+    int nchat_reads;
 };
 
 /* One statement that never commits by itself: called from an _in_tx step it

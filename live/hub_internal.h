@@ -16,6 +16,7 @@
  *   replay.c       alert delivery: live alerts and paced replay
  *   usage.c        subscriptions and once-a-second usage coalescing
  *   recheck.c      stored roles re-read: deleted users, demoted admins
+ *   chat.c         the support chat: send, read, typing, and their fan-out
  *   jobs.c         the worker thread, its queues, and the job table (run, apply)
  *
  * Threads: everything here runs on the transport thread, except the run_*
@@ -43,6 +44,9 @@
 #define HUB_USER_RECHECK_S    1.0  /* sessions' users are re-read this often */
 #define HUB_TOKEN_MAX         8192 /* longer than any token we issue */
 #define HUB_SESSION_SCAN_S    0.25 /* auth and expiry deadlines are checked this often */
+#define HUB_TYPING_INTERVAL_S 2.0  /* a user's typing is passed on at most this often */
+#define HUB_CLIENT_MSG_ID_MAX 128  /* bytes of a chat.send's client_msg_id string */
+#define HUB_TYPING_SEEN_MAX   4096 /* typing senders remembered before the stale ones go */
 
 /* ======================================================================== */
 /* Sessions                                                                  */
@@ -118,6 +122,9 @@ struct hub_session {
 struct user_entry {
     long long user_id;
     struct ptrvec sessions; /* borrowed hub_session pointers */
+    /* chat.c: the user's last typing passed on, for the throttle */
+    long long typing_conversation;
+    double typing_at;
 };
 
 /* ======================================================================== */
@@ -134,6 +141,12 @@ enum job_kind {
     JOB_USAGE,  /* usage.c */
     JOB_USERS,  /* recheck.c */
     JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+
+    /* chat.c */
+    JOB_CHAT_SEND,
+    JOB_CHAT_READ,
+    JOB_CHAT_TYPING,
+    JOB_CHAT_DELIVER,
     JOB_KINDS
 };
 
@@ -158,7 +171,12 @@ struct job {
     struct device_usage *usage;
     int nusage;
     enum role *roles; /* nids entries; ROLE_NONE: deleted */
+
+    /* CHAT_*: chat.c's (chat_job_free) */
+    struct chat_job *chat;
 };
+
+struct chat_job; /* chat.c */
 
 struct job_queue {
     struct job *head, *tail;
@@ -199,8 +217,18 @@ struct hub_counters {
     atomic_int open_sessions;
     atomic_ulong alerts_delivered;
     atomic_ulong usage_sent;
+    atomic_ulong chat_sent;
     atomic_ulong messages_dropped;
     atomic_ulong closed[HUB_CLOSED_REASONS];
+};
+
+/* chat.c: typing waiting for the job in flight to finish, then announced in
+ * one batch (one NOTIFY for all of them). */
+struct chat_typing_batch {
+    struct chat_typing *items;
+    long long *session_ids; /* who to tell when an item is refused */
+    int n, cap;
+    bool in_flight; /* a typing job is queued or running */
 };
 
 struct hub {
@@ -222,6 +250,12 @@ struct hub {
     bool user_check_in_flight;
 
     struct jobs jobs;
+
+    /* chat.c */
+    long long instance_id;           /* random: tells this instance's sessions in announcements */
+    struct chat_typing_batch typing; /* typing waiting for the next batch */
+    struct idmap typing_seen; /* sender -> typing_seen: the same user typing on two instances is
+                                 passed on once per HUB_TYPING_INTERVAL_S too */
 
     /* read by /metrics on other threads */
     struct hub_counters counters;
@@ -294,7 +328,17 @@ const struct inbound_route *protocol_inbound_table(size_t *n);
 const struct inbound_route *protocol_route(const char *type, enum session_kind kind);
 
 /* Outbound messages: one typed body each, rendered by the row of its type. */
-enum out_type { OUT_READY, OUT_ALERT, OUT_USAGE, OUT_ERROR, OUT_TYPES };
+enum out_type {
+    OUT_READY,
+    OUT_ALERT,
+    OUT_USAGE,
+    OUT_ERROR,
+    OUT_CHAT_SENT,
+    OUT_CHAT_MESSAGE,
+    OUT_CHAT_TYPING,
+    OUT_CHAT_READ,
+    OUT_TYPES
+};
 
 struct out_ready {
     long long user_id;
@@ -313,6 +357,28 @@ struct out_error {
     const char *message;
     const char *field;   /* or NULL */
     long long device_id; /* or 0 */
+    /* a refused chat.send's: its client_msg_id as JSON text, or NULL */
+    const char *client_msg_id;
+    long long conversation_id; /* or 0 */
+    int retry_after;           /* rate_limited: seconds; or 0 */
+};
+
+struct out_chat_sent {
+    const char *client_msg_id;          /* JSON text as the client sent it, or NULL: null */
+    const struct chat_message *message; /* borrowed */
+};
+
+struct out_chat_message {
+    const struct chat_message *message; /* borrowed */
+};
+
+struct out_chat_typing {
+    long long conversation_id, user_id;
+    const char *name; /* borrowed */
+};
+
+struct out_chat_read {
+    long long conversation_id, reader_id, up_to_id, read_at;
 };
 
 struct out_message {
@@ -322,6 +388,10 @@ struct out_message {
         struct out_alert alert;
         struct out_usage usage;
         struct out_error error;
+        struct out_chat_sent chat_sent;
+        struct out_chat_message chat_message;
+        struct out_chat_typing chat_typing;
+        struct out_chat_read chat_read;
     } u;
 };
 
@@ -338,6 +408,39 @@ bool protocol_send_text(struct hub *h, struct hub_session *s, enum out_type type
 bool protocol_send(struct hub *h, struct hub_session *s, const struct out_message *m);
 void protocol_send_error(struct hub *h, struct hub_session *s, const char *code,
                          const char *message, const char *field, long long device_id);
+
+/* ---- chat.c ---------------------------------------------------------------- */
+
+/* A chat.send, as parsed (borrowed from the message). */
+struct in_chat_send {
+    long long conversation_id;
+    const char *text;          /* checked: api/chat_text.h */
+    const char *client_msg_id; /* JSON text of a string or integer, or NULL */
+};
+
+/* Stores the message on the worker; s gets chat.sent or an error. */
+void chat_send(struct hub *h, struct hub_session *s, const struct in_chat_send *m);
+/* Announces that s's user types, at most once per HUB_TYPING_INTERVAL_S per
+ * user and conversation (more are dropped without an answer). At once when
+ * no typing job is in flight; otherwise with the others that came meanwhile,
+ * as one batch when it is done. */
+void chat_typing(struct hub *h, struct hub_session *s, long long conversation_id, double now);
+/* Marks the other side's messages up to up_to_id read. */
+void chat_read(struct hub *h, struct hub_session *s, long long conversation_id, long long up_to_id);
+/* Announcements from the listener: messages and typing names are read by
+ * the worker, reads go out at once. */
+void chat_on_events(struct hub *h, const struct listener_events *ev);
+void chat_job_free(struct chat_job *c);
+/* Frees typing not announced yet (the hub is going away). */
+void chat_free(struct hub *h);
+void chat_run_send(struct hub *h, struct job *j);
+void chat_apply_send(struct hub *h, struct job *j, double now);
+void chat_run_read(struct hub *h, struct job *j);
+void chat_apply_read(struct hub *h, struct job *j, double now);
+void chat_run_typing(struct hub *h, struct job *j);
+void chat_apply_typing(struct hub *h, struct job *j, double now);
+void chat_run_deliver(struct hub *h, struct job *j);
+void chat_apply_deliver(struct hub *h, struct job *j, double now);
 
 /* ---- session_auth.c -------------------------------------------------------- */
 

@@ -20,6 +20,10 @@ static const struct job_row {
     [JOB_USAGE] = {usage_run_read, usage_apply_read},
     [JOB_USERS] = {recheck_run, recheck_apply},
     [JOB_EVENTS] = {NULL, hub_apply_events},
+    [JOB_CHAT_SEND] = {chat_run_send, chat_apply_send},
+    [JOB_CHAT_READ] = {chat_run_read, chat_apply_read},
+    [JOB_CHAT_TYPING] = {chat_run_typing, chat_apply_typing},
+    [JOB_CHAT_DELIVER] = {chat_run_deliver, chat_apply_deliver},
 };
 
 static void queue_push(struct job_queue *q, struct job *j)
@@ -61,6 +65,7 @@ void job_free(struct job *j)
     free(j->owners);
     free(j->usage);
     free(j->roles);
+    chat_job_free(j->chat);
     free(j);
 }
 

@@ -1,5 +1,5 @@
 'use strict';
-// Scenario 6: readings through RabbitMQ. A publisher with confirms (amqplib) sends one
+// Scenario 7: readings through RabbitMQ. A publisher with confirms (amqplib) sends one
 // reading per message for a fleet of devices, as fast as the broker confirms them; the
 // figure is readings stored per second, end to end (first publish to last reading
 // committed, acked only after commit). Ceiling, in the same run: the same publisher and
