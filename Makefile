@@ -68,7 +68,7 @@ FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -MMD -
 # drills: fault drills (tests/drills/): kill -9 of the server and of PostgreSQL under
 # load, a negative control that must see acknowledged readings lost, a soak under
 # ASan/LSan (SOAK_SECONDS, default 180). Minutes, not seconds: `make check` skips them.
-.PHONY: all deps run run-broker test check unit api drills e2e lint lint-openapi docker-check format install \
+.PHONY: all deps run run-broker test check unit api broker-tests drills e2e lint lint-openapi docker-check format install \
         clean certs bench fuzz fuzz-build fuzz-replay fuzz-merge
 
 all: bin/wattline bin/wattline-sim
@@ -108,8 +108,14 @@ build/asan/libsim.a: $(SIM_ASAN_OBJ)
 build/asan/wattline: $(ASAN_OBJ) build/asan/server/main.o
 	$(CC) -fsanitize=address,undefined -o $@ $^ $(PKG_LIBS)
 
-# The simulator's tests link the simulator; every other test links the server.
+# The simulator's tests (test_sim, test_sim_*) link the simulator; every other test links
+# the server.
 build/asan/tests/test_sim: tests/unit/test_sim.c build/asan/libsim.a
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) -Itools/sim $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
+	  build/asan/libsim.a $(shell pkg-config --libs cmocka $(SIM_PKGS)) -lm
+
+build/asan/tests/test_sim_%: tests/unit/test_sim_%.c build/asan/libsim.a
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_CFLAGS) -Itools/sim $(shell pkg-config --cflags cmocka $(SIM_PKGS)) -o $@ $< \
 	  build/asan/libsim.a $(shell pkg-config --libs cmocka $(SIM_PKGS)) -lm
@@ -156,7 +162,7 @@ run-broker:
 test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory all build/asan/wattline $(UNIT_BIN) $(FUZZ_BIN)
-	@$(MAKE) --no-print-directory lint docker-check unit fuzz-replay api drills e2e
+	@$(MAKE) --no-print-directory lint docker-check unit fuzz-replay api broker-tests drills e2e
 
 # The edit loop: lint, the unit tests and the API tests (no browser, no
 # drills, no broker); a few minutes.
@@ -191,6 +197,11 @@ fuzz-merge: $(FUZZ_BIN)
 
 api: build/asan/wattline bin/wattline-sim
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 api/
+
+# The tests that run a private RabbitMQ node (tests/broker/): the consumer, MQTT logins
+# through the HTTP auth backend, the simulator's broker modes. About 10 s per node.
+broker-tests: build/asan/wattline bin/wattline-sim
+	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 broker/
 
 drills: build/asan/wattline bin/wattline-sim
 	cd tests && WATTLINE_BIN=$(CURDIR)/build/asan/wattline node --test --test-concurrency=1 drills/

@@ -54,3 +54,24 @@ json_t *command_to_json(const struct command *c)
                      resource_time_or_null(c->completed_at), "result", stored_json(c->result),
                      "error", c->error ? json_string(c->error) : json_null());
 }
+
+json_t *chat_message_to_json(const struct chat_message *m)
+{
+    return json_pack("{s:I, s:I, s:o, s:s, s:s, s:o, s:o}", "id", (json_int_t)m->id,
+                     "conversation_id", (json_int_t)m->conversation_id, "sender_id",
+                     m->sender_id ? json_integer(m->sender_id) : json_null(), "sender_role",
+                     role_name(m->sender_role), "text", m->text ? m->text : "", "created_at",
+                     resource_time_or_null(m->created_at), "read_at",
+                     resource_time_or_null(m->read_at));
+}
+
+json_t *chat_conversation_to_json(const struct chat_conversation *c)
+{
+    json_t *last = c->has_last ? chat_message_to_json(&c->last) : json_null();
+    if (!last)
+        return NULL;
+    return json_pack("{s:I, s:{s:I, s:s, s:s}, s:o, s:I, s:o}", "id", (json_int_t)c->id, "user",
+                     "id", (json_int_t)c->user_id, "name", c->user_name, "email", c->user_email,
+                     "last_message", last, "unread_count", (json_int_t)c->unread_count,
+                     "updated_at", resource_time_or_null(c->updated_at));
+}

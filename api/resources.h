@@ -8,6 +8,7 @@
 
 #include "../db/alerts.h"
 #include "../db/commands.h"
+#include "../db/chat.h"
 #include "../db/users.h"
 
 /* An RFC 3339 string for a time in microseconds, or null for 0. */
@@ -27,5 +28,14 @@ json_t *command_to_json(const struct command *c);
 /* {"id", "email", "name", "role", "created_at"}: what every answer shows of
  * a user (never the password hash). New reference, NULL on allocation failure. */
 json_t *user_to_json(const struct user *u);
+
+/* {"id", "conversation_id", "sender_id" | null, "sender_role", "text",
+ *  "created_at", "read_at" | null}: a chat message on REST and in chat.*
+ * messages alike. New reference, NULL on allocation failure. */
+json_t *chat_message_to_json(const struct chat_message *m);
+
+/* {"id", "user": {"id", "name", "email"}, "last_message" | null,
+ *  "unread_count", "updated_at"}. New reference, NULL on allocation failure. */
+json_t *chat_conversation_to_json(const struct chat_conversation *c);
 
 #endif

@@ -39,10 +39,12 @@ static void flush(struct payloads *p)
     p->open_key = NULL;
 }
 
-static void add_ids(struct payloads *p, const char *key, const long long *ids, int n)
+/* n tuples of stride integers each; a tuple is never split across payloads. */
+static void add_tuples(struct payloads *p, const char *key, const long long *ids, int n, int stride)
 {
-    for (int i = 0; i < n; i++) {
-        if (p->doc.len + ID_MAX_LEN + strlen(key) + 8 > PAYLOAD_BUDGET)
+    for (int i = 0; i < n * stride; i++) {
+        if (i % stride == 0 &&
+            p->doc.len + (size_t)stride * ID_MAX_LEN + strlen(key) + 8 > PAYLOAD_BUDGET)
             flush(p);
         if (p->doc.len == 0)
             json_writer_begin_object(&p->doc);
@@ -57,10 +59,15 @@ static void add_ids(struct payloads *p, const char *key, const long long *ids, i
     }
 }
 
+static void add_ids(struct payloads *p, const char *key, const long long *ids, int n)
+{
+    add_tuples(p, key, ids, n, 1);
+}
+
 enum status db_events_notify(struct db_conn *c, const struct events *ev)
 {
     if (!ev->nalerts && !ev->nusage && !ev->ndevices_changed && !ev->nusers_changed &&
-        !ev->ncommands)
+        !ev->ncommands && !ev->nchat_messages && !ev->nchat_typing && !ev->nchat_reads)
         return STATUS_OK;
     struct payloads p = {0};
     db_array_init(&p.list);
@@ -71,6 +78,9 @@ enum status db_events_notify(struct db_conn *c, const struct events *ev)
     add_ids(&p, "users_changed", ev->users_changed, ev->nusers_changed);
     add_ids(&p, "commands", ev->commands, ev->ncommands);
     add_ids(&p, "command_devices", ev->command_devices, ev->ncommand_devices);
+    add_tuples(&p, "chat_messages", ev->chat_messages, ev->nchat_messages, EVENTS_CHAT_MESSAGE_LEN);
+    add_tuples(&p, "chat_typing", ev->chat_typing, ev->nchat_typing, EVENTS_CHAT_TYPING_LEN);
+    add_tuples(&p, "chat_reads", ev->chat_reads, ev->nchat_reads, EVENTS_CHAT_READ_LEN);
     flush(&p);
     const char *list = p.failed ? NULL : db_array_finish(&p.list);
     enum status st = STATUS_INTERNAL;

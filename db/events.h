@@ -1,7 +1,9 @@
 /* events: what one instance tells every instance (and itself) through
  * PostgreSQL NOTIFY on one channel. Payloads carry ids only; listeners read
  * the rest from the database. Sent inside the transaction that made the
- * change, so a notification exists only if the change committed.
+ * change, so a notification exists only if the change committed; the chat's
+ * right after its COMMIT instead (db/chat.h), so that its short write
+ * transactions do not hold the notification queue lock through their flush.
  *
  * Payload: a compact JSON object with any of these arrays of ids:
  *   "alerts"          alerts raised
@@ -15,6 +17,14 @@
  *                     a reader that comes late still tells each transition
  *   "command_devices" the devices of those commands (wakes long-polls
  *                     without a read)
+ * and the support chat's, flat arrays of fixed-size tuples of integers >= 0
+ * (never split across payloads):
+ *   "chat_messages"   message id, its conversation's client, origin instance,
+ *                     origin session (0, 0: REST)
+ *   "chat_typing"     conversation id, its client, sender id, sender's role
+ *   "chat_reads"      conversation id, its client, reader id, reader's role,
+ *                     the highest id newly read, read_at (microseconds)
+ * (roles as enum role). Texts and names are never sent: receivers read them.
  * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
  * into several notifications in the same transaction.
  */
@@ -30,6 +40,11 @@
 #define EVENTS_COMMAND_ID(value)     ((value) / 8)
 #define EVENTS_COMMAND_STATUS(value) ((int)((value) % 8))
 
+/* Integers per tuple of the chat arrays. */
+#define EVENTS_CHAT_MESSAGE_LEN 4
+#define EVENTS_CHAT_TYPING_LEN  4
+#define EVENTS_CHAT_READ_LEN    6
+
 struct events {
     const long long *alerts;
     int nalerts;
@@ -43,6 +58,13 @@ struct events {
     int ncommands;
     const long long *command_devices;
     int ncommand_devices;
+    /* the chat's: n* counts tuples, of EVENTS_CHAT_*_LEN integers each */
+    const long long *chat_messages;
+    int nchat_messages;
+    const long long *chat_typing;
+    int nchat_typing;
+    const long long *chat_reads;
+    int nchat_reads;
 };
 
 /* One statement that never commits by itself: called from an _in_tx step it

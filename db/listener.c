@@ -50,6 +50,9 @@ void listener_events_free(struct listener_events *ev)
     free(ev->users_changed);
     free(ev->commands);
     free(ev->command_devices);
+    free(ev->chat_messages);
+    free(ev->chat_typing);
+    free(ev->chat_reads);
     *ev = (struct listener_events){0};
 }
 
@@ -78,6 +81,32 @@ static bool parse_ids(const json_t *root, const char *name, long long **out, int
     return true;
 }
 
+/* A JSON array of integers >= 0 whose length is a multiple of stride; *n
+ * counts tuples. An absent member is empty. */
+static bool parse_tuples(const json_t *root, const char *name, int stride, long long **out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    const json_t *arr = json_object_get(root, name);
+    if (!arr)
+        return true;
+    size_t count = json_array_size(arr);
+    if (!json_is_array(arr) || count % (size_t)stride != 0 || count > 1000000)
+        return false;
+    if (count == 0)
+        return true;
+    if (!(*out = malloc(count * sizeof **out)))
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        const json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return false; /* the caller frees what was allocated */
+        (*out)[i] = json_integer_value(v);
+    }
+    *n = (int)(count / (size_t)stride);
+    return true;
+}
+
 bool listener_parse_payload(const char *payload, struct listener_events *out)
 {
     *out = (struct listener_events){0};
@@ -88,6 +117,13 @@ bool listener_parse_payload(const char *payload, struct listener_events *out)
               parse_ids(root, "users_changed", &out->users_changed, &out->nusers_changed) &&
               parse_ids(root, "commands", &out->commands, &out->ncommands) &&
               parse_ids(root, "command_devices", &out->command_devices, &out->ncommand_devices);
+    if (ok) /* the chat's tuples (db/events.h) */
+        ok = parse_tuples(root, "chat_messages", EVENTS_CHAT_MESSAGE_LEN, &out->chat_messages,
+                          &out->nchat_messages) &&
+             parse_tuples(root, "chat_typing", EVENTS_CHAT_TYPING_LEN, &out->chat_typing,
+                          &out->nchat_typing) &&
+             parse_tuples(root, "chat_reads", EVENTS_CHAT_READ_LEN, &out->chat_reads,
+                          &out->nchat_reads);
     json_decref(root);
     if (!ok)
         listener_events_free(out);

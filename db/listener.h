@@ -32,6 +32,13 @@ struct listener_events {
     int ncommands;
     long long *command_devices;
     int ncommand_devices;
+    /* the chat's tuples (db/events.h); n* counts tuples */
+    long long *chat_messages;
+    int nchat_messages;
+    long long *chat_typing;
+    int nchat_typing;
+    long long *chat_reads;
+    int nchat_reads;
 };
 
 void listener_events_free(struct listener_events *ev);

@@ -4,8 +4,11 @@
  * and the metrics. */
 #include "hub.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 
+#include "../base/crypto.h"
 #include "../base/log.h"
 #include "../base/metrics.h"
 #include "hub_internal.h"
@@ -34,6 +37,10 @@ struct hub *hub_create(const struct hub_limits *limits, const struct hub_store *
     struct hub *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    unsigned long long id = 0;
+    if (!crypto_random((unsigned char *)&id, sizeof id))
+        id = (unsigned long long)(uintptr_t)h; /* still tells instances apart in practice */
+    h->instance_id = (long long)(id & (unsigned long long)LLONG_MAX) | 1;
     h->limits = *limits;
     h->store = *store;
     unauth_init(&h->unauth);
@@ -72,6 +79,7 @@ void hub_free(struct hub *h)
     unauth_free(&h->unauth);
     usage_free(h);
     commands_free(h);
+    chat_free(h);
     jobs_destroy(&h->jobs);
     free(h);
 }
@@ -132,6 +140,7 @@ void hub_apply_events(struct hub *h, struct job *j, double now)
     usage_on_events(h, &j->events, now);
     recheck_on_events(h, &j->events);
     commands_on_events(h, &j->events);
+    chat_on_events(h, &j->events);
 }
 
 void hub_count_dropped(struct hub *h, unsigned long n)
@@ -179,6 +188,10 @@ void hub_render_metrics(struct hub *h, char **buf, size_t *len, size_t *cap)
                    "# HELP wattline_ws_usage_sent_total Usage messages sent to sessions.\n"
                    "# TYPE wattline_ws_usage_sent_total counter\n"
                    "wattline_ws_usage_sent_total %lu\n"
+                   "# HELP wattline_ws_chat_sent_total Chat messages, typing and read receipts "
+                   "sent to sessions.\n"
+                   "# TYPE wattline_ws_chat_sent_total counter\n"
+                   "wattline_ws_chat_sent_total %lu\n"
                    "# HELP wattline_ws_messages_dropped_total Messages not sent because the "
                    "session was closing or its queue was full.\n"
                    "# TYPE wattline_ws_messages_dropped_total counter\n"
@@ -187,7 +200,8 @@ void hub_render_metrics(struct hub *h, char **buf, size_t *len, size_t *cap)
                    "reason.\n"
                    "# TYPE wattline_ws_sessions_closed_total counter\n",
                    atomic_load(&c->open_sessions), atomic_load(&c->alerts_delivered),
-                   atomic_load(&c->usage_sent), atomic_load(&c->messages_dropped));
+                   atomic_load(&c->usage_sent), atomic_load(&c->chat_sent),
+                   atomic_load(&c->messages_dropped));
     for (int r = HUB_CLOSED_PEER; r < HUB_CLOSED_REASONS; r++)
         metrics_printf(buf, len, cap, "wattline_ws_sessions_closed_total{reason=\"%s\"} %lu\n",
                        CLOSE_REASON_LABEL[r], atomic_load(&c->closed[r]));

@@ -25,6 +25,12 @@
  * second (and at once on a users_changed notification): a deleted user's
  * sessions close with 4401, a demoted admin keeps only what a client may see.
  *
+ * Chat. chat.send, chat.read and chat.typing are checked and stored (or,
+ * for typing, only announced) by the worker; what changed comes back to every
+ * instance through the listener (ids only) and goes to the sessions of the
+ * conversation's client and of every admin (messages), or to the other side
+ * only (typing, reads). See live/chat.c.
+ *
  * Usage. Readings make the listener report device ids; devices some local
  * session subscribed to are read at most once per second each, and the
  * result goes to subscribers allowed to see the device at that moment (an
@@ -49,6 +55,7 @@
 
 #include "../db/alerts.h"
 #include "../db/commands.h"
+#include "../db/chat.h"
 #include "../db/listener.h"
 #include "../db/usage.h"
 #include "../api/handler.h"
@@ -106,6 +113,15 @@ struct hub_store {
     enum status (*commands_answer)(void *ctx, long long device_id, long long id,
                                    const struct command_answer *answer, struct command *out,
                                    bool *changed);
+    /* The support chat (db/chat.h: each announces what it changed). */
+    enum status (*chat_post)(void *ctx, const struct chat_post *in, struct chat_message *out,
+                             int *retry_after_s);
+    enum status (*chat_read)(void *ctx, const struct chat_read *in, struct chat_read_result *out);
+    enum status (*chat_typing)(void *ctx, const struct chat_typing *in, int n, enum status *out);
+    enum status (*chat_messages)(void *ctx, const long long *ids, int n,
+                                 struct chat_message_list *out);
+    enum status (*user_names)(void *ctx, const long long *ids, int n,
+                              char (*out)[USER_NAME_MAX * 4 + 1]);
     void *ctx;
 };
 

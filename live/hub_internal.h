@@ -17,6 +17,7 @@
  *   usage.c        subscriptions and once-a-second usage coalescing
  *   recheck.c      stored roles re-read: deleted users, demoted admins
  *   commands.c     commands: device sessions (claim, push, answers) and users' status
+ *   chat.c         the support chat: send, read, typing, and their fan-out
  *   jobs.c         the worker thread, its queues, and the job table (run, apply)
  *
  * Threads: everything here runs on the transport thread, except the run_*
@@ -44,6 +45,9 @@
 #define HUB_USER_RECHECK_S    1.0  /* sessions' users are re-read this often */
 #define HUB_TOKEN_MAX         8192 /* longer than any token we issue */
 #define HUB_SESSION_SCAN_S    0.25 /* auth and expiry deadlines are checked this often */
+#define HUB_TYPING_INTERVAL_S 2.0  /* a user's typing is passed on at most this often */
+#define HUB_CLIENT_MSG_ID_MAX 128  /* bytes of a chat.send's client_msg_id string */
+#define HUB_TYPING_SEEN_MAX   4096 /* typing senders remembered before the stale ones go */
 
 /* ======================================================================== */
 /* Sessions                                                                  */
@@ -126,6 +130,9 @@ struct hub_session {
 struct user_entry {
     long long user_id;
     struct ptrvec sessions; /* borrowed hub_session pointers */
+    /* chat.c: the user's last typing passed on, for the throttle */
+    long long typing_conversation;
+    double typing_at;
 };
 
 /* ======================================================================== */
@@ -135,16 +142,24 @@ struct user_entry {
 /* One row each in jobs.c's table: what the worker runs, and what the
  * transport thread applies with the result. */
 enum job_kind {
-    JOB_AUTH,          /* session_auth.c */
-    JOB_REPLAY,        /* replay.c */
-    JOB_ALERTS,        /* replay.c */
-    JOB_OWNERS,        /* usage.c */
-    JOB_USAGE,         /* usage.c */
-    JOB_USERS,         /* recheck.c */
-    JOB_EVENTS,        /* hub.c; from the listener, skips the worker */
-    JOB_COMMANDS,      /* commands.c: commands changed, for users */
-    JOB_DEVICE_CLAIM,  /* commands.c: a device's deliverable commands */
-    JOB_DEVICE_ANSWER, /* commands.c: a device session's command_result */
+    JOB_AUTH,   /* session_auth.c */
+    JOB_REPLAY, /* replay.c */
+    JOB_ALERTS, /* replay.c */
+    JOB_OWNERS, /* usage.c */
+    JOB_USAGE,  /* usage.c */
+    JOB_USERS,  /* recheck.c */
+    JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+
+    /* chat.c */
+    JOB_CHAT_SEND,
+    JOB_CHAT_READ,
+    JOB_CHAT_TYPING,
+    JOB_CHAT_DELIVER,
+
+    /* commands.c */
+    JOB_COMMANDS,      /* commands changed, for users */
+    JOB_DEVICE_CLAIM,  /* a device's deliverable commands */
+    JOB_DEVICE_ANSWER, /* a device session's command_result */
     JOB_KINDS
 };
 
@@ -181,7 +196,11 @@ struct job {
     char *answer_result, *answer_error;
     struct command command;
     bool changed;
+    /* CHAT_*: chat.c's (chat_job_free) */
+    struct chat_job *chat;
 };
+
+struct chat_job; /* chat.c */
 
 struct job_queue {
     struct job *head, *tail;
@@ -222,8 +241,18 @@ struct hub_counters {
     atomic_int open_sessions;
     atomic_ulong alerts_delivered;
     atomic_ulong usage_sent;
+    atomic_ulong chat_sent;
     atomic_ulong messages_dropped;
     atomic_ulong closed[HUB_CLOSED_REASONS];
+};
+
+/* chat.c: typing waiting for the job in flight to finish, then announced in
+ * one batch (one NOTIFY for all of them). */
+struct chat_typing_batch {
+    struct chat_typing *items;
+    long long *session_ids; /* who to tell when an item is refused */
+    int n, cap;
+    bool in_flight; /* a typing job is queued or running */
 };
 
 struct hub {
@@ -247,6 +276,12 @@ struct hub {
     bool user_check_in_flight;
 
     struct jobs jobs;
+
+    /* chat.c */
+    long long instance_id;           /* random: tells this instance's sessions in announcements */
+    struct chat_typing_batch typing; /* typing waiting for the next batch */
+    struct idmap typing_seen; /* sender -> typing_seen: the same user typing on two instances is
+                                 passed on once per HUB_TYPING_INTERVAL_S too */
 
     /* read by /metrics on other threads */
     struct hub_counters counters;
@@ -326,6 +361,10 @@ enum out_type {
     OUT_ERROR,
     OUT_COMMAND,
     OUT_COMMAND_ACK,
+    OUT_CHAT_SENT,
+    OUT_CHAT_MESSAGE,
+    OUT_CHAT_TYPING,
+    OUT_CHAT_READ,
     OUT_TYPES
 };
 
@@ -356,6 +395,28 @@ struct out_error {
     const char *message;
     const char *field;   /* or NULL */
     long long device_id; /* or 0 */
+    /* a refused chat.send's: its client_msg_id as JSON text, or NULL */
+    const char *client_msg_id;
+    long long conversation_id; /* or 0 */
+    int retry_after;           /* rate_limited: seconds; or 0 */
+};
+
+struct out_chat_sent {
+    const char *client_msg_id;          /* JSON text as the client sent it, or NULL: null */
+    const struct chat_message *message; /* borrowed */
+};
+
+struct out_chat_message {
+    const struct chat_message *message; /* borrowed */
+};
+
+struct out_chat_typing {
+    long long conversation_id, user_id;
+    const char *name; /* borrowed */
+};
+
+struct out_chat_read {
+    long long conversation_id, reader_id, up_to_id, read_at;
 };
 
 struct out_message {
@@ -367,6 +428,10 @@ struct out_message {
         struct out_error error;
         struct out_command command;
         struct out_command_ack ack;
+        struct out_chat_sent chat_sent;
+        struct out_chat_message chat_message;
+        struct out_chat_typing chat_typing;
+        struct out_chat_read chat_read;
     } u;
 };
 
@@ -383,6 +448,39 @@ bool protocol_send_text(struct hub *h, struct hub_session *s, enum out_type type
 bool protocol_send(struct hub *h, struct hub_session *s, const struct out_message *m);
 void protocol_send_error(struct hub *h, struct hub_session *s, const char *code,
                          const char *message, const char *field, long long device_id);
+
+/* ---- chat.c ---------------------------------------------------------------- */
+
+/* A chat.send, as parsed (borrowed from the message). */
+struct in_chat_send {
+    long long conversation_id;
+    const char *text;          /* checked: api/chat_text.h */
+    const char *client_msg_id; /* JSON text of a string or integer, or NULL */
+};
+
+/* Stores the message on the worker; s gets chat.sent or an error. */
+void chat_send(struct hub *h, struct hub_session *s, const struct in_chat_send *m);
+/* Announces that s's user types, at most once per HUB_TYPING_INTERVAL_S per
+ * user and conversation (more are dropped without an answer). At once when
+ * no typing job is in flight; otherwise with the others that came meanwhile,
+ * as one batch when it is done. */
+void chat_typing(struct hub *h, struct hub_session *s, long long conversation_id, double now);
+/* Marks the other side's messages up to up_to_id read. */
+void chat_read(struct hub *h, struct hub_session *s, long long conversation_id, long long up_to_id);
+/* Announcements from the listener: messages and typing names are read by
+ * the worker, reads go out at once. */
+void chat_on_events(struct hub *h, const struct listener_events *ev);
+void chat_job_free(struct chat_job *c);
+/* Frees typing not announced yet (the hub is going away). */
+void chat_free(struct hub *h);
+void chat_run_send(struct hub *h, struct job *j);
+void chat_apply_send(struct hub *h, struct job *j, double now);
+void chat_run_read(struct hub *h, struct job *j);
+void chat_apply_read(struct hub *h, struct job *j, double now);
+void chat_run_typing(struct hub *h, struct job *j);
+void chat_apply_typing(struct hub *h, struct job *j, double now);
+void chat_run_deliver(struct hub *h, struct job *j);
+void chat_apply_deliver(struct hub *h, struct job *j, double now);
 
 /* ---- session_auth.c -------------------------------------------------------- */
 

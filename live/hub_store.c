@@ -83,6 +83,41 @@ static enum status store_commands_answer(void *ctx, long long device_id, long lo
     WITH_CONN(app, db_commands_answer(conn, device_id, id, answer, out, changed));
 }
 
+static enum status store_chat_post(void *ctx, const struct chat_post *in, struct chat_message *out,
+                                   int *retry_after_s)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_chat_post(conn, in, out, retry_after_s));
+}
+
+static enum status store_chat_read(void *ctx, const struct chat_read *in,
+                                   struct chat_read_result *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_chat_mark_read(conn, in, out));
+}
+
+static enum status store_chat_typing(void *ctx, const struct chat_typing *in, int n,
+                                     enum status *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_chat_typing(conn, in, n, out));
+}
+
+static enum status store_chat_messages(void *ctx, const long long *ids, int n,
+                                       struct chat_message_list *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_chat_messages_by_ids(conn, ids, n, out));
+}
+
+static enum status store_user_names(void *ctx, const long long *ids, int n,
+                                    char (*out)[USER_NAME_MAX * 4 + 1])
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_chat_user_names(conn, ids, n, out));
+}
+
 struct hub_store hub_store_for_app(struct app *app)
 {
     return (struct hub_store){
@@ -96,6 +131,11 @@ struct hub_store hub_store_for_app(struct app *app)
         .commands_by_ids = store_commands_by_ids,
         .commands_claim = store_commands_claim,
         .commands_answer = store_commands_answer,
+        .chat_post = store_chat_post,
+        .chat_read = store_chat_read,
+        .chat_typing = store_chat_typing,
+        .chat_messages = store_chat_messages,
+        .user_names = store_user_names,
         .ctx = app,
     };
 }

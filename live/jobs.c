@@ -23,6 +23,10 @@ static const struct job_row {
     [JOB_COMMANDS] = {commands_run_read, commands_apply_read},
     [JOB_DEVICE_CLAIM] = {commands_run_claim, commands_apply_claim},
     [JOB_DEVICE_ANSWER] = {commands_run_answer, commands_apply_answer},
+    [JOB_CHAT_SEND] = {chat_run_send, chat_apply_send},
+    [JOB_CHAT_READ] = {chat_run_read, chat_apply_read},
+    [JOB_CHAT_TYPING] = {chat_run_typing, chat_apply_typing},
+    [JOB_CHAT_DELIVER] = {chat_run_deliver, chat_apply_deliver},
 };
 
 static void queue_push(struct job_queue *q, struct job *j)
@@ -69,6 +73,7 @@ void job_free(struct job *j)
     command_clear(&j->command);
     free(j->answer_result);
     free(j->answer_error);
+    chat_job_free(j->chat);
     free(j);
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "../api/command_input.h"
+#include "../api/chat_text.h"
 #include "../api/resources.h"
 #include "../base/timefmt.h"
 #include "hub_internal.h"
@@ -74,6 +75,13 @@ static bool render_error(const struct out_message *m, json_t *o)
         ok = !json_object_set_new(o, "field", json_string(e->field));
     if (ok && e->device_id)
         ok = !json_object_set_new(o, "device_id", json_integer(e->device_id));
+    if (ok && e->conversation_id)
+        ok = !json_object_set_new(o, "conversation_id", json_integer(e->conversation_id));
+    if (ok && e->client_msg_id)
+        ok = !json_object_set_new(o, "client_msg_id",
+                                  json_loads(e->client_msg_id, JSON_DECODE_ANY, NULL));
+    if (ok && e->retry_after)
+        ok = !json_object_set_new(o, "retry_after", json_integer(e->retry_after));
     return ok;
 }
 
@@ -90,6 +98,42 @@ static bool render_command_ack(const struct out_message *m, json_t *o)
                                 json_string(command_status_name(m->u.ack.status)));
 }
 
+static bool render_chat_sent(const struct out_message *m, json_t *o)
+{
+    const struct out_chat_sent *c = &m->u.chat_sent;
+    json_t *id =
+        c->client_msg_id ? json_loads(c->client_msg_id, JSON_DECODE_ANY, NULL) : json_null();
+    json_t *message = chat_message_to_json(c->message);
+    bool ok = id && message;
+    ok = ok && !json_object_set(o, "client_msg_id", id) && !json_object_set(o, "message", message);
+    json_decref(id);
+    json_decref(message);
+    return ok;
+}
+
+static bool render_chat_message(const struct out_message *m, json_t *o)
+{
+    json_t *message = chat_message_to_json(m->u.chat_message.message);
+    return message && !json_object_set_new(o, "message", message);
+}
+
+static bool render_chat_typing(const struct out_message *m, json_t *o)
+{
+    const struct out_chat_typing *t = &m->u.chat_typing;
+    return !json_object_set_new(o, "conversation_id", json_integer(t->conversation_id)) &&
+           !json_object_set_new(o, "user_id", json_integer(t->user_id)) &&
+           !json_object_set_new(o, "name", json_string(t->name));
+}
+
+static bool render_chat_read(const struct out_message *m, json_t *o)
+{
+    const struct out_chat_read *r = &m->u.chat_read;
+    return !json_object_set_new(o, "conversation_id", json_integer(r->conversation_id)) &&
+           !json_object_set_new(o, "reader_id", json_integer(r->reader_id)) &&
+           !json_object_set_new(o, "up_to_id", json_integer(r->up_to_id)) &&
+           !json_object_set_new(o, "read_at", resource_time_or_null(r->read_at));
+}
+
 static const struct outbound_row {
     const char *type;
     unsigned kinds; /* KIND_BIT_*: who may be sent it */
@@ -101,6 +145,10 @@ static const struct outbound_row {
     [OUT_ERROR] = {"error", KIND_BIT_USER | KIND_BIT_DEVICE, render_error},
     [OUT_COMMAND] = {"command", KIND_BIT_USER | KIND_BIT_DEVICE, render_command},
     [OUT_COMMAND_ACK] = {"command_ack", KIND_BIT_DEVICE, render_command_ack},
+    [OUT_CHAT_SENT] = {"chat.sent", KIND_BIT_USER, render_chat_sent},
+    [OUT_CHAT_MESSAGE] = {"chat.message", KIND_BIT_USER, render_chat_message},
+    [OUT_CHAT_TYPING] = {"chat.typing", KIND_BIT_USER, render_chat_typing},
+    [OUT_CHAT_READ] = {"chat.read", KIND_BIT_USER, render_chat_read},
 };
 
 const char *protocol_out_name(enum out_type type)
@@ -249,11 +297,101 @@ static void in_command_result(struct hub *h, struct hub_session *s, json_t *msg,
     commands_answer_begin(h, s, id, &answer, result);
 }
 
+/* A chat message's conversation_id, or false after answering invalid_field. */
+static bool chat_conversation_id(struct hub *h, struct hub_session *s, json_t *msg, long long *out)
+{
+    if (get_id(msg, "conversation_id", out))
+        return true;
+    protocol_send_error(h, s, "invalid_field", "conversation_id must be a positive integer",
+                        "conversation_id", 0);
+    return false;
+}
+
+/* client_msg_id: absent or null (NULL), a string of at most
+ * HUB_CLIENT_MSG_ID_MAX bytes or an integer, kept as JSON text (caller
+ * frees) to be echoed as sent. False when it is none of these. */
+static bool chat_client_msg_id(json_t *msg, char **out)
+{
+    json_t *v = json_object_get(msg, "client_msg_id");
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) &&
+        !(json_is_string(v) && json_string_length(v) <= HUB_CLIENT_MSG_ID_MAX))
+        return false;
+    *out = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    return *out != NULL;
+}
+
+/* {"type":"chat.send","conversation_id":N,"text":"...","client_msg_id":X?}:
+ * stored, then answered chat.sent with the message. */
+static void in_chat_send(struct hub *h, struct hub_session *s, json_t *msg, double now)
+{
+    (void)now;
+    struct in_chat_send m;
+    char *client_msg_id;
+    if (!chat_client_msg_id(msg, &client_msg_id)) {
+        protocol_send_error(h, s, "invalid_field",
+                            "client_msg_id must be a string of at most 128 bytes or an integer",
+                            "client_msg_id", 0);
+        return;
+    }
+    json_t *text = json_object_get(msg, "text");
+    const char *why = json_is_string(text)
+                          ? chat_text_problem(json_string_value(text), json_string_length(text))
+                          : "text must be a string";
+    struct out_message error = {.type = OUT_ERROR,
+                                .u.error = {.code = "invalid_field",
+                                            .message = why,
+                                            .field = "text",
+                                            .client_msg_id = client_msg_id}};
+    if (!get_id(msg, "conversation_id", &m.conversation_id)) {
+        error.u.error.message = "conversation_id must be a positive integer";
+        error.u.error.field = "conversation_id";
+        protocol_send(h, s, &error);
+    } else if (why) {
+        error.u.error.conversation_id = m.conversation_id;
+        protocol_send(h, s, &error);
+    } else {
+        m.text = json_string_value(text);
+        m.client_msg_id = client_msg_id;
+        chat_send(h, s, &m);
+    }
+    free(client_msg_id);
+}
+
+/* {"type":"chat.typing","conversation_id":N}: passed on to the other side. */
+static void in_chat_typing(struct hub *h, struct hub_session *s, json_t *msg, double now)
+{
+    long long conversation_id;
+    if (chat_conversation_id(h, s, msg, &conversation_id))
+        chat_typing(h, s, conversation_id, now);
+}
+
+/* {"type":"chat.read","conversation_id":N,"up_to_id":M}: the other side's
+ * messages up to M are read. */
+static void in_chat_read(struct hub *h, struct hub_session *s, json_t *msg, double now)
+{
+    (void)now;
+    long long conversation_id, up_to_id;
+    if (!chat_conversation_id(h, s, msg, &conversation_id))
+        return;
+    if (!get_id(msg, "up_to_id", &up_to_id)) {
+        protocol_send_error(h, s, "invalid_field", "up_to_id must be a positive integer",
+                            "up_to_id", 0);
+        return;
+    }
+    chat_read(h, s, conversation_id, up_to_id);
+}
+
 static const struct inbound_route INBOUND[] = {
     {"auth", KIND_BIT_UNAUTH | KIND_BIT_USER, in_auth},
     {"subscribe", KIND_BIT_USER, in_subscribe},
     {"unsubscribe", KIND_BIT_USER, in_unsubscribe},
     {"command_result", KIND_BIT_DEVICE, in_command_result},
+    {"chat.send", KIND_BIT_USER, in_chat_send},     /* the support chat (live/chat.c) */
+    {"chat.typing", KIND_BIT_USER, in_chat_typing}, /* " */
+    {"chat.read", KIND_BIT_USER, in_chat_read},     /* " */
 };
 
 const struct inbound_route *protocol_inbound_table(size_t *n)

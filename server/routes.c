@@ -6,6 +6,7 @@
 #include "../handlers/auth.h"
 #include "../handlers/commands.h"
 #include "../handlers/broker_auth.h"
+#include "../handlers/chat.h"
 #include "../handlers/consumption.h"
 #include "../handlers/devices.h"
 #include "../handlers/measurements.h"
@@ -99,6 +100,13 @@ const struct route ROUTES[] = {
        broker_auth_admit),
     RA("POST", "/api/v1/broker/auth/topic", broker_auth_topic, ACCESS_ANYONE, BODY_FORM,
        broker_auth_admit),
+    Q("GET", "/api/v1/conversations", chat_conversations_list, ACCESS_ADMIN, BODY_NONE),
+    Q("GET", "/api/v1/me/conversation", chat_me_conversation, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/conversations/{id}/messages", chat_messages_list, ACCESS_USER, BODY_NONE),
+    Q("POST", "/api/v1/conversations/{id}/messages", chat_messages_post, ACCESS_USER, BODY_JSON),
+    Q("GET", "/api/v1/conversations/{id}/messages/{message_id}", chat_message_get, ACCESS_USER,
+      BODY_NONE),
+    Q("POST", "/api/v1/conversations/{id}/read", chat_read_post, ACCESS_USER, BODY_JSON),
 };
 
 const size_t ROUTES_COUNT = sizeof ROUTES / sizeof ROUTES[0];

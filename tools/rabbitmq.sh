@@ -149,6 +149,12 @@ make_secrets() {
     (
         umask 077
         if [[ ! -s $DIR/password ]]; then
+            # The user and its password are made at the node's first boot only.
+            [[ ! -d $DIR/mnesia ]] || {
+                echo "$PROG: $DIR/password is gone but the node's data is not;" \
+                    "'$PROG destroy' starts over" >&2
+                exit 1
+            }
             openssl rand -hex 24 >"$DIR/password.new"
             mv "$DIR/password.new" "$DIR/password"
         fi
@@ -237,6 +243,11 @@ print_summary() {
 
 cmd_start() {
     if is_running; then
+        # Its configuration was written when it started; a new one needs a restart.
+        if [[ -n ${HTTP_PORT:-} && $HTTP_PORT != "$HTTP_PORT_FOR_AUTH" ]]; then
+            echo "$PROG: the running node asks Wattline on port $HTTP_PORT_FOR_AUTH about" \
+                "MQTT logins, not $HTTP_PORT; '$PROG stop' and start it again to change that" >&2
+        fi
         print_summary
         return 0
     fi

@@ -726,6 +726,48 @@ describe('a tour of the API', () => {
     assert.equal(bad.status, 400);
   });
 
+  test('chat: conversations, messages, reads and their failures', async () => {
+    const admin = { token: ctx.admin.token };
+    const mine = await call('GET', '/api/v1/me/conversation', { token: client.token });
+    assert.equal(mine.status, 200, mine.text);
+    const conv = mine.json.id;
+    const base = `/api/v1/conversations/${conv}`;
+    const notClient = await call('GET', '/api/v1/me/conversation', admin);
+    assert.equal(notClient.status, 404);
+    const sent = await call('POST', `${base}/messages`,
+      { token: client.token, body: { text: 'Hello <b>support</b>' } });
+    assert.equal(sent.status, 201, sent.text);
+    await call('GET', sent.headers.get('location'), admin);
+    await call('POST', `${base}/messages`, { ...admin, body: { text: 'Hi!' } });
+    const tooLong = await call('POST', `${base}/messages`,
+      { token: client.token, body: { text: 'x'.repeat(4001) } });
+    assert.equal(tooLong.status, 422);
+    const page = await call('GET', `${base}/messages?limit=1`, { token: client.token });
+    await call('GET', `${base}/messages?cursor=${page.json.next_cursor}`, { token: client.token });
+    await call('GET', `${base}/messages?before_id=${sent.json.id}`, admin);
+    const badBefore = await call('GET', `${base}/messages?before_id=x`, admin);
+    assert.equal(badBefore.status, 400);
+    const list = await call('GET', '/api/v1/conversations?limit=1&unread=true', admin);
+    assert.equal(list.status, 200, list.text);
+    await call('GET', '/api/v1/conversations?cursor=zzz', admin);
+    const forbidden = await call('GET', '/api/v1/conversations', { token: client.token });
+    assert.equal(forbidden.status, 403);
+    const read = await call('POST', `${base}/read`, { ...admin, body: { up_to_id: sent.json.id } });
+    assert.equal(read.status, 204);
+    const badRead = await call('POST', `${base}/read`, { ...admin, body: { up_to: 1 } });
+    assert.equal(badRead.status, 422);
+    const other = await h.createUser(ctx.server, { role: 'client' });
+    const otherToken = (await h.login(ctx.server, other.email, other.password)).access_token;
+    const notYours = await call('GET', `${base}/messages`, { token: otherToken });
+    assert.equal(notYours.status, 404);
+    for (let i = 0; i < 30; i++) {
+      await ctx.api('POST', `${base}/messages`, { token: client.token, body: { text: `m${i}` } });
+    }
+    const limited = await call('POST', `${base}/messages`,
+      { token: client.token, body: { text: 'one too many' } });
+    assert.equal(limited.status, 429);
+  });
+
   test('operations, and the answers any request may get', async () => {
     for (const p of ['/healthz', '/readyz', '/metrics', '/api/v1/config', '/api/v1/openapi.json']) {
       assert.equal((await call('GET', p)).status, 200);
@@ -826,6 +868,41 @@ describe('the WebSocket messages', () => {
     assertMessage('client', unsubscribe);
     c.send(unsubscribe);
     for (const msg of c.messages) assertMessage('server', msg);
+  });
+
+  test('the chat messages validate against x-websocket', async () => {
+    const account = await h.createUser(ctx.server, { role: 'client' });
+    const token = (await h.login(ctx.server, account.email, account.password)).access_token;
+    const conv = (await ctx.api('GET', '/api/v1/me/conversation', { token })).json.id;
+    const config = await ctx.api('GET', '/api/v1/config');
+    const client = await wsc.session(config.json.ws_url, token);
+    const admin = await wsc.session(config.json.ws_url, ctx.admin.token);
+    sockets.push(client, admin);
+    const send = { type: 'chat.send', conversation_id: conv, text: 'hi', client_msg_id: 'c1' };
+    assertMessage('client', send);
+    client.send(send);
+    assertMessage('server', await client.next('chat.sent'));
+    const message = await admin.next('chat.message');
+    assertMessage('server', message);
+    const typing = { type: 'chat.typing', conversation_id: conv };
+    assertMessage('client', typing);
+    client.send(typing);
+    assertMessage('server', await admin.next('chat.typing'));
+    const read = { type: 'chat.read', conversation_id: conv, up_to_id: message.message.id };
+    assertMessage('client', read);
+    admin.send(read);
+    assertMessage('server', await client.next('chat.read'));
+    client.send({ type: 'chat.send', conversation_id: 999999999, text: 'x', client_msg_id: 2 });
+    assertMessage('server', await client.next('error'));
+    client.send({ type: 'chat.send', conversation_id: conv, text: '' });
+    assertMessage('server', await client.next('error'));
+    for (let i = 0; i < 30; i++) {
+      client.send({ type: 'chat.send', conversation_id: conv, text: `m${i}`, client_msg_id: i });
+    }
+    const limited = await client.next('error', 10000);
+    assert.equal(limited.code, 'rate_limited');
+    assertMessage('server', limited);
+    for (const msg of [...client.messages, ...admin.messages]) assertMessage('server', msg);
   });
 
   // Opens a socket, sends raw, and checks the close against x-websocket.closeCodes.

@@ -239,6 +239,87 @@ static enum status fake_user_roles(void *ctx, const long long *ids, int n, enum 
     return STATUS_OK;
 }
 
+/* Chat: conversation c belongs to client c / 100; every 7th is missing. */
+static bool chat_visible(long long conversation_id, long long owner_scope)
+{
+    return conversation_id % 7 != 0 && (!owner_scope || owner_scope == conversation_id / 100);
+}
+
+static enum status fake_chat_post(void *ctx, const struct chat_post *in, struct chat_message *out,
+                                  int *retry_after_s)
+{
+    (void)ctx;
+    memset(out, 0, sizeof *out);
+    *retry_after_s = in->conversation_id % 5 == 0 ? 3 : 0; /* some clients sent too many */
+    if (!chat_visible(in->conversation_id, in->owner_scope))
+        return STATUS_NOT_FOUND;
+    if (*retry_after_s)
+        return STATUS_OK;
+    *out = (struct chat_message){.id = in->conversation_id + 1,
+                                 .conversation_id = in->conversation_id,
+                                 .sender_id = in->sender_id,
+                                 .sender_role = in->sender_role,
+                                 .text = strdup(in->text),
+                                 .created_at = 1700000000000000LL,
+                                 .client_id = in->conversation_id / 100};
+    return out->text ? STATUS_OK : STATUS_INTERNAL;
+}
+
+static enum status fake_chat_read(void *ctx, const struct chat_read *in,
+                                  struct chat_read_result *out)
+{
+    (void)ctx;
+    *out = (struct chat_read_result){.client_id = in->conversation_id / 100,
+                                     .newly_read = 1,
+                                     .up_to_id = in->up_to_id,
+                                     .read_at = 1700000000000000LL};
+    return chat_visible(in->conversation_id, in->owner_scope) ? STATUS_OK : STATUS_NOT_FOUND;
+}
+
+static enum status fake_chat_typing(void *ctx, const struct chat_typing *in, int n,
+                                    enum status *out)
+{
+    (void)ctx;
+    for (int i = 0; i < n; i++)
+        out[i] =
+            chat_visible(in[i].conversation_id, in[i].owner_scope) ? STATUS_OK : STATUS_NOT_FOUND;
+    return n % 11 == 10 ? STATUS_UNAVAILABLE : STATUS_OK; /* now and then the database is away */
+}
+
+static enum status fake_chat_messages(void *ctx, const long long *ids, int n,
+                                      struct chat_message_list *out)
+{
+    (void)ctx;
+    out->items = calloc((size_t)n + 1, sizeof *out->items);
+    out->count = 0;
+    if (!out->items)
+        return STATUS_INTERNAL;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] % 7 == 0)
+            continue; /* deleted with its user since */
+        struct chat_message *m = &out->items[out->count++];
+        *m = (struct chat_message){.id = ids[i],
+                                   .conversation_id = ids[i] % 1000 + 1,
+                                   .sender_id = ids[i] % 3 + 1,
+                                   .sender_role = ids[i] % 2 ? ROLE_ADMIN : ROLE_CLIENT,
+                                   .text = strdup("hello \"there\""),
+                                   .created_at = 1700000000000000LL,
+                                   .client_id = (ids[i] % 1000 + 1) / 100};
+        if (!m->text)
+            return STATUS_INTERNAL;
+    }
+    return STATUS_OK;
+}
+
+static enum status fake_user_names(void *ctx, const long long *ids, int n,
+                                   char (*out)[USER_NAME_MAX * 4 + 1])
+{
+    (void)ctx;
+    for (int i = 0; i < n; i++)
+        snprintf(out[i], sizeof out[i], "User <%lld>", ids[i]);
+    return STATUS_OK;
+}
+
 /* ---- driving --------------------------------------------------------------- */
 
 struct run {
@@ -359,7 +440,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .authenticate_device = fake_authenticate_device,
                               .commands_by_ids = fake_commands_by_ids,
                               .commands_claim = fake_commands_claim,
-                              .commands_answer = fake_commands_answer};
+                              .commands_answer = fake_commands_answer,
+                              .chat_post = fake_chat_post,
+                              .chat_read = fake_chat_read,
+                              .chat_typing = fake_chat_typing,
+                              .chat_messages = fake_chat_messages,
+                              .user_names = fake_user_names};
     struct run r = {.now = NOW};
     r.hub = hub_create(&(struct hub_limits){.max_sessions = 3,
                                             .max_sessions_per_user = 2,

@@ -274,6 +274,72 @@ static inline enum status fake_commands_by_ids(void *ctx, const long long *ids, 
     return STATUS_OK;
 }
 
+/* ---- fake chat store ------------------------------------------------------
+ * Conversation c belongs to client c / 100 (conversation 100 -> user 1);
+ * 999 does not exist. Messages read by id are in conversation 100. */
+
+static int chat_posts, chat_reads, chat_typings, chat_message_reads;
+static bool chat_rate_limited;
+static long long chat_next_id;
+
+static inline bool fake_chat_visible(long long conversation_id, long long owner_scope)
+{
+    return conversation_id != 999 && (!owner_scope || owner_scope == conversation_id / 100);
+}
+
+static inline enum status fake_chat_post(void *ctx, const struct chat_post *in,
+                                         struct chat_message *out, int *retry_after_s)
+{
+    (void)ctx;
+    chat_posts++;
+    memset(out, 0, sizeof *out);
+    *retry_after_s = 0;
+    if (!fake_chat_visible(in->conversation_id, in->owner_scope))
+        return STATUS_NOT_FOUND;
+    if (chat_rate_limited) {
+        *retry_after_s = 12;
+        return STATUS_OK;
+    }
+    *out = (struct chat_message){.id = ++chat_next_id,
+                                 .conversation_id = in->conversation_id,
+                                 .sender_id = in->sender_id,
+                                 .sender_role = in->sender_role,
+                                 .text = strdup(in->text),
+                                 .created_at = 1700000000000000LL,
+                                 .client_id = in->conversation_id / 100};
+    return STATUS_OK;
+}
+
+static inline enum status fake_chat_read(void *ctx, const struct chat_read *in,
+                                         struct chat_read_result *out)
+{
+    (void)ctx;
+    chat_reads++;
+    memset(out, 0, sizeof *out);
+    if (!fake_chat_visible(in->conversation_id, in->owner_scope))
+        return STATUS_NOT_FOUND;
+    *out = (struct chat_read_result){.client_id = in->conversation_id / 100,
+                                     .newly_read = 1,
+                                     .up_to_id = in->up_to_id,
+                                     .read_at = 1700000000000000LL};
+    return STATUS_OK;
+}
+
+static int chat_typing_batches; /* store calls: typing announced together */
+
+static inline enum status fake_chat_typing(void *ctx, const struct chat_typing *in, int n,
+                                           enum status *out)
+{
+    (void)ctx;
+    chat_typing_batches++;
+    for (int i = 0; i < n; i++) {
+        chat_typings++;
+        out[i] = fake_chat_visible(in[i].conversation_id, in[i].owner_scope) ? STATUS_OK
+                                                                               : STATUS_NOT_FOUND;
+    }
+    return STATUS_OK;
+}
+
 static inline enum status fake_commands_claim(void *ctx, long long device_id,
                                               struct command_list *out)
 {
@@ -305,6 +371,33 @@ static inline enum status fake_commands_answer(void *ctx, long long device_id, l
     return STATUS_OK;
 }
 
+static inline enum status fake_chat_messages(void *ctx, const long long *ids, int n,
+                                             struct chat_message_list *out)
+{
+    (void)ctx;
+    chat_message_reads++;
+    out->items = calloc((size_t)n, sizeof *out->items);
+    out->count = n;
+    for (int i = 0; i < n; i++)
+        out->items[i] = (struct chat_message){.id = ids[i],
+                                              .conversation_id = 100,
+                                              .sender_id = 1,
+                                              .sender_role = ROLE_CLIENT,
+                                              .text = strdup("hello"),
+                                              .created_at = 1700000000000000LL,
+                                              .client_id = 1};
+    return STATUS_OK;
+}
+
+static inline enum status fake_user_names(void *ctx, const long long *ids, int n,
+                                          char (*out)[USER_NAME_MAX * 4 + 1])
+{
+    (void)ctx;
+    for (int i = 0; i < n; i++)
+        snprintf(out[i], sizeof out[i], "User %lld", ids[i]);
+    return STATUS_OK;
+}
+
 /* ---- fixture ------------------------------------------------------------- */
 
 struct fixture {
@@ -324,6 +417,9 @@ static inline int setup(void **state)
     answers_stored = 0;
     queued_id = 0;
     memset(user_deleted, 0, sizeof user_deleted);
+    chat_posts = chat_reads = chat_typings = chat_typing_batches = chat_message_reads = 0;
+    chat_rate_limited = false;
+    chat_next_id = 0;
     struct fixture *f = calloc(1, sizeof *f);
     struct hub_store store = {.authenticate = fake_authenticate,
                               .alerts_since = fake_alerts_since,
@@ -334,7 +430,12 @@ static inline int setup(void **state)
                               .authenticate_device = fake_authenticate_device,
                               .commands_by_ids = fake_commands_by_ids,
                               .commands_claim = fake_commands_claim,
-                              .commands_answer = fake_commands_answer};
+                              .commands_answer = fake_commands_answer,
+                              .chat_post = fake_chat_post,
+                              .chat_read = fake_chat_read,
+                              .chat_typing = fake_chat_typing,
+                              .chat_messages = fake_chat_messages,
+                              .user_names = fake_user_names};
     f->hub = hub_create(&(struct hub_limits){.max_sessions = 3,
                                              .max_sessions_per_user = 2,
                                              .max_unauth_per_addr = 4,

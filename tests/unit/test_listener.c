@@ -37,10 +37,35 @@ static void test_listener_payloads(void **state)
     }
 }
 
+/* The chat's arrays are whole tuples of integers >= 0 (an origin of 0 is REST). */
+static void test_listener_chat_tuples(void **state)
+{
+    (void)state;
+    struct listener_events ev;
+    assert_true(
+        listener_parse_payload("{\"chat_messages\":[5,1,0,0,6,2,77,3],\"chat_typing\":[1,2,3,1],"
+                               "\"chat_reads\":[1,2,3,2,5,1700000000000000]}",
+                               &ev));
+    assert_int_equal(ev.nchat_messages, 2);
+    assert_int_equal(ev.chat_messages[4], 6);
+    assert_int_equal(ev.chat_messages[6], 77);
+    assert_int_equal(ev.nchat_typing, 1);
+    assert_int_equal(ev.nchat_reads, 1);
+    assert_int_equal(ev.chat_reads[5], 1700000000000000LL);
+    listener_events_free(&ev);
+    const char *bad[] = {"{\"chat_messages\":[5,1,0]}", "{\"chat_typing\":[1,2,3]}",
+                         "{\"chat_reads\":[1,2,3,2,5,-1]}", "{\"chat_messages\":5}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_false(listener_parse_payload(bad[i], &ev));
+        assert_null(ev.chat_messages);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listener_payloads),
+        cmocka_unit_test(test_listener_chat_tuples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

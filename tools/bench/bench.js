@@ -15,6 +15,7 @@ const alerts = require('./scenarios/alerts');
 const batch = require('./scenarios/batch');
 const broker = require('./scenarios/broker');
 const rabbit = require('./lib/rabbit');
+const chat = require('./scenarios/chat');
 const ingest = require('./scenarios/ingest');
 const memory = require('./scenarios/memory');
 const queries = require('./scenarios/queries');
@@ -30,6 +31,8 @@ const FULL = {
   alertSessions: 1000,
   alertCount: 1000,
   alertRate: 100,
+  chatMessages: 400,
+  chatRate: 20,
   idleSessions: 10000,
   chartSeconds: 10,
   brokerMessages: 100000,
@@ -47,6 +50,7 @@ const QUICK = {
   batchSeconds: 3,
   alertSessions: 100,
   alertCount: 100,
+  chatMessages: 60,
   idleSessions: 1000,
   chartSeconds: 3,
   brokerMessages: 10000,
@@ -56,7 +60,7 @@ const SERVER_SETTINGS_SHOWN = ['HTTP_THREADS', 'QUERY_WORKERS', 'DB_POOL_SIZE', 
   'ACCESS_TOKEN_TTL', 'WS_MAX_SESSIONS', 'WS_MAX_SESSIONS_PER_USER', 'MAX_CONNECTIONS',
   'MAX_CONNECTIONS_PER_IP'];
 
-const SCENARIOS = ['memory', 'alerts', 'ingestion', 'batch', 'queries', 'broker'];
+const SCENARIOS = ['memory', 'alerts', 'chat', 'ingestion', 'batch', 'queries', 'broker'];
 
 // BENCH_ONLY=alerts,queries runs just those (for profiling one of them); default all.
 function selectedScenarios() {
@@ -102,6 +106,7 @@ async function runAll(ctx, results) {
     results.phase_seconds.memory = (Date.now() - started) / 1000;
   }
   if (only.has('alerts')) await phase(results, 'alerts', () => alerts.run(ctx));
+  if (only.has('chat')) await phase(results, 'chat', () => chat.run(ctx));
   if (only.has('ingestion')) await phase(results, 'ingestion', () => ingest.run(ctx));
   if (only.has('batch')) await phase(results, 'batch', () => batch.run(ctx));
   if (only.has('queries')) await phase(results, 'queries', () => queries.run(ctx));
@@ -133,6 +138,7 @@ async function main() {
     log('starting a private RabbitMQ node (tools/rabbitmq.sh)');
     node = await rabbit.start(ctx.work);
     ctx.amqpUrl = node.amqpUrl;
+    ctx.rabbitPid = node.pid;
   }
   ctx.server = new Server({ databaseUrl: pg.URL, work: ctx.work,
     env: ctx.amqpUrl ? { AMQP_URL: ctx.amqpUrl } : {} });

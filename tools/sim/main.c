@@ -7,9 +7,12 @@
  *   client, retry          the HTTP exchange and the retry policy
  *   meter, run             one device's bookkeeping, the event loop
  *   devices, progress      the gateway's device list, what people see
+ *   broker, link,          --amqp and --mqtt: names and bodies, the connection,
+ *   broker_run             the loop that publishes instead of POSTing
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "broker_run.h"
 #include "devices.h"
 #include "meter.h"
 #include "progress.h"
@@ -48,6 +51,9 @@ struct options {
     const char *spool;
     const char *devices;
     const char *print;
+    const char *amqp;
+    const char *mqtt;
+    struct broker_device device; /* --device-id or --serial */
     uint64_t seed;
     bool quiet;
     size_t max_connections;
@@ -68,6 +74,8 @@ static void usage(FILE *out)
         "household]\n"
         "                    [--interval 10m] [--speed N] [--backfill FROM..TO] [--spool FILE]\n"
         "                    [--devices FILE] [--cacert FILE] [--quiet] [more options]\n"
+        "       wattline-sim (--amqp URL | --mqtt URL) (--device-id N | --serial S) [--token T |\n"
+        "                    --token-file F] [the same source, timing and spool options]\n"
         "\n"
         "Simulates smart meters posting readings to a Wattline server (POST "
         "/api/v1/measurements).\n"
@@ -108,6 +116,18 @@ static void usage(FILE *out)
         "with the same spool resends what is pending and continues where the run stopped.\n"
         "  --spool FILE          spool file (default " DEFAULT_SPOOL "; with --devices, a\n"
         "                        directory, default " DEFAULT_SPOOL_DIR ", one NAME.spool each)\n"
+        "\n"
+        "Broker (instead of --url: publish to RabbitMQ, which Wattline consumes):\n"
+        "  --amqp URL            amqp://USER:PASSWORD@HOST:5672/%2f (a RabbitMQ user's): each\n"
+        "                        message is Wattline's own body {\"device_id\": N, ...} to the\n"
+        "                        exchange wattline, routing key measurements.<id or serial>,\n"
+        "                        persistent, with publisher confirms; no token needed\n"
+        "  --mqtt URL            mqtt://HOST:1883: QoS 1 to devices/<id or serial>/measurements,\n"
+        "                        logging in with the id or serial and the device token\n"
+        "  --device-id N         the device's id in Wattline (the token does not say it)\n"
+        "  --serial S            or its serial, as the admin set it\n"
+        "  A reading leaves the spool only once the broker confirmed its message; a rejected\n"
+        "  message or a lost connection is retried with the same backoff (reconnecting).\n"
         "\n"
         "Gateway:\n"
         "  --devices FILE        drive many meters: one \"TOKEN SOURCE [NAME]\" per line, SOURCE\n"
@@ -179,6 +199,10 @@ enum {
     OPT_SEED,
     OPT_PRINT,
     OPT_VERSION,
+    OPT_AMQP,
+    OPT_MQTT,
+    OPT_DEVICE_ID,
+    OPT_SERIAL,
 };
 
 static const struct option long_options[] = {
@@ -200,6 +224,10 @@ static const struct option long_options[] = {
     {"reading-type", required_argument, NULL, OPT_READING_TYPE},
     {"seed", required_argument, NULL, OPT_SEED},
     {"print", required_argument, NULL, OPT_PRINT},
+    {"amqp", required_argument, NULL, OPT_AMQP},
+    {"mqtt", required_argument, NULL, OPT_MQTT},
+    {"device-id", required_argument, NULL, OPT_DEVICE_ID},
+    {"serial", required_argument, NULL, OPT_SERIAL},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -288,6 +316,22 @@ static int apply_option(struct options *o, int opt, const char *arg)
             return usage_error("--print: \"%s\" is not values or csv", arg);
         o->print = arg;
         return 0;
+    case OPT_AMQP:
+        o->amqp = arg;
+        return 0;
+    case OPT_MQTT:
+        o->mqtt = arg;
+        return 0;
+    case OPT_DEVICE_ID:
+        if (parse_count(arg, 1, INT64_MAX, &n) != 0)
+            return usage_error("--device-id: \"%s\" is not a number >= 1", arg);
+        o->device.id = n;
+        return 0;
+    case OPT_SERIAL:
+        if (!broker_serial_valid(arg))
+            return usage_error("--serial: \"%s\" is not 1-64 of A-Za-z0-9_- (not all digits)", arg);
+        snprintf(o->device.serial, sizeof o->device.serial, "%s", arg);
+        return 0;
     case 'h':
         usage(stdout);
         return 1;
@@ -297,6 +341,28 @@ static int apply_option(struct options *o, int opt, const char *arg)
     default:
         return usage_error("%s", "unknown option or missing argument");
     }
+}
+
+/* --amqp or --mqtt: one device that names itself. 0 or -1 (reported). */
+static int check_broker_options(const struct options *o)
+{
+    if (o->amqp != NULL && o->mqtt != NULL)
+        return usage_error("%s", "--amqp and --mqtt exclude each other");
+    if (o->devices != NULL)
+        return usage_error("%s", "--amqp and --mqtt drive one device: no --devices");
+    if (o->device.id == 0 && o->device.serial[0] == '\0')
+        return usage_error("%s", "--amqp and --mqtt need the device's --device-id or --serial");
+    if (o->device.id != 0 && o->device.serial[0] != '\0')
+        return usage_error("%s", "--device-id and --serial exclude each other");
+    if (o->token != NULL && o->token_file != NULL)
+        return usage_error("%s", "--token and --token-file exclude each other");
+    struct broker_url u;
+    char err[600];
+    if (broker_url_parse(o->amqp ? BROKER_AMQP : BROKER_MQTT, o->amqp ? o->amqp : o->mqtt, &u, err,
+                         sizeof err) != 0)
+        return usage_error("%s", err);
+    broker_url_free(&u);
+    return 0;
 }
 
 /* Checks across options. 0 or -1 (reported). */
@@ -312,6 +378,8 @@ static int check_options(const struct options *o)
         return usage_error("%s", "--csv and --profile exclude each other");
     if (o->print != NULL)
         return o->devices ? usage_error("%s", "--print works on one source, not --devices") : 0;
+    if (o->amqp != NULL || o->mqtt != NULL)
+        return check_broker_options(o);
     if (o->url == NULL)
         return usage_error("%s", "--url is required");
     if (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0)
@@ -343,7 +411,8 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
-    o->set.client.url = o->url;
+    /* Readings go over HTTP only without a broker. */
+    o->set.client.url = o->amqp || o->mqtt ? NULL : o->url;
     return check_options(o);
 }
 
@@ -434,11 +503,13 @@ static void announce(struct progress *p, const struct meter *m)
                        m->name, sep, m->spool.path);
 }
 
+/* One meter; its token lands in `token` (the caller wipes it), for MQTT's login. */
 static int open_single(const struct options *o, struct progress *p, struct meter **out,
-                       size_t *count)
+                       size_t *count, char *token, size_t token_size)
 {
-    char token[4096];
-    if (read_token(o, token, sizeof token) != 0)
+    /* An AMQP publisher logs in with the URL's user: the device token is not needed. */
+    bool need_token = o->amqp == NULL || o->token || o->token_file;
+    if (need_token && read_token(o, token, token_size) != 0)
         return EXIT_USAGE;
     char err[1600];
     struct source src;
@@ -455,7 +526,6 @@ static int open_single(const struct options *o, struct progress *p, struct meter
         free(m);
         m = NULL;
     }
-    memset(token, 0, sizeof token);
     if (m == NULL) {
         fprintf(stderr, "wattline-sim: %s\n", err);
         return EXIT_USAGE;
@@ -545,7 +615,25 @@ static void compact_finished(struct progress *p, struct meter *meters, size_t co
     }
 }
 
-static int run(const struct options *o, struct progress *p, struct meter *meters, size_t count)
+/* The broker's loop over a link made from the options; `token` is the MQTT password. */
+static enum run_result run_broker(const struct options *o, struct run *r, const char *token,
+                                  char *err, size_t err_size)
+{
+    struct link_target t = {.device = o->device, .token = token};
+    struct link link;
+    if (broker_url_parse(o->amqp ? BROKER_AMQP : BROKER_MQTT, o->amqp ? o->amqp : o->mqtt, &t.url,
+                         err, err_size) != 0)
+        return RUN_BROKEN;
+    enum run_result result = RUN_BROKEN;
+    if (link_open(&link, &t, err, err_size) == 0)
+        result = broker_run_loop(r, &link, err, err_size);
+    link_close(&link);
+    broker_url_free(&t.url);
+    return result;
+}
+
+static int run(const struct options *o, struct progress *p, struct meter *meters, size_t count,
+               const char *token)
 {
     size_t window = o->set.batch * 4 > 2000 ? o->set.batch * 4 : 2000;
     struct run r = {
@@ -559,7 +647,8 @@ static int run(const struct options *o, struct progress *p, struct meter *meters
     };
     install_signals();
     char err[600] = "";
-    enum run_result result = run_loop(&r, err, sizeof err);
+    enum run_result result = o->amqp || o->mqtt ? run_broker(o, &r, token, err, sizeof err)
+                                                : run_loop(&r, err, sizeof err);
     struct progress_totals totals;
     progress_sum(meters, count, &totals);
     progress_draw(p, &totals, time_mono_us(), true);
@@ -596,10 +685,12 @@ int main(int argc, char **argv)
     progress_init(&progress, o.quiet, isatty(STDERR_FILENO));
     struct meter *meters = NULL;
     size_t count = 0;
+    char token[4096] = "";
     int status = o.devices ? open_gateway(&o, &progress, &meters, &count)
-                           : open_single(&o, &progress, &meters, &count);
+                           : open_single(&o, &progress, &meters, &count, token, sizeof token);
     if (status == EXIT_DONE)
-        status = run(&o, &progress, meters, count);
+        status = run(&o, &progress, meters, count, token);
+    memset(token, 0, sizeof token);
     for (size_t i = 0; i < count; i++)
         meter_close(&meters[i]);
     free(meters);

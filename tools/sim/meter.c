@@ -91,7 +91,9 @@ int meter_open(struct meter *m, const char *name, struct source *source, const c
     m->exhausted = !m->has_next;
     m->pacing.anchor_ts_us = m->has_next ? m->next.ts_us : 0;
 
-    if (client_init(&m->client, &set->client, token, m, err, err_size) != 0)
+    /* Without a URL the readings go to a broker (broker_run.c), not over HTTP. */
+    if (set->client.url != NULL &&
+        client_init(&m->client, &set->client, token, m, err, err_size) != 0)
         goto fail;
     return 0;
 fail:

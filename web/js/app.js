@@ -16,6 +16,9 @@ import { alertsView } from './views/alerts.js';
 import { usersView } from './views/admin-users.js';
 import { devicesView } from './views/admin-devices.js';
 import { accountView } from './views/account.js';
+import { adminChatView } from './views/admin-chat.js';
+import { startChat, stopChat } from './chat.js';
+import { closeChatPanel } from './chat-ui.js';
 import { forbiddenView, notFoundView } from './views/errors.js';
 
 const ROUTES = [
@@ -27,6 +30,8 @@ const ROUTES = [
   { pattern: /^\/admin\/devices\/(\d+)$/, roles: ['admin'], view: deviceView },
   { pattern: /^\/admin\/users$/, roles: ['admin'], title: 'Users', view: usersView },
   { pattern: /^\/admin\/alerts$/, roles: ['admin'], title: 'All alerts', view: alertsView },
+  { pattern: /^\/admin\/chat$/, roles: ['admin'], title: 'Support', view: adminChatView },
+  { pattern: /^\/admin\/chat\/(\d+)$/, roles: ['admin'], title: 'Support', view: adminChatView },
   { pattern: /^\/account$/, roles: ['client', 'admin'], title: 'Account', view: accountView },
 ];
 
@@ -64,6 +69,14 @@ async function startSession(user) {
   if (currentUser() !== user) {
     return; // logged out while the alerts loaded
   }
+  try {
+    await startChat(user);
+  } catch (err) {
+    toastError(err, 'Could not load the support chat');
+  }
+  if (currentUser() !== user) {
+    return;
+  }
   if (config.wsUrl) {
     live.start(config.wsUrl, newestAlertId);
   }
@@ -77,6 +90,8 @@ function endSession(reason) {
   teardown();
   clearInterval(adminPoll);
   live.stop();
+  closeChatPanel({ restoreFocus: false });
+  stopChat();
   resetAlerts();
   renderHeader(null, config);
   if (reason === 'expired') {

@@ -7,8 +7,11 @@ import { onAlertsChange, unacknowledgedCount, isTruncated, canAskNotificationPer
 import { parseHash } from './router.js';
 import { alertsHrefFor, homeFor } from './paths.js';
 import { toast } from './ui.js';
+import { chatButton } from './chat-ui.js';
+import { onChatChange, totalUnread } from './chat.js';
 
 let stopBadge = null;
+let stopChatBadge = null;
 // Document-level listeners of the current header, removed when it is redrawn.
 let headerListeners = new AbortController();
 
@@ -18,6 +21,7 @@ function navLinks(user) {
       { href: '#/admin/devices', label: 'Devices', match: /^\/admin\/devices/ },
       { href: '#/admin/users', label: 'Users', match: /^\/admin\/users/ },
       { href: '#/admin/alerts', label: 'Alerts', match: /^\/admin\/alerts/ },
+      { href: '#/admin/chat', label: 'Support', match: /^\/admin\/chat/, chat: true },
     ];
   }
   return [
@@ -52,6 +56,20 @@ function alertBadge(user) {
   update();
   stopBadge = onAlertsChange(update);
   return link;
+}
+
+// The admins' unread count next to the Support link.
+function supportCount() {
+  const count = h('span', { class: 'nav-count', hidden: true });
+  const update = () => {
+    const n = totalUnread();
+    count.textContent = n > 99 ? '99+' : String(n);
+    count.hidden = n === 0;
+    count.setAttribute('aria-label', `${n} unread`);
+  };
+  update();
+  stopChatBadge = onChatChange(update);
+  return count;
 }
 
 function closeMenu(menu) {
@@ -110,6 +128,10 @@ export function renderHeader(user) {
     stopBadge();
     stopBadge = null;
   }
+  if (stopChatBadge) {
+    stopChatBadge();
+    stopChatBadge = null;
+  }
   headerListeners.abort();
   headerListeners = new AbortController();
   if (!user) {
@@ -119,14 +141,19 @@ export function renderHeader(user) {
   }
   const nav = h('nav', { class: 'nav', 'aria-label': 'Main' },
     navLinks(user).map((item) => {
-      const a = h('a', { href: item.href }, item.label);
+      const a = h('a', { href: item.href }, item.label, item.chat ? supportCount() : null);
       a.matcher = item.match;
       return a;
     }));
+  // Clients open their chat from the header; admins have the Support page.
+  const chat = user.role === 'client' ? chatButton() : null;
+  if (chat) {
+    stopChatBadge = chat.stop;
+  }
   mount(bar,
     h('a', { class: 'brand', href: homeFor(user) }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('bolt')), h('span', null, 'Wattline')),
     nav,
-    h('div', { class: 'topbar-actions' }, alertBadge(user), userMenu(user)));
+    h('div', { class: 'topbar-actions' }, chat ? chat.el : null, alertBadge(user), userMenu(user)));
   bar.hidden = false;
   markActive(nav);
   document.addEventListener('routechange', () => markActive(nav), { signal: headerListeners.signal });

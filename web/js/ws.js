@@ -1,5 +1,6 @@
-// The live channel: one WebSocket per tab, carrying alerts and, for the
-// devices a view subscribed to, usage updates.
+// The live channel: one WebSocket per tab, carrying alerts, the support
+// chat's chat.* messages and, for the devices a view subscribed to, usage
+// updates.
 //
 // - It authenticates with the current access token and the id of the newest
 //   alert the tab has seen (`since_alert_id`), so after any drop the server
@@ -138,6 +139,8 @@ export class LiveChannel extends EventTarget {
       this.dispatchEvent(new CustomEvent('usage', { detail: message }));
     } else if (message.type === 'command' && message.command) {
       this.dispatchEvent(new CustomEvent('command', { detail: message.command }));
+    } else if (typeof message.type === 'string' && message.type.startsWith('chat.')) {
+      this.dispatchEvent(new CustomEvent('chat', { detail: message }));
     } else if (message.type === 'error') {
       this.dispatchEvent(new CustomEvent('channel-error', { detail: message }));
     }
@@ -213,10 +216,17 @@ export class LiveChannel extends EventTarget {
     }
   }
 
+  // Sends a message when the session is ready; false when it could not.
+  send(message) {
+    return this.sendIfReady(message);
+  }
+
   sendIfReady(message) {
     if (this.socket && this.socket.ready && this.socket.readyState === WebSocket.OPEN) {
       this.socket.send(JSON.stringify(message));
+      return true;
     }
+    return false;
   }
 }
 

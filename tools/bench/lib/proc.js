@@ -125,6 +125,43 @@ function resetPeakRss(pid) {
   }
 }
 
+// CPU seconds (user + system) used so far by each of the named process trees:
+// roots is {label: pid}, and a tree is its root and every descendant (PostgreSQL's
+// backends under the postmaster, say). Only these: the machine may be busy with
+// other work whose processes share the names. The difference of two samples says
+// where a phase's CPU went; a process that exits in between drops out of the later
+// sample, so phases keep their processes alive.
+function cpuByTree(roots) {
+  const ticks = 100; // USER_HZ: what /proc reports in, on every Linux this runs on
+  const procs = new Map(); // pid -> {ppid, cpu}
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(name), { ppid: Number(fields[1]),
+        cpu: (Number(fields[11]) + Number(fields[12])) / ticks });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const labelOf = new Map(Object.entries(roots).map(([label, pid]) => [Number(pid), label]));
+  const out = Object.fromEntries(Object.keys(roots).map((label) => [label, 0]));
+  for (const [pid, p] of procs) {
+    let at = pid;
+    for (let depth = 0; at > 1 && depth < 64 && !labelOf.has(at); depth++) at = procs.get(at)?.ppid ?? 0;
+    if (labelOf.has(at)) out[labelOf.get(at)] += p.cpu;
+  }
+  return out;
+}
+
+// The CPU seconds each tree used between two cpuByTree() samples.
+function cpuDelta(before, after) {
+  return Object.fromEntries(Object.entries(after)
+    .map(([label, s]) => [label, Number((s - (before[label] ?? 0)).toFixed(2))]));
+}
+
 module.exports = {
-  exited, killAll, peakRssKiB, resetPeakRss, rssKiB, run, runOk, spawnTracked, stop,
+  cpuByTree, cpuDelta, exited, killAll, peakRssKiB, resetPeakRss, rssKiB, run, runOk,
+  spawnTracked, stop,
 };

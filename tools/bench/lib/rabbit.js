@@ -3,6 +3,7 @@
 // (as `make run-broker` and the tests start theirs) in the bench's work folder, on free
 // loopback ports.
 const { execFile } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 
 const { freePort, ROOT } = require('./wattline');
@@ -29,7 +30,9 @@ async function start(work) {
   };
   await run(['start'], env);
   const amqpUrl = (await run(['url'], env)).trim();
-  return { amqpUrl, stop: () => run(['destroy'], env) };
+  // The Erlang VM's pid, for the CPU it spends (rabbitmq.sh keeps it there).
+  const pid = Number(fs.readFileSync(path.join(env.WATTLINE_RABBITMQ_DIR, 'rabbitmq.pid'), 'utf8').trim());
+  return { amqpUrl, pid, stop: () => run(['destroy'], env) };
 }
 
 module.exports = { start };

@@ -47,13 +47,19 @@ function batchRows(b) {
   ];
 }
 
+// "wattline 30, postgresql 56, rabbitmq 96, bench 40"
+function cpuText(perReading) {
+  return Object.entries(perReading || {}).map(([c, us]) => `${c} ${us}`).join(', ');
+}
+
 function brokerRows(b) {
   const w = b.wattline;
   const r = ratio(w.rate, b.ceiling.rate);
   return [
-    row('6 broker, 1 reading/message', `${num(w.rate)} readings/s`,
+    row('7 broker, 1 reading/message', `${num(w.rate)} readings/s`,
       `ack-only consumer ${num(b.ceiling.rate)} msg/s`, times(r), '(information)', null),
-    row('6   dead-lettered', `${b.dead}`, '', '', '0', b.dead === 0),
+    row('7   CPU µs per reading', cpuText(w.cpu_us_per_reading), '', '', '(information)', null),
+    row('7   dead-lettered', `${b.dead}`, '', '', '0', b.dead === 0),
   ];
 }
 
@@ -69,6 +75,22 @@ function alertRows(a) {
       `${num(w.deliveries_expected)}`, '', '', '0 / 0',
     w.missing === 0 && w.wrong_session === 0 && w.duplicates === 0 && w.post_failures === 0 &&
       w.alerts_stored === w.alerts_posted),
+  ];
+}
+
+function chatRows(c, alerts) {
+  const l = c.latency_ms;
+  const floor = alerts ? alerts.notify_ceiling.rtt_ms.p99 : NaN;
+  return [
+    row(`6 chat latency p50 / p99 (${num(c.sessions)} sessions)`, `${ms(l.p50)} / ${ms(l.p99)}`,
+      alerts ? `NOTIFY round trip p99 ${ms(floor, 3)}` : '', times(ratio(l.p99, floor)),
+      '(information)', null),
+    row('6   chat.sent (stored) p50 / p99', `${ms(c.sent_latency_ms.p50)} / ${ms(c.sent_latency_ms.p99)}`,
+      '', '', '(information)', null),
+    row('6   deliveries missing / wrong', `${c.missing} / ${c.wrong_session} of ` +
+      `${num(c.deliveries_expected)}`, '', '', '0 / 0',
+    c.missing === 0 && c.wrong_session === 0 && c.duplicates === 0 && c.sent_missing === 0 &&
+      c.echoed_to_sender === 0 && c.errors === 0),
   ];
 }
 
@@ -115,6 +137,7 @@ function tableRows(results) {
   if (results.ingestion) rows.push(...ingestionRows(results.ingestion));
   if (results.batch) rows.push(...batchRows(results.batch));
   if (results.alerts) rows.push(...alertRows(results.alerts));
+  if (results.chat) rows.push(...chatRows(results.chat, results.alerts));
   if (results.queries) rows.push(...queryRows(results.queries));
   if (results.broker) rows.push(...brokerRows(results.broker));
   if (results.memory) rows.push(...memoryRows(results.memory, results.ingestion));

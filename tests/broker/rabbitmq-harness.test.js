@@ -6,10 +6,11 @@
 // the node behind, its own epmd included.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const amqp = require('amqplib');
-const { startRabbit } = require('./lib/rabbitmq');
+const { startRabbit } = require('../api/lib/rabbitmq');
 
 let rabbit = null;
 test.after(async () => {
@@ -58,6 +59,21 @@ test('the node starts on its own ports and amqplib connects with its URL', async
   assert.equal(fs.statSync(rabbit.dir).mode & 0o777, 0o700);
   assert.equal(fs.statSync(`${rabbit.dir}/password`).mode & 0o777, 0o600);
   assert.equal(await roundTrip(rabbit.amqpUrl, 'harness.check', 'hello'), 'hello');
+});
+
+// Every listening socket of the node's processes (the VM, its epmd) is on loopback.
+test('the node listens on loopback only', () => {
+  const pids = new Set(rabbit.processes().map(String));
+  const out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+  const mine = out.split('\n').filter((line) =>
+    [...line.matchAll(/pid=(\d+)/g)].some((m) => pids.has(m[1])));
+  const local = mine.map((line) => line.trim().split(/\s+/)[3]);
+  for (const port of [rabbit.amqpPort, rabbit.mqttPort, rabbit.distPort, rabbit.epmdPort]) {
+    assert.ok(local.includes(`127.0.0.1:${port}`), `127.0.0.1:${port} listens: ${local}`);
+  }
+  for (const address of local) {
+    assert.match(address, /^(127\.0\.0\.1|\[::1\]):\d+$/, `${address} is not loopback`);
+  }
 });
 
 test('guest/guest is refused; wattline is the only user, an administrator', async () => {

@@ -11,9 +11,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const amqp = require('amqplib');
-const h = require('./lib/harness');
-const wsc = require('./lib/wsclient');
-const { startRabbit } = require('./lib/rabbitmq');
+const h = require('../api/lib/harness');
+const wsc = require('../api/lib/wsclient');
+const { startRabbit } = require('../api/lib/rabbitmq');
 
 const { before, after } = test;
 const LEGACY_QUEUE = 'energy-queue';
@@ -363,6 +363,31 @@ test('two instances consume the one queue: every message stored once, both take 
     await second.stop();
   }
 });
+
+test('the simulator end to end, both modes: wattline-sim → RabbitMQ → Wattline, every reading stored once', async () => {
+  const sim = path.join(h.REPO_ROOT, 'bin', 'wattline-sim');
+  const start = new Date(Date.now() - 6 * HOUR).toISOString().replace(/\.\d+Z$/, 'Z');
+  for (const mode of ['amqp', 'mqtt']) {
+    const d = await createDevice({ serial: `sim-${mode}` });
+    const transport = mode === 'amqp'
+      ? ['--amqp', ctx.rabbit.amqpUrl, '--device-id', String(d.id)]
+      : ['--mqtt', `mqtt://127.0.0.1:${ctx.rabbit.mqttPort}`, '--serial', d.serial, '--token', d.token];
+    const spool = path.join(ctx.pg.dir, `${mode}.spool`);
+    const r = await run(sim, ['--profile', 'household', '--seed', '5', '--start', start, '--count', '30',
+      '--interval', '10m', '--speed', '1000000', '--batch', '4', '--spool', spool, '--quiet', ...transport]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /sent 30, acknowledged 30/);
+    await waitCount(d.id, 30);
+  }
+});
+
+function run(bin, args) {
+  return new Promise((resolve) => {
+    execFile(bin, args, { timeout: 60000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 function mosquittoPub(args) {
   return new Promise((resolve) => {
