@@ -158,7 +158,8 @@ static const struct inbound_case INBOUND_CASES[] = {
      "{\"type\":\"chat.send\",\"conversation_id\":100,\"text\":\"hi\",\"client_msg_id\":"
      "\"c1\"}",
      check_chat_send},
-    {"chat.typing", false, NULL, "{\"type\":\"chat.typing\",\"conversation_id\":100}", check_chat_typing},
+    {"chat.typing", false, NULL, "{\"type\":\"chat.typing\",\"conversation_id\":100}",
+     check_chat_typing},
     {"chat.read", false, NULL, "{\"type\":\"chat.read\",\"conversation_id\":100,\"up_to_id\":5}",
      check_chat_read},
 };
