@@ -159,8 +159,10 @@ END;
 $$;
 
 -- The message of a device_status event.
-CREATE FUNCTION device_status_message(d devices, status text) RETURNS text
+CREATE FUNCTION device_status_message(device_id bigint, device_name text, status text,
+                                      last_seen_at timestamptz) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT json_build_object('type', 'device_status', 'device_id', d.id, 'device_name', d.name,
-        'status', status, 'last_seen_at', rfc3339(d.last_seen_at), 'at', rfc3339(now()))::text
+    SELECT json_build_object('type', 'device_status', 'device_id', device_id,
+        'device_name', device_name, 'status', status, 'last_seen_at', rfc3339(last_seen_at),
+        'at', rfc3339(now()))::text
 $$;
