@@ -92,7 +92,8 @@ static const struct db_stmt WRITE = {
 
 /* Alerts for the hours over their device's limit (the device rows are
  * locked: the limit is the one the hours were judged against), ids in
- * (device, hour) order. */
+ * (device, hour) order. Each new alert is queued for its owner's webhooks in
+ * this same transaction (the outbox, migrations/0009_notifications.sql). */
 static const struct db_stmt RAISE = {
     "ingest_raise",
     "WITH raised AS ("
@@ -101,8 +102,11 @@ static const struct db_stmt RAISE = {
     "  FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)"
     "  JOIN devices d ON d.id = h.device_id WHERE h.kwh > d.max_hourly_kwh"
     "  ORDER BY h.device_id, h.us"
-    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING id)"
-    " SELECT id FROM raised ORDER BY id"};
+    "  ON CONFLICT (device_id, hour_start) DO NOTHING"
+    "  RETURNING id, device_id, hour_start, hour_kwh, max_hourly_kwh, created_at)"
+    " SELECT id, notification_enqueue_alert(id, device_id, hour_start, hour_kwh,"
+    "  max_hourly_kwh, created_at)"
+    " FROM raised ORDER BY id"};
 
 /* An arbitrary constant naming "raising alerts" among advisory locks. */
 static const struct db_stmt LOCK_ALERTS = {

@@ -166,3 +166,19 @@ LANGUAGE sql STABLE AS $$
         'device_name', device_name, 'status', status, 'last_seen_at', rfc3339(last_seen_at),
         'at', rfc3339(now()))::text
 $$;
+
+-- An alert just raised, for its owner's webhooks (its WebSocket path is the
+-- alerts' own: db/events.c, live/replay.c). The message is the WebSocket one,
+-- as api/resources.c renders an alert.
+CREATE FUNCTION notification_enqueue_alert(alert_id bigint, dev bigint, hour_start timestamptz,
+                                           hour_kwh double precision,
+                                           max_hourly_kwh double precision,
+                                           created_at timestamptz)
+RETURNS bigint LANGUAGE sql AS $$
+    SELECT notification_enqueue(d.owner_id, 'alert', json_build_object('type', 'alert',
+        'alert', json_build_object('id', alert_id, 'device_id', d.id, 'device_name', d.name,
+            'owner_id', d.owner_id, 'hour_start', rfc3339(hour_start), 'hour_kwh', hour_kwh,
+            'max_hourly_kwh', max_hourly_kwh, 'created_at', rfc3339(created_at),
+            'acknowledged_at', NULL))::text, false)
+    FROM devices d WHERE d.id = dev
+$$;

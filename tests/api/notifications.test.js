@@ -1,0 +1,307 @@
+'use strict';
+// Notifications beyond the open tab: preferences, signed webhooks through the durable
+// outbox (a real receiver: a Node HTTP server on loopback), forecasts, device status.
+// Two instances share one database (WEBHOOK_ALLOW_PRIVATE=1 so that they may call the
+// loopback receiver, and a short retry schedule); a third runs with the defaults to show
+// that private addresses are refused.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const http = require('node:http');
+const h = require('./lib/harness');
+const wsc = require('./lib/wsclient');
+
+const { before, after } = test;
+
+const HOUR = 3600 * 1000;
+const iso = (ms) => new Date(ms).toISOString();
+
+// A receiver: records every request; `plan` (a queue of functions) decides how to answer
+// the next ones, a plain 200 when it is empty.
+function startReceiver() {
+  const rx = { got: [], plan: [] };
+  rx.server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const entry = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'),
+        at: Date.now(), url: req.url };
+      rx.got.push(entry);
+      const answer = rx.plan.shift();
+      if (answer) answer(res, entry);
+      else res.writeHead(200).end('ok');
+    });
+  });
+  return new Promise((resolve) => rx.server.listen(0, '127.0.0.1', () => {
+    rx.url = (path = '/hook') => `http://127.0.0.1:${rx.server.address().port}${path}`;
+    resolve(rx);
+  }));
+}
+
+// The receiver's side of a signature check, as README shows it.
+function verify(secret, headers, body) {
+  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(headers['wattline-signature'] ?? '');
+  if (!m) return false;
+  const want = crypto.createHmac('sha256', secret).update(`${m[1]}.${body}`).digest('hex');
+  return crypto.timingSafeEqual(Buffer.from(want), Buffer.from(m[2]));
+}
+
+let pg, one, two, strict, rx, admin, alice, bob;
+
+async function account(server) {
+  const acc = await h.createUser(server, { role: 'client' });
+  const tokens = await h.login(server, acc.email, acc.password);
+  return { id: tokens.user.id, token: tokens.access_token };
+}
+
+async function makeDevice(owner, extra = {}) {
+  const res = await h.api(one, 'POST', '/api/v1/devices', { token: admin,
+    body: { name: `dev-${crypto.randomBytes(3).toString('hex')}`, max_hourly_kwh: 1,
+      reading_type: 'interval', owner_id: owner.id, ...extra } });
+  assert.equal(res.status, 201, res.text);
+  return res.json;
+}
+
+async function addHook(user, url, events = ['alert', 'forecast', 'command', 'device_status'],
+  server = one) {
+  const res = await h.api(server, 'POST', '/api/v1/me/webhooks', { token: user.token,
+    body: { url, events } });
+  assert.equal(res.status, 201, res.text);
+  return res.json;
+}
+
+async function post(device, body, server = one) {
+  const res = await h.api(server, 'POST', '/api/v1/measurements', { token: device.token, body });
+  assert.equal(res.status, 200, res.text);
+  return res.json;
+}
+
+// A fresh past hour for each alert, far from every other test's.
+let pastHour = Math.floor(Date.now() / HOUR) * HOUR - 5000 * HOUR;
+const nextPastHour = () => (pastHour += HOUR);
+
+const deliveriesFor = (hookUrlPath) => rx.got.filter((g) => g.url === hookUrlPath);
+
+before(async () => {
+  rx = await startReceiver();
+  pg = await h.startPostgres();
+  const env = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_RETRY_DIVISOR: '1000' };
+  one = await h.startServer({ databaseUrl: pg.url, env });
+  two = await h.startServer({ databaseUrl: pg.url, env: { ...env, JWT_SECRET: one.jwtSecret } });
+  strict = await h.startServer({ databaseUrl: pg.url, env: { JWT_SECRET: one.jwtSecret } });
+  const adminAccount = await h.createUser(one, { role: 'admin' });
+  admin = (await h.login(one, adminAccount.email, adminAccount.password)).access_token;
+  alice = await account(one);
+  bob = await account(one);
+});
+
+after(async () => {
+  try {
+    for (const s of [one, two, strict]) if (s) await s.stop();
+  } finally {
+    if (pg) await pg.destroy();
+    if (rx) rx.server.close();
+  }
+});
+
+test('preferences: defaults, the whole shape stored, bad shapes refused', async () => {
+  const user = await account(one);
+  let res = await h.api(one, 'GET', '/api/v1/me/notifications', { token: user.token });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json, {
+    alert: { websocket: true, webhook: true }, forecast: { websocket: true, webhook: false },
+    command: { websocket: true, webhook: false }, device_status: { websocket: true, webhook: true },
+  });
+  const want = {
+    alert: { websocket: false, webhook: true }, forecast: { websocket: true, webhook: true },
+    command: { websocket: false, webhook: false }, device_status: { websocket: true, webhook: false },
+  };
+  res = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token, body: want });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json, want);
+  res = await h.api(two, 'GET', '/api/v1/me/notifications', { token: user.token });
+  assert.deepEqual(res.json, want);
+  const { command, ...missing } = want;
+  res = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token, body: missing });
+  assert.equal(res.status, 422, res.text);
+  res = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token,
+    body: { ...want, alert: { websocket: 'yes', webhook: true } } });
+  assert.equal(res.status, 422);
+  assert.equal(res.json.field, 'alert.websocket');
+  res = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token,
+    body: { ...want, sms: { websocket: true, webhook: true } } });
+  assert.equal(res.status, 422);
+  res = await h.api(one, 'GET', '/api/v1/me/notifications');
+  assert.equal(res.status, 401);
+});
+
+test('webhooks: private, loopback and link-local URLs refused without WEBHOOK_ALLOW_PRIVATE', async () => {
+  const user = await account(strict);
+  for (const url of ['http://127.0.0.1:9/x', 'http://[::ffff:127.0.0.1]:9/x', 'http://[::1]/',
+    'http://localhost/', 'http://169.254.169.254/latest', 'http://10.1.2.3/', 'http://192.168.0.1/',
+    'http://[fe80::1]/', 'http://0.0.0.0/', 'ftp://example.com/', 'http://user:pw@example.com/',
+    'https://', 'javascript:alert(1)']) {
+    const res = await h.api(strict, 'POST', '/api/v1/me/webhooks', { token: user.token,
+      body: { url, events: ['alert'] } });
+    assert.equal(res.status, 422, `${url}: ${res.text}`);
+    assert.equal(res.json.code, 'invalid_field');
+    assert.equal(res.json.field, 'url', url);
+  }
+  for (const events of [[], ['sms'], 'alert', [1]]) {
+    const res = await h.api(strict, 'POST', '/api/v1/me/webhooks', { token: user.token,
+      body: { url: 'https://example.com/', events } });
+    assert.equal(res.status, 422);
+    assert.equal(res.json.field, 'events');
+  }
+});
+
+test('webhooks: created with the secret shown once, listed, read, deleted, scoped', async () => {
+  const user = await account(one);
+  const hook = await addHook(user, rx.url('/crud'), ['alert']);
+  assert.match(hook.secret, /^whsec_[A-Za-z0-9_-]{43}$/);
+  assert.deepEqual(hook.events, ['alert']);
+  assert.equal(hook.active, true);
+  let res = await h.api(one, 'GET', `/api/v1/me/webhooks/${hook.id}`, { token: user.token });
+  assert.equal(res.status, 200);
+  assert.equal(res.json.secret, undefined);
+  assert.equal(res.json.url, rx.url('/crud'));
+  res = await h.api(one, 'GET', '/api/v1/me/webhooks', { token: user.token });
+  assert.deepEqual(res.json.items.map((w) => w.id), [hook.id]);
+  assert.equal(res.json.next_cursor, null);
+  // Another user's webhook is not found, whatever the method.
+  const other = await account(one);
+  for (const [method, path] of [['GET', ''], ['DELETE', ''], ['GET', '/deliveries']]) {
+    res = await h.api(one, method, `/api/v1/me/webhooks/${hook.id}${path}`, { token: other.token });
+    assert.equal(res.status, 404, `${method} ${path}`);
+  }
+  // The secret is sealed at rest, not stored as such.
+  const stored = pg.scalar(`SELECT encode(secret_enc, 'escape') FROM webhooks WHERE id = ${hook.id}`);
+  assert.ok(!String(stored).includes(hook.secret));
+  res = await h.api(one, 'DELETE', `/api/v1/me/webhooks/${hook.id}`, { token: user.token });
+  assert.equal(res.status, 204);
+  res = await h.api(one, 'GET', `/api/v1/me/webhooks/${hook.id}`, { token: user.token });
+  assert.equal(res.status, 404);
+});
+
+test('an alert reaches the owner\'s webhook, signed, and only the owner\'s', async () => {
+  const hook = await addHook(alice, rx.url('/alice'));
+  const bobHook = await addHook(bob, rx.url('/bob'));
+  const device = await makeDevice(alice);
+  const hour = nextPastHour();
+  await post(device, { ts: iso(hour + 60000), kwh: 5 });
+  const got = await h.waitFor(() => deliveriesFor('/alice')[0], { timeout: 5000 });
+  const body = JSON.parse(got.body);
+  assert.equal(body.type, 'alert');
+  assert.equal(body.alert.device_id, device.id);
+  assert.equal(body.alert.hour_start, iso(hour).replace('.000Z', 'Z'));
+  assert.equal(body.alert.hour_kwh, 5);
+  assert.equal(got.headers['content-type'], 'application/json');
+  assert.match(got.headers['wattline-event-id'], /^\d+$/);
+  assert.ok(verify(hook.secret, got.headers, got.body), 'signature verifies');
+  assert.ok(!verify(bobHook.secret, got.headers, got.body));
+  const t = Number(/t=(\d+)/.exec(got.headers['wattline-signature'])[1]);
+  assert.ok(Math.abs(t - Date.now() / 1000) < 30);
+  await h.sleep(500);
+  assert.equal(deliveriesFor('/bob').length, 0, 'another user\'s event never reaches bob');
+  const res = await h.api(one, 'GET', `/api/v1/me/webhooks/${hook.id}/deliveries`,
+    { token: alice.token });
+  assert.equal(res.status, 200);
+  const [d] = res.json.items;
+  assert.equal(d.event, 'alert');
+  assert.equal(d.attempt, 1);
+  assert.equal(d.status_code, 200);
+  assert.equal(d.error, null);
+  assert.equal(String(d.event_id), got.headers['wattline-event-id']);
+  await h.api(one, 'DELETE', `/api/v1/me/webhooks/${hook.id}`, { token: alice.token });
+  await h.api(one, 'DELETE', `/api/v1/me/webhooks/${bobHook.id}`, { token: bob.token });
+});
+
+test('a 500 is retried with the same event id, attempt 2 succeeds', async () => {
+  const user = await account(one);
+  const hook = await addHook(user, rx.url('/retry'), ['alert']);
+  const device = await makeDevice(user);
+  rx.plan.push((res) => res.writeHead(500).end('no'));
+  await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  const [first, second] = await h.waitFor(() => {
+    const got = deliveriesFor('/retry');
+    return got.length >= 2 && got;
+  }, { timeout: 8000 });
+  assert.equal(first.headers['wattline-event-id'], second.headers['wattline-event-id']);
+  assert.equal(first.body, second.body);
+  assert.ok(verify(hook.secret, second.headers, second.body));
+  const res = await h.api(one, 'GET', `/api/v1/me/webhooks/${hook.id}/deliveries`,
+    { token: user.token });
+  const items = res.json.items;
+  assert.deepEqual(items.map((d) => [d.attempt, d.status_code]), [[2, 200], [1, 500]]);
+  assert.equal(items[1].error, 'HTTP 500');
+  await h.sleep(300);
+  assert.equal(deliveriesFor('/retry').length, 2, 'no attempt after the success');
+});
+
+test('preferences decide: alerts off for webhooks are still stored and listed', async () => {
+  const user = await account(one);
+  await addHook(user, rx.url('/prefs'), ['alert']);
+  const device = await makeDevice(user);
+  const prefs = {
+    alert: { websocket: true, webhook: false }, forecast: { websocket: true, webhook: false },
+    command: { websocket: true, webhook: false }, device_status: { websocket: true, webhook: true },
+  };
+  let res = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token, body: prefs });
+  assert.equal(res.status, 200);
+  await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  await h.sleep(1500);
+  assert.equal(deliveriesFor('/prefs').length, 0);
+  res = await h.api(one, 'GET', `/api/v1/alerts?device_id=${device.id}`, { token: user.token });
+  assert.equal(res.json.items.length, 1, 'the alert is stored and listed');
+});
+
+test('no delivery for an event whose transaction rolled back', async () => {
+  const user = await account(one);
+  await addHook(user, rx.url('/rollback'), ['command']);
+  await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token, body: {
+    alert: { websocket: true, webhook: true }, forecast: { websocket: true, webhook: true },
+    command: { websocket: true, webhook: true }, device_status: { websocket: true, webhook: true },
+  } });
+  const before = pg.scalar('SELECT count(*) FROM webhook_deliveries');
+  pg.psql(`BEGIN; SELECT notification_enqueue(${user.id}, 'command', '{"type":"command"}', true);
+    ROLLBACK;`);
+  assert.equal(pg.scalar('SELECT count(*) FROM webhook_deliveries'), before);
+  await h.sleep(1000);
+  assert.equal(deliveriesFor('/rollback').length, 0);
+  pg.psql(`BEGIN; SELECT notification_enqueue(${user.id}, 'command', '{"type":"command"}', true);
+    COMMIT;`);
+  const got = await h.waitFor(() => deliveriesFor('/rollback')[0], { timeout: 5000 });
+  assert.equal(got.body, '{"type":"command"}');
+});
+
+test('a receiver that never answers or answers without end does not hold the sender', async () => {
+  const user = await account(one);
+  // Kept open: never answers.
+  rx.plan.push(() => {});
+  await addHook(user, rx.url('/silent'), ['alert']);
+  const huge = await account(one);
+  await addHook(huge, rx.url('/huge'), ['alert']);
+  const fine = await account(one);
+  await addHook(fine, rx.url('/fine'), ['alert']);
+  for (const u of [user, huge, fine]) {
+    const device = await makeDevice(u);
+    await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  }
+  // The huge answer: 64 MiB offered, the sender stops reading long before.
+  const hugeAnswer = (res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(1 << 20, 120);
+    let sent = 0;
+    const pump = () => {
+      while (sent < 64 && res.write(chunk)) sent++;
+      if (sent < 64) res.once('drain', pump);
+      else res.end();
+    };
+    res.on('error', () => {});
+    pump();
+  };
+  rx.plan.push(hugeAnswer);
+  const started = Date.now();
+  await h.waitFor(() => deliveriesFor('/fine')[0], { timeout: 25000 });
+  assert.ok(Date.now() - started < 25000);
+});
