@@ -8,6 +8,8 @@
  *   "usage"           devices that received readings (live usage)
  *   "devices_changed" devices whose owner changed or that were deleted
  *   "users_changed"   users deleted or whose role changed
+ *   "notices"         events for users' sessions (forecast, device_status),
+ *                     sent by notification_enqueue() in SQL (db/notifications.h)
  * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
  * into several notifications in the same transaction.
  */

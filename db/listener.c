@@ -48,6 +48,7 @@ void listener_events_free(struct listener_events *ev)
     free(ev->usage);
     free(ev->devices_changed);
     free(ev->users_changed);
+    free(ev->notices);
     *ev = (struct listener_events){0};
 }
 
@@ -83,7 +84,8 @@ bool listener_parse_payload(const char *payload, struct listener_events *out)
     bool ok = json_is_object(root) && parse_ids(root, "alerts", &out->alerts, &out->nalerts) &&
               parse_ids(root, "usage", &out->usage, &out->nusage) &&
               parse_ids(root, "devices_changed", &out->devices_changed, &out->ndevices_changed) &&
-              parse_ids(root, "users_changed", &out->users_changed, &out->nusers_changed);
+              parse_ids(root, "users_changed", &out->users_changed, &out->nusers_changed) &&
+              parse_ids(root, "notices", &out->notices, &out->nnotices);
     json_decref(root);
     if (!ok)
         listener_events_free(out);

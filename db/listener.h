@@ -28,6 +28,8 @@ struct listener_events {
     int ndevices_changed;
     long long *users_changed;
     int nusers_changed;
+    long long *notices; /* notification_events for sessions (db/notifications.h) */
+    int nnotices;
 };
 
 void listener_events_free(struct listener_events *ev);

@@ -117,6 +117,10 @@ static const struct db_stmt SWEEP = {
     " SELECT count(*), count(notification_enqueue(g.owner_id, 'device_status',"
     "  device_status_message(g.id, g.name, 'offline', g.last_seen_at), true))"
     " FROM gone g"};
+static const struct db_stmt NOTICES = {
+    "notices_by_ids",
+    "SELECT id, user_id, event, payload FROM notification_events"
+    " WHERE id = ANY($1::bigint[]) AND websocket ORDER BY id"};
 // clang-format on
 
 static int mask_from_list(const char *list)
@@ -423,4 +427,40 @@ enum status db_outbox_wait(struct db_conn *c, int wake_fd, int timeout_ms)
             PQfreemem(note);
     }
     return STATUS_OK;
+}
+
+void notice_list_free(struct notice_list *list)
+{
+    for (int i = 0; i < list->count; i++)
+        free(list->items[i].payload);
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+enum status db_notices_by_ids(struct db_conn *c, const long long *ids, int n,
+                              struct notice_list *out)
+{
+    PGresult *res = NULL;
+    *out = (struct notice_list){0};
+    enum status st = db_exec_ids(c, &NOTICES, ids, n, &res);
+    if (st != STATUS_OK)
+        return st;
+    void *items;
+    int rows;
+    st = db_check_rows(c, res, sizeof *out->items, &items, &rows);
+    out->items = items;
+    for (int i = 0; st == STATUS_OK && i < rows; i++) {
+        struct notice *no = &out->items[i];
+        out->count = i + 1;
+        no->id = db_get_ll(res, i, 0);
+        no->user_id = db_get_ll(res, i, 1);
+        db_get_str(res, i, 2, no->event, sizeof no->event);
+        if (!(no->payload = strdup(PQgetvalue(res, i, 3))))
+            st = STATUS_INTERNAL;
+    }
+    PQclear(res);
+    if (st != STATUS_OK)
+        notice_list_free(out);
+    return st;
 }

@@ -162,6 +162,23 @@ enum status db_outbox_listen(struct db_conn *conn);
  * message). STATUS_UNAVAILABLE when the connection broke. */
 enum status db_outbox_wait(struct db_conn *conn, int wake_fd, int timeout_ms);
 
+/* An event for the WebSocket sessions of its user (notification_events). */
+struct notice {
+    long long id;
+    long long user_id;
+    char event[24];
+    char *payload; /* owned: the message, as text */
+};
+struct notice_list {
+    struct notice *items;
+    int count;
+};
+void notice_list_free(struct notice_list *list);
+
+/* The events with these ids that go to sessions, ascending id. */
+enum status db_notices_by_ids(struct db_conn *conn, const long long *ids, int n,
+                              struct notice_list *out);
+
 /* ---- device status ---- */
 
 /* Turns every device past its offline_after_s offline (a conditional UPDATE:

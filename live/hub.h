@@ -42,6 +42,7 @@
 
 #include "../db/alerts.h"
 #include "../db/listener.h"
+#include "../db/notifications.h"
 #include "../db/usage.h"
 #include "../api/handler.h"
 
@@ -88,6 +89,9 @@ struct hub_store {
                          int *count);
     /* out[i]: the stored role of ids[i]; ROLE_NONE for a deleted user. */
     enum status (*user_roles)(void *ctx, const long long *ids, int n, enum role *out);
+    /* The events with these ids meant for sessions (forecast, device_status);
+     * NULL: none are read. */
+    enum status (*notices)(void *ctx, const long long *ids, int n, struct notice_list *out);
     void *ctx;
 };
 

@@ -134,6 +134,7 @@ enum job_kind {
     JOB_USAGE,  /* usage.c */
     JOB_USERS,  /* recheck.c */
     JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+    JOB_NOTICES, /* notices.c */
     JOB_KINDS
 };
 
@@ -158,6 +159,7 @@ struct job {
     struct device_usage *usage;
     int nusage;
     enum role *roles; /* nids entries; ROLE_NONE: deleted */
+    struct notice_list notices; /* NOTICES */
 };
 
 struct job_queue {
@@ -294,7 +296,15 @@ const struct inbound_route *protocol_inbound_table(size_t *n);
 const struct inbound_route *protocol_route(const char *type, enum session_kind kind);
 
 /* Outbound messages: one typed body each, rendered by the row of its type. */
-enum out_type { OUT_READY, OUT_ALERT, OUT_USAGE, OUT_ERROR, OUT_TYPES };
+enum out_type {
+    OUT_READY,
+    OUT_ALERT,
+    OUT_USAGE,
+    OUT_ERROR,
+    OUT_FORECAST,
+    OUT_DEVICE_STATUS,
+    OUT_TYPES
+};
 
 struct out_ready {
     long long user_id;
@@ -306,6 +316,12 @@ struct out_alert {
 
 struct out_usage {
     const struct device_usage *usage; /* borrowed */
+};
+
+/* A message rendered when its event was made (notification_events): the
+ * stored JSON text, whose members other than "type" are sent. */
+struct out_notice {
+    const char *json; /* borrowed */
 };
 
 struct out_error {
@@ -322,6 +338,7 @@ struct out_message {
         struct out_alert alert;
         struct out_usage usage;
         struct out_error error;
+        struct out_notice notice;
     } u;
 };
 
@@ -375,6 +392,14 @@ void replay_run_page(struct hub *h, struct job *j);
 void replay_apply_page(struct hub *h, struct job *j, double now);
 void replay_run_alerts(struct hub *h, struct job *j);
 void replay_apply_alerts(struct hub *h, struct job *j, double now);
+
+/* ---- notices.c ------------------------------------------------------------- */
+
+/* Event ids committed somewhere (db/events.h "notices"): read them for the
+ * local users' sessions. */
+void notices_on_events(struct hub *h, const long long *ids, int n);
+void notices_run(struct hub *h, struct job *j);
+void notices_apply(struct hub *h, struct job *j, double now);
 
 /* ---- usage.c --------------------------------------------------------------- */
 

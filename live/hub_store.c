@@ -55,6 +55,12 @@ static enum status store_user_roles(void *ctx, const long long *ids, int n, enum
     WITH_CONN(app, db_usage_user_roles(conn, ids, n, out));
 }
 
+static enum status store_notices(void *ctx, const long long *ids, int n, struct notice_list *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_notices_by_ids(conn, ids, n, out));
+}
+
 struct hub_store hub_store_for_app(struct app *app)
 {
     return (struct hub_store){
@@ -64,6 +70,7 @@ struct hub_store hub_store_for_app(struct app *app)
         .owners = store_owners,
         .usage = store_usage,
         .user_roles = store_user_roles,
+        .notices = store_notices,
         .ctx = app,
     };
 }

@@ -20,6 +20,7 @@ static const struct job_row {
     [JOB_USAGE] = {usage_run_read, usage_apply_read},
     [JOB_USERS] = {recheck_run, recheck_apply},
     [JOB_EVENTS] = {NULL, hub_apply_events},
+    [JOB_NOTICES] = {notices_run, notices_apply},
 };
 
 static void queue_push(struct job_queue *q, struct job *j)
@@ -61,6 +62,7 @@ void job_free(struct job *j)
     free(j->owners);
     free(j->usage);
     free(j->roles);
+    notice_list_free(&j->notices);
     free(j);
 }
 

@@ -74,6 +74,22 @@ static bool render_error(const struct out_message *m, json_t *o)
     return ok;
 }
 
+/* The stored message's members, but its "type" (the row's). */
+static bool render_notice(const struct out_message *m, json_t *o)
+{
+    json_t *doc = json_loads(m->u.notice.json, JSON_REJECT_DUPLICATES, NULL);
+    const char *key;
+    json_t *value;
+    bool ok = json_is_object(doc);
+    json_object_foreach(doc, key, value)
+    {
+        if (ok && strcmp(key, "type") != 0)
+            ok = json_object_set(o, key, value) == 0;
+    }
+    json_decref(doc);
+    return ok;
+}
+
 static const struct outbound_row {
     const char *type;
     unsigned kinds; /* KIND_BIT_*: who may be sent it */
@@ -83,6 +99,8 @@ static const struct outbound_row {
     [OUT_ALERT] = {"alert", KIND_BIT_USER, render_alert},
     [OUT_USAGE] = {"usage", KIND_BIT_USER, render_usage},
     [OUT_ERROR] = {"error", KIND_BIT_USER, render_error},
+    [OUT_FORECAST] = {"forecast", KIND_BIT_USER, render_notice},
+    [OUT_DEVICE_STATUS] = {"device_status", KIND_BIT_USER, render_notice},
 };
 
 const char *protocol_out_name(enum out_type type)
