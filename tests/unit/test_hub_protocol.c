@@ -283,6 +283,18 @@ static void test_each_outbound_type_renders(void **state)
                                     .device_id = 21}},
                        "{\"type\":\"error\",\"code\":\"not_found\",\"message\":\"no such "
                        "device\",\"field\":\"device_id\",\"device_id\":21}"},
+        /* Stored as notification_enqueue() wrote them (json_build_object's spacing);
+         * sent compact, with the row's type. */
+        [OUT_FORECAST] = {{.type = OUT_FORECAST,
+                           .u.notice.json = "{\"type\" : \"forecast\", \"forecast\" : "
+                                            "{\"device_id\" : 3, \"projected_kwh\" : 1.5}}"},
+                          "{\"type\":\"forecast\",\"forecast\":{\"device_id\":3,"
+                          "\"projected_kwh\":1.5}}"},
+        [OUT_DEVICE_STATUS] = {{.type = OUT_DEVICE_STATUS,
+                                .u.notice.json = "{\"type\" : \"device_status\", "
+                                                 "\"device_id\" : 3, \"status\" : \"offline\"}"},
+                               "{\"type\":\"device_status\",\"device_id\":3,"
+                               "\"status\":\"offline\"}"},
     };
     for (int t = 0; t < OUT_TYPES; t++) {
         assert_non_null(cases[t].text);
