@@ -308,3 +308,109 @@ test('a receiver that never answers or answers without end does not hold the sen
   await h.waitFor(() => deliveriesFor('/fine')[0], { timeout: 25000 });
   assert.ok(Date.now() - started < 25000);
 });
+
+// A session of user's, authenticated on server.
+async function session(server, user) {
+  const c = await wsc.open(server.wsUrl);
+  c.send({ type: 'auth', token: user.token });
+  await c.next('ready');
+  return c;
+}
+
+test('forecast: once per device-hour in the current hour, never for a backfill', async (t) => {
+  const now = Date.now();
+  const hourStart = Math.floor(now / HOUR) * HOUR;
+  // 15 minutes into the hour, and no more than 5 minutes ahead of the server's clock
+  // (the contract's future bound); too close to the hour's end to finish in it: skip.
+  const at = Math.max(now, hourStart + 16 * 60000);
+  if (at - now > 4 * 60000 || at - hourStart > 50 * 60000) {
+    t.skip('the current hour is too young or too old for a forecast now');
+    return;
+  }
+  const user = await account(one);
+  const hook = await addHook(user, rx.url('/forecast'), ['forecast']);
+  await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token, body: {
+    alert: { websocket: true, webhook: true }, forecast: { websocket: true, webhook: true },
+    command: { websocket: true, webhook: false }, device_status: { websocket: true, webhook: true },
+  } });
+  const device = await makeDevice(user, { max_hourly_kwh: 10 });
+  const wsOne = await session(one, user);
+  const wsTwo = await session(two, user);
+  // A backfill far over the limit: an alert, no forecast.
+  await post(device, { ts: iso(hourStart - 3 * HOUR + 30 * 60000), kwh: 50 });
+  // The current hour: 9 kWh by minute m (16 to 50) projects to 9 * 60 / m > 10.
+  const minutes = (at - hourStart) / 60000;
+  await post(device, { ts: iso(at), kwh: 9 });
+  const got = await h.waitFor(() => deliveriesFor('/forecast')[0], { timeout: 5000 });
+  const body = JSON.parse(got.body);
+  assert.equal(body.type, 'forecast');
+  assert.equal(body.forecast.device_id, device.id);
+  assert.equal(body.forecast.device_name, device.name);
+  assert.equal(body.forecast.hour_start, iso(hourStart).replace('.000Z', 'Z'));
+  assert.equal(body.forecast.hour_kwh_so_far, 9);
+  assert.ok(Math.abs(body.forecast.projected_kwh - 9 * 60 / minutes) < 1e-9);
+  assert.equal(body.forecast.max_hourly_kwh, 10);
+  assert.ok(verify(hook.secret, got.headers, got.body));
+  for (const c of [wsOne, wsTwo]) {
+    const msg = await c.next('forecast');
+    assert.deepEqual(msg.forecast, body.forecast);
+  }
+  // More readings in the same hour: no second forecast.
+  await post(device, { ts: iso(at + 1000), kwh: 1 }, two);
+  await post(device, { ts: iso(at + 2000), kwh: 1 });
+  await h.sleep(1500);
+  assert.equal(deliveriesFor('/forecast').length, 1);
+  assert.equal(wsOne.received('forecast').length, 1);
+  assert.equal(pg.scalar(`SELECT count(*) FROM forecasts WHERE device_id = ${device.id}`), 1);
+  wsOne.close();
+  wsTwo.close();
+});
+
+test('device status: offline once and online once, with two instances', async () => {
+  const user = await account(one);
+  await addHook(user, rx.url('/status'), ['device_status']);
+  let res = await h.api(one, 'POST', '/api/v1/devices', { token: admin, body: { name: 'quiet',
+    max_hourly_kwh: 100, reading_type: 'interval', owner_id: user.id, offline_after_s: 59 } });
+  assert.equal(res.status, 422);
+  assert.equal(res.json.field, 'offline_after_s');
+  const device = await makeDevice(user, { offline_after_s: 60, max_hourly_kwh: 100 });
+  assert.equal(device.offline_after_s, 60);
+  assert.equal(device.status, null, 'never seen: no status');
+  const wsOne = await session(one, user);
+  const wsTwo = await session(two, user);
+  await post(device, { kwh: 0.1 });
+  res = await h.api(one, 'GET', `/api/v1/devices/${device.id}`, { token: user.token });
+  assert.equal(res.json.status, 'online');
+  // A minute of silence, without waiting a minute: the deadline moves into the past.
+  pg.psql(`UPDATE devices SET offline_due_at = now() - interval '1 second' WHERE id = ${device.id}`);
+  const off = await h.waitFor(() => deliveriesFor('/status')[0], { timeout: 12000 });
+  const offBody = JSON.parse(off.body);
+  assert.equal(offBody.type, 'device_status');
+  assert.equal(offBody.status, 'offline');
+  assert.equal(offBody.device_id, device.id);
+  assert.equal(offBody.device_name, device.name);
+  assert.ok(offBody.last_seen_at);
+  for (const c of [wsOne, wsTwo]) assert.equal((await c.next('device_status')).status, 'offline');
+  res = await h.api(one, 'GET', `/api/v1/devices/${device.id}`, { token: user.token });
+  assert.equal(res.json.status, 'offline');
+  // Both instances sweep every few seconds: still one event.
+  await h.sleep(6000);
+  assert.equal(deliveriesFor('/status').length, 1);
+  assert.equal(wsOne.received('device_status').length, 1);
+  // The next accepted reading: online, once.
+  await post(device, { kwh: 0.1 }, two);
+  await post(device, { kwh: 0.1 });
+  const on = await h.waitFor(() => deliveriesFor('/status')[1], { timeout: 5000 });
+  assert.equal(JSON.parse(on.body).status, 'online');
+  for (const c of [wsOne, wsTwo]) assert.equal((await c.next('device_status')).status, 'online');
+  await h.sleep(1000);
+  assert.equal(deliveriesFor('/status').length, 2);
+  // The owner may change the setting; null turns the status off.
+  res = await h.api(one, 'PATCH', `/api/v1/devices/${device.id}`, { token: user.token,
+    body: { offline_after_s: null } });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.offline_after_s, null);
+  assert.equal(res.json.status, null);
+  wsOne.close();
+  wsTwo.close();
+});
