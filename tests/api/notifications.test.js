@@ -414,3 +414,22 @@ test('device status: offline once and online once, with two instances', async ()
   wsOne.close();
   wsTwo.close();
 });
+
+test('preferences decide: alerts off for sessions never reach the WebSocket', async () => {
+  const user = await account(one);
+  const device = await makeDevice(user);
+  const c = await session(one, user);
+  await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  assert.equal((await c.next('alert')).alert.device_id, device.id);
+  const res = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token, body: {
+    alert: { websocket: false, webhook: true }, forecast: { websocket: true, webhook: false },
+    command: { websocket: true, webhook: false }, device_status: { websocket: true, webhook: true },
+  } });
+  assert.equal(res.status, 200);
+  await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  await h.sleep(1500);
+  assert.equal(c.received('alert').length, 1);
+  const list = await h.api(one, 'GET', `/api/v1/alerts?device_id=${device.id}`, { token: user.token });
+  assert.equal(list.json.items.length, 2, 'both alerts stored and listed');
+  c.close();
+});
