@@ -77,8 +77,8 @@ bool secretbox_hmac_sha256_hex(const void *key, size_t keylen, const void *data,
     unsigned char md[32];
     unsigned int mdlen = 0;
     out[0] = '\0';
-    if (keylen > INT_MAX ||
-        !HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen) || mdlen != sizeof md)
+    if (keylen > INT_MAX || !HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen) ||
+        mdlen != sizeof md)
         return false;
     for (size_t i = 0; i < sizeof md; i++) {
         out[2 * i] = hex[md[i] >> 4];

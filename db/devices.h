@@ -26,7 +26,7 @@ struct device {
     long long created_at;   /* microseconds since the epoch */
     long long last_seen_at; /* 0: never seen */
     int offline_after_s;    /* 0: never reported offline */
-    char status[8];         /* "online", "offline", or "" (null: never seen, or no offline_after_s) */
+    char status[8]; /* "online", "offline", or "" (null: never seen, or no offline_after_s) */
 };
 
 /* Frees the strings and zeroes the record; a zeroed record is a no-op. */

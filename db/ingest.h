@@ -29,7 +29,8 @@ struct ingest_device {
     bool has_latest;     /* it has readings stored */
     long long latest_ts; /* the newest stored reading, before this transaction */
     double latest_value;
-    bool offline; /* reported offline (devices.offline_since): its next accepted reading says online */
+    bool offline; /* reported offline (devices.offline_since): its next accepted reading says online
+                   */
 };
 
 /* One reading of one device (ts in microseconds since the epoch). */

@@ -117,10 +117,10 @@ struct outbox_claim {
     long long webhook_id;
     long long event_id;
     int attempt;
-    char *url;            /* owned */
-    unsigned char *box;   /* owned: the sealed secret */
+    char *url;          /* owned */
+    unsigned char *box; /* owned: the sealed secret */
     size_t box_len;
-    char *payload;        /* owned: the body */
+    char *payload; /* owned: the body */
 };
 struct outbox_claim_list {
     struct outbox_claim *items;

@@ -28,8 +28,8 @@ json_t *devices_to_json(const struct device *d)
                      d->serial ? json_string(d->serial) : json_null(), "owner_id",
                      d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at", created,
                      "last_seen_at", resource_time_or_null(d->last_seen_at), "offline_after_s",
-                     d->offline_after_s ? json_integer(d->offline_after_s) : json_null(),
-                     "status", d->status[0] ? json_string(d->status) : json_null());
+                     d->offline_after_s ? json_integer(d->offline_after_s) : json_null(), "status",
+                     d->status[0] ? json_string(d->status) : json_null());
 }
 
 bool devices_load_visible_or_reply(const struct request *req, struct db_conn *conn,
@@ -62,13 +62,13 @@ bool devices_cursor_or_reply(const struct request *req, char tag, long long *val
 
 /* ---- request bodies ------------------------------------------------------------ */
 
-static const char *const CREATE_MEMBERS[] = {
-    "name",     "description",     "address", "max_hourly_kwh", "reading_type", "serial",
-    "owner_id", "offline_after_s", NULL};
+static const char *const CREATE_MEMBERS[] = {"name",           "description",     "address",
+                                             "max_hourly_kwh", "reading_type",    "serial",
+                                             "owner_id",       "offline_after_s", NULL};
 /* reading_type is known here only to be refused as immutable, not as unknown. */
-static const char *const PATCH_MEMBERS[] = {
-    "name",     "description",     "address", "max_hourly_kwh", "reading_type", "serial",
-    "owner_id", "offline_after_s", NULL};
+static const char *const PATCH_MEMBERS[] = {"name",           "description",     "address",
+                                            "max_hourly_kwh", "reading_type",    "serial",
+                                            "owner_id",       "offline_after_s", NULL};
 
 static bool has_control_chars(const char *s)
 {

@@ -127,13 +127,13 @@ struct user_entry {
 /* One row each in jobs.c's table: what the worker runs, and what the
  * transport thread applies with the result. */
 enum job_kind {
-    JOB_AUTH,   /* session_auth.c */
-    JOB_REPLAY, /* replay.c */
-    JOB_ALERTS, /* replay.c */
-    JOB_OWNERS, /* usage.c */
-    JOB_USAGE,  /* usage.c */
-    JOB_USERS,  /* recheck.c */
-    JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+    JOB_AUTH,    /* session_auth.c */
+    JOB_REPLAY,  /* replay.c */
+    JOB_ALERTS,  /* replay.c */
+    JOB_OWNERS,  /* usage.c */
+    JOB_USAGE,   /* usage.c */
+    JOB_USERS,   /* recheck.c */
+    JOB_EVENTS,  /* hub.c; from the listener, skips the worker */
     JOB_NOTICES, /* notices.c */
     JOB_KINDS
 };
@@ -158,7 +158,7 @@ struct job {
     struct device_owner *owners; /* nids entries */
     struct device_usage *usage;
     int nusage;
-    enum role *roles; /* nids entries; ROLE_NONE: deleted */
+    enum role *roles;           /* nids entries; ROLE_NONE: deleted */
     struct notice_list notices; /* NOTICES */
 };
 

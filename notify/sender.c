@@ -19,14 +19,14 @@
 #include "retry.h"
 #include "signature.h"
 
-#define CLAIM_BATCH       8
-#define LEASE_S           60 /* far above an attempt's 10 s */
-#define CONNECT_MS        5000
-#define ATTEMPT_MS        10000
-#define SWEEP_EVERY_S     5.0 /* offline within 30 s of the deadline, with room */
-#define IDLE_WAIT_MS      5000
-#define BACKOFF_MAX_MS    5000
-#define SECRET_MAX        256
+#define CLAIM_BATCH    8
+#define LEASE_S        60 /* far above an attempt's 10 s */
+#define CONNECT_MS     5000
+#define ATTEMPT_MS     10000
+#define SWEEP_EVERY_S  5.0 /* offline within 30 s of the deadline, with room */
+#define IDLE_WAIT_MS   5000
+#define BACKOFF_MAX_MS 5000
+#define SECRET_MAX     256
 
 struct sender {
     struct sender_options opts;
@@ -116,9 +116,8 @@ static void attempt_post(struct sender *s, const struct outbox_claim *cl, struct
         set_error(err, errlen, "the webhook's secret cannot be opened");
         return;
     }
-    bool signed_ok =
-        signature_header(secret, strlen(secret), (long long)time(NULL), cl->payload, body_len,
-                         signature);
+    bool signed_ok = signature_header(secret, strlen(secret), (long long)time(NULL), cl->payload,
+                                      body_len, signature);
     explicit_bzero(secret, sizeof secret);
     if (!signed_ok) {
         set_error(err, errlen, "signing failed");
@@ -186,8 +185,8 @@ static double random_unit(void)
     unsigned char b[4];
     if (!crypto_random(b, sizeof b))
         return 0.5;
-    unsigned long v = (unsigned long)b[0] << 24 | (unsigned long)b[1] << 16 |
-                      (unsigned long)b[2] << 8 | b[3];
+    unsigned long v =
+        (unsigned long)b[0] << 24 | (unsigned long)b[1] << 16 | (unsigned long)b[2] << 8 | b[3];
     return (double)v / 4294967296.0;
 }
 

@@ -18,8 +18,7 @@ bool signature_header(const char *secret, size_t secret_len, long long t, const 
         return false;
     memcpy(signed_text, prefix, (size_t)plen);
     memcpy(signed_text + plen, body, len);
-    bool ok =
-        secretbox_hmac_sha256_hex(secret, secret_len, signed_text, (size_t)plen + len, hex);
+    bool ok = secretbox_hmac_sha256_hex(secret, secret_len, signed_text, (size_t)plen + len, hex);
     free(signed_text);
     if (ok)
         snprintf(out, SIGNATURE_MAX, "t=%lld,v1=%s", t, hex);

@@ -90,8 +90,7 @@ bool webhook_url_check(const char *url, bool allow_private, char *why, size_t wh
     bool ok = true;
     for (const struct addrinfo *ai = list; ok && ai; ai = ai->ai_next)
         if (!allow_private && !addrclass_is_public(ai->ai_addr))
-            ok = fail(why, whylen,
-                      "url resolves to a loopback, private or link-local address");
+            ok = fail(why, whylen, "url resolves to a loopback, private or link-local address");
     freeaddrinfo(list);
     return ok;
 }
