@@ -16,6 +16,8 @@ import { alertsView } from './views/alerts.js';
 import { usersView } from './views/admin-users.js';
 import { devicesView } from './views/admin-devices.js';
 import { accountView } from './views/account.js';
+import { notificationsView } from './views/notifications.js';
+import { receiveDeviceStatus, receiveForecast } from './notices.js';
 import { forbiddenView, notFoundView } from './views/errors.js';
 
 const ROUTES = [
@@ -28,6 +30,7 @@ const ROUTES = [
   { pattern: /^\/admin\/users$/, roles: ['admin'], title: 'Users', view: usersView },
   { pattern: /^\/admin\/alerts$/, roles: ['admin'], title: 'All alerts', view: alertsView },
   { pattern: /^\/account$/, roles: ['client', 'admin'], title: 'Account', view: accountView },
+  { pattern: /^\/notifications$/, roles: ['client', 'admin'], title: 'Notifications', view: notificationsView },
 ];
 
 const config = { wsUrl: null, version: null };
@@ -109,6 +112,8 @@ function wireSkipLink() {
 async function boot() {
   wireSkipLink();
   live.addEventListener('alert', (event) => receiveAlert(event.detail));
+  live.addEventListener('forecast', (event) => receiveForecast(event.detail.forecast));
+  live.addEventListener('device_status', (event) => receiveDeviceStatus(event.detail));
   live.addEventListener('status', (event) => {
     // Also exposed on <body> for styling hooks and for the end-to-end tests.
     document.body.dataset.live = event.detail;
