@@ -16,10 +16,11 @@ const { before, after } = test;
 const HOUR = 3600 * 1000;
 const iso = (ms) => new Date(ms).toISOString();
 
-// A receiver: records every request; `plan` (a queue of functions) decides how to answer
-// the next ones, a plain 200 when it is empty.
+// A receiver: records every request; rx.plan[path] (a queue of functions) decides how to
+// answer the next requests to that path, a plain 200 when it is empty.
 function startReceiver() {
-  const rx = { got: [], plan: [] };
+  const rx = { got: [], plan: {} };
+  rx.answer = (path, fn) => (rx.plan[path] ??= []).push(fn);
   rx.server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -27,7 +28,7 @@ function startReceiver() {
       const entry = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'),
         at: Date.now(), url: req.url };
       rx.got.push(entry);
-      const answer = rx.plan.shift();
+      const answer = rx.plan[req.url]?.shift();
       if (answer) answer(res, entry);
       else res.writeHead(200).end('ok');
     });
@@ -85,7 +86,9 @@ const deliveriesFor = (hookUrlPath) => rx.got.filter((g) => g.url === hookUrlPat
 before(async () => {
   rx = await startReceiver();
   pg = await h.startPostgres();
-  const env = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_RETRY_DIVISOR: '1000' };
+  // Retries 1000 times sooner (10 ms, 60 ms, 300 ms, 1.8 s, 7.2 s, 21.6 s) and a 3 s
+  // failure window: what takes a day in production takes seconds here.
+  const env = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_RETRY_DIVISOR: '1000', WEBHOOK_FAIL_WINDOW_S: '3' };
   one = await h.startServer({ databaseUrl: pg.url, env });
   two = await h.startServer({ databaseUrl: pg.url, env: { ...env, JWT_SECRET: one.jwtSecret } });
   const adminAccount = await h.createUser(one, { role: 'admin' });
@@ -223,7 +226,7 @@ test('a 500 is retried with the same event id, attempt 2 succeeds', async () => 
   const user = await account(one);
   const hook = await addHook(user, rx.url('/retry'), ['alert']);
   const device = await makeDevice(user);
-  rx.plan.push((res) => res.writeHead(500).end('no'));
+  rx.answer('/retry', (res) => res.writeHead(500).end('no'));
   await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
   const [first, second] = await h.waitFor(() => {
     const got = deliveriesFor('/retry');
@@ -278,35 +281,39 @@ test('no delivery for an event whose transaction rolled back', async () => {
 });
 
 test('a receiver that never answers or answers without end does not hold the sender', async () => {
-  const user = await account(one);
-  // Kept open: never answers.
-  rx.plan.push(() => {});
-  await addHook(user, rx.url('/silent'), ['alert']);
-  const huge = await account(one);
-  await addHook(huge, rx.url('/huge'), ['alert']);
-  const fine = await account(one);
-  await addHook(fine, rx.url('/fine'), ['alert']);
-  for (const u of [user, huge, fine]) {
-    const device = await makeDevice(u);
-    await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
-  }
-  // The huge answer: 64 MiB offered, the sender stops reading long before.
-  const hugeAnswer = (res) => {
+  // The huge answer: 64 MiB offered, the sender stops reading after 64 KiB.
+  let hugeSent = 0;
+  rx.answer('/huge', (res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     const chunk = Buffer.alloc(1 << 20, 120);
-    let sent = 0;
     const pump = () => {
-      while (sent < 64 && res.write(chunk)) sent++;
-      if (sent < 64) res.once('drain', pump);
+      while (hugeSent < 64 && res.write(chunk)) hugeSent++;
+      if (hugeSent < 64) res.once('drain', pump);
       else res.end();
     };
     res.on('error', () => {});
     pump();
-  };
-  rx.plan.push(hugeAnswer);
+  });
+  // Kept open: never answers.
+  rx.answer('/silent', () => {});
+  const hooks = {};
+  for (const path of ['/silent', '/huge', '/fine']) {
+    const u = await account(one);
+    hooks[path] = { user: u, hook: await addHook(u, rx.url(path), ['alert']) };
+    const device = await makeDevice(u);
+    await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  }
   const started = Date.now();
   await h.waitFor(() => deliveriesFor('/fine')[0], { timeout: 25000 });
   assert.ok(Date.now() - started < 25000);
+  const { user, hook } = hooks['/huge'];
+  const res = await h.waitFor(async () => {
+    const r = await h.api(one, 'GET', `/api/v1/me/webhooks/${hook.id}/deliveries`, { token: user.token });
+    return r.json.items.length > 0 && r;
+  }, { timeout: 25000, interval: 250 });
+  const [d] = res.json.items;
+  assert.equal(d.status_code, 200, JSON.stringify(d));
+  assert.ok(hugeSent < 64, `the sender read all ${hugeSent} MiB`);
 });
 
 // A session of user's, authenticated on server.
@@ -432,4 +439,40 @@ test('preferences decide: alerts off for sessions never reach the WebSocket', as
   const list = await h.api(one, 'GET', `/api/v1/alerts?device_id=${device.id}`, { token: user.token });
   assert.equal(list.json.items.length, 2, 'both alerts stored and listed');
   c.close();
+});
+
+test('a webhook failing for the whole window turns inactive', async () => {
+  const user = await account(one);
+  const hook = await addHook(user, rx.url('/failing'), ['alert']);
+  for (let i = 0; i < 10; i++) rx.answer('/failing', (res) => res.writeHead(503).end());
+  const device = await makeDevice(user);
+  await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  const res = await h.waitFor(async () => {
+    const r = await h.api(one, 'GET', `/api/v1/me/webhooks/${hook.id}`, { token: user.token });
+    return r.json.active === false && r;
+  }, { timeout: 20000, interval: 250 });
+  assert.equal(res.json.active, false);
+  const attempts = deliveriesFor('/failing').length;
+  assert.ok(attempts >= 2, `${attempts} attempts`);
+  // Inactive: nothing more is sent, neither retries nor new events.
+  await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  await h.sleep(1500);
+  assert.equal(deliveriesFor('/failing').length, attempts);
+});
+
+test('two instances share the outbox: every event delivered exactly once', async () => {
+  const user = await account(one);
+  await addHook(user, rx.url('/burst'), ['alert']);
+  const devices = [];
+  for (let i = 0; i < 4; i++) devices.push(await makeDevice(user));
+  const posts = [];
+  for (let i = 0; i < 20; i++) {
+    posts.push(post(devices[i % 4], { ts: iso(nextPastHour() + 60000), kwh: 5 }, i % 2 ? two : one));
+  }
+  await Promise.all(posts);
+  await h.waitFor(() => deliveriesFor('/burst').length >= 20, { timeout: 10000 });
+  await h.sleep(1000);
+  const ids = deliveriesFor('/burst').map((g) => g.headers['wattline-event-id']);
+  assert.equal(ids.length, 20);
+  assert.equal(new Set(ids).size, 20, 'no event sent twice');
 });
