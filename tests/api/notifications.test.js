@@ -476,3 +476,39 @@ test('two instances share the outbox: every event delivered exactly once', async
   assert.equal(ids.length, 20);
   assert.equal(new Set(ids).size, 20, 'no event sent twice');
 });
+
+// Last: it kills both instances.
+test('a delivery survives kill -9 of every instance between attempts', async () => {
+  const user = await account(one);
+  const hook = await addHook(user, rx.url('/durable'), ['alert']);
+  const device = await makeDevice(user);
+  // The first attempt fails; the server dies before anyone tries again.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  rx.answer('/durable', (res) => {
+    held.then(() => res.writeHead(500).end());
+  });
+  await post(device, { ts: iso(nextPastHour() + 60000), kwh: 5 });
+  await h.waitFor(() => deliveriesFor('/durable')[0], { timeout: 5000 });
+  // The secrets are sealed under a key derived from the JWT secret: the new instance
+  // shares it, as every instance of one deployment does.
+  const jwtSecret = one.jwtSecret;
+  await one.kill();
+  await two.kill();
+  one = null;
+  two = null;
+  release();
+  const eventId = deliveriesFor('/durable')[0].headers['wattline-event-id'];
+  // The claim's lease (60 s) is what a dead sender leaves behind: end it now rather
+  // than wait, as time passing would.
+  pg.psql(`UPDATE webhook_deliveries SET next_at = now() WHERE state = 'pending'`);
+  const three = await h.startServer({ databaseUrl: pg.url, env: {
+    WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_RETRY_DIVISOR: '1000', JWT_SECRET: jwtSecret } });
+  try {
+    const again = await h.waitFor(() => deliveriesFor('/durable')[1], { timeout: 10000 });
+    assert.equal(again.headers['wattline-event-id'], eventId);
+    assert.ok(verify(hook.secret, again.headers, again.body));
+  } finally {
+    await three.stop();
+  }
+});
