@@ -60,6 +60,11 @@ static bool channel_pair_or_reply(const json_t *body, int i, struct notify_prefs
     static const char *const allowed[] = {"websocket", "webhook", NULL};
     const char *event = notify_event_name(i);
     const json_t *pair = json_object_get(body, event);
+    if (!pair) {
+        response_problem(res, 422, "missing_field", event, "%s is required (the whole shape)",
+                         event);
+        return false;
+    }
     if (!json_is_object(pair)) {
         response_problem(res, 422, "invalid_field", event,
                          "%s must be an object {\"websocket\", \"webhook\"}", event);
@@ -72,7 +77,8 @@ static bool channel_pair_or_reply(const json_t *body, int i, struct notify_prefs
         if (!json_is_boolean(v)) {
             char field[48];
             snprintf(field, sizeof field, "%s.%s", event, allowed[k]);
-            response_problem(res, 422, "invalid_field", field, "%s must be true or false", field);
+            response_problem(res, 422, v ? "invalid_field" : "missing_field", field,
+                             "%s must be true or false", field);
             return false;
         }
         int *mask = k == 0 ? &p->websocket : &p->webhook;
