@@ -21,7 +21,7 @@
 static const struct db_stmt LOCK = {
     "ingest_lock",
     "SELECT id, reading_type, max_hourly_kwh, " EPOCH("latest_reading_ts") ","
-    "  latest_reading_value, offline_since IS NOT NULL"
+    "  latest_reading_value, offline_since IS NOT NULL, " EPOCH("forecast_hour")
     " FROM devices WHERE id = ANY($1::bigint[])"
     " ORDER BY id FOR UPDATE"};
 
@@ -134,7 +134,9 @@ static const struct db_stmt FORECAST = {
     "  INSERT INTO forecasts (device_id, hour_start, hour_kwh_so_far, projected_kwh,"
     "   max_hourly_kwh, at)"
     "  SELECT device_id, " TS("hour_us") ", so_far, projected, lim, " TS("at_us") " FROM f"
-    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING *)"
+    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING *),"
+    " mark AS ("
+    "  UPDATE devices d SET forecast_hour = " TS("f.hour_us") " FROM f WHERE d.id = f.device_id)"
     " SELECT count(notification_enqueue(d.owner_id, 'forecast', json_build_object("
     "  'type', 'forecast', 'forecast', json_build_object('device_id', d.id,"
     "  'device_name', d.name, 'hour_start', rfc3339(i.hour_start),"
@@ -251,6 +253,7 @@ enum status db_ingest_lock_devices_in_tx(struct db_conn *c, struct ingest_device
         d->latest_ts = db_get_ll(res, row, 3);
         d->latest_value = db_get_double(res, row, 4);
         d->offline = db_get_bool(res, row, 5);
+        d->forecast_hour = db_get_ll(res, row, 6);
     }
     PQclear(res);
     db_array_free(&a);

@@ -29,8 +29,9 @@ struct ingest_device {
     bool has_latest;     /* it has readings stored */
     long long latest_ts; /* the newest stored reading, before this transaction */
     double latest_value;
-    bool offline; /* reported offline (devices.offline_since): its next accepted reading says online
-                   */
+    /* Reported offline (devices.offline_since): its next accepted reading says online. */
+    bool offline;
+    long long forecast_hour; /* the hour of its newest forecast (microseconds); 0: none */
 };
 
 /* One reading of one device (ts in microseconds since the epoch). */

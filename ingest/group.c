@@ -508,7 +508,7 @@ static bool group_hour_kwh(const struct group *g, long long device, long long ho
 
 /* The forecasts of the group: each device whose newest reading is new is
  * judged once, at that reading (forecast.h), against the hour containing
- * its newest receive time. */
+ * its newest receive time; not for the hour it already has a forecast for. */
 static void group_collect_forecasts(struct group *g)
 {
     g->nforecasts = 0;
@@ -517,7 +517,8 @@ static void group_collect_forecasts(struct group *g)
         int d = group_find_device(g, r->device_id);
         long long hour = energy_hour_floor(r->ts);
         double so_far, projected;
-        if (d >= 0 && group_hour_kwh(g, r->device_id, hour, &so_far) &&
+        if (d >= 0 && hour != g->devices[d].forecast_hour &&
+            group_hour_kwh(g, r->device_id, hour, &so_far) &&
             forecast_judge(r->ts, g->devices[d].seen_at, so_far, g->devices[d].limit, &projected))
             g->forecasts[g->nforecasts++] = (struct ingest_forecast){
                 r->device_id, hour, so_far, projected, g->devices[d].limit, r->ts};

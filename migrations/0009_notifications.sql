@@ -108,6 +108,11 @@ CREATE TABLE webhook_attempts (
 
 CREATE INDEX webhook_attempts_webhook_idx ON webhook_attempts (webhook_id, id DESC);
 
+-- The hour of the device's newest forecast: ingestion reads it with the
+-- device's row (which it locks anyway) and does not judge that hour again,
+-- so an hour on course to go over costs one statement, not one per request.
+ALTER TABLE devices ADD COLUMN forecast_hour timestamptz;
+
 -- A projection over the limit, once per device and hour, like alerts.
 CREATE TABLE forecasts (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
