@@ -19,10 +19,13 @@
 #include "retry.h"
 #include "signature.h"
 
-#define CLAIM_BATCH    8
-#define LEASE_S        60 /* far above an attempt's 10 s */
+#define CLAIM_BATCH 4
+#define ATTEMPT_MS  10000
+/* A claim's lease outlasts every attempt of its batch, one after the other,
+ * with room: no other sender takes a row while this one may still be
+ * posting it. A sender that dies leaves its rows to others after this. */
+#define LEASE_S        (CLAIM_BATCH * ATTEMPT_MS / 1000 + 60)
 #define CONNECT_MS     5000
-#define ATTEMPT_MS     10000
 #define SWEEP_EVERY_S  5.0 /* offline within 30 s of the deadline, with room */
 #define IDLE_WAIT_MS   5000
 #define BACKOFF_MAX_MS 5000

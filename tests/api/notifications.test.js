@@ -501,7 +501,7 @@ test('a delivery survives kill -9 of every instance between attempts', async () 
   two = null;
   release();
   const eventId = deliveriesFor('/durable')[0].headers['wattline-event-id'];
-  // The claim's lease (60 s) is what a dead sender leaves behind: end it now rather
+  // The claim's lease (100 s) is what a dead sender leaves behind: end it now rather
   // than wait, as time passing would.
   pg.psql(`UPDATE webhook_deliveries SET next_at = now() WHERE state = 'pending'`);
   const three = await h.startServer({ databaseUrl: pg.url, env: {
