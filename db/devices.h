@@ -25,6 +25,8 @@ struct device {
     long long owner_id;     /* 0: unassigned */
     long long created_at;   /* microseconds since the epoch */
     long long last_seen_at; /* 0: never seen */
+    int offline_after_s;    /* 0: never reported offline */
+    char status[8]; /* "online", "offline", or "" (null: never seen, or no offline_after_s) */
 };
 
 /* Frees the strings and zeroes the record; a zeroed record is a no-op. */
@@ -47,6 +49,7 @@ struct device_new {
     enum reading_type reading_type;
     const char *serial;
     long long owner_id;
+    int offline_after_s; /* 0: none */
 };
 
 /* Inserts a device holding token_hash. STATUS_INVALID when owner_id names no
@@ -75,6 +78,8 @@ struct device_patch {
     const char *serial; /* with set_serial, NULL clears it */
     bool set_owner;
     long long owner_id; /* 0: unassign */
+    bool set_offline_after_s;
+    int offline_after_s; /* with set_offline_after_s, 0 clears it */
 };
 
 /* Applies the patch to the device if owner_scope is 0 or owns it (else

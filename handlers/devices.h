@@ -51,6 +51,8 @@ struct device_fields {
     const char *serial; /* NULL with has_serial: null (none, or clear it) */
     bool has_owner;
     long long owner_id; /* 0: null (unassigned) */
+    bool has_offline_after_s;
+    int offline_after_s; /* 0: null (never offline) */
 };
 
 /* Reads and checks a POST (create) or PATCH body; strings are borrowed from
