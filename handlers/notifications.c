@@ -77,8 +77,12 @@ static bool channel_pair_or_reply(const json_t *body, int i, struct notify_prefs
         if (!json_is_boolean(v)) {
             char field[48];
             snprintf(field, sizeof field, "%s.%s", event, allowed[k]);
-            response_problem(res, 422, v ? "invalid_field" : "missing_field", field,
-                             "%s must be true or false", field);
+            if (v)
+                response_problem(res, 422, "invalid_field", field, "%s must be true or false",
+                                 field);
+            else
+                response_problem(res, 422, "missing_field", field, "%s must be true or false",
+                                 field);
             return false;
         }
         int *mask = k == 0 ? &p->websocket : &p->webhook;
