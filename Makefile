@@ -5,19 +5,21 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 
-PKGS     := libmicrohttpd libwebsockets libpq jansson libjwt openssl librabbitmq
+PKGS     := libmicrohttpd libwebsockets libpq jansson libjwt openssl librabbitmq libcurl
 SIM_PKGS := libcurl jansson librabbitmq libmosquitto
 
 # The server's layers, lowest first. A layer may include headers of the layers
 # before it and of itself (tools/layers.sh checks it in `make lint`), and is
 # compiled with only the libraries named here for it.
-LAYERS         := base db auth ingest broker api live handlers server
+LAYERS         := base db auth ingest broker api notify live handlers server
 PKGS_base      := openssl jansson
 PKGS_db        := libpq jansson
 PKGS_auth      := openssl libjwt jansson
 PKGS_ingest    := jansson
 PKGS_broker    := librabbitmq jansson
 PKGS_api       := jansson
+# notify/ owns libcurl: the one layer that makes outbound HTTP requests (webhooks).
+PKGS_notify    := libcurl jansson
 PKGS_live      := jansson
 PKGS_handlers  := jansson
 PKGS_server    := libmicrohttpd libwebsockets jansson

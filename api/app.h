@@ -8,6 +8,7 @@
 
 #include "../db/db.h"
 #include "../base/config.h"
+#include "../base/secretbox.h"
 
 struct metrics;
 struct migration_set;
@@ -40,6 +41,9 @@ struct app {
     const char *ws_url;                    /* what /api/v1/config announces */
     const char *csp;                       /* Content-Security-Policy sent with every response */
     atomic_bool draining;                  /* shutting down: readyz answers 503 */
+    /* Seals webhook secrets at rest: derived from the JWT secret, so every
+     * instance sharing it opens what another sealed. */
+    unsigned char webhook_key[SECRETBOX_KEY_LEN];
 };
 
 /* How long a request waits for a pooled connection before answering 503. */

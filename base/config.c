@@ -99,6 +99,12 @@ static const struct option_spec OPTIONS[] = {
         "existing queues (comma-separated) that legacy simulators publish to"),
     STR(broker_auth_allow, "BROKER_AUTH_ALLOW", "127.0.0.0/8,::1",
         "client ranges that may call /api/v1/broker/auth/* (others get 404)"),
+    {"WEBHOOK_ALLOW_PRIVATE", OPT_BOOL, offsetof(struct config, webhook_allow_private), "false", 0,
+     0, "let webhooks reach loopback, private and link-local addresses (tests, labs)"},
+    INT(webhook_retry_divisor, "WEBHOOK_RETRY_DIVISOR", "1", 1, 100000,
+        "divides the webhook retry schedule (10 s .. 6 h); only tests shorten it"),
+    INT(webhook_fail_window_s, "WEBHOOK_FAIL_WINDOW_S", "86400", 1, 31536000,
+        "a webhook failing for this long without a success turns inactive, seconds"),
 };
 
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])

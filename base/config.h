@@ -62,6 +62,9 @@ struct config {
     char *amqp_legacy_queues; /* NULL: none */
     char *broker_auth_allow;  /* BROKER_AUTH_ALLOW as given; parsed into broker_auth_allow_set */
     struct netaddr_set broker_auth_allow_set;
+    bool webhook_allow_private; /* WEBHOOK_ALLOW_PRIVATE */
+    int webhook_retry_divisor;  /* WEBHOOK_RETRY_DIVISOR: 1 in production */
+    int webhook_fail_window_s;  /* WEBHOOK_FAIL_WINDOW_S */
 };
 
 typedef const char *(*config_getenv_fn)(const char *name, void *ctx);

@@ -36,11 +36,14 @@ struct alert_query {
     bool oldest_first; /* replay order; otherwise newest first */
 };
 
-/* Alerts matching q. */
+/* Alerts matching q. oldest_first is the WebSocket replay's order: it also
+ * leaves out the alerts of owners who turned alerts off for sessions. */
 enum status db_alerts_list(struct db_conn *conn, const struct alert_query *q,
                            struct alert_list *out);
 
-/* The alerts with these ids (any order in, ascending id out). */
+/* The alerts with these ids (any order in, ascending id out), for the
+ * WebSocket hub: those of owners who turned alerts off for sessions are
+ * left out. */
 enum status db_alerts_by_ids(struct db_conn *conn, const long long *ids, int n,
                              struct alert_list *out);
 

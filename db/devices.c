@@ -11,14 +11,18 @@
 #define DEVICE_COLUMNS                                                                             \
     "id, name, description, address, max_hourly_kwh, reading_type, owner_id,"                      \
     " (extract(epoch FROM created_at) * 1000000)::bigint,"                                         \
-    " (extract(epoch FROM last_seen_at) * 1000000)::bigint, serial, over_limit_command::text"
+    " (extract(epoch FROM last_seen_at) * 1000000)::bigint, serial,"                               \
+    " offline_after_s, CASE WHEN offline_after_s IS NULL OR last_seen_at IS NULL THEN NULL"        \
+    "  WHEN offline_since IS NOT NULL THEN 'offline' ELSE 'online' END, over_limit_command::text"
+/* How many columns DEVICE_COLUMNS has: what a statement returns after them starts here. */
+#define DEVICE_NCOLUMNS 13
 
 static const struct db_stmt CREATE = {
     "devices_create",
     "INSERT INTO devices (name, description, address, max_hourly_kwh, reading_type, owner_id,"
-    "  token_hash, serial, over_limit_command)"
-    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4::float8, $5, $6::bigint, $7, $8,"
-    "  $9::jsonb)"
+    "  token_hash, serial, offline_after_s, over_limit_command)"
+    " VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4::float8, $5, $6::bigint, $7, $8, $9::int,"
+    "  $10::jsonb)"
     " RETURNING " DEVICE_COLUMNS};
 
 static const struct db_stmt GET = {
@@ -42,9 +46,13 @@ static const struct db_stmt UPDATE = {
     "UPDATE devices SET name = coalesce($3, name), description = coalesce($4, description),"
     "  address = coalesce($5, address), max_hourly_kwh = coalesce($6::float8, max_hourly_kwh),"
     "  owner_id = CASE WHEN $7::bool THEN $8::bigint ELSE owner_id END,"
-    "  serial = CASE WHEN $9::bool THEN $10 ELSE serial END,"
-    "  over_limit_command = CASE WHEN $11::bool THEN $12::jsonb ELSE over_limit_command END,"
-    "  updated_at = now()"
+    "  serial = CASE WHEN $9::bool THEN $10 ELSE serial END, updated_at = now(),"
+    "  over_limit_command = CASE WHEN $13::bool THEN $14::jsonb ELSE over_limit_command END,"
+    /* The sweep's deadline moves with the setting; no setting, no status. */
+    "  offline_after_s = CASE WHEN $11::bool THEN $12::int ELSE offline_after_s END,"
+    "  offline_due_at = CASE WHEN $11::bool THEN last_seen_at + $12::int * interval '1 second'"
+    "   ELSE offline_due_at END,"
+    "  offline_since = CASE WHEN $11::bool AND $12::int IS NULL THEN NULL ELSE offline_since END"
     " FROM (SELECT id AS old_id, owner_id AS old_owner FROM devices"
     "  WHERE id = $1 AND ($2::bigint = 0 OR owner_id = $2) FOR UPDATE) old"
     " WHERE id = old.old_id"
@@ -99,12 +107,14 @@ static enum status read_device(const PGresult *res, int row, struct device *d)
         .created_at = db_get_ll(res, row, 7),
         .last_seen_at = db_get_ll(res, row, 8),
         .serial = PQgetisnull(res, row, 9) ? NULL : strdup(PQgetvalue(res, row, 9)),
-        .over_limit_command = PQgetisnull(res, row, 10) ? NULL : strdup(PQgetvalue(res, row, 10)),
+        .offline_after_s = (int)db_get_ll(res, row, 10),
+        .over_limit_command = PQgetisnull(res, row, 12) ? NULL : strdup(PQgetvalue(res, row, 12)),
     };
+    db_get_str(res, row, 11, d->status, sizeof d->status);
     if (!reading_type_parse(PQgetvalue(res, row, 5), &d->reading_type))
         d->reading_type = READING_CUMULATIVE; /* the table's CHECK allows nothing else */
     if (!d->name || !d->description || !d->address || (!d->serial && !PQgetisnull(res, row, 9)) ||
-        (!d->over_limit_command && !PQgetisnull(res, row, 10))) {
+        (!d->over_limit_command && !PQgetisnull(res, row, 12))) {
         device_clear(d);
         return STATUS_INTERNAL;
     }
@@ -126,7 +136,7 @@ enum status db_devices_create(struct db_conn *c, const struct device_new *in,
                               const char *token_hash, struct device *out)
 {
     struct double_text max;
-    struct db_ll_text owner;
+    struct db_ll_text owner, offline;
     const char *params[] = {in->name,
                             in->description,
                             in->address,
@@ -135,8 +145,9 @@ enum status db_devices_create(struct db_conn *c, const struct device_new *in,
                             in->owner_id ? db_ll(&owner, in->owner_id) : NULL,
                             token_hash,
                             in->serial,
+                            in->offline_after_s ? db_ll(&offline, in->offline_after_s) : NULL,
                             in->over_limit_command};
-    PGresult *res = db_exec(c, &CREATE, 9, params);
+    PGresult *res = db_exec(c, &CREATE, 10, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK)
         st = read_device(res, 0, out);
@@ -184,7 +195,7 @@ enum status db_devices_list(struct db_conn *c, long long owner_id, long long aft
 static enum status run_update(struct db_conn *c, long long id, long long owner_scope,
                               const struct device_patch *p, struct device *out, bool *owner_changed)
 {
-    struct db_ll_text idt, scopet, ownert;
+    struct db_ll_text idt, scopet, ownert, offlinet;
     struct double_text maxt;
     const char *params[] = {
         db_ll(&idt, id),
@@ -197,15 +208,17 @@ static enum status run_update(struct db_conn *c, long long id, long long owner_s
         p->set_owner && p->owner_id ? db_ll(&ownert, p->owner_id) : NULL,
         p->set_serial ? "true" : "false",
         p->set_serial ? p->serial : NULL,
+        p->set_offline_after_s ? "true" : "false",
+        p->offline_after_s ? db_ll(&offlinet, p->offline_after_s) : NULL,
         p->set_over_limit_command ? "true" : "false",
         p->set_over_limit_command ? p->over_limit_command : NULL,
     };
-    PGresult *res = db_exec(c, &UPDATE, 12, params);
+    PGresult *res = db_exec(c, &UPDATE, 14, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) != 1)
         st = STATUS_NOT_FOUND;
     if (st == STATUS_OK) {
-        *owner_changed = db_get_bool(res, 0, 11);
+        *owner_changed = db_get_bool(res, 0, DEVICE_NCOLUMNS);
         st = read_device(res, 0, out);
     }
     PQclear(res);

@@ -21,10 +21,12 @@ struct device {
     char *address;     /* owned */
     double max_hourly_kwh;
     enum reading_type reading_type;
-    char *serial;             /* owned; NULL: none */
-    long long owner_id;       /* 0: unassigned */
-    long long created_at;     /* microseconds since the epoch */
-    long long last_seen_at;   /* 0: never seen */
+    char *serial;           /* owned; NULL: none */
+    long long owner_id;     /* 0: unassigned */
+    long long created_at;   /* microseconds since the epoch */
+    long long last_seen_at; /* 0: never seen */
+    int offline_after_s;    /* 0: never reported offline */
+    char status[8]; /* "online", "offline", or "" (null: never seen, or no offline_after_s) */
     char *over_limit_command; /* owned JSON text {"name","params"}; NULL: none */
 };
 
@@ -48,6 +50,7 @@ struct device_new {
     enum reading_type reading_type;
     const char *serial;
     long long owner_id;
+    int offline_after_s;            /* 0: none */
     const char *over_limit_command; /* JSON text {"name","params"}; NULL: none */
 };
 
@@ -77,6 +80,8 @@ struct device_patch {
     const char *serial; /* with set_serial, NULL clears it */
     bool set_owner;
     long long owner_id; /* 0: unassign */
+    bool set_offline_after_s;
+    int offline_after_s; /* with set_offline_after_s, 0 clears it */
     bool set_over_limit_command;
     const char *over_limit_command; /* with set_over_limit_command, NULL clears it */
 };

@@ -25,6 +25,8 @@
  *   "chat_reads"      conversation id, its client, reader id, reader's role,
  *                     the highest id newly read, read_at (microseconds)
  * (roles as enum role). Texts and names are never sent: receivers read them.
+ *   "notices"         events for users' sessions (forecast, device_status),
+ *                     sent by notification_enqueue() in SQL (db/notifications.h)
  * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
  * into several notifications in the same transaction.
  */

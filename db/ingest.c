@@ -23,7 +23,7 @@
 static const struct db_stmt LOCK = {
     "ingest_lock",
     "SELECT id, reading_type, max_hourly_kwh, " EPOCH("latest_reading_ts") ","
-    "  latest_reading_value"
+    "  latest_reading_value, offline_since IS NOT NULL, " EPOCH("forecast_hour")
     " FROM devices WHERE id = ANY($1::bigint[])"
     " ORDER BY id FOR UPDATE"};
 
@@ -86,7 +86,11 @@ static const struct db_stmt WRITE = {
     "  ON CONFLICT (device_id, hour) DO UPDATE SET kwh = EXCLUDED.kwh)"
     " UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, " TS("s.us") "),"
     "  latest_reading_ts = coalesce(" TS("l.us") ", d.latest_reading_ts),"
-    "  latest_reading_value = coalesce(l.value, d.latest_reading_value)"
+    "  latest_reading_value = coalesce(l.value, d.latest_reading_value),"
+    /* The offline sweep's deadline; NULL (unchanged, so the update stays HOT)
+     * for a device without offline_after_s. */
+    "  offline_due_at = greatest(d.last_seen_at, " TS("s.us") ")"
+    "   + d.offline_after_s * interval '1 second'"
     " FROM unnest($4::bigint[], $5::bigint[]) AS s(device_id, us)"
     " LEFT JOIN unnest($6::bigint[], $7::bigint[], $8::float8[]) AS l(device_id, us, value)"
     "  ON l.device_id = s.device_id"
@@ -94,7 +98,8 @@ static const struct db_stmt WRITE = {
 
 /* Alerts for the hours over their device's limit (the device rows are
  * locked: the limit is the one the hours were judged against), ids in
- * (device, hour) order. */
+ * (device, hour) order. Each new alert is queued for its owner's webhooks in
+ * this same transaction (the outbox, migrations/0009_notifications.sql). */
 static const struct db_stmt RAISE = {
     "ingest_raise",
     "WITH raised AS ("
@@ -103,8 +108,43 @@ static const struct db_stmt RAISE = {
     "  FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS h(device_id, us, kwh)"
     "  JOIN devices d ON d.id = h.device_id WHERE h.kwh > d.max_hourly_kwh"
     "  ORDER BY h.device_id, h.us"
-    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING id)"
-    " SELECT id FROM raised ORDER BY id"};
+    "  ON CONFLICT (device_id, hour_start) DO NOTHING"
+    "  RETURNING id, device_id, hour_start, hour_kwh, max_hourly_kwh, created_at)"
+    " SELECT id, notification_enqueue_alert(id, device_id, hour_start, hour_kwh,"
+    "  max_hourly_kwh, created_at)"
+    " FROM raised ORDER BY id"};
+
+/* Devices that were offline and have an accepted reading again: online,
+ * once (the rows are locked), with their owners told. */
+static const struct db_stmt ONLINE = {
+    "ingest_online",
+    "WITH back AS ("
+    "  UPDATE devices SET offline_since = NULL"
+    "  WHERE id = ANY($1::bigint[]) AND offline_since IS NOT NULL"
+    "  RETURNING id, name, owner_id, last_seen_at)"
+    " SELECT count(notification_enqueue(owner_id, 'device_status',"
+    "  device_status_message(id, name, 'online', last_seen_at), true)) FROM back"};
+
+/* Forecasts, once per device and hour; each new one goes to its owner
+ * (sessions and webhooks, as the owner's preferences say). */
+static const struct db_stmt FORECAST = {
+    "ingest_forecast",
+    "WITH f AS ("
+    "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[],"
+    "   $5::float8[], $6::bigint[]) AS f(device_id, hour_us, so_far, projected, lim, at_us)),"
+    " ins AS ("
+    "  INSERT INTO forecasts (device_id, hour_start, hour_kwh_so_far, projected_kwh,"
+    "   max_hourly_kwh, at)"
+    "  SELECT device_id, " TS("hour_us") ", so_far, projected, lim, " TS("at_us") " FROM f"
+    "  ON CONFLICT (device_id, hour_start) DO NOTHING RETURNING *),"
+    " mark AS ("
+    "  UPDATE devices d SET forecast_hour = " TS("f.hour_us") " FROM f WHERE d.id = f.device_id)"
+    " SELECT count(notification_enqueue(d.owner_id, 'forecast', json_build_object("
+    "  'type', 'forecast', 'forecast', json_build_object('device_id', d.id,"
+    "  'device_name', d.name, 'hour_start', rfc3339(i.hour_start),"
+    "  'hour_kwh_so_far', i.hour_kwh_so_far, 'projected_kwh', i.projected_kwh,"
+    "  'max_hourly_kwh', i.max_hourly_kwh, 'at', rfc3339(i.at)))::text, true))"
+    " FROM ins i JOIN devices d ON d.id = i.device_id"};
 
 /* Automation (issue 16): the over_limit_command of each raised alert's
  * device, queued for that alert. Same transaction as the alerts: a crash
@@ -231,6 +271,8 @@ enum status db_ingest_lock_devices_in_tx(struct db_conn *c, struct ingest_device
         d->has_latest = !db_is_null(res, row, 3);
         d->latest_ts = db_get_ll(res, row, 3);
         d->latest_value = db_get_double(res, row, 4);
+        d->offline = db_get_bool(res, row, 5);
+        d->forecast_hour = db_get_ll(res, row, 6);
     }
     PQclear(res);
     db_array_free(&a);
@@ -350,6 +392,34 @@ enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *
         PQclear(res);
     }
     free_arrays(a, 8);
+    if (st == STATUS_OK && w->nonline > 0) {
+        PGresult *res = NULL;
+        st = db_exec_ids(c, &ONLINE, w->online, w->nonline, &res);
+        if (st == STATUS_OK)
+            st = db_check(c, res, PGRES_TUPLES_OK);
+        PQclear(res);
+    }
+    return st;
+}
+
+enum status db_ingest_forecast_in_tx(struct db_conn *c, const struct ingest_forecast *f, int n)
+{
+    struct db_array a[6];
+    const char *params[] = {
+        LL_COLUMN(&a[0], f, n, struct ingest_forecast, device_id),
+        LL_COLUMN(&a[1], f, n, struct ingest_forecast, hour),
+        DOUBLE_COLUMN(&a[2], f, n, struct ingest_forecast, so_far),
+        DOUBLE_COLUMN(&a[3], f, n, struct ingest_forecast, projected),
+        DOUBLE_COLUMN(&a[4], f, n, struct ingest_forecast, limit),
+        LL_COLUMN(&a[5], f, n, struct ingest_forecast, at),
+    };
+    enum status st = STATUS_INTERNAL;
+    if (all_built(params, 6)) {
+        PGresult *res = db_exec(c, &FORECAST, 6, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        PQclear(res);
+    }
+    free_arrays(a, 6);
     return st;
 }
 

@@ -29,6 +29,9 @@ struct ingest_device {
     bool has_latest;     /* it has readings stored */
     long long latest_ts; /* the newest stored reading, before this transaction */
     double latest_value;
+    /* Reported offline (devices.offline_since): its next accepted reading says online. */
+    bool offline;
+    long long forecast_hour; /* the hour of its newest forecast (microseconds); 0: none */
 };
 
 /* One reading of one device (ts in microseconds since the epoch). */
@@ -105,10 +108,26 @@ struct ingest_write {
     int nseen;
     const struct ingest_row *latest;
     int nlatest;
+    const long long *online; /* devices reported offline that have accepted readings */
+    int nonline;
 };
 
-/* Writes w. */
+/* Writes w; the devices of w->online turn online, once, and their owners
+ * are told (device_status, db/notifications.h). */
 enum status db_ingest_write_in_tx(struct db_conn *conn, const struct ingest_write *w);
+
+/* A forecast: the hour's energy up to the device's newest reading, scaled to
+ * the full hour, over the limit (ingest/forecast.h decides). */
+struct ingest_forecast {
+    long long device_id;
+    long long hour; /* the hour's start, microseconds */
+    double so_far, projected, limit;
+    long long at; /* the reading judged */
+};
+
+/* Records forecasts[0..n) once per device and hour and sends each new one to
+ * the device's owner (db_outbox_add's channels). */
+enum status db_ingest_forecast_in_tx(struct db_conn *conn, const struct ingest_forecast *f, int n);
 
 /* Raises the alerts of hours[0..n) (sorted by device then hour) that exceed
  * their device's limit, once per device and hour. Call it holding

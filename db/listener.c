@@ -53,6 +53,7 @@ void listener_events_free(struct listener_events *ev)
     free(ev->chat_messages);
     free(ev->chat_typing);
     free(ev->chat_reads);
+    free(ev->notices);
     *ev = (struct listener_events){0};
 }
 
@@ -116,7 +117,9 @@ bool listener_parse_payload(const char *payload, struct listener_events *out)
               parse_ids(root, "devices_changed", &out->devices_changed, &out->ndevices_changed) &&
               parse_ids(root, "users_changed", &out->users_changed, &out->nusers_changed) &&
               parse_ids(root, "commands", &out->commands, &out->ncommands) &&
-              parse_ids(root, "command_devices", &out->command_devices, &out->ncommand_devices);
+              parse_ids(root, "command_devices", &out->command_devices, &out->ncommand_devices) &&
+
+              parse_ids(root, "notices", &out->notices, &out->nnotices);
     if (ok) /* the chat's tuples (db/events.h) */
         ok = parse_tuples(root, "chat_messages", EVENTS_CHAT_MESSAGE_LEN, &out->chat_messages,
                           &out->nchat_messages) &&

@@ -39,6 +39,8 @@ struct listener_events {
     int nchat_typing;
     long long *chat_reads;
     int nchat_reads;
+    long long *notices; /* notification_events for sessions (db/notifications.h) */
+    int nnotices;
 };
 
 void listener_events_free(struct listener_events *ev);

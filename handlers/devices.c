@@ -29,13 +29,15 @@ json_t *devices_to_json(const struct device *d)
 {
     char created[TIMEFMT_MAX];
     timefmt_format(d->created_at, created);
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:o, s:s, s:o}", "id",
-                          (json_int_t)d->id, "name", d->name, "description", d->description,
-                          "address", d->address, "max_hourly_kwh", d->max_hourly_kwh,
-                          "reading_type", reading_type_name(d->reading_type), "serial",
-                          d->serial ? json_string(d->serial) : json_null(), "owner_id",
-                          d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at",
-                          created, "last_seen_at", resource_time_or_null(d->last_seen_at));
+    json_t *o = json_pack(
+        "{s:I, s:s, s:s, s:s, s:f, s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "id", (json_int_t)d->id,
+        "name", d->name, "description", d->description, "address", d->address, "max_hourly_kwh",
+        d->max_hourly_kwh, "reading_type", reading_type_name(d->reading_type), "serial",
+        d->serial ? json_string(d->serial) : json_null(), "owner_id",
+        d->owner_id ? json_integer(d->owner_id) : json_null(), "created_at", created,
+        "last_seen_at", resource_time_or_null(d->last_seen_at), "offline_after_s",
+        d->offline_after_s ? json_integer(d->offline_after_s) : json_null(), "status",
+        d->status[0] ? json_string(d->status) : json_null());
     if (o && json_object_set_new(o, "over_limit_command", over_limit_json(d)) != 0) {
         json_decref(o);
         o = NULL;
@@ -73,13 +75,13 @@ bool devices_cursor_or_reply(const struct request *req, char tag, long long *val
 
 /* ---- request bodies ------------------------------------------------------------ */
 
-static const char *const CREATE_MEMBERS[] = {"name",           "description",        "address",
-                                             "max_hourly_kwh", "reading_type",       "serial",
-                                             "owner_id",       "over_limit_command", NULL};
+static const char *const CREATE_MEMBERS[] = {
+    "name",   "description", "address",         "max_hourly_kwh",     "reading_type",
+    "serial", "owner_id",    "offline_after_s", "over_limit_command", NULL};
 /* reading_type is known here only to be refused as immutable, not as unknown. */
-static const char *const PATCH_MEMBERS[] = {"name",           "description",        "address",
-                                            "max_hourly_kwh", "reading_type",       "serial",
-                                            "owner_id",       "over_limit_command", NULL};
+static const char *const PATCH_MEMBERS[] = {
+    "name",   "description", "address",         "max_hourly_kwh",     "reading_type",
+    "serial", "owner_id",    "offline_after_s", "over_limit_command", NULL};
 
 static bool has_control_chars(const char *s)
 {
@@ -195,6 +197,24 @@ char *devices_over_limit_text(const struct device_fields *f)
     return text;
 }
 
+/* "offline_after_s": null (never reported offline) or whole seconds, 60 to 604,800. */
+static bool read_offline_after_or_reply(const json_t *body, struct device_fields *f,
+                                        struct response *res)
+{
+    const json_t *v = json_object_get(body, "offline_after_s");
+    f->has_offline_after_s = v != NULL;
+    f->offline_after_s = 0;
+    if (!v || json_is_null(v))
+        return true;
+    if (json_is_integer(v) && json_integer_value(v) >= 60 && json_integer_value(v) <= 604800) {
+        f->offline_after_s = (int)json_integer_value(v);
+        return true;
+    }
+    response_problem(res, 422, "invalid_field", "offline_after_s",
+                     "offline_after_s must be null or an integer from 60 to 604800");
+    return false;
+}
+
 bool devices_read_fields_or_reply(const json_t *body, bool create, struct device_fields *f,
                                   struct response *res)
 {
@@ -210,7 +230,9 @@ bool devices_read_fields_or_reply(const json_t *body, bool create, struct device
            read_reading_type_or_reply(body, create, f, res) && read_serial_or_reply(body, f, res) &&
            validate_id_or_reply(body, "owner_id", true, &f->owner_id, &f->has_owner, &owner_null,
                                 res) &&
-           read_over_limit_or_reply(body, f, res);
+           read_over_limit_or_reply(body, f, res) &&
+
+           read_offline_after_or_reply(body, f, res);
 }
 
 /* ---- handlers --------------------------------------------------------------------- */
@@ -304,7 +326,7 @@ static int serial_taken_problem(struct response *res)
 
 /* POST /api/v1/devices — admin.
  * {"name", "description"?, "address"?, "max_hourly_kwh", "reading_type"?,
- *  "serial"?, "owner_id"?} → 201 the device plus "token" (shown this once),
+ *  "serial"?, "owner_id"?, "offline_after_s"?} → 201 the device plus "token" (shown this once),
  * Location; 409 serial_taken; 422 invalid/unknown member or an owner_id that
  * names no user. */
 int devices_create(const struct request *req, struct response *res, struct app *app)
@@ -333,6 +355,7 @@ int devices_create(const struct request *req, struct response *res, struct app *
         .serial = f.serial,
         .owner_id = f.owner_id,
         .over_limit_command = over_limit,
+        .offline_after_s = f.offline_after_s,
     };
     struct device d;
     enum status st = db_devices_create(c, &in, hash, &d);
@@ -415,6 +438,8 @@ static int update_device(const struct request *req, struct response *res, struct
         .owner_id = f.owner_id,
         .set_over_limit_command = f.has_over_limit_command,
         .over_limit_command = devices_over_limit_text(&f),
+        .set_offline_after_s = f.has_offline_after_s,
+        .offline_after_s = f.offline_after_s,
     };
     if (f.over_limit_command && !patch.over_limit_command)
         return response_status(res, STATUS_INTERNAL);
@@ -433,7 +458,7 @@ static int update_device(const struct request *req, struct response *res, struct
 }
 
 /* PATCH /api/v1/devices/{id} — owner, admin.
- * Any of "name", "description", "max_hourly_kwh"; an admin also "address",
+ * Any of "name", "description", "max_hourly_kwh", "offline_after_s"; an admin also "address",
  * "serial" (null clears it) and "owner_id" (a user id, or null to unassign).
  * 200 the device; 404 missing or not the caller's; 403 forbidden_field for a
  * client's address/serial/owner_id; 409 serial_taken; 422 invalid/unknown

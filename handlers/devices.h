@@ -53,6 +53,8 @@ struct device_fields {
     long long owner_id; /* 0: null (unassigned) */
     bool has_over_limit_command;
     const json_t *over_limit_command; /* checked {"name","params"?}; NULL with has_: null */
+    bool has_offline_after_s;
+    int offline_after_s; /* 0: null (never offline) */
 };
 
 /* Reads and checks a POST (create) or PATCH body; strings are borrowed from

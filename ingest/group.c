@@ -6,6 +6,7 @@
 
 #include "../base/log.h"
 #include "energy.h"
+#include "forecast.h"
 
 /* A reading of the group and where it came from. */
 struct group_row {
@@ -58,6 +59,10 @@ struct group {
     int nlatest;
     long long *alerts; /* raised, ascending (the store's) */
     int nalerts;
+    long long *online; /* devices reported offline that have new readings */
+    int nonline;
+    struct ingest_forecast *forecasts; /* at most one per device */
+    int nforecasts;
 };
 
 static void group_free(struct group *g)
@@ -72,6 +77,8 @@ static void group_free(struct group *g)
     free(g->usage);
     free(g->latest);
     free(g->alerts);
+    free(g->online);
+    free(g->forecasts);
     memset(g, 0, sizeof *g);
 }
 
@@ -120,7 +127,10 @@ static bool group_alloc(struct group *g, int total)
     g->slices = calloc(jobs, sizeof *g->slices);
     g->usage = malloc(jobs * sizeof *g->usage);
     g->latest = malloc(jobs * sizeof *g->latest);
-    return g->rows && g->insert && g->inserted && g->devices && g->slices && g->usage && g->latest;
+    g->online = malloc(jobs * sizeof *g->online);
+    g->forecasts = malloc(jobs * sizeof *g->forecasts);
+    return g->rows && g->insert && g->inserted && g->devices && g->slices && g->usage &&
+           g->latest && g->online && g->forecasts;
 }
 
 /* One entry per distinct device, with the newest receive time of its jobs. */
@@ -475,6 +485,46 @@ static void group_collect_latest(struct group *g)
     }
 }
 
+/* The devices reported offline that this group gives new readings: they
+ * turn online (db_ingest_write_in_tx). */
+static void group_collect_online(struct group *g)
+{
+    g->nonline = 0;
+    for (int d = 0; d < g->ndevices; d++)
+        if (g->devices[d].exists && g->devices[d].offline && g->slices[d].inserted > 0)
+            g->online[g->nonline++] = g->devices[d].id;
+}
+
+/* The energy of device's hour among the recomputed hours; false when absent. */
+static bool group_hour_kwh(const struct group *g, long long device, long long hour, double *kwh)
+{
+    for (int i = 0; i < g->hours.count; i++)
+        if (g->hours.items[i].device_id == device && g->hours.items[i].hour == hour) {
+            *kwh = g->hours.items[i].kwh;
+            return true;
+        }
+    return false;
+}
+
+/* The forecasts of the group: each device whose newest reading is new is
+ * judged once, at that reading (forecast.h), against the hour containing
+ * its newest receive time; not for the hour it already has a forecast for. */
+static void group_collect_forecasts(struct group *g)
+{
+    g->nforecasts = 0;
+    for (int i = 0; i < g->nlatest; i++) {
+        const struct ingest_row *r = &g->latest[i];
+        int d = group_find_device(g, r->device_id);
+        long long hour = energy_hour_floor(r->ts);
+        double so_far, projected;
+        if (d >= 0 && hour != g->devices[d].forecast_hour &&
+            group_hour_kwh(g, r->device_id, hour, &so_far) &&
+            forecast_judge(r->ts, g->devices[d].seen_at, so_far, g->devices[d].limit, &projected))
+            g->forecasts[g->nforecasts++] = (struct ingest_forecast){
+                r->device_id, hour, so_far, projected, g->devices[d].limit, r->ts};
+    }
+}
+
 /* Runs the statements of one group inside the open transaction, up to the
  * alerts: everything here holds only the group's own devices' rows. */
 static enum status group_store(const struct ingest_store *store, void *conn, struct group *g)
@@ -492,6 +542,7 @@ static enum status group_store(const struct ingest_store *store, void *conn, str
     if (st != STATUS_OK)
         return st;
     group_collect_latest(g);
+    group_collect_online(g);
     struct ingest_write w = {
         .hours = g->hours.items,
         .nhours = g->hours.count,
@@ -499,8 +550,14 @@ static enum status group_store(const struct ingest_store *store, void *conn, str
         .nseen = g->ndevices,
         .latest = g->latest,
         .nlatest = g->nlatest,
+        .online = g->online,
+        .nonline = g->nonline,
     };
-    return store->write(conn, &w);
+    st = store->write(conn, &w);
+    if (st != STATUS_OK || !store->raise_forecasts)
+        return st;
+    group_collect_forecasts(g);
+    return g->nforecasts > 0 ? store->raise_forecasts(conn, g->forecasts, g->nforecasts) : st;
 }
 
 /* Raises the alerts of the hours over their limit, if any, under the lock

@@ -46,6 +46,9 @@ struct ingest_store {
     /* As db_ingest_raise_alerts_in_tx. */
     enum status (*raise_alerts)(void *conn, const struct ingest_hour *hours, int n,
                                 long long **alert_ids, int *nalerts);
+    /* As db_ingest_forecast_in_tx; NULL: the store keeps no forecasts (the
+     * group then judges none). */
+    enum status (*raise_forecasts)(void *conn, const struct ingest_forecast *f, int n);
     /* Announces alerts raised and devices with new readings (db/events.h):
      * inside the transaction if one is open, at once otherwise. Nothing is
      * sent for two empty lists. */

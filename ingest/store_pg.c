@@ -103,6 +103,11 @@ static enum status pg_raise_alerts(void *conn, const struct ingest_hour *hours, 
     return db_ingest_raise_alerts_in_tx(((struct pg_conn *)conn)->db, hours, n, alert_ids, nalerts);
 }
 
+static enum status pg_raise_forecasts(void *conn, const struct ingest_forecast *f, int n)
+{
+    return db_ingest_forecast_in_tx(((struct pg_conn *)conn)->db, f, n);
+}
+
 static enum status pg_notify(void *conn, const long long *alerts, int nalerts,
                              const long long *usage, int nusage)
 {
@@ -134,6 +139,7 @@ struct ingest_store ingest_store_pg(const struct db_pool_options *db)
         .write = pg_write,
         .lock_alerts = pg_lock_alerts,
         .raise_alerts = pg_raise_alerts,
+        .raise_forecasts = pg_raise_forecasts,
         .notify = pg_notify,
         .commit = pg_commit,
         .rollback = pg_rollback,

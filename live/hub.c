@@ -141,6 +141,7 @@ void hub_apply_events(struct hub *h, struct job *j, double now)
     recheck_on_events(h, &j->events);
     commands_on_events(h, &j->events);
     chat_on_events(h, &j->events);
+    notices_on_events(h, j->events.notices, j->events.nnotices);
 }
 
 void hub_count_dropped(struct hub *h, unsigned long n)

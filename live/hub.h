@@ -57,6 +57,7 @@
 #include "../db/commands.h"
 #include "../db/chat.h"
 #include "../db/listener.h"
+#include "../db/notifications.h"
 #include "../db/usage.h"
 #include "../api/handler.h"
 
@@ -122,6 +123,9 @@ struct hub_store {
                                  struct chat_message_list *out);
     enum status (*user_names)(void *ctx, const long long *ids, int n,
                               char (*out)[USER_NAME_MAX * 4 + 1]);
+    /* The events with these ids meant for sessions (forecast, device_status);
+     * NULL: none are read. */
+    enum status (*notices)(void *ctx, const long long *ids, int n, struct notice_list *out);
     void *ctx;
 };
 

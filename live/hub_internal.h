@@ -142,13 +142,14 @@ struct user_entry {
 /* One row each in jobs.c's table: what the worker runs, and what the
  * transport thread applies with the result. */
 enum job_kind {
-    JOB_AUTH,   /* session_auth.c */
-    JOB_REPLAY, /* replay.c */
-    JOB_ALERTS, /* replay.c */
-    JOB_OWNERS, /* usage.c */
-    JOB_USAGE,  /* usage.c */
-    JOB_USERS,  /* recheck.c */
-    JOB_EVENTS, /* hub.c; from the listener, skips the worker */
+    JOB_AUTH,    /* session_auth.c */
+    JOB_REPLAY,  /* replay.c */
+    JOB_ALERTS,  /* replay.c */
+    JOB_OWNERS,  /* usage.c */
+    JOB_USAGE,   /* usage.c */
+    JOB_USERS,   /* recheck.c */
+    JOB_EVENTS,  /* hub.c; from the listener, skips the worker */
+    JOB_NOTICES, /* notices.c */
 
     /* chat.c */
     JOB_CHAT_SEND,
@@ -198,6 +199,7 @@ struct job {
     bool changed;
     /* CHAT_*: chat.c's (chat_job_free) */
     struct chat_job *chat;
+    struct notice_list notices; /* NOTICES */
 };
 
 struct chat_job; /* chat.c */
@@ -365,6 +367,8 @@ enum out_type {
     OUT_CHAT_MESSAGE,
     OUT_CHAT_TYPING,
     OUT_CHAT_READ,
+    OUT_FORECAST,
+    OUT_DEVICE_STATUS,
     OUT_TYPES
 };
 
@@ -388,6 +392,12 @@ struct out_alert {
 
 struct out_usage {
     const struct device_usage *usage; /* borrowed */
+};
+
+/* A message rendered when its event was made (notification_events): the
+ * stored JSON text, whose members other than "type" are sent. */
+struct out_notice {
+    const char *json; /* borrowed */
 };
 
 struct out_error {
@@ -432,6 +442,7 @@ struct out_message {
         struct out_chat_message chat_message;
         struct out_chat_typing chat_typing;
         struct out_chat_read chat_read;
+        struct out_notice notice;
     } u;
 };
 
@@ -520,6 +531,14 @@ void replay_run_page(struct hub *h, struct job *j);
 void replay_apply_page(struct hub *h, struct job *j, double now);
 void replay_run_alerts(struct hub *h, struct job *j);
 void replay_apply_alerts(struct hub *h, struct job *j, double now);
+
+/* ---- notices.c ------------------------------------------------------------- */
+
+/* Event ids committed somewhere (db/events.h "notices"): read them for the
+ * local users' sessions. */
+void notices_on_events(struct hub *h, const long long *ids, int n);
+void notices_run(struct hub *h, struct job *j);
+void notices_apply(struct hub *h, struct job *j, double now);
 
 /* ---- usage.c --------------------------------------------------------------- */
 

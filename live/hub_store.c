@@ -118,6 +118,12 @@ static enum status store_user_names(void *ctx, const long long *ids, int n,
     WITH_CONN(app, db_chat_user_names(conn, ids, n, out));
 }
 
+static enum status store_notices(void *ctx, const long long *ids, int n, struct notice_list *out)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_notices_by_ids(conn, ids, n, out));
+}
+
 struct hub_store hub_store_for_app(struct app *app)
 {
     return (struct hub_store){
@@ -136,6 +142,7 @@ struct hub_store hub_store_for_app(struct app *app)
         .chat_typing = store_chat_typing,
         .chat_messages = store_chat_messages,
         .user_names = store_user_names,
+        .notices = store_notices,
         .ctx = app,
     };
 }

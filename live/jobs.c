@@ -27,6 +27,7 @@ static const struct job_row {
     [JOB_CHAT_READ] = {chat_run_read, chat_apply_read},
     [JOB_CHAT_TYPING] = {chat_run_typing, chat_apply_typing},
     [JOB_CHAT_DELIVER] = {chat_run_deliver, chat_apply_deliver},
+    [JOB_NOTICES] = {notices_run, notices_apply},
 };
 
 static void queue_push(struct job_queue *q, struct job *j)
@@ -74,6 +75,7 @@ void job_free(struct job *j)
     free(j->answer_result);
     free(j->answer_error);
     chat_job_free(j->chat);
+    notice_list_free(&j->notices);
     free(j);
 }
 

@@ -134,6 +134,22 @@ static bool render_chat_read(const struct out_message *m, json_t *o)
            !json_object_set_new(o, "read_at", resource_time_or_null(r->read_at));
 }
 
+/* The stored message's members, but its "type" (the row's). */
+static bool render_notice(const struct out_message *m, json_t *o)
+{
+    json_t *doc = json_loads(m->u.notice.json, JSON_REJECT_DUPLICATES, NULL);
+    const char *key;
+    json_t *value;
+    bool ok = json_is_object(doc);
+    json_object_foreach(doc, key, value)
+    {
+        if (ok && strcmp(key, "type") != 0)
+            ok = json_object_set(o, key, value) == 0;
+    }
+    json_decref(doc);
+    return ok;
+}
+
 static const struct outbound_row {
     const char *type;
     unsigned kinds; /* KIND_BIT_*: who may be sent it */
@@ -149,6 +165,8 @@ static const struct outbound_row {
     [OUT_CHAT_MESSAGE] = {"chat.message", KIND_BIT_USER, render_chat_message},
     [OUT_CHAT_TYPING] = {"chat.typing", KIND_BIT_USER, render_chat_typing},
     [OUT_CHAT_READ] = {"chat.read", KIND_BIT_USER, render_chat_read},
+    [OUT_FORECAST] = {"forecast", KIND_BIT_USER, render_notice},
+    [OUT_DEVICE_STATUS] = {"device_status", KIND_BIT_USER, render_notice},
 };
 
 const char *protocol_out_name(enum out_type type)

@@ -11,6 +11,7 @@
 #include "../auth/authn.h"
 #include "../auth/broker_login.h"
 #include "../auth/password.h"
+#include "../notify/sender.h"
 #include "../live/hub.h"
 #include "../broker/broker.h"
 #include "../ingest/ingest.h"
@@ -257,6 +258,7 @@ static int cmd_serve(int argc, char **argv)
     struct app app = {.config = &cfg};
     struct http_server *http = NULL;
     struct realtime realtime = {0};
+    struct sender *sender = NULL;
 
     if (!migrations_load(cfg.migrations_dir, &migrations, err, sizeof err)) {
         fprintf(stderr, "wattline: %s\n", err);
@@ -318,6 +320,25 @@ static int cmd_serve(int argc, char **argv)
             goto out;
         }
     }
+    /* Webhooks: secrets sealed under a key of their own, derived from the JWT
+     * secret (every instance shares it); one sender thread per instance. */
+    if (!secretbox_derive_key(cfg.jwt_secret, cfg.jwt_secret_len, "wattline webhook secrets v1",
+                              app.webhook_key) ||
+        !sender_global_init()) {
+        fprintf(stderr, "wattline: cannot set up webhooks (OpenSSL or libcurl)\n");
+        goto out;
+    }
+    struct sender_options so = {.database_url = cfg.database_url,
+                                .db_timeout_s = cfg.db_timeout_s,
+                                .key = app.webhook_key,
+                                .allow_private = cfg.webhook_allow_private,
+                                .retry_divisor = cfg.webhook_retry_divisor,
+                                .fail_window_s = cfg.webhook_fail_window_s};
+    sender = sender_start(&so);
+    if (!sender) {
+        fprintf(stderr, "wattline: cannot start the webhook sender\n");
+        goto out;
+    }
     app.hub = realtime_hub_create(&app);
     if (!app.hub) {
         fprintf(stderr, "wattline: out of memory\n");
@@ -355,8 +376,11 @@ out:
     http_stop(http, true);
     realtime_stop(&app, &realtime);
     command_poll_stop(app.command_poll); /* after HTTP: no poll is left to register */
-    broker_stop(app.broker);             /* before ingest: its submissions wait on the committers */
-    ingest_stop(app.ingest);             /* after HTTP: no submission is left waiting */
+    sender_stop(sender);
+    if (sender)
+        sender_global_cleanup();
+    broker_stop(app.broker); /* before ingest: its submissions wait on the committers */
+    ingest_stop(app.ingest); /* after HTTP: no submission is left waiting */
     password_limiter_free(app.password_limiter);
     throttle_table_free(app.login_throttle);
     rate_table_free(app.device_rate);

@@ -10,6 +10,7 @@
 #include "../handlers/consumption.h"
 #include "../handlers/devices.h"
 #include "../handlers/measurements.h"
+#include "../handlers/notifications.h"
 #include "../handlers/ops.h"
 #include "../handlers/readings_export.h"
 #include "../handlers/users.h"
@@ -91,6 +92,15 @@ const struct route ROUTES[] = {
 
     Q("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
     Q("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),
+
+    Q("GET", "/api/v1/me/notifications", notifications_get, ACCESS_USER, BODY_NONE),
+    Q("PUT", "/api/v1/me/notifications", notifications_put, ACCESS_USER, BODY_JSON),
+    /* Creating one resolves its URL's host: a query worker, never an HTTP thread. */
+    Q("POST", "/api/v1/me/webhooks", webhooks_create, ACCESS_USER, BODY_JSON),
+    Q("GET", "/api/v1/me/webhooks", webhooks_list, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/me/webhooks/{id}", webhooks_get, ACCESS_USER, BODY_NONE),
+    Q("DELETE", "/api/v1/me/webhooks/{id}", webhooks_delete, ACCESS_USER, BODY_NONE),
+    Q("GET", "/api/v1/me/webhooks/{id}/deliveries", webhooks_deliveries, ACCESS_USER, BODY_NONE),
 
     QA("POST", "/api/v1/broker/auth/user", broker_auth_user, ACCESS_ANYONE, BODY_FORM,
        broker_auth_admit),

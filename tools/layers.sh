@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly LAYERS=(base db auth ingest broker api live handlers server)
+readonly LAYERS=(base db auth ingest broker api notify live handlers server)
 
 # Library headers a layer may include, as extended regular expressions; headers of the C
 # library and POSIX are open to every layer. Everything else is refused.
@@ -20,6 +20,8 @@ declare -A LIBRARY=(
     [ingest]='^jansson\.h$'
     [broker]='^(amqp\.h|amqp_framing\.h|amqp_tcp_socket\.h|jansson\.h)$'
     [api]='^jansson\.h$'
+    # libcurl: outbound HTTP (webhooks) only, kept apart from the server's transport.
+    [notify]='^(curl/curl\.h|jansson\.h)$'
     [live]='^jansson\.h$'
     [handlers]='^jansson\.h$'
     [server]='^(jansson\.h|microhttpd\.h|libwebsockets\.h)$'

@@ -65,8 +65,10 @@ describe('POST /api/v1/devices', () => {
     const d = res.json;
     assert.equal(res.headers.get('location'), `/api/v1/devices/${d.id}`);
     assert.deepEqual(Object.keys(d).sort(), ['address', 'created_at', 'description', 'id',
-      'last_seen_at', 'max_hourly_kwh', 'name', 'over_limit_command', 'owner_id', 'reading_type',
-      'serial', 'token']);
+      'last_seen_at', 'max_hourly_kwh', 'name', 'offline_after_s', 'over_limit_command', 'owner_id',
+      'reading_type', 'serial', 'status', 'token']);
+    assert.equal(d.offline_after_s, null);
+    assert.equal(d.status, null);
     assert.equal(typeof d.id, 'number');
     assert.equal(d.name, 'Kitchen');
     assert.equal(d.description, 'under the sink');

@@ -392,6 +392,18 @@ static void test_each_outbound_type_renders(void **state)
                                             .read_at = 1700000000000000LL}},
                            "{\"type\":\"chat.read\",\"conversation_id\":100,\"reader_id\":50,"
                            "\"up_to_id\":5,\"read_at\":\"2023-11-14T22:13:20Z\"}"},
+        /* Stored as notification_enqueue() wrote them (json_build_object's spacing);
+         * sent compact, with the row's type. */
+        [OUT_FORECAST] = {{.type = OUT_FORECAST,
+                           .u.notice.json = "{\"type\" : \"forecast\", \"forecast\" : "
+                                            "{\"device_id\" : 3, \"projected_kwh\" : 1.5}}"},
+                          "{\"type\":\"forecast\",\"forecast\":{\"device_id\":3,"
+                          "\"projected_kwh\":1.5}}"},
+        [OUT_DEVICE_STATUS] = {{.type = OUT_DEVICE_STATUS,
+                                .u.notice.json = "{\"type\" : \"device_status\", "
+                                                 "\"device_id\" : 3, \"status\" : \"offline\"}"},
+                               "{\"type\":\"device_status\",\"device_id\":3,"
+                               "\"status\":\"offline\"}"},
     };
     for (int t = 0; t < OUT_TYPES; t++) {
         assert_non_null(cases[t].text);

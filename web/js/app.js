@@ -19,6 +19,8 @@ import { accountView } from './views/account.js';
 import { adminChatView } from './views/admin-chat.js';
 import { startChat, stopChat } from './chat.js';
 import { closeChatPanel } from './chat-ui.js';
+import { notificationsView } from './views/notifications.js';
+import { receiveDeviceStatus, receiveForecast } from './notices.js';
 import { forbiddenView, notFoundView } from './views/errors.js';
 
 const ROUTES = [
@@ -33,6 +35,7 @@ const ROUTES = [
   { pattern: /^\/admin\/chat$/, roles: ['admin'], title: 'Support', view: adminChatView },
   { pattern: /^\/admin\/chat\/(\d+)$/, roles: ['admin'], title: 'Support', view: adminChatView },
   { pattern: /^\/account$/, roles: ['client', 'admin'], title: 'Account', view: accountView },
+  { pattern: /^\/notifications$/, roles: ['client', 'admin'], title: 'Notifications', view: notificationsView },
 ];
 
 const config = { wsUrl: null, version: null };
@@ -124,6 +127,8 @@ function wireSkipLink() {
 async function boot() {
   wireSkipLink();
   live.addEventListener('alert', (event) => receiveAlert(event.detail));
+  live.addEventListener('forecast', (event) => receiveForecast(event.detail.forecast));
+  live.addEventListener('device_status', (event) => receiveDeviceStatus(event.detail));
   live.addEventListener('status', (event) => {
     // Also exposed on <body> for styling hooks and for the end-to-end tests.
     document.body.dataset.live = event.detail;

@@ -81,6 +81,7 @@ function userMenu(user) {
   const initials = (user.name || user.email).trim().split(/\s+/).map((w) => w[0]).slice(0, 2).join('').toUpperCase();
   const items = [
     h('a', { class: 'menu-item', href: '#/account' }, 'Account settings'),
+    h('a', { class: 'menu-item', href: '#/notifications' }, 'Notifications'),
   ];
   if (canAskNotificationPermission()) {
     const enable = h('button', { class: 'menu-item', type: 'button' }, 'Enable desktop notifications');

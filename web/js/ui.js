@@ -3,7 +3,7 @@
 import { h, icon } from './dom.js';
 import { ApiError } from './api.js';
 
-const TOAST_MS = { info: 5000, success: 4000, error: 8000, alert: 12000 };
+const TOAST_MS = { info: 5000, success: 4000, error: 8000, alert: 12000, warning: 10000 };
 
 // toast('Saved', {kind: 'success'}); kind 'alert' and 'error' are announced
 // assertively. `action` is {label, href} for a link inside the toast.
@@ -184,10 +184,13 @@ export async function confirmDialog(title, message, { confirmLabel = 'Delete', d
   return answer === true;
 }
 
-// Shows a device token once, with a copy button.
-export function tokenDialog(title, token, intro) {
+// Shows a secret once (a device token, a webhook secret), with a copy button.
+export function tokenDialog(title, token, intro, {
+  label = 'Device token',
+  warning = 'This token is shown only once. Store it on the device now; rotate the token if it is lost.',
+} = {}) {
   return openDialog(title, (close) => {
-    const input = h('input', { class: 'token-value', type: 'text', readOnly: true, value: token, 'aria-label': 'Device token', spellcheck: 'false' });
+    const input = h('input', { class: 'token-value', type: 'text', readOnly: true, value: token, 'aria-label': label, spellcheck: 'false' });
     const status = h('span', { class: 'copy-status', role: 'status' });
     const copy = h('button', { class: 'btn btn-primary', type: 'button', on: { click: async () => {
       status.textContent = (await copyText(token, input)) ? 'Copied to the clipboard.' : 'Select the token and copy it by hand.';
@@ -195,7 +198,7 @@ export function tokenDialog(title, token, intro) {
     input.addEventListener('focus', () => input.select());
     return h('div', null,
       h('p', null, intro),
-      h('p', { class: 'callout callout-warn' }, 'This token is shown only once. Store it on the device now; rotate the token if it is lost.'),
+      h('p', { class: 'callout callout-warn' }, warning),
       h('div', { class: 'token-row' }, input, copy),
       status,
       h('div', { class: 'dialog-actions' }, h('button', { class: 'btn', type: 'button', on: { click: () => close() } }, 'Done')));

@@ -135,6 +135,8 @@ export class LiveChannel extends EventTarget {
       }
     } else if (message.type === 'alert' && message.alert) {
       this.dispatchEvent(new CustomEvent('alert', { detail: message.alert }));
+    } else if ((message.type === 'forecast' && message.forecast) || message.type === 'device_status') {
+      this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
     } else if (message.type === 'usage') {
       this.dispatchEvent(new CustomEvent('usage', { detail: message }));
     } else if (message.type === 'command' && message.command) {

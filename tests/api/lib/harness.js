@@ -66,6 +66,7 @@ const SERVER_CONFIG_VARS = [
   'DB_TIMEOUT_S', 'SHUTDOWN_TIMEOUT_S',
   'AMQP_URL', 'AMQP_PREFETCH', 'AMQP_LEGACY_QUEUES', 'BROKER_AUTH_ALLOW',
   'COMMAND_LOCK_S',
+  'WEBHOOK_ALLOW_PRIVATE', 'WEBHOOK_RETRY_DIVISOR', 'WEBHOOK_FAIL_WINDOW_S',
 ];
 
 // Lines that mean a sanitizer found a bug, whatever the exit status says.

@@ -78,6 +78,18 @@ function alertRows(a) {
   ];
 }
 
+function webhookRows(w, alerts) {
+  const l = w.latency_ms;
+  const floor = alerts?.notify_ceiling?.rtt_ms?.p99;
+  return [
+    row('8 webhook latency p50 / p99', `${ms(l.p50)} / ${ms(l.p99)}`,
+      floor === undefined ? '' : `NOTIFY round trip p99 ${ms(floor, 3)}`, '', '(information)', null),
+    row('8   deliveries missing / twice / bad signature', `${w.missing} / ${w.duplicates} / ` +
+      `${w.bad_signatures} of ${num(w.alerts_posted)}`, '', '', '0 / 0 / 0',
+    w.missing === 0 && w.duplicates === 0 && w.bad_signatures === 0 && w.post_failures === 0),
+  ];
+}
+
 function chatRows(c, alerts) {
   const l = c.latency_ms;
   const floor = alerts ? alerts.notify_ceiling.rtt_ms.p99 : NaN;
@@ -139,6 +151,7 @@ function tableRows(results) {
   if (results.alerts) rows.push(...alertRows(results.alerts));
   if (results.chat) rows.push(...chatRows(results.chat, results.alerts));
   if (results.queries) rows.push(...queryRows(results.queries));
+  if (results.webhooks) rows.push(...webhookRows(results.webhooks, results.alerts));
   if (results.broker) rows.push(...brokerRows(results.broker));
   if (results.memory) rows.push(...memoryRows(results.memory, results.ingestion));
   return rows;

@@ -85,6 +85,8 @@ class Server {
       // Every client of the bench is 127.0.0.1: thousands of sessions open
       // at once, each unauthenticated for a moment.
       WS_MAX_UNAUTH_PER_ADDR: '100000',
+      // The webhook scenario's receiver listens on loopback.
+      WEBHOOK_ALLOW_PRIVATE: '1',
       ...this.extraEnv,
     };
     this.logFile = path.join(this.work, 'wattline.log');

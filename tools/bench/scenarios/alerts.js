@@ -169,4 +169,4 @@ async function run(ctx) {
   return { wattline: result, notify_ceiling: await ceiling(ctx) };
 }
 
-module.exports = { run };
+module.exports = { run, plan, postAll, keyOf };

@@ -35,7 +35,7 @@ function readForm(form, names) {
     }
     if (name === 'max_hourly_kwh') {
       out[name] = el.value.trim() === '' ? null : Number(el.value);
-    } else if (name === 'owner_id') {
+    } else if (name === 'owner_id' || name === 'offline_after_s') {
       out[name] = el.value === '' ? null : Number(el.value);
     } else if (name === 'over_limit_command') {
       out[name] = parseOverLimit(el.value);
@@ -80,6 +80,12 @@ function overLimitInput(value) {
   return h('input', { name: 'over_limit_command', autocomplete: 'off', spellcheck: 'false', placeholder: '{"name": "relay", "params": {"state": "off"}}', value: value ? JSON.stringify(value) : '' });
 }
 
+const OFFLINE_HINT = 'Report the device offline after this much silence: 60 to 604800 seconds (a week). Leave empty for never.';
+
+function offlineInput(value) {
+  return h('input', { type: 'number', name: 'offline_after_s', min: '60', max: '604800', step: '1', inputmode: 'numeric', value: value ? String(value) : '' });
+}
+
 function checkLimit(values) {
   const limit = values.max_hourly_kwh;
   if (limit !== undefined && !(Number.isFinite(limit) && limit > 0)) {
@@ -93,8 +99,8 @@ function checkLimit(values) {
 export async function editDeviceDialog(device, { isAdmin, owners }) {
   const users = isAdmin ? owners || (await loadOwners()) : [];
   const names = isAdmin
-    ? ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'over_limit_command', 'owner_id']
-    : ['name', 'description', 'max_hourly_kwh', 'over_limit_command'];
+    ? ['name', 'description', 'address', 'serial', 'max_hourly_kwh', 'offline_after_s', 'over_limit_command', 'owner_id']
+    : ['name', 'description', 'max_hourly_kwh', 'offline_after_s', 'over_limit_command'];
   return formDialog(`Edit ${device.name}`, {
     fields: [
       field('Name', h('input', { name: 'name', required: true, maxlength: '200', value: device.name })),
@@ -102,6 +108,7 @@ export async function editDeviceDialog(device, { isAdmin, owners }) {
       isAdmin ? field('Address', h('input', { name: 'address', maxlength: '500', value: device.address || '' })) : null,
       isAdmin ? field('Serial', serialInput(device.serial), SERIAL_HINT) : null,
       field('Hourly limit (kWh)', limitInput(device.max_hourly_kwh), 'An alert is raised when one clock hour uses more than this.'),
+      field('Offline after (seconds)', offlineInput(device.offline_after_s), OFFLINE_HINT),
       field('Over-limit command', overLimitInput(device.over_limit_command), OVER_LIMIT_HINT),
       isAdmin ? field('Owner', ownerSelect(users, device.owner_id)) : null,
     ],

@@ -153,6 +153,7 @@ export async function deviceView(root, ctx) {
       h('span', null, device.reading_type === 'interval' ? 'Interval meter' : 'Cumulative meter'),
       device.serial ? h('span', { class: 'serial' }, 'Serial ', h('code', null, device.serial)) : null,
       h('span', null, icon('clock'), `Last seen ${timeAgo(device.last_seen_at)}`),
+      device.status === 'offline' ? h('span', { class: 'tag tag-warn' }, `Offline since ${timeAgo(device.last_seen_at)}`) : null,
       device.description ? h('span', { class: 'description' }, device.description) : null);
     document.title = `${device.name} · Wattline`;
   }

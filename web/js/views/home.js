@@ -35,7 +35,7 @@ function deviceCard(device) {
       bar),
     h('p', { class: 'card-meta last-seen' }, icon('clock'), lastSeen));
 
-  const state = { kwh: null, lastSeenAt: device.last_seen_at };
+  const state = { kwh: null, lastSeenAt: device.last_seen_at, status: device.status };
   bar.setAttribute('aria-label', `${device.name}: energy this hour`);
 
   function draw() {
@@ -55,9 +55,13 @@ function deviceCard(device) {
     bar.classList.toggle('over', over);
     bar.classList.toggle('near', near);
     card.classList.toggle('is-over', over);
-    status.hidden = !over;
-    status.className = 'tag tag-danger';
-    status.textContent = 'Over limit';
+    // Over the limit says more than offline; offline (a meter that stopped
+    // talking) says more than nothing.
+    const offline = state.status === 'offline';
+    card.classList.toggle('is-offline', offline);
+    status.hidden = !over && !offline;
+    status.className = over ? 'tag tag-danger' : 'tag tag-warn';
+    status.textContent = over ? 'Over limit' : `Offline since ${timeAgo(state.lastSeenAt)}`;
     lastSeen.textContent = `Last seen ${timeAgo(state.lastSeenAt)}`;
   }
 
@@ -68,6 +72,13 @@ function deviceCard(device) {
     liveUpdates: 0,
     setKwh(value) {
       state.kwh = value;
+      draw();
+    },
+    setStatus(value, lastSeenAt) {
+      state.status = value;
+      if (lastSeenAt) {
+        state.lastSeenAt = lastSeenAt;
+      }
       draw();
     },
     seen(at) {
@@ -162,8 +173,16 @@ export async function homeView(root, ctx) {
       loadCard(c).then(refreshSummary);
     }
   };
+  // A device went offline or came back (js/notices.js).
+  const onStatus = (event) => {
+    const c = byId.get(event.detail.device_id);
+    if (c) {
+      c.setStatus(event.detail.status, event.detail.last_seen_at);
+    }
+  };
   ctx.live.addEventListener('usage', onUsage);
   ctx.live.addEventListener('alert', onAlert);
+  document.addEventListener('wattline:device-status', onStatus);
   const unsubscribes = devices.map((d) => ctx.live.subscribe(d.id));
 
   // The hour turns: start every bar from the new hour's energy.
@@ -184,6 +203,7 @@ export async function homeView(root, ctx) {
   return () => {
     ctx.live.removeEventListener('usage', onUsage);
     ctx.live.removeEventListener('alert', onAlert);
+    document.removeEventListener('wattline:device-status', onStatus);
     unsubscribes.forEach((undo) => undo());
     clearTimeout(hourTimer);
     clearInterval(tick);
