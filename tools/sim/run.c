@@ -68,8 +68,15 @@ static void deliver(void *ctx, const struct command_order *order, struct command
     uint64_t before = m->counters.commands_obeyed + m->counters.commands_failed;
     meter_command(m, order, out);
     bool again = m->counters.commands_obeyed + m->counters.commands_failed == before;
-    progress_event(d->run->progress, false, "%s%scommand %lld %s%s%s%s", m->name,
-                   m->name[0] ? ": " : "", (long long)out->id, again ? "again, " : "",
+    run_report_command(d->run, m, out, again);
+}
+
+void run_report_command(struct run *r, const struct meter *m, const struct command_outcome *out,
+                        bool again)
+{
+    progress_event(r->progress, false, "%s%scommand %lld %s%s%s%s", m->name,
+                   m->name[0] ? ": " : "", (long long)out->id,
+                   again ? "delivered again, answered as before: " : "",
                    out->succeeded ? "succeeded" : "failed", out->succeeded ? "" : ": ",
                    out->succeeded ? "" : out->error);
 }
@@ -227,6 +234,52 @@ static void abandon_requests(struct run *r, CURLM *multi)
             commander_abandon(&m->commander);
         }
     }
+}
+
+CURLM *run_commands_open(struct run *r)
+{
+    size_t commanders = 0;
+    for (size_t i = 0; i < r->count; i++)
+        commanders += r->meters[i].commander.conn.easy != NULL;
+    if (commanders == 0)
+        return NULL;
+    CURLM *multi = curl_multi_init();
+    if (multi != NULL)
+        curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)commanders);
+    return multi;
+}
+
+bool run_commands_step(struct run *r, CURLM *multi, char *err, size_t err_size)
+{
+    if (!start_commands(r, multi, err, err_size))
+        return false;
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        handle_done(r, msg);
+        curl_multi_remove_handle(multi, easy);
+    }
+    return true;
+}
+
+void run_commands_close(struct run *r, CURLM *multi)
+{
+    if (multi == NULL)
+        return;
+    /* Only the commanders are on this handle: the readings go to the broker. */
+    for (size_t i = 0; i < r->count; i++) {
+        struct commander *c = &r->meters[i].commander;
+        if (c->state != COMMANDER_IDLE) {
+            curl_multi_remove_handle(multi, c->conn.easy);
+            commander_abandon(c);
+        }
+    }
+    curl_multi_cleanup(multi);
 }
 
 enum run_result run_loop(struct run *r, char *err, size_t err_size)
