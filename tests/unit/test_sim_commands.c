@@ -86,9 +86,15 @@ static void test_parse_unanswerable(void **state)
 {
     (void)state;
     /* Without an id there is nothing to answer. */
-    const char *bad[] = {"", "[]", "{}", "not json", "{\"id\": 0, \"name\": \"relay\"}",
-                         "{\"id\": -3, \"name\": \"relay\"}", "{\"id\": \"7\", \"name\": \"relay\"}",
-                         "{\"id\": 1.5, \"name\": \"relay\"}", "{\"id\": 1, \"id\": 2}"};
+    const char *bad[] = {"",
+                         "[]",
+                         "{}",
+                         "not json",
+                         "{\"id\": 0, \"name\": \"relay\"}",
+                         "{\"id\": -3, \"name\": \"relay\"}",
+                         "{\"id\": \"7\", \"name\": \"relay\"}",
+                         "{\"id\": 1.5, \"name\": \"relay\"}",
+                         "{\"id\": 1, \"id\": 2}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct command_order o;
         if (command_parse_text(bad[i], strlen(bad[i]), &o) != -1)
@@ -137,8 +143,8 @@ static void test_result_bodies(void **state)
     body_is(&o, true,
             "{\"type\":\"command_result\",\"id\":5,\"status\":\"succeeded\",\"result\":{\"state\":"
             "\"on\"}}");
-    o = (struct command_outcome){.id = 6, .succeeded = true, .action = COMMAND_INTERVAL,
-                                 .seconds = 300};
+    o = (struct command_outcome){
+        .id = 6, .succeeded = true, .action = COMMAND_INTERVAL, .seconds = 300};
     body_is(&o, false, "{\"status\":\"succeeded\",\"result\":{\"seconds\":300}}");
     o = (struct command_outcome){.id = 7, .action = COMMAND_REFUSE, .error = "unknown command"};
     body_is(&o, false, "{\"status\":\"failed\",\"error\":\"unknown command\"}");
@@ -146,8 +152,8 @@ static void test_result_bodies(void **state)
             "{\"type\":\"command_result\",\"id\":7,\"status\":\"failed\",\"error\":\"unknown "
             "command\"}");
     /* A failed interval says why, not what it would have been. */
-    o = (struct command_outcome){.id = 8, .action = COMMAND_INTERVAL, .seconds = 60,
-                                 .error = "say \"why\""};
+    o = (struct command_outcome){
+        .id = 8, .action = COMMAND_INTERVAL, .seconds = 60, .error = "say \"why\""};
     body_is(&o, false, "{\"status\":\"failed\",\"error\":\"say \\\"why\\\"\"}");
 }
 

@@ -74,8 +74,7 @@ static bool ensure_connected(struct run *r, struct meter *m, struct link *l, boo
     if (l->connected)
         return true;
     /* Commands over MQTT come only to a connected device: connect even with nothing to send. */
-    if ((spool_pending(&m->spool) == 0 && !l->target.commands) ||
-        m->retry_at_mono > time_mono_us())
+    if ((spool_pending(&m->spool) == 0 && !l->target.commands) || m->retry_at_mono > time_mono_us())
         return false;
     char msg[LINK_MESSAGE_MAX];
     enum link_status st = link_connect(l, CONNECT_TIMEOUT_MS, msg, sizeof msg);

@@ -140,8 +140,7 @@ char *command_result_body(const struct command_outcome *o, bool with_id)
         json_t *result = result_of(o);
         ok = result == NULL || json_object_set_new(doc, "result", result) == 0;
     } else if (ok) {
-        ok = json_object_set_new(doc, "error", json_string(o->error[0] ? o->error : "failed")) ==
-             0;
+        ok = json_object_set_new(doc, "error", json_string(o->error[0] ? o->error : "failed")) == 0;
     }
     char *body = ok ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);

@@ -120,15 +120,18 @@ static bool deliver_all(struct commander *c, command_obey_fn *deliver, void *ctx
 {
     struct command_order *orders;
     if (command_parse_poll(c->conn.response, c->conn.response_len, &orders, count) != 0) {
-        snprintf(msg, msg_size, "the server's answer to a poll for commands is not {\"items\": [...]}");
+        snprintf(msg, msg_size,
+                 "the server's answer to a poll for commands is not {\"items\": [...]}");
         return false;
     }
     for (size_t i = 0; i < *count; i++) {
         struct command_outcome out;
         deliver(ctx, &orders[i], &out);
         if (commander_queue(c, &out) != 0)
-            snprintf(msg, msg_size, "out of memory queueing the answer to command %lld; the "
-                     "server delivers it again", (long long)out.id);
+            snprintf(msg, msg_size,
+                     "out of memory queueing the answer to command %lld; the "
+                     "server delivers it again",
+                     (long long)out.id);
     }
     free(orders);
     return true;

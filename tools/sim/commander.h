@@ -23,7 +23,7 @@
 
 #define COMMANDER_WAIT_S       25
 #define COMMANDER_RESPONSE_MAX (4 * 1024 * 1024) /* 50 commands of 8 KiB params, and room */
-#define COMMANDER_EMPTY_GAP_US (1 * 1000000)      /* between polls that came back at once */
+#define COMMANDER_EMPTY_GAP_US (1 * 1000000)     /* between polls that came back at once */
 
 enum commander_state { COMMANDER_IDLE, COMMANDER_POLLING, COMMANDER_ANSWERING };
 

@@ -65,9 +65,9 @@ struct link {
     int connack_rc;
     char commands_topic[BROKER_ROUTING_SIZE];
     char results_topic[BROKER_ROUTING_SIZE];
-    int sub_mid;      /* the SUBSCRIBE awaiting its SUBACK */
-    bool suback;      /* it came */
-    int granted_qos;  /* what it granted (128: refused) */
+    int sub_mid;                 /* the SUBSCRIBE awaiting its SUBACK */
+    bool suback;                 /* it came */
+    int granted_qos;             /* what it granted (128: refused) */
     struct command_order *inbox; /* commands arrived, not yet taken; owned */
     size_t inbox_count, inbox_cap;
     struct link_answer *outbox; /* answers not yet confirmed; owned */

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEEPALIVE_S   30
-#define WAIT_SLICE_MS 200 /* how often a wait looks at the stop flag */
-#define INBOX_MAX     1024 /* commands kept unanswered; more are left to redelivery */
+#define KEEPALIVE_S    30
+#define WAIT_SLICE_MS  200  /* how often a wait looks at the stop flag */
+#define INBOX_MAX      1024 /* commands kept unanswered; more are left to redelivery */
 #define SUBACK_REFUSED 128
 
 static void on_connect(struct mosquitto *mq, void *obj, int rc)
@@ -101,8 +101,8 @@ static bool pump(struct link *l, int ms, char *msg, size_t msg_size)
 int link_mqtt_publish_answer(struct link *l, struct link_answer *a)
 {
     char *body = command_result_body(&a->outcome, true);
-    int rc = body ? mosquitto_publish(l->mq, &a->mid, l->results_topic, (int)strlen(body), body,
-                                      1, false)
+    int rc = body ? mosquitto_publish(l->mq, &a->mid, l->results_topic, (int)strlen(body), body, 1,
+                                      false)
                   : MOSQ_ERR_NOMEM;
     free(body);
     if (rc != MOSQ_ERR_SUCCESS)
@@ -117,8 +117,7 @@ static enum link_status subscribe_commands(struct link *l, int timeout_ms, char 
     l->suback = false;
     int rc = mosquitto_subscribe(l->mq, &l->sub_mid, l->commands_topic, 1);
     if (rc != MOSQ_ERR_SUCCESS) {
-        snprintf(msg, msg_size, "cannot subscribe to %s: %s", l->commands_topic,
-                 loop_error(rc));
+        snprintf(msg, msg_size, "cannot subscribe to %s: %s", l->commands_topic, loop_error(rc));
         return LINK_LOST;
     }
     int64_t deadline = time_mono_us() + (int64_t)timeout_ms * 1000;

@@ -155,8 +155,8 @@ static struct spool_entry next_entry(struct meter *m)
     if (has_previous)
         previous = m->relay.last_out;
     else
-        has_previous = m->type == READING_INTERVAL &&
-                       source_previous_register(&m->source, r->seq, &previous);
+        has_previous =
+            m->type == READING_INTERVAL && source_previous_register(&m->source, r->seq, &previous);
     double reg = relay_register(&m->relay, r->reg);
     struct spool_entry e = {
         .seq = r->seq,
@@ -255,8 +255,9 @@ int meter_finish_request(struct meter *m, const struct client_answer *answer, in
 static int set_interval(struct meter *m, int64_t seconds, char *err, size_t err_size)
 {
     if (source_has_timestamps(&m->source)) {
-        snprintf(err, err_size, "the readings' timestamps come from the CSV file: its interval "
-                                "cannot change");
+        snprintf(err, err_size,
+                 "the readings' timestamps come from the CSV file: its interval "
+                 "cannot change");
         return -1;
     }
     if (!m->pacing.paced) {
@@ -303,8 +304,7 @@ void meter_obey(void *ctx, const struct command_order *order, struct command_out
     snprintf(out->error, sizeof out->error, "%s", order->error);
 }
 
-void meter_command(struct meter *m, const struct command_order *order,
-                   struct command_outcome *out)
+void meter_command(struct meter *m, const struct command_order *order, struct command_outcome *out)
 {
     if (!command_handle(&m->obeyed, order, meter_obey, m, out))
         return; /* a redelivery: answered as before */

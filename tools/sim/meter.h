@@ -36,11 +36,11 @@ struct meter_settings {
 };
 
 struct meter_counters {
-    uint64_t generated;  /* readings written to the spool */
-    uint64_t sent;       /* readings transmitted, resends included */
-    uint64_t acked;      /* readings the server confirmed */
-    uint64_t duplicates; /* of which it already had */
-    uint64_t retries;    /* requests repeated after a transient failure */
+    uint64_t generated;       /* readings written to the spool */
+    uint64_t sent;            /* readings transmitted, resends included */
+    uint64_t acked;           /* readings the server confirmed */
+    uint64_t duplicates;      /* of which it already had */
+    uint64_t retries;         /* requests repeated after a transient failure */
     uint64_t commands_obeyed; /* commands answered succeeded (each id once) */
     uint64_t commands_failed; /* commands answered failed (each id once) */
 };
@@ -64,8 +64,8 @@ struct meter {
     char failure[CLIENT_MESSAGE_MAX];
     struct meter_counters counters;
     struct relay relay;
-    bool commands;               /* --commands */
-    struct commander commander;  /* --commands over HTTP: the long-poll's own handle */
+    bool commands;                /* --commands */
+    struct commander commander;   /* --commands over HTTP: the long-poll's own handle */
     struct command_memory obeyed; /* ids already obeyed, for redeliveries */
 };
 
@@ -121,8 +121,7 @@ void meter_obey(void *ctx, const struct command_order *order, struct command_out
  * The outcome for a command delivered to the meter: obeyed now, or the
  * remembered outcome of an id obeyed before (counted once).
  */
-void meter_command(struct meter *m, const struct command_order *order,
-                   struct command_outcome *out);
+void meter_command(struct meter *m, const struct command_order *order, struct command_outcome *out);
 
 /* True when nothing is left to do: failed, or all readings spooled and acknowledged. */
 bool meter_done(const struct meter *m);

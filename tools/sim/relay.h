@@ -16,8 +16,8 @@
 
 struct relay {
     bool off;
-    double offset;  /* kWh the source counted while the relay was off */
-    bool has_last;  /* a register went through relay_register */
+    double offset;   /* kWh the source counted while the relay was off */
+    bool has_last;   /* a register went through relay_register */
     double last_raw; /* the source's register of that reading */
     double last_out; /* the meter's register of that reading */
 };

@@ -74,9 +74,8 @@ static void deliver(void *ctx, const struct command_order *order, struct command
 void run_report_command(struct run *r, const struct meter *m, const struct command_outcome *out,
                         bool again)
 {
-    progress_event(r->progress, false, "%s%scommand %lld %s%s%s%s", m->name,
-                   m->name[0] ? ": " : "", (long long)out->id,
-                   again ? "delivered again, answered as before: " : "",
+    progress_event(r->progress, false, "%s%scommand %lld %s%s%s%s", m->name, m->name[0] ? ": " : "",
+                   (long long)out->id, again ? "delivered again, answered as before: " : "",
                    out->succeeded ? "succeeded" : "failed", out->succeeded ? "" : ": ",
                    out->succeeded ? "" : out->error);
 }
@@ -167,7 +166,8 @@ static bool start_commands(struct run *r, CURLM *multi, char *err, size_t err_si
         struct commander *c = &r->meters[i].commander;
         if (!commander_ready(c, now))
             continue;
-        if (commander_start(c, now) != 0 || curl_multi_add_handle(multi, c->conn.easy) != CURLM_OK) {
+        if (commander_start(c, now) != 0 ||
+            curl_multi_add_handle(multi, c->conn.easy) != CURLM_OK) {
             commander_abandon(c);
             snprintf(err, err_size, "out of memory preparing a request for commands");
             return false;
