@@ -1,7 +1,8 @@
 /* Unit tests for the pure parts of wattline-sim --commands: what a command asks
  * (tools/sim/command.c), the answer's body, the memory of ids already obeyed, and the
- * register while the relay is off (tools/sim/relay.c). Expected values are written out
- * by hand, not computed by the code under test.
+ * register while the relay is off (tools/sim/relay.c); then a meter obeying them
+ * (tools/sim/meter.c) with a CSV source and a spool in a temporary directory. Expected
+ * values are written out by hand, not computed by the code under test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,11 +11,14 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "command.h"
+#include "meter.h"
 #include "relay.h"
+#include "timeutil.h"
 
 static struct command_order parse_ok(const char *text)
 {
@@ -291,6 +295,182 @@ static void test_relay_source_reset(void **state)
     assert_true(relay_register(&r, 2) == 5);
 }
 
+/* ---- a meter obeying commands ------------------------------------------- */
+
+static char tmpdir[64];
+
+static int make_tmpdir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_sim_commands.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *temp_path(const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return path;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+#define T0_TEXT "2026-11-20T00:00:00Z"
+
+static int64_t t0(void)
+{
+    int64_t us;
+    assert_int_equal(time_parse_rfc3339(T0_TEXT, &us), 0);
+    return us;
+}
+
+/* Live settings, a minute apart from T0, no HTTP: the meter is driven by hand. */
+static struct meter_settings live_settings(void)
+{
+    struct meter_settings set = {.type = READING_CUMULATIVE,
+                                 .interval_us = 60 * US_PER_SEC,
+                                 .start_us = t0(),
+                                 .start_given = true,
+                                 .count = INT64_MAX,
+                                 .speed = 1.0,
+                                 .batch = 500,
+                                 .commands = true};
+    return set;
+}
+
+static void open_meter(struct meter *m, const char *csv, const char *spool,
+                       const struct meter_settings *set)
+{
+    struct source src;
+    char err[1600];
+    if (source_open_csv(&src, csv, err, sizeof err) != 0 ||
+        meter_open(m, "", &src, "token", spool, set, err, sizeof err) != 0)
+        fail_msg("%s", err);
+}
+
+/* The values and timestamps of the readings spooled but not acknowledged. */
+static void expect_pending(const struct meter *m, size_t n, const double *values,
+                           const int64_t *minutes)
+{
+    assert_int_equal(spool_pending(&m->spool), n);
+    for (size_t i = 0; i < n; i++) {
+        const struct spool_entry *e = spool_peek(&m->spool, i);
+        if (e->value != values[i] || e->ts_us != t0() + minutes[i] * US_PER_MIN)
+            fail_msg("reading %zu: %g at +%lld s, want %g at +%lld min", i, e->value,
+                     (long long)((e->ts_us - t0()) / US_PER_SEC), values[i], (long long)minutes[i]);
+    }
+}
+
+static struct command_outcome command(struct meter *m, const char *json)
+{
+    struct command_order order = parse_ok(json);
+    struct command_outcome out;
+    meter_command(m, &order, &out);
+    return out;
+}
+
+static void test_meter_relay_and_interval(void **state)
+{
+    (void)state;
+    const char *csv = "10\n11\n12\n13\n14\n15\n16\n17\n18\n19\n";
+    write_file(temp_path("steps.csv"), csv);
+    char csv_path[512], spool_path[512];
+    snprintf(csv_path, sizeof csv_path, "%s", temp_path("steps.csv"));
+    snprintf(spool_path, sizeof spool_path, "%s", temp_path("steps.spool"));
+    struct meter_settings set = live_settings();
+    struct meter *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    open_meter(m, csv_path, spool_path, &set);
+
+    assert_int_equal(meter_generate(m, t0() + US_PER_MIN, 100), 0);
+    struct command_outcome out = command(m, "{\"id\": 1, \"name\": \"relay\", \"params\": "
+                                            "{\"state\": \"off\"}}");
+    assert_true(out.succeeded);
+    assert_false(out.relay_on);
+    /* Off: readings keep coming a minute apart, the register still at 11. */
+    assert_int_equal(meter_generate(m, t0() + 3 * US_PER_MIN, 100), 0);
+    out = command(m, "{\"id\": 2, \"name\": \"relay\", \"params\": {\"state\": \"on\"}}");
+    assert_true(out.succeeded);
+    /* On: one step a reading from 11, not from the source's 14. */
+    assert_int_equal(meter_generate(m, t0() + 4 * US_PER_MIN, 100), 0);
+    /* Command 1 delivered again: the same answer, and the relay stays on. */
+    out = command(m, "{\"id\": 1, \"name\": \"relay\", \"params\": {\"state\": \"off\"}}");
+    assert_true(out.succeeded);
+    assert_false(out.relay_on);
+    assert_int_equal(meter_generate(m, t0() + 5 * US_PER_MIN, 100), 0);
+    {
+        const double values[] = {10, 11, 11, 11, 12, 13};
+        const int64_t minutes[] = {0, 1, 2, 3, 4, 5};
+        expect_pending(m, 6, values, minutes);
+    }
+
+    /* Every two minutes from the next reading on: +7, +9. */
+    out = command(m, "{\"id\": 3, \"name\": \"interval\", \"params\": {\"seconds\": 120}}");
+    assert_true(out.succeeded);
+    assert_int_equal(out.seconds, 120);
+    assert_int_equal(meter_generate(m, t0() + 6 * US_PER_MIN + 59 * US_PER_SEC, 100), 0);
+    assert_int_equal(spool_pending(&m->spool), 6);
+    assert_int_equal(meter_generate(m, t0() + 7 * US_PER_MIN, 100), 0);
+    {
+        const double values[] = {10, 11, 11, 11, 12, 13, 14};
+        const int64_t minutes[] = {0, 1, 2, 3, 4, 5, 7};
+        expect_pending(m, 7, values, minutes);
+    }
+    out = command(m, "{\"id\": 4, \"name\": \"reboot\"}");
+    assert_false(out.succeeded);
+    assert_string_equal(out.error, "unknown command");
+    assert_int_equal(m->counters.commands_obeyed, 3);
+    assert_int_equal(m->counters.commands_failed, 1);
+    meter_close(m);
+
+    /* A restart: the spool keeps the two-minute time line and the register's offset. */
+    set.start_given = false;
+    open_meter(m, csv_path, spool_path, &set);
+    assert_int_equal(meter_generate(m, t0() + 9 * US_PER_MIN, 100), 0);
+    {
+        const double values[] = {10, 11, 11, 11, 12, 13, 14, 15};
+        const int64_t minutes[] = {0, 1, 2, 3, 4, 5, 7, 9};
+        expect_pending(m, 8, values, minutes);
+    }
+    meter_close(m);
+    free(m);
+}
+
+static void test_meter_interval_refused_for_timestamps(void **state)
+{
+    (void)state;
+    write_file(temp_path("ts.csv"), "ts,meter_kwh\n" T0_TEXT ",1\n2026-11-20T00:15:00Z,2\n");
+    char csv_path[512], spool_path[512];
+    snprintf(csv_path, sizeof csv_path, "%s", temp_path("ts.csv"));
+    snprintf(spool_path, sizeof spool_path, "%s", temp_path("ts.spool"));
+    struct meter_settings set = live_settings();
+    set.start_given = false;
+    struct meter *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    open_meter(m, csv_path, spool_path, &set);
+    struct command_outcome out =
+        command(m, "{\"id\": 9, \"name\": \"interval\", \"params\": {\"seconds\": 5}}");
+    assert_false(out.succeeded);
+    assert_non_null(strstr(out.error, "timestamps"));
+    assert_int_equal(m->counters.commands_failed, 1);
+    meter_close(m);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +486,8 @@ int main(void)
         cmocka_unit_test(test_relay_off_holds_on_continues),
         cmocka_unit_test(test_relay_off_from_the_start),
         cmocka_unit_test(test_relay_source_reset),
+        cmocka_unit_test(test_meter_relay_and_interval),
+        cmocka_unit_test(test_meter_interval_refused_for_timestamps),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
