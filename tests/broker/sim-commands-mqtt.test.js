@@ -10,7 +10,8 @@
 // {"type": "command_result", ...} body; both shapes of a command (the bare object and
 // the WebSocket's {"type": "command", "command": {...}}) are understood; `relay off`
 // holds the published register while readings keep coming; a command delivered again is
-// answered as before and not obeyed twice; an unknown name is answered failed.
+// answered as before and not obeyed twice; an unknown name is answered failed; a message
+// without an id is ignored.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
@@ -146,6 +147,8 @@ test('--mqtt --commands: answers on command_results, relay holds the register, '
     assert.ok(rising.length >= 2, `readings after on: ${after}`);
     rising.forEach((v, i) => assert.equal(v, held[0] + 1 + i, `rising without a jump: ${after}`));
 
+    // Without an id there is nothing to answer: ignored, and said.
+    publishCommand({ name: 'relay', params: { state: 'off' } });
     publishCommand({ id: 103, name: 'reboot', params: {} });
     assert.deepEqual(await nextAnswer(),
       { type: 'command_result', id: 103, status: 'failed', error: 'unknown command' });
@@ -154,4 +157,6 @@ test('--mqtt --commands: answers on command_results, relay holds the register, '
   }
   assert.equal(await done, 130, output);
   assert.match(output, /commands obeyed 2, failed 1/, output);
+  assert.match(output, /1 message\(s\) on devices\/77\/commands without a command id: ignored/,
+    output);
 });

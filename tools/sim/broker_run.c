@@ -105,8 +105,14 @@ static void publish(struct run *r, struct meter *m, struct link *l)
 }
 
 /* Obey the commands that came over MQTT and publish their answers. */
-static void answer_commands(struct run *r, struct meter *m, struct link *l)
+static void answer_commands(struct run *r, struct meter *m, struct link *l, uint64_t *unreadable)
 {
+    if (l->unreadable != *unreadable) {
+        /* Without an id there is nothing to answer; a real command comes again. */
+        progress_event(r->progress, true, "%llu message(s) on %s without a command id: ignored",
+                       (unsigned long long)(l->unreadable - *unreadable), l->commands_topic);
+        *unreadable = l->unreadable;
+    }
     struct command_order order;
     while (link_take_command(l, &order)) {
         struct command_outcome out;
@@ -127,6 +133,7 @@ enum run_result broker_run_loop(struct run *r, struct link *l, char *err, size_t
     struct meter *m = &r->meters[0];
     enum run_result result = RUN_STOPPED;
     bool ever_connected = false;
+    uint64_t unreadable = 0;
     /* --amqp with --url and --commands: commands are polled for over HTTP meanwhile. */
     CURLM *polls = run_commands_open(r);
     if (polls == NULL && m->commander.conn.easy != NULL) {
@@ -158,7 +165,7 @@ enum run_result broker_run_loop(struct run *r, struct link *l, char *err, size_t
             else if (link_idle(l, ms, msg, sizeof msg) != LINK_OK)
                 progress_event(r->progress, false, "%s; reconnecting when a reading waits", msg);
         }
-        answer_commands(r, m, l);
+        answer_commands(r, m, l, &unreadable);
         struct progress_totals totals;
         progress_sum(r->meters, r->count, &totals);
         progress_draw(r->progress, &totals, time_mono_us(), false);
