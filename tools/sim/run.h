@@ -2,7 +2,10 @@
  * run: the event loop. It spools what is due, keeps at most `max_connections`
  * requests in flight over a libcurl multi handle (one request per meter at a
  * time, so each meter's readings are acknowledged in order), and handles the
- * answers, until every meter is done or `*stop` is set.
+ * answers, until every meter is done or `*stop` is set. With --commands
+ * each meter's commander (commander.h) has one request of its own in flight
+ * besides, on a connection outside `max_connections`, and the loop runs
+ * until `*stop` is set (or every commander was refused for good).
  */
 #ifndef WATTLINE_SIM_RUN_H
 #define WATTLINE_SIM_RUN_H
