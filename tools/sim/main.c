@@ -162,7 +162,7 @@ static void usage(FILE *out)
         "2 bad command line or input file; 3 the server refused the readings and a retry\n"
         "cannot help (a 4xx other than 408/429, such as a revoked token, or a TLS verification\n"
         "failure), the pending readings stay in the spool; 128+signal when stopped by SIGINT or\n"
-        "SIGTERM (the spool keeps what is pending), the only end of a run with --commands.\n",
+        "SIGTERM (the spool keeps what is pending), the usual end of a run with --commands.\n",
         out);
 }
 
