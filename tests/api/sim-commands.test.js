@@ -175,6 +175,39 @@ test('--commands keeps polling after the last reading, until stopped', async () 
   assert.match(res.stdout, /sent 2, acknowledged 2 .*commands obeyed 1, failed 0/, res.stdout);
 });
 
+test('a gateway: each device polls with its own token and obeys its own commands', async () => {
+  const a = await createDevice('gateway meter a');
+  const b = await createDevice('gateway meter b');
+  const csv = path.join(workDir, 'gateway.csv');
+  fs.writeFileSync(csv, Array.from({ length: 600 }, (_, i) => `${i}`).join('\n') + '\n');
+  const list = path.join(workDir, 'devices.txt');
+  fs.writeFileSync(list, `${a.token} csv:${csv} a\n${b.token} csv:${csv} b\n`, { mode: 0o600 });
+  const started = Date.now() - 2 * SECOND;
+  // One connection for readings: the two long-polls must not starve them.
+  const sim = runSim(['--url', ctx.server.baseUrl, '--devices', list, '--interval', '1s',
+    '--max-connections', '1', '--spool', path.join(workDir, 'gateway-spool'), '--commands'], {});
+  try {
+    await readingsAfter(a.id, started, 2);
+    await readingsAfter(b.id, started, 2);
+    const offB = await finalCommand((await sendCommand(b.id, 'relay', { state: 'off' })).id, sim);
+    assert.equal(offB.status, 'succeeded', JSON.stringify(offB));
+    const unknownA = await finalCommand((await sendCommand(a.id, 'blink')).id, sim);
+    assert.equal(unknownA.status, 'failed');
+    assert.equal(unknownA.error, 'unknown command');
+    // b stands still, a keeps rising: the relay was b's.
+    const since = Date.now() + SECOND;
+    const heldB = await readingsAfter(b.id, since, 3);
+    const risingA = await readingsAfter(a.id, since, 3);
+    assert.ok(heldB.every((r) => r.value === heldB[0].value), JSON.stringify(heldB));
+    assert.ok(risingA[2].value > risingA[0].value, JSON.stringify(risingA));
+  } finally {
+    sim.proc.kill('SIGINT');
+  }
+  const res = await sim.done;
+  assert.equal(res.code, 130, res.stdout + res.stderr);
+  assert.match(res.stdout, /commands obeyed 1, failed 1/, res.stdout);
+});
+
 test('--commands with --amqp needs --url (AMQP carries no commands)', () => {
   const res = spawnSync(SIM_BIN, ['--amqp', 'amqp://127.0.0.1:1/%2f', '--device-id', '1',
     '--commands'], { encoding: 'utf8' });
