@@ -73,7 +73,8 @@ static bool ensure_connected(struct run *r, struct meter *m, struct link *l, boo
 {
     if (l->connected)
         return true;
-    if (spool_pending(&m->spool) == 0 || m->retry_at_mono > time_mono_us())
+    /* Commands over MQTT come only to a connected device: connect even with nothing to send. */
+    if ((spool_pending(&m->spool) == 0 && !l->target.commands) || m->retry_at_mono > time_mono_us())
         return false;
     char msg[LINK_MESSAGE_MAX];
     enum link_status st = link_connect(l, CONNECT_TIMEOUT_MS, msg, sizeof msg);
@@ -103,19 +104,55 @@ static void publish(struct run *r, struct meter *m, struct link *l)
     finish(r, m, st == LINK_OK ? RETRY_ACK : RETRY_AGAIN, msg);
 }
 
+/* Obey the commands that came over MQTT and publish their answers. */
+static void answer_commands(struct run *r, struct meter *m, struct link *l, uint64_t *unreadable)
+{
+    if (l->unreadable != *unreadable) {
+        /* Without an id there is nothing to answer; a real command comes again. */
+        progress_event(r->progress, true, "%llu message(s) on %s without a command id: ignored",
+                       (unsigned long long)(l->unreadable - *unreadable), l->commands_topic);
+        *unreadable = l->unreadable;
+    }
+    struct command_order order;
+    while (link_take_command(l, &order)) {
+        struct command_outcome out;
+        uint64_t before = m->counters.commands_obeyed + m->counters.commands_failed;
+        meter_command(m, &order, &out);
+        run_report_command(r, m, &out,
+                           m->counters.commands_obeyed + m->counters.commands_failed == before);
+        if (link_answer(l, &out) != 0)
+            progress_event(r->progress, true,
+                           "out of memory keeping the answer to command %lld; the server "
+                           "delivers it again",
+                           (long long)out.id);
+    }
+}
+
 enum run_result broker_run_loop(struct run *r, struct link *l, char *err, size_t err_size)
 {
     struct meter *m = &r->meters[0];
     enum run_result result = RUN_STOPPED;
     bool ever_connected = false;
+    uint64_t unreadable = 0;
+    /* --amqp with --url and --commands: commands are polled for over HTTP meanwhile. */
+    CURLM *polls = run_commands_open(r);
+    if (polls == NULL && m->commander.conn.easy != NULL) {
+        snprintf(err, err_size, "cannot create a libcurl multi handle");
+        return RUN_BROKEN;
+    }
     while (!*r->stop) {
         if (!m->failed && meter_generate(m, time_now_us(), r->window) != 0) {
             snprintf(err, err_size, "cannot write spool %s: %s", m->spool.path, strerror(errno));
             result = RUN_BROKEN;
             break;
         }
-        if (meter_done(m)) {
+        /* With --commands the device waits for commands until stopped (or refused). */
+        if (meter_done(m) && (!m->commands || m->failed)) {
             result = RUN_DONE;
+            break;
+        }
+        if (polls != NULL && !run_commands_step(r, polls, err, err_size)) {
+            result = RUN_BROKEN;
             break;
         }
         if (ensure_connected(r, m, l, &ever_connected) && meter_ready(m, time_mono_us())) {
@@ -128,10 +165,12 @@ enum run_result broker_run_loop(struct run *r, struct link *l, char *err, size_t
             else if (link_idle(l, ms, msg, sizeof msg) != LINK_OK)
                 progress_event(r->progress, false, "%s; reconnecting when a reading waits", msg);
         }
+        answer_commands(r, m, l, &unreadable);
         struct progress_totals totals;
         progress_sum(r->meters, r->count, &totals);
         progress_draw(r->progress, &totals, time_mono_us(), false);
     }
+    run_commands_close(r, polls);
     link_disconnect(l);
     return result;
 }

@@ -17,7 +17,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 {
     struct client *c = user;
     size_t n = size * nmemb;
-    size_t room = CLIENT_RESPONSE_MAX - c->response_len;
+    size_t room = c->response_max - c->response_len;
     size_t take = n < room ? n : room;
     memcpy(c->response + c->response_len, data, take);
     c->response_len += take;
@@ -111,6 +111,7 @@ int client_init(struct client *c, const struct client_config *cfg, const char *t
     c->easy = curl_easy_init();
     c->headers = request_headers(token);
     c->response = malloc(CLIENT_RESPONSE_MAX);
+    c->response_max = CLIENT_RESPONSE_MAX;
     if (url == NULL || c->easy == NULL || c->headers == NULL || c->response == NULL) {
         snprintf(err, err_size, "out of memory");
     } else if (!set_options(c, cfg, url, owner)) {
@@ -122,6 +123,18 @@ int client_init(struct client *c, const struct client_config *cfg, const char *t
     free(url);
     client_cleanup(c);
     return -1;
+}
+
+int client_set_response_max(struct client *c, size_t max)
+{
+    char *bigger = realloc(c->response, max);
+    if (bigger == NULL)
+        return -1;
+    c->response = bigger;
+    c->response_max = max;
+    if (c->response_len > max)
+        c->response_len = max;
+    return 0;
 }
 
 static json_t *reading_json(const struct spool_entry *e, const char *member)

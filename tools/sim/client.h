@@ -27,8 +27,9 @@ struct client {
     CURL *easy;
     struct curl_slist *headers;
     char *body;     /* JSON of the request in flight, owned */
-    char *response; /* first CLIENT_RESPONSE_MAX bytes of the answer, owned */
+    char *response; /* first response_max bytes of the answer, owned */
     size_t response_len;
+    size_t response_max; /* CLIENT_RESPONSE_MAX unless client_set_response_max */
     char retry_after[64];
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -49,6 +50,9 @@ struct client_answer {
  */
 int client_init(struct client *c, const struct client_config *cfg, const char *token, void *owner,
                 char *err, size_t err_size);
+
+/* Keep up to `max` bytes of an answer (a long-poll's may be larger). 0, or -1 (out of memory). */
+int client_set_response_max(struct client *c, size_t max);
 
 /*
  * The request body for `n` readings: one reading object when n == 1, else

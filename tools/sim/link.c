@@ -15,6 +15,12 @@ int link_open(struct link *l, const struct link_target *t, char *err, size_t err
         snprintf(err, err_size, "the device's id or serial is missing or too long");
         return -1;
     }
+    if (t->commands) {
+        char name[BROKER_DEVICE_NAME];
+        broker_device_name(&t->device, name, sizeof name);
+        snprintf(l->commands_topic, sizeof l->commands_topic, "devices/%s/commands", name);
+        snprintf(l->results_topic, sizeof l->results_topic, "devices/%s/command_results", name);
+    }
     if (t->url.kind == BROKER_MQTT && mosquitto_lib_init() != MOSQ_ERR_SUCCESS) {
         snprintf(err, err_size, "cannot initialise libmosquitto");
         return -1;
@@ -75,6 +81,35 @@ enum link_status link_idle(struct link *l, int timeout_ms, char *msg, size_t msg
     return st;
 }
 
+bool link_take_command(struct link *l, struct command_order *out)
+{
+    if (l->inbox_count == 0)
+        return false;
+    *out = l->inbox[0];
+    memmove(&l->inbox[0], &l->inbox[1], (l->inbox_count - 1) * sizeof *l->inbox);
+    l->inbox_count--;
+    return true;
+}
+
+int link_answer(struct link *l, const struct command_outcome *o)
+{
+    if (l->outbox_count == l->outbox_cap) {
+        size_t cap = l->outbox_cap ? l->outbox_cap * 2 : 8;
+        struct link_answer *bigger = realloc(l->outbox, cap * sizeof *bigger);
+        if (bigger == NULL)
+            return -1;
+        l->outbox = bigger;
+        l->outbox_cap = cap;
+    }
+    struct link_answer *a = &l->outbox[l->outbox_count++];
+    a->mid = 0;
+    a->outcome = *o;
+    /* Not connected, or the publish failed: it goes out after the next connect. */
+    if (l->connected && l->target.url.kind == BROKER_MQTT)
+        link_mqtt_publish_answer(l, a);
+    return 0;
+}
+
 void link_disconnect(struct link *l)
 {
     /* After a failure nothing more is said on the connection: it is only closed. */
@@ -93,5 +128,7 @@ void link_close(struct link *l)
     link_disconnect(l);
     if (l->target.url.kind == BROKER_MQTT)
         mosquitto_lib_cleanup();
+    free(l->inbox);
+    free(l->outbox);
     memset(l, 0, sizeof *l);
 }

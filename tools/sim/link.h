@@ -12,11 +12,18 @@
  * confirmed and dropped. MQTT: topic devices/<id or serial>/measurements,
  * username the id or serial, password the device token, clean session; the
  * PUBACK is the confirmation.
+ *
+ * With --commands over MQTT the link also subscribes (QoS 1) to
+ * devices/<id or serial>/commands on each connection and keeps what arrives
+ * for link_take_command; answers go QoS 1 to .../command_results and are
+ * kept until their PUBACK, published again after a reconnect (the server
+ * takes the same answer twice harmlessly).
  */
 #ifndef WATTLINE_SIM_LINK_H
 #define WATTLINE_SIM_LINK_H
 
 #include "broker.h"
+#include "command.h"
 #include "spool.h"
 
 #include <signal.h>
@@ -37,6 +44,13 @@ struct link_target {
     struct broker_url url; /* borrowed */
     struct broker_device device;
     const char *token; /* MQTT password; borrowed */
+    bool commands;     /* MQTT: subscribe to the device's commands */
+};
+
+/* An answer published, awaiting its PUBACK (mid 0: not published on this connection). */
+struct link_answer {
+    int mid;
+    struct command_outcome outcome;
 };
 
 struct link {
@@ -49,6 +63,16 @@ struct link {
     int mid;              /* the MQTT message awaiting its PUBACK */
     bool puback, connack, mq_lost;
     int connack_rc;
+    char commands_topic[BROKER_ROUTING_SIZE];
+    char results_topic[BROKER_ROUTING_SIZE];
+    int sub_mid;                 /* the SUBSCRIBE awaiting its SUBACK */
+    bool suback;                 /* it came */
+    int granted_qos;             /* what it granted (128: refused) */
+    struct command_order *inbox; /* commands arrived, not yet taken; owned */
+    size_t inbox_count, inbox_cap;
+    struct link_answer *outbox; /* answers not yet confirmed; owned */
+    size_t outbox_count, outbox_cap;
+    uint64_t unreadable; /* command messages without a usable id */
 };
 
 /* Set up (no connection yet). 0, or -1 with a message in `err`. */
@@ -69,6 +93,15 @@ enum link_status link_send(struct link *l, const struct spool_entry *entries, si
 /* Keep the connection alive (heartbeats, pings) for `timeout_ms`. LINK_OK or LINK_LOST (closed). */
 enum link_status link_idle(struct link *l, int timeout_ms, char *msg, size_t msg_size);
 
+/* The oldest command arrived (MQTT with --commands): true and *out, or false. */
+bool link_take_command(struct link *l, struct command_order *out);
+
+/*
+ * Publish an answer (QoS 1) and keep it until the broker confirms it; when not
+ * connected it waits for the next connection. 0, or -1 (out of memory).
+ */
+int link_answer(struct link *l, const struct command_outcome *o);
+
 /* Close the connection, politely when it still works. */
 void link_disconnect(struct link *l);
 
@@ -86,5 +119,6 @@ enum link_status link_mqtt_send(struct link *l, const char *body, size_t len, in
                                 volatile sig_atomic_t *stop, char *msg, size_t msg_size);
 enum link_status link_mqtt_idle(struct link *l, int timeout_ms, char *msg, size_t msg_size);
 void link_mqtt_disconnect(struct link *l, bool polite);
+int link_mqtt_publish_answer(struct link *l, struct link_answer *a);
 
 #endif

@@ -8,10 +8,13 @@
 #include <errno.h>
 #include <mosquitto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define KEEPALIVE_S   30
-#define WAIT_SLICE_MS 200 /* how often a wait looks at the stop flag */
+#define KEEPALIVE_S    30
+#define WAIT_SLICE_MS  200  /* how often a wait looks at the stop flag */
+#define INBOX_MAX      1024 /* commands kept unanswered; more are left to redelivery */
+#define SUBACK_REFUSED 128
 
 static void on_connect(struct mosquitto *mq, void *obj, int rc)
 {
@@ -27,6 +30,47 @@ static void on_publish(struct mosquitto *mq, void *obj, int mid)
     struct link *l = obj;
     if (mid == l->mid)
         l->puback = true;
+    for (size_t i = 0; i < l->outbox_count; i++) {
+        if (l->outbox[i].mid == mid) {
+            /* The broker has the answer: it is no longer ours to keep. */
+            l->outbox[i] = l->outbox[--l->outbox_count];
+            break;
+        }
+    }
+}
+
+static void on_subscribe(struct mosquitto *mq, void *obj, int mid, int qos_count,
+                         const int *granted)
+{
+    (void)mq;
+    struct link *l = obj;
+    if (mid != l->sub_mid)
+        return;
+    l->suback = true;
+    l->granted_qos = qos_count > 0 ? granted[0] : SUBACK_REFUSED;
+}
+
+static void on_message(struct mosquitto *mq, void *obj, const struct mosquitto_message *message)
+{
+    (void)mq;
+    struct link *l = obj;
+    if (message->topic == NULL || strcmp(message->topic, l->commands_topic) != 0)
+        return;
+    struct command_order order;
+    if (command_parse_text(message->payload, (size_t)message->payloadlen, &order) != 0) {
+        l->unreadable++;
+        return;
+    }
+    if (l->inbox_count == l->inbox_cap) {
+        size_t cap = l->inbox_cap ? l->inbox_cap * 2 : 8;
+        struct command_order *bigger =
+            cap <= INBOX_MAX ? realloc(l->inbox, cap * sizeof *bigger) : NULL;
+        if (bigger == NULL)
+            return; /* unanswered: the server delivers it again once its lock runs out */
+        l->inbox = bigger;
+        l->inbox_cap = cap;
+    }
+    l->inbox[l->inbox_count++] = order;
 }
 
 static void on_disconnect(struct mosquitto *mq, void *obj, int rc)
@@ -54,6 +98,47 @@ static bool pump(struct link *l, int ms, char *msg, size_t msg_size)
     return true;
 }
 
+int link_mqtt_publish_answer(struct link *l, struct link_answer *a)
+{
+    char *body = command_result_body(&a->outcome, true);
+    int rc = body ? mosquitto_publish(l->mq, &a->mid, l->results_topic, (int)strlen(body), body, 1,
+                                      false)
+                  : MOSQ_ERR_NOMEM;
+    free(body);
+    if (rc != MOSQ_ERR_SUCCESS)
+        a->mid = 0; /* published again after the next connect */
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+/* Subscribe to the device's commands and wait for the SUBACK; then resend unconfirmed answers. */
+static enum link_status subscribe_commands(struct link *l, int timeout_ms, char *msg,
+                                           size_t msg_size)
+{
+    l->suback = false;
+    int rc = mosquitto_subscribe(l->mq, &l->sub_mid, l->commands_topic, 1);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        snprintf(msg, msg_size, "cannot subscribe to %s: %s", l->commands_topic, loop_error(rc));
+        return LINK_LOST;
+    }
+    int64_t deadline = time_mono_us() + (int64_t)timeout_ms * 1000;
+    while (!l->suback) {
+        if (time_mono_us() >= deadline) {
+            snprintf(msg, msg_size, "no SUBACK for %s within %d s", l->commands_topic,
+                     timeout_ms / 1000);
+            return LINK_LOST;
+        }
+        if (!pump(l, WAIT_SLICE_MS, msg, msg_size))
+            return LINK_LOST;
+    }
+    if (l->granted_qos == SUBACK_REFUSED) {
+        snprintf(msg, msg_size, "the broker refused the subscription to %s", l->commands_topic);
+        return LINK_REFUSED;
+    }
+    for (size_t i = 0; i < l->outbox_count; i++)
+        link_mqtt_publish_answer(l, &l->outbox[i]);
+    return LINK_OK;
+}
+
 enum link_status link_mqtt_connect(struct link *l, int timeout_ms, char *msg, size_t msg_size)
 {
     const struct broker_url *u = &l->target.url;
@@ -72,6 +157,8 @@ enum link_status link_mqtt_connect(struct link *l, int timeout_ms, char *msg, si
     mosquitto_connect_callback_set(l->mq, on_connect);
     mosquitto_publish_callback_set(l->mq, on_publish);
     mosquitto_disconnect_callback_set(l->mq, on_disconnect);
+    mosquitto_subscribe_callback_set(l->mq, on_subscribe);
+    mosquitto_message_callback_set(l->mq, on_message);
     int rc = mosquitto_username_pw_set(l->mq, name, l->target.token);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_connect(l->mq, u->host, u->port, KEEPALIVE_S);
@@ -100,6 +187,13 @@ enum link_status link_mqtt_connect(struct link *l, int timeout_ms, char *msg, si
                  mosquitto_connack_string(l->connack_rc));
         link_mqtt_disconnect(l, false);
         return LINK_REFUSED;
+    }
+    if (l->commands_topic[0] != '\0') {
+        enum link_status st = subscribe_commands(l, timeout_ms, msg, msg_size);
+        if (st != LINK_OK) {
+            link_mqtt_disconnect(l, false);
+            return st;
+        }
     }
     return LINK_OK;
 }
@@ -147,4 +241,7 @@ void link_mqtt_disconnect(struct link *l, bool polite)
     }
     mosquitto_destroy(l->mq);
     l->mq = NULL;
+    /* Their message ids died with the client: unconfirmed answers go out after a reconnect. */
+    for (size_t i = 0; i < l->outbox_count; i++)
+        l->outbox[i].mid = 0;
 }

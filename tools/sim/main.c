@@ -9,6 +9,8 @@
  *   devices, progress      the gateway's device list, what people see
  *   broker, link,          --amqp and --mqtt: names and bodies, the connection,
  *   broker_run             the loop that publishes instead of POSTing
+ *   command, relay,        --commands: what a command asks and the answer, the
+ *   commander              register while the relay is off, the HTTP long-poll
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -56,6 +58,7 @@ struct options {
     struct broker_device device; /* --device-id or --serial */
     uint64_t seed;
     bool quiet;
+    bool commands;
     size_t max_connections;
     struct meter_settings set;
 };
@@ -73,7 +76,8 @@ static void usage(FILE *out)
         "Usage: wattline-sim --url URL (--token T | --token-file F) [--csv FILE | --profile "
         "household]\n"
         "                    [--interval 10m] [--speed N] [--backfill FROM..TO] [--spool FILE]\n"
-        "                    [--devices FILE] [--cacert FILE] [--quiet] [more options]\n"
+        "                    [--devices FILE] [--cacert FILE] [--commands] [--quiet] [more "
+        "options]\n"
         "       wattline-sim (--amqp URL | --mqtt URL) (--device-id N | --serial S) [--token T |\n"
         "                    --token-file F] [the same source, timing and spool options]\n"
         "\n"
@@ -129,6 +133,20 @@ static void usage(FILE *out)
         "  A reading leaves the spool only once the broker confirmed its message; a rejected\n"
         "  message or a lost connection is retried with the same backoff (reconnecting).\n"
         "\n"
+        "Commands (the server's, to the device):\n"
+        "  --commands            take commands and obey them: over HTTP, long-polling\n"
+        "                        GET /api/v1/device/commands?wait=25 with the device token (with\n"
+        "                        --amqp too, given --url); with --mqtt, subscribed to\n"
+        "                        devices/<id or serial>/commands. Known: relay {\"state\": "
+        "\"off\"\n"
+        "                        | \"on\"} (while off the register stays still; readings keep\n"
+        "                        coming with it unchanged, and once on it continues from where\n"
+        "                        it stood) and interval {\"seconds\": N} (1..86400); any other\n"
+        "                        name is answered failed, \"unknown command\". A command\n"
+        "                        delivered again is answered as before, not obeyed twice. The\n"
+        "                        simulator then runs until stopped (SIGINT, SIGTERM), polling\n"
+        "                        after its readings are sent\n"
+        "\n"
         "Gateway:\n"
         "  --devices FILE        drive many meters: one \"TOKEN SOURCE [NAME]\" per line, SOURCE\n"
         "                        being profile:household, csv:PATH or a CSV path\n"
@@ -144,7 +162,7 @@ static void usage(FILE *out)
         "2 bad command line or input file; 3 the server refused the readings and a retry\n"
         "cannot help (a 4xx other than 408/429, such as a revoked token, or a TLS verification\n"
         "failure), the pending readings stay in the spool; 128+signal when stopped by SIGINT or\n"
-        "SIGTERM (the spool keeps what is pending).\n",
+        "SIGTERM (the spool keeps what is pending), the usual end of a run with --commands.\n",
         out);
 }
 
@@ -203,6 +221,7 @@ enum {
     OPT_MQTT,
     OPT_DEVICE_ID,
     OPT_SERIAL,
+    OPT_COMMANDS,
 };
 
 static const struct option long_options[] = {
@@ -228,6 +247,7 @@ static const struct option long_options[] = {
     {"mqtt", required_argument, NULL, OPT_MQTT},
     {"device-id", required_argument, NULL, OPT_DEVICE_ID},
     {"serial", required_argument, NULL, OPT_SERIAL},
+    {"commands", no_argument, NULL, OPT_COMMANDS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -266,6 +286,9 @@ static int apply_option(struct options *o, int opt, const char *arg)
         return 0;
     case 'q':
         o->quiet = true;
+        return 0;
+    case OPT_COMMANDS:
+        o->commands = true;
         return 0;
     case OPT_INTERVAL:
         s->interval_given = true;
@@ -356,6 +379,12 @@ static int check_broker_options(const struct options *o)
         return usage_error("%s", "--device-id and --serial exclude each other");
     if (o->token != NULL && o->token_file != NULL)
         return usage_error("%s", "--token and --token-file exclude each other");
+    if (o->commands && o->amqp != NULL && o->url == NULL)
+        return usage_error("%s", "--commands with --amqp needs --url: AMQP carries no commands to "
+                                 "a device, so they are polled for over HTTP (or use --mqtt)");
+    if (o->commands && o->amqp != NULL && strncmp(o->url, "http://", 7) != 0 &&
+        strncmp(o->url, "https://", 8) != 0)
+        return usage_error("--url: \"%s\" is not an http:// or https:// URL", o->url);
     struct broker_url u;
     char err[600];
     if (broker_url_parse(o->amqp ? BROKER_AMQP : BROKER_MQTT, o->amqp ? o->amqp : o->mqtt, &u, err,
@@ -376,6 +405,8 @@ static int check_options(const struct options *o)
                                  "more than 5 minutes ahead)");
     if (o->csv != NULL && o->profile != NULL)
         return usage_error("%s", "--csv and --profile exclude each other");
+    if (o->print != NULL && o->commands)
+        return usage_error("%s", "--print sends nothing: no --commands");
     if (o->print != NULL)
         return o->devices ? usage_error("%s", "--print works on one source, not --devices") : 0;
     if (o->amqp != NULL || o->mqtt != NULL)
@@ -411,8 +442,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
-    /* Readings go over HTTP only without a broker. */
+    /* Readings go over HTTP only without a broker; commands too, or with AMQP. */
     o->set.client.url = o->amqp || o->mqtt ? NULL : o->url;
+    o->set.commands = o->commands;
+    o->set.commands_url = o->commands && o->mqtt == NULL ? o->url : NULL;
     return check_options(o);
 }
 
@@ -508,7 +541,7 @@ static int open_single(const struct options *o, struct progress *p, struct meter
                        size_t *count, char *token, size_t token_size)
 {
     /* An AMQP publisher logs in with the URL's user: the device token is not needed. */
-    bool need_token = o->amqp == NULL || o->token || o->token_file;
+    bool need_token = o->amqp == NULL || o->token || o->token_file || o->commands;
     if (need_token && read_token(o, token, token_size) != 0)
         return EXIT_USAGE;
     char err[1600];
@@ -619,7 +652,9 @@ static void compact_finished(struct progress *p, struct meter *meters, size_t co
 static enum run_result run_broker(const struct options *o, struct run *r, const char *token,
                                   char *err, size_t err_size)
 {
-    struct link_target t = {.device = o->device, .token = token};
+    /* Commands come over MQTT with --mqtt; with --amqp they are polled for over HTTP. */
+    struct link_target t = {
+        .device = o->device, .token = token, .commands = o->commands && o->mqtt != NULL};
     struct link link;
     if (broker_url_parse(o->amqp ? BROKER_AMQP : BROKER_MQTT, o->amqp ? o->amqp : o->mqtt, &t.url,
                          err, err_size) != 0)

@@ -5,6 +5,7 @@
 #include "timeutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,6 +59,28 @@ static int check_resumed(struct meter *m, const struct meter_settings *set,
     return 0;
 }
 
+/*
+ * A resumed cumulative spool whose last register is below its source's was
+ * sent with the relay off before: continue from that register, as the meter
+ * would, instead of jumping by the energy of the off periods.
+ */
+static void resume_relay(struct meter *m)
+{
+    double raw;
+    if (m->type != READING_CUMULATIVE || !m->spool.has_last)
+        return;
+    /* The register before seq + 1 is that of seq itself, whatever the bounds. */
+    bool found = source_previous_register(&m->source, m->spool.last.seq + 1, &raw);
+    double gap = found ? raw - m->spool.last.value : 0;
+    /* Spooled values are the register to 15 significant digits: closer is no gap. */
+    if (fabs(gap) <= 1e-9 * fmax(1.0, fabs(raw)))
+        return;
+    m->relay.offset = gap;
+    m->relay.has_last = true;
+    m->relay.last_raw = raw;
+    m->relay.last_out = m->spool.last.value;
+}
+
 int meter_open(struct meter *m, const char *name, struct source *source, const char *token,
                const char *spool_path, const struct meter_settings *set, char *err, size_t err_size)
 {
@@ -90,6 +113,14 @@ int meter_open(struct meter *m, const char *name, struct source *source, const c
     m->has_next = source_get(&m->source, m->next_seq, &m->next);
     m->exhausted = !m->has_next;
     m->pacing.anchor_ts_us = m->has_next ? m->next.ts_us : 0;
+    relay_init(&m->relay);
+    resume_relay(m);
+    m->commands = set->commands;
+    if (set->commands_url != NULL) {
+        struct client_config cfg = {.url = set->commands_url, .cacert = set->client.cacert};
+        if (commander_init(&m->commander, &cfg, token, m, err, err_size) != 0)
+            goto fail;
+    }
 
     /* Without a URL the readings go to a broker (broker_run.c), not over HTTP. */
     if (set->client.url != NULL &&
@@ -115,13 +146,33 @@ struct spool_entry meter_entry_for(struct source *source, enum reading_type type
     return e;
 }
 
+/* The spool entry for the next reading: its register as the relay lets it count. */
+static struct spool_entry next_entry(struct meter *m)
+{
+    const struct reading *r = &m->next;
+    double previous = 0;
+    bool has_previous = m->relay.has_last;
+    if (has_previous)
+        previous = m->relay.last_out;
+    else
+        has_previous =
+            m->type == READING_INTERVAL && source_previous_register(&m->source, r->seq, &previous);
+    double reg = relay_register(&m->relay, r->reg);
+    struct spool_entry e = {
+        .seq = r->seq,
+        .ts_us = r->ts_us,
+        .value = schedule_wire_value(m->type, reg, has_previous, previous),
+    };
+    return e;
+}
+
 int meter_generate(struct meter *m, int64_t now_wall_us, size_t window)
 {
     struct spool_entry chunk[METER_SPOOL_CHUNK];
     size_t n = 0;
     while (m->has_next && spool_pending(&m->spool) + n < window &&
            schedule_due_us(&m->pacing, m->next.ts_us) <= now_wall_us) {
-        chunk[n++] = meter_entry_for(&m->source, m->type, &m->next);
+        chunk[n++] = next_entry(m);
         m->next_seq++;
         m->has_next = source_get(&m->source, m->next_seq, &m->next);
         if (n == METER_SPOOL_CHUNK || !m->has_next) {
@@ -196,6 +247,73 @@ int meter_finish_request(struct meter *m, const struct client_answer *answer, in
     return 0;
 }
 
+/*
+ * Report every `seconds` from the next reading on: it comes `seconds` after
+ * the last one spooled. The spool's header records the new time line, so a
+ * restart continues on it. 0, or -1 with a message in `err`.
+ */
+static int set_interval(struct meter *m, int64_t seconds, char *err, size_t err_size)
+{
+    if (source_has_timestamps(&m->source)) {
+        snprintf(err, err_size,
+                 "the readings' timestamps come from the CSV file: its interval "
+                 "cannot change");
+        return -1;
+    }
+    if (!m->pacing.paced) {
+        snprintf(err, err_size, "a --backfill run's time line cannot change");
+        return -1;
+    }
+    int64_t interval = seconds * US_PER_SEC;
+    int64_t next_ts = m->spool.has_last ? m->spool.last.ts_us + interval
+                      : m->has_next     ? m->next.ts_us
+                                        : m->source.start_us + m->next_seq * m->source.interval_us;
+    struct spool_meta before = m->spool.meta;
+    m->spool.meta.start_us = next_ts - m->next_seq * interval;
+    m->spool.meta.interval_us = interval;
+    if (spool_compact(&m->spool, -1) != 0) {
+        snprintf(err, err_size, "cannot record the new interval in spool %s: %s", m->spool.path,
+                 strerror(errno));
+        m->spool.meta = before;
+        return -1;
+    }
+    source_rebase(&m->source, m->next_seq, next_ts, interval);
+    m->has_next = source_get(&m->source, m->next_seq, &m->next);
+    m->exhausted = !m->has_next;
+    return 0;
+}
+
+void meter_obey(void *ctx, const struct command_order *order, struct command_outcome *out)
+{
+    struct meter *m = ctx;
+    out->action = order->action;
+    switch (order->action) {
+    case COMMAND_RELAY:
+        relay_switch(&m->relay, order->relay_on);
+        out->succeeded = true;
+        out->relay_on = order->relay_on;
+        return;
+    case COMMAND_INTERVAL:
+        out->succeeded = set_interval(m, order->seconds, out->error, sizeof out->error) == 0;
+        out->seconds = order->seconds;
+        return;
+    case COMMAND_REFUSE:
+        break;
+    }
+    out->succeeded = false;
+    snprintf(out->error, sizeof out->error, "%s", order->error);
+}
+
+void meter_command(struct meter *m, const struct command_order *order, struct command_outcome *out)
+{
+    if (!command_handle(&m->obeyed, order, meter_obey, m, out))
+        return; /* a redelivery: answered as before */
+    if (out->succeeded)
+        m->counters.commands_obeyed++;
+    else
+        m->counters.commands_failed++;
+}
+
 bool meter_done(const struct meter *m)
 {
     return m->failed || (m->exhausted && m->in_flight == 0 && spool_pending(&m->spool) == 0);
@@ -203,6 +321,7 @@ bool meter_done(const struct meter *m)
 
 void meter_close(struct meter *m)
 {
+    commander_cleanup(&m->commander);
     client_cleanup(&m->client);
     spool_close(&m->spool);
     source_close(&m->source);

@@ -7,6 +7,9 @@
 #define WATTLINE_SIM_METER_H
 
 #include "client.h"
+#include "command.h"
+#include "commander.h"
+#include "relay.h"
 #include "schedule.h"
 #include "source.h"
 #include "spool.h"
@@ -27,15 +30,19 @@ struct meter_settings {
     int64_t count;          /* INT64_MAX: no limit */
     double speed;
     size_t batch;
+    bool commands;            /* --commands: obey the server's commands */
+    const char *commands_url; /* poll this server for them (NULL: they come over MQTT) */
     struct client_config client;
 };
 
 struct meter_counters {
-    uint64_t generated;  /* readings written to the spool */
-    uint64_t sent;       /* readings transmitted, resends included */
-    uint64_t acked;      /* readings the server confirmed */
-    uint64_t duplicates; /* of which it already had */
-    uint64_t retries;    /* requests repeated after a transient failure */
+    uint64_t generated;       /* readings written to the spool */
+    uint64_t sent;            /* readings transmitted, resends included */
+    uint64_t acked;           /* readings the server confirmed */
+    uint64_t duplicates;      /* of which it already had */
+    uint64_t retries;         /* requests repeated after a transient failure */
+    uint64_t commands_obeyed; /* commands answered succeeded (each id once) */
+    uint64_t commands_failed; /* commands answered failed (each id once) */
 };
 
 struct meter {
@@ -56,6 +63,10 @@ struct meter {
     bool failed;           /* stopped by a non-retryable answer */
     char failure[CLIENT_MESSAGE_MAX];
     struct meter_counters counters;
+    struct relay relay;
+    bool commands;                /* --commands */
+    struct commander commander;   /* --commands over HTTP: the long-poll's own handle */
+    struct command_memory obeyed; /* ids already obeyed, for redeliveries */
 };
 
 /* The first timestamp the settings ask for (the default depends on the source's length). */
@@ -99,6 +110,18 @@ int meter_start_request(struct meter *m);
  */
 int meter_finish_request(struct meter *m, const struct client_answer *answer, int64_t now_mono_us,
                          uint64_t random_bits);
+
+/*
+ * Obey a command (command_obey_fn, `ctx` the meter): switch the relay or
+ * change the interval. `out->id` is set; the rest says how it went.
+ */
+void meter_obey(void *ctx, const struct command_order *order, struct command_outcome *out);
+
+/*
+ * The outcome for a command delivered to the meter: obeyed now, or the
+ * remembered outcome of an id obeyed before (counted once).
+ */
+void meter_command(struct meter *m, const struct command_order *order, struct command_outcome *out);
 
 /* True when nothing is left to do: failed, or all readings spooled and acknowledged. */
 bool meter_done(const struct meter *m);

@@ -24,6 +24,9 @@ void progress_sum(const struct meter *meters, size_t count, struct progress_tota
         out->counters.acked += c->acked;
         out->counters.duplicates += c->duplicates;
         out->counters.retries += c->retries;
+        out->counters.commands_obeyed += c->commands_obeyed;
+        out->counters.commands_failed += c->commands_failed;
+        out->commands += meters[i].commands;
         out->pending += spool_pending(&meters[i].spool);
         out->failed += meters[i].failed;
     }
@@ -36,6 +39,10 @@ size_t progress_format(const struct progress_totals *t, char *buf, size_t size)
                      "  retries %" PRIu64,
                      t->counters.sent, t->counters.acked, t->counters.duplicates, t->pending,
                      t->counters.retries);
+    if (n >= 0 && (size_t)n < size && t->commands > 0)
+        n += snprintf(buf + n, size - (size_t)n, "  commands %" PRIu64 "/%" PRIu64 " failed",
+                      t->counters.commands_obeyed + t->counters.commands_failed,
+                      t->counters.commands_failed);
     if (n >= 0 && (size_t)n < size && t->meters > 1)
         n += snprintf(buf + n, size - (size_t)n, "  devices %zu/%zu", t->meters - t->failed,
                       t->meters);
@@ -88,6 +95,9 @@ void progress_summary(const struct meter *meters, size_t count, const char *spoo
            t.counters.sent, t.counters.acked, t.counters.duplicates, t.pending, t.counters.retries);
     if (count > 1)
         printf(", devices %zu (%zu stopped)", count, t.failed);
+    if (t.commands > 0)
+        printf(", commands obeyed %" PRIu64 ", failed %" PRIu64, t.counters.commands_obeyed,
+               t.counters.commands_failed);
     if (t.pending > 0 && spool_hint != NULL)
         printf("; pending readings are kept in %s and sent on the next run", spool_hint);
     putchar('\n');

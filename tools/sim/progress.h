@@ -25,13 +25,15 @@ struct progress_totals {
     uint64_t pending;
     size_t meters;
     size_t failed;
+    size_t commands; /* meters that take commands */
 };
 
 void progress_init(struct progress *p, bool quiet, bool terminal);
 
 void progress_sum(const struct meter *meters, size_t count, struct progress_totals *out);
 
-/* "sent 145  acked 140  dup 0  pending 5  retries 2" (+ "  devices 3/4" for a gateway). */
+/* "sent 145  acked 140  dup 0  pending 5  retries 2" (+ "  commands 3/1 failed" with
+ * --commands, "  devices 3/4" for a gateway). */
 size_t progress_format(const struct progress_totals *t, char *buf, size_t size);
 
 /* Redraw the status line, at most 5 times a second unless `force`. */

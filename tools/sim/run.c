@@ -55,11 +55,70 @@ static struct meter *meter_of(CURL *easy)
     return (struct meter *)owner;
 }
 
+struct delivery {
+    struct run *run;
+    struct meter *meter;
+};
+
+/* One command a poll brought: obeyed (or answered as before), and told. */
+static void deliver(void *ctx, const struct command_order *order, struct command_outcome *out)
+{
+    struct delivery *d = ctx;
+    struct meter *m = d->meter;
+    uint64_t before = m->counters.commands_obeyed + m->counters.commands_failed;
+    meter_command(m, order, out);
+    bool again = m->counters.commands_obeyed + m->counters.commands_failed == before;
+    run_report_command(d->run, m, out, again);
+}
+
+void run_report_command(struct run *r, const struct meter *m, const struct command_outcome *out,
+                        bool again)
+{
+    progress_event(r->progress, false, "%s%scommand %lld %s%s%s%s", m->name, m->name[0] ? ": " : "",
+                   (long long)out->id, again ? "delivered again, answered as before: " : "",
+                   out->succeeded ? "succeeded" : "failed", out->succeeded ? "" : ": ",
+                   out->succeeded ? "" : out->error);
+}
+
+/* A finished request of a meter's commander: a poll or an answer. */
+static void handle_command_done(struct run *r, struct meter *m, CURLcode code)
+{
+    char msg[CLIENT_MESSAGE_MAX + 128];
+    struct delivery d = {.run = r, .meter = m};
+    enum commander_event ev = commander_finish(&m->commander, code, time_mono_us(),
+                                               retry_random(&r->rng), deliver, &d, msg, sizeof msg);
+    const char *sep = m->name[0] ? ": " : "";
+    switch (ev) {
+    case COMMANDER_QUIET:
+    case COMMANDER_BACK:
+        if (msg[0] != '\0') /* an answer that could not be queued */
+            progress_event(r->progress, true, "%s%s%s", m->name, sep, msg);
+        if (ev == COMMANDER_BACK)
+            progress_event(r->progress, false, "%s%sthe server answers about commands again",
+                           m->name, sep);
+        break;
+    case COMMANDER_RETRY:
+        if (is_power_of_two(m->commander.attempt))
+            progress_event(r->progress, false, "%s%s%s; retry %u in %.1f s", m->name, sep, msg,
+                           m->commander.attempt,
+                           (double)(m->commander.retry_at_mono - time_mono_us()) / 1e6);
+        break;
+    case COMMANDER_DROPPED:
+    case COMMANDER_STOPPED:
+        progress_event(r->progress, true, "%s%s%s", m->name, sep, msg);
+        break;
+    }
+}
+
 static void handle_done(struct run *r, CURLMsg *msg)
 {
     CURL *easy = msg->easy_handle;
     CURLcode code = msg->data.result;
     struct meter *m = meter_of(easy);
+    if (easy == m->commander.conn.easy) {
+        handle_command_done(r, m, code);
+        return;
+    }
     struct client_answer answer;
     client_answer(&m->client, code, time_now_us(), &answer);
     unsigned attempts_before = m->attempt;
@@ -69,6 +128,12 @@ static void handle_done(struct run *r, CURLMsg *msg)
                        "will be sent again",
                        m->spool.path, strerror(errno));
     report(r, m, &answer, attempts_before);
+}
+
+/* True when the meter still has commands to take: --commands over HTTP, not refused for good. */
+static bool commands_open(const struct meter *m)
+{
+    return m->commander.conn.easy != NULL && !m->commander.stopped;
 }
 
 /* Spool what is due; false (with err) when a spool cannot be written. */
@@ -82,8 +147,31 @@ static bool generate_all(struct run *r, int64_t now_wall, bool *all_done, char *
             snprintf(err, err_size, "cannot write spool %s: %s", m->spool.path, strerror(errno));
             return false;
         }
-        if (!meter_done(m))
+        /* With --commands a meter waits for commands until the run is stopped. */
+        if (!meter_done(m) || commands_open(m))
             *all_done = false;
+    }
+    return true;
+}
+
+/*
+ * Start the commanders' polls and answers. They have connections of their own
+ * (see run_loop), outside `max_connections`: a long-poll holds one for
+ * seconds and must not keep readings waiting.
+ */
+static bool start_commands(struct run *r, CURLM *multi, char *err, size_t err_size)
+{
+    int64_t now = time_mono_us();
+    for (size_t i = 0; i < r->count; i++) {
+        struct commander *c = &r->meters[i].commander;
+        if (!commander_ready(c, now))
+            continue;
+        if (commander_start(c, now) != 0 ||
+            curl_multi_add_handle(multi, c->conn.easy) != CURLM_OK) {
+            commander_abandon(c);
+            snprintf(err, err_size, "out of memory preparing a request for commands");
+            return false;
+        }
     }
     return true;
 }
@@ -93,6 +181,8 @@ static bool start_requests(struct run *r, CURLM *multi, size_t *active, size_t f
                            size_t err_size)
 {
     int64_t now = time_mono_us();
+    if (!start_commands(r, multi, err, err_size))
+        return false;
     for (size_t k = 0; k < r->count && *active < r->max_connections; k++) {
         struct meter *m = &r->meters[(first + k) % r->count];
         if (!meter_ready(m, now))
@@ -123,6 +213,9 @@ static int wait_ms(const struct run *r)
         if (m->in_flight == 0 && spool_pending(&m->spool) > 0 && m->retry_at_mono > mono &&
             m->retry_at_mono - mono < wait)
             wait = m->retry_at_mono - mono;
+        const struct commander *c = &m->commander;
+        if (commands_open(m) && c->state == COMMANDER_IDLE && c->retry_at_mono - mono < wait)
+            wait = c->retry_at_mono - mono;
     }
     return wait <= 0 ? 0 : (int)((wait + 999) / 1000);
 }
@@ -135,7 +228,58 @@ static void abandon_requests(struct run *r, CURLM *multi)
             curl_multi_remove_handle(multi, m->client.easy);
             m->in_flight = 0; /* still pending in the spool */
         }
+        if (m->commander.state != COMMANDER_IDLE) {
+            /* An unanswered command is delivered again once its lock runs out. */
+            curl_multi_remove_handle(multi, m->commander.conn.easy);
+            commander_abandon(&m->commander);
+        }
     }
+}
+
+CURLM *run_commands_open(struct run *r)
+{
+    size_t commanders = 0;
+    for (size_t i = 0; i < r->count; i++)
+        commanders += r->meters[i].commander.conn.easy != NULL;
+    if (commanders == 0)
+        return NULL;
+    CURLM *multi = curl_multi_init();
+    if (multi != NULL)
+        curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)commanders);
+    return multi;
+}
+
+bool run_commands_step(struct run *r, CURLM *multi, char *err, size_t err_size)
+{
+    if (!start_commands(r, multi, err, err_size))
+        return false;
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        handle_done(r, msg);
+        curl_multi_remove_handle(multi, easy);
+    }
+    return true;
+}
+
+void run_commands_close(struct run *r, CURLM *multi)
+{
+    if (multi == NULL)
+        return;
+    /* Only the commanders are on this handle: the readings go to the broker. */
+    for (size_t i = 0; i < r->count; i++) {
+        struct commander *c = &r->meters[i].commander;
+        if (c->state != COMMANDER_IDLE) {
+            curl_multi_remove_handle(multi, c->conn.easy);
+            commander_abandon(c);
+        }
+    }
+    curl_multi_cleanup(multi);
 }
 
 enum run_result run_loop(struct run *r, char *err, size_t err_size)
@@ -145,9 +289,14 @@ enum run_result run_loop(struct run *r, char *err, size_t err_size)
         snprintf(err, err_size, "cannot create a libcurl multi handle");
         return RUN_BROKEN;
     }
-    /* Bounded connections, kept alive in the multi handle's cache between requests. */
-    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)r->max_connections);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)r->max_connections);
+    /* Bounded connections, kept alive in the multi handle's cache between requests;
+     * each commander's one request comes on top, so a long-poll never queues a reading. */
+    size_t commanders = 0;
+    for (size_t i = 0; i < r->count; i++)
+        commanders += r->meters[i].commander.conn.easy != NULL;
+    long connections = (long)(r->max_connections + commanders);
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, connections);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, connections);
     enum run_result result = RUN_STOPPED;
     size_t active = 0, round = 0;
     while (!*r->stop) {
@@ -173,9 +322,11 @@ enum run_result run_loop(struct run *r, char *err, size_t err_size)
             if (msg->msg != CURLMSG_DONE)
                 continue;
             CURL *easy = msg->easy_handle;
+            bool command = easy == meter_of(easy)->commander.conn.easy;
             handle_done(r, msg); /* reads msg before the handle is removed */
             curl_multi_remove_handle(multi, easy);
-            active--;
+            if (!command)
+                active--;
         }
         struct progress_totals totals;
         progress_sum(r->meters, r->count, &totals);

@@ -69,6 +69,12 @@ void source_set_timeline(struct source *s, int64_t start_us, int64_t interval_us
     s->end_ts_us = INT64_MAX;
 }
 
+void source_rebase(struct source *s, int64_t seq, int64_t ts_us, int64_t interval_us)
+{
+    s->start_us = ts_us - seq * interval_us;
+    s->interval_us = interval_us;
+}
+
 /* First sequence number whose timestamp is >= ts (binary search on the CSV). */
 static int64_t first_seq_at(const struct source *s, int64_t ts)
 {

@@ -60,6 +60,13 @@ int64_t source_length(const struct source *s);
 void source_set_timeline(struct source *s, int64_t start_us, int64_t interval_us);
 
 /*
+ * Change the interval of a source without timestamps from reading `seq` on,
+ * which is stamped `ts_us`: the readings before it keep their places and the
+ * bounds their sequence numbers.
+ */
+void source_rebase(struct source *s, int64_t seq, int64_t ts_us, int64_t interval_us);
+
+/*
  * Limit the readings to the time range [from, to) (INT64_MIN/INT64_MAX for
  * open ends) and to at most `count` of them (INT64_MAX: all).
  */
