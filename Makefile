@@ -11,7 +11,7 @@ SIM_PKGS := libcurl jansson librabbitmq libmosquitto
 # The server's layers, lowest first. A layer may include headers of the layers
 # before it and of itself (tools/layers.sh checks it in `make lint`), and is
 # compiled with only the libraries named here for it.
-LAYERS         := base db auth ingest broker api notify live handlers server
+LAYERS         := base db auth ingest api broker notify live handlers server
 PKGS_base      := openssl jansson
 PKGS_db        := libpq jansson
 PKGS_auth      := openssl libjwt jansson

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly LAYERS=(base db auth ingest broker api notify live handlers server)
+readonly LAYERS=(base db auth ingest api broker notify live handlers server)
 
 # Library headers a layer may include, as extended regular expressions; headers of the C
 # library and POSIX are open to every layer. Everything else is refused.
