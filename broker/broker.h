@@ -11,7 +11,9 @@
  * republished to wattline.dead with confirms, then acked); the messages
  * around it are stored. While PostgreSQL is away nothing is acked and the
  * held deliveries are retried every few seconds; a lost broker connection is
- * retried with capped exponential backoff and jitter.
+ * retried with capped exponential backoff and jitter. The same thread
+ * publishes commands to MQTT devices and takes their answers
+ * (broker/commands.h).
  */
 #ifndef WATTLINE_BROKER_H
 #define WATTLINE_BROKER_H
@@ -29,6 +31,7 @@ struct broker_options {
     struct ingest *ingest;     /* where readings go */
     struct db_pool *pool;      /* for resolving the devices messages name */
     long long max_age_us;      /* MAX_READING_AGE_DAYS */
+    int command_lock_s;        /* COMMAND_LOCK_S, for commands to MQTT devices */
 };
 
 struct broker;
@@ -37,9 +40,17 @@ struct broker;
  * is not there yet is retried). Strings are copied. NULL with err set on a
  * bad option or when the thread cannot start. */
 struct broker *broker_start(const struct broker_options *opts, char *err, size_t errlen);
-/* Stops consuming, lets the batch in flight finish, closes the connection
- * (unacked deliveries go back to the queue) and frees. NULL is a no-op. */
+/* Stops consuming, lets the groups in flight finish and closes the
+ * connection (unacked deliveries go back to the queue); the broker stays
+ * allocated, so broker_wake_commands() from another thread stays safe.
+ * Idempotent; NULL is a no-op. */
+void broker_halt(struct broker *b);
+/* broker_halt(), then frees. NULL is a no-op. */
 void broker_stop(struct broker *b);
+
+/* Any thread (the listener's): these devices have new deliverable commands,
+ * to publish to those that speak MQTT (broker/commands.h). NULL is a no-op. */
+void broker_wake_commands(struct broker *b, const long long *device_ids, int n);
 
 struct broker_stats {
     bool connected;

@@ -26,15 +26,21 @@
 #include "../base/log.h"
 #include "../db/broker.h"
 #include "../ingest/ingest.h"
+#include "commands.h"
 #include "link.h"
 #include "message.h"
 
 #define QUEUE         "wattline.measurements"
+#define RESULTS_QUEUE "wattline.command_results"
 #define EXCHANGE      "wattline"
 #define DEAD_EXCHANGE "wattline.dead"
 #define DEAD_QUEUE    "wattline.measurements.dead"
 #define MQTT_EXCHANGE "amq.topic"
 #define MAX_QUEUES    16
+/* queues[]: measurements, command results, then the legacy queues */
+#define Q_MEASUREMENTS 0
+#define Q_RESULTS      1
+#define Q_FIRST_LEGACY 2
 /* A group closes this long after its first delivery arrived, or when it
  * holds BATCH_MAX deliveries: latency against transactions per message. */
 #define BATCH_WINDOW_MS 5
@@ -101,18 +107,20 @@ struct broker {
     struct ingest *ingest;
     struct db_pool *pool;
     long long max_age_us;
-    char *queues[MAX_QUEUES]; /* [0] wattline.measurements, then the legacy queues */
+    char *queues[MAX_QUEUES]; /* Q_MEASUREMENTS, Q_RESULTS, then the legacy queues */
     int nqueues;
     char consumer_tags[MAX_QUEUES][128];
 
     pthread_t thread;
     atomic_bool stop;
+    atomic_bool halted; /* broker_halt() ran */
     atomic_bool connected;
     atomic_ullong stored, duplicate, dead;
 
     /* The consumer thread's alone. */
     struct link link;
-    struct link dead_link;     /* confirms: republishing legacy queues' dead messages */
+    struct link pub_link; /* confirms: legacy queues' dead messages, commands to MQTT devices */
+    struct broker_commands *commands;
     struct delivery **pending; /* arrival (delivery tag) order */
     int npending, cap;
     struct flight *flights[MAX_FLIGHTS]; /* oldest first */
@@ -219,6 +227,14 @@ static bool declare(struct broker *b, char *err, size_t errlen)
                     amqp_cstring_bytes("devices.*.measurements"), no_arguments());
     if (!link_ok(amqp_get_rpc_reply(c), "bind " QUEUE " to " MQTT_EXCHANGE, err, errlen))
         return false;
+    /* MQTT devices' answers to commands (broker/commands.h). */
+    amqp_queue_declare(c, 1, amqp_cstring_bytes(RESULTS_QUEUE), 0, 1, 0, 0, args);
+    if (!link_ok(amqp_get_rpc_reply(c), "declare queue " RESULTS_QUEUE, err, errlen))
+        return false;
+    amqp_queue_bind(c, 1, amqp_cstring_bytes(RESULTS_QUEUE), amqp_cstring_bytes(MQTT_EXCHANGE),
+                    amqp_cstring_bytes("devices.*.command_results"), no_arguments());
+    if (!link_ok(amqp_get_rpc_reply(c), "bind " RESULTS_QUEUE " to " MQTT_EXCHANGE, err, errlen))
+        return false;
     return true;
 }
 
@@ -253,7 +269,7 @@ static bool connect_and_consume(struct broker *b, char *err, size_t errlen)
         return false;
     amqp_connection_state_t c = b->link.conn;
     bool ok = declare(b, err, errlen);
-    for (int i = 1; ok && i < b->nqueues; i++)
+    for (int i = Q_FIRST_LEGACY; ok && i < b->nqueues; i++)
         ok = declare_legacy(b, b->queues[i], err, errlen);
     if (ok) {
         /* global: the prefetch bounds the channel (every queue together),
@@ -287,7 +303,7 @@ static void lost(struct broker *b, const char *why)
                  why, b->npending);
     pending_drop_all(b);
     link_close(&b->link);
-    link_close(&b->dead_link);
+    link_close(&b->pub_link);
     b->retry_at = 0;
 }
 
@@ -589,6 +605,26 @@ static void outcome(struct delivery *d)
     }
 }
 
+/* A device's answer to a command, recorded at once (they are few): stored
+ * to ack, dead to dead-letter, or kept to try again. */
+static void answer(struct broker *b, struct delivery *d)
+{
+    const amqp_envelope_t *e = &d->env;
+    switch (broker_commands_answer(b->commands, e->routing_key.bytes, e->routing_key.len,
+                                   e->message.body.bytes, e->message.body.len, d->why,
+                                   sizeof d->why)) {
+    case BROKER_ANSWER_STORED:
+        d->state = D_STORED;
+        break;
+    case BROKER_ANSWER_DEAD:
+        d->state = D_DEAD;
+        break;
+    case BROKER_ANSWER_RETRY:
+        d->state = D_RETRY;
+        break;
+    }
+}
+
 /* Takes the oldest deliveries no flight holds (at most BATCH_MAX), parses
  * them, resolves their devices and hands the ready ones to ingest together,
  * so that a committer stores them as one group. When the database could not
@@ -608,7 +644,9 @@ static void flight_start(struct broker *b)
         struct delivery *d = b->pending[i];
         if (d->flight || d->state == D_SETTLED)
             continue;
-        if (d->state == D_NEW)
+        if (d->queue == Q_RESULTS && d->state != D_DEAD)
+            answer(b, d);
+        else if (d->state == D_NEW)
             parse(d);
         else if (d->state == D_RETRY)
             d->state = d->readings ? D_READY : D_PARSED;
@@ -694,12 +732,12 @@ static bool republish_dead(struct broker *b, struct delivery *d, char *err, size
     bool ok = false;
     for (int attempt = 0; attempt < 2 && !ok; attempt++) {
         /* An idle link may have been closed by the broker: one reconnection. */
-        if (!b->dead_link.conn && !link_open(&b->dead_link, b->url, true, err, errlen))
+        if (!b->pub_link.conn && !link_open(&b->pub_link, b->url, true, err, errlen))
             break;
-        ok = link_publish_confirmed(&b->dead_link, DEAD_EXCHANGE, d->env.routing_key, &props,
-                                    d->env.message.body, CONFIRM_TIMEOUT_MS, err, errlen);
+        ok = link_publish_confirmed(&b->pub_link, DEAD_EXCHANGE, d->env.routing_key, &props,
+                                    d->env.message.body, NULL, CONFIRM_TIMEOUT_MS, err, errlen);
         if (!ok)
-            link_close(&b->dead_link);
+            link_close(&b->pub_link);
     }
     free(entries);
     return ok;
@@ -724,7 +762,7 @@ static bool settle_dead(struct broker *b, struct flight *f, char *err, size_t er
         struct delivery *d = f->items[i];
         if (d->state != D_DEAD)
             continue;
-        if (d->queue != 0) {
+        if (d->queue >= Q_FIRST_LEGACY) {
             /* Stays D_DEAD (unacknowledged) until the republish works. */
             if (!republish_dead(b, d, err, errlen)) {
                 log_warn("broker: could not dead-letter a message from %s (%s); it stays "
@@ -857,6 +895,18 @@ static bool flight_due(const struct broker *b, int *wait_ms)
     return false;
 }
 
+/* Commands to MQTT devices, on their own confirming link; a failure closes
+ * it, and the commands wait for the next try. */
+static void publish_commands(struct broker *b)
+{
+    char err[256];
+    if ((!b->pub_link.conn && !link_open(&b->pub_link, b->url, true, err, sizeof err)) ||
+        !broker_commands_run(b->commands, &b->pub_link, err, sizeof err)) {
+        log_warn("broker: commands to MQTT devices wait: %s", err);
+        link_close(&b->pub_link);
+    }
+}
+
 static void *consumer_main(void *arg)
 {
     struct broker *b = arg;
@@ -876,17 +926,20 @@ static void *consumer_main(void *arg)
             backoff = BACKOFF_MIN_S;
             last_err[0] = '\0';
             atomic_store(&b->connected, true);
-            log_info("broker: consuming %s and %d legacy queue(s), prefetch %d", QUEUE,
-                     b->nqueues - 1, b->prefetch);
+            log_info("broker: consuming %s, %s and %d legacy queue(s), prefetch %d", QUEUE,
+                     RESULTS_QUEUE, b->nqueues - Q_FIRST_LEGACY, b->prefetch);
         }
         int wait;
         bool ok = true;
-        if (!flight_due(b, &wait))
+        bool flight_now = flight_due(b, &wait);
+        if (!broker_commands_due(b->commands, &wait) && !flight_now)
             ok = receive(b, wait, err, sizeof err);
         while (ok && b->nflights > 0 && flight_done(b->flights[0]))
             ok = flight_finish(b, err, sizeof err);
         if (ok && flight_due(b, &wait))
             flight_start(b);
+        if (ok && broker_commands_due(b->commands, &wait))
+            publish_commands(b);
         if (!ok)
             lost(b, err);
     }
@@ -895,7 +948,7 @@ static void *consumer_main(void *arg)
     flights_abandon(b);
     pending_drop_all(b);
     link_close(&b->link);
-    link_close(&b->dead_link);
+    link_close(&b->pub_link);
     atomic_store(&b->connected, false);
     return NULL;
 }
@@ -912,6 +965,7 @@ static void broker_free(struct broker *b)
         explicit_bzero(b->url, strlen(b->url));
     free(b->url);
     free(b->pending);
+    broker_commands_free(b->commands);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->cond);
     if (b->wake_fd >= 0)
@@ -962,10 +1016,13 @@ struct broker *broker_start(const struct broker_options *opts, char *err, size_t
     b->pool = opts->pool;
     b->max_age_us = opts->max_age_us;
     b->url = strdup(opts->url);
-    b->queues[0] = strdup(QUEUE);
-    b->nqueues = 1;
+    b->queues[Q_MEASUREMENTS] = strdup(QUEUE);
+    b->queues[Q_RESULTS] = strdup(RESULTS_QUEUE);
+    b->nqueues = Q_FIRST_LEGACY;
+    b->commands = broker_commands_create(opts->pool, opts->command_lock_s);
     char vhost[256];
-    if (!b->url || !b->queues[0] || b->wake_fd < 0) {
+    if (!b->url || !b->queues[Q_MEASUREMENTS] || !b->queues[Q_RESULTS] || !b->commands ||
+        b->wake_fd < 0) {
         snprintf(err, errlen, "out of memory (or eventfd: %s)", strerror(errno));
     } else if (!link_url_vhost(b->url, vhost, sizeof vhost)) {
         snprintf(err, errlen, "AMQP_URL is not an amqp:// URL");
@@ -979,13 +1036,30 @@ struct broker *broker_start(const struct broker_options *opts, char *err, size_t
     return NULL;
 }
 
+void broker_halt(struct broker *b)
+{
+    if (!b || atomic_exchange(&b->halted, true))
+        return;
+    atomic_store(&b->stop, true);
+    pthread_join(b->thread, NULL);
+}
+
 void broker_stop(struct broker *b)
 {
     if (!b)
         return;
-    atomic_store(&b->stop, true);
-    pthread_join(b->thread, NULL);
+    broker_halt(b);
     broker_free(b);
+}
+
+void broker_wake_commands(struct broker *b, const long long *device_ids, int n)
+{
+    if (!b || n == 0)
+        return;
+    broker_commands_wake(b->commands, device_ids, n);
+    uint64_t one = 1;
+    if (write(b->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_warn("broker: waking the consumer: %s", strerror(errno));
 }
 
 void broker_stats(struct broker *b, struct broker_stats *out)

@@ -112,11 +112,13 @@ void link_close(struct link *l)
 }
 
 bool link_publish_confirmed(struct link *l, const char *exchange, amqp_bytes_t routing_key,
-                            const amqp_basic_properties_t *props, amqp_bytes_t body, int timeout_ms,
-                            char *err, size_t errlen)
+                            const amqp_basic_properties_t *props, amqp_bytes_t body, bool *returned,
+                            int timeout_ms, char *err, size_t errlen)
 {
-    int rc = amqp_basic_publish(l->conn, 1, amqp_cstring_bytes(exchange), routing_key, 0, 0, props,
-                                body);
+    if (returned)
+        *returned = false;
+    int rc = amqp_basic_publish(l->conn, 1, amqp_cstring_bytes(exchange), routing_key,
+                                returned != NULL, 0, props, body);
     if (rc != AMQP_STATUS_OK) {
         snprintf(err, errlen, "publish: %s", amqp_error_string2(rc));
         return false;
@@ -132,11 +134,26 @@ bool link_publish_confirmed(struct link *l, const char *exchange, amqp_bytes_t r
         }
         if (frame.frame_type != AMQP_FRAME_METHOD || frame.channel != 1)
             continue;
-        if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD)
+        switch (frame.payload.method.id) {
+        case AMQP_BASIC_ACK_METHOD:
             return true;
-        snprintf(err, errlen, "publish: %s",
-                 frame.payload.method.id == AMQP_BASIC_NACK_METHOD ? "the broker refused it"
-                                                                   : "the channel closed");
-        return false;
+        case AMQP_BASIC_RETURN_METHOD: {
+            /* Unroutable: its header and body follow, then the ack. */
+            amqp_message_t message;
+            amqp_rpc_reply_t r = amqp_read_message(l->conn, 1, &message, 0);
+            if (!link_ok(r, "read a returned message", err, errlen))
+                return false;
+            amqp_destroy_message(&message);
+            if (returned)
+                *returned = true;
+            continue;
+        }
+        case AMQP_BASIC_NACK_METHOD:
+            snprintf(err, errlen, "publish: the broker refused it");
+            return false;
+        default:
+            snprintf(err, errlen, "publish: the channel closed");
+            return false;
+        }
     }
 }

@@ -30,10 +30,12 @@ bool link_ok(amqp_rpc_reply_t r, const char *what, char *err, size_t errlen);
 bool link_url_vhost(const char *url, char *out, size_t size);
 
 /* Publishes body on channel 1 of a confirming link and waits up to
- * timeout_ms for the broker's ack. False on a nack, a timeout or a lost
- * connection (err says which; the caller then closes the link). */
+ * timeout_ms for the broker's ack. With mandatory, a message no queue takes
+ * comes back before the ack: *returned says so (NULL when not mandatory).
+ * False on a nack, a timeout or a lost connection (err says which; the
+ * caller then closes the link). */
 bool link_publish_confirmed(struct link *l, const char *exchange, amqp_bytes_t routing_key,
-                            const amqp_basic_properties_t *props, amqp_bytes_t body, int timeout_ms,
-                            char *err, size_t errlen);
+                            const amqp_basic_properties_t *props, amqp_bytes_t body, bool *returned,
+                            int timeout_ms, char *err, size_t errlen);
 
 #endif

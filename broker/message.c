@@ -49,13 +49,18 @@ static bool name_from_text(const char *s, size_t len, struct broker_name *out)
     }
 }
 
-bool broker_topic_name(const char *key, size_t len, struct broker_name *out)
+bool broker_topic_device(const char *key, size_t len, const char *suffix, struct broker_name *out)
 {
-    static const char prefix[] = "devices.", suffix[] = ".measurements";
-    const size_t np = sizeof prefix - 1, ns = sizeof suffix - 1;
+    static const char prefix[] = "devices.";
+    const size_t np = sizeof prefix - 1, ns = strlen(suffix);
     if (len <= np + ns || memcmp(key, prefix, np) != 0 || memcmp(key + len - ns, suffix, ns) != 0)
         return false;
     return name_from_text(key + np, len - np - ns, out);
+}
+
+bool broker_topic_name(const char *key, size_t len, struct broker_name *out)
+{
+    return broker_topic_device(key, len, ".measurements", out);
 }
 
 /* device_id: a positive integer, or a string naming an id or a serial. */

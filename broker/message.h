@@ -50,6 +50,8 @@ struct broker_message {
 /* The device named by an MQTT routing key "devices.<it>.measurements";
  * false when key is not one. */
 bool broker_topic_name(const char *key, size_t len, struct broker_name *out);
+/* The same for "devices.<it><suffix>" (suffix ".command_results", say). */
+bool broker_topic_device(const char *key, size_t len, const char *suffix, struct broker_name *out);
 
 /* Parses a body of len bytes. topic_key is the routing key when the message
  * came through amq.topic (MQTT), else NULL. False with the reason in why

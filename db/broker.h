@@ -22,4 +22,17 @@ enum status db_broker_devices(struct db_conn *conn, const long long *ids, int ni
                               const char *const *serials, int nserials,
                               struct db_broker_device **out, int *n);
 
+/* ---- commands to MQTT devices (broker/commands.c) ---- */
+
+/* Devices with a deliverable command (queued for at least min_age_s, or
+ * sent and its lock passed; not expired), at most limit, into ids (the
+ * caller's array of limit); *n how many. */
+enum status db_broker_command_devices(struct db_conn *conn, int min_age_s, int limit,
+                                      long long *ids, int *n);
+
+/* The ids of device_id's deliverable commands, oldest first, at most limit,
+ * into ids; *n how many. Reads only: nothing is claimed. */
+enum status db_broker_deliverable(struct db_conn *conn, long long device_id, int limit,
+                                  long long *ids, int *n);
+
 #endif

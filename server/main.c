@@ -174,6 +174,7 @@ static void realtime_on_events(void *ctx, struct listener_events *ev)
 {
     struct app *app = ctx;
     command_poll_wake(app->command_poll, ev->command_devices, ev->ncommand_devices);
+    broker_wake_commands(app->broker, ev->command_devices, ev->ncommand_devices);
     hub_post_events(app->hub, ev);
 }
 
@@ -224,8 +225,7 @@ static bool shutdown_drain(struct app *app, struct http_server *http, struct rea
     ws_close_sessions(rt->ws, 1000);
     command_poll_release_all(app->command_poll); /* long-polls answer now, empty */
     /* No new deliveries; the group in flight is stored and acked first. */
-    broker_stop(app->broker);
-    app->broker = NULL;
+    broker_halt(app->broker); /* freed after the listener stops (it wakes the broker) */
     if (http_drain(http, deadline))
         return true;
     int failed = ingest_fail_queued(app->ingest);
@@ -313,7 +313,8 @@ static int cmd_serve(int argc, char **argv)
                                     .legacy_queues = cfg.amqp_legacy_queues,
                                     .ingest = app.ingest,
                                     .pool = app.pool,
-                                    .max_age_us = cfg.max_reading_age_days * INGEST_DAY_US};
+                                    .max_age_us = cfg.max_reading_age_days * INGEST_DAY_US,
+                                    .command_lock_s = cfg.command_lock_s};
         app.broker = broker_start(&bo, err, sizeof err);
         if (!app.broker) {
             fprintf(stderr, "wattline: %s\n", err);
