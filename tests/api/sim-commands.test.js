@@ -214,3 +214,44 @@ test('--commands with --amqp needs --url (AMQP carries no commands)', () => {
   assert.equal(res.status, 2, res.stderr);
   assert.match(res.stderr, /--commands with --amqp needs --url/);
 });
+
+test('load shedding end to end: the hour goes over, the over-limit command turns the relay off', async () => {
+  // 1 kWh a reading, a reading a second: the hour passes 5 kWh at the 7th reading.
+  const res = await ctx.api('POST', '/api/v1/devices', { token: ctx.admin.token,
+    body: { name: 'shedding meter', max_hourly_kwh: 5,
+      over_limit_command: { name: 'relay', params: { state: 'off' } } } });
+  assert.equal(res.status, 201, res.text);
+  const device = res.json;
+  const csv = path.join(workDir, 'shed.csv');
+  fs.writeFileSync(csv, Array.from({ length: 900 }, (_, i) => `${2000 + i}`).join('\n') + '\n');
+  const sim = runSim(['--url', ctx.server.baseUrl, '--csv', csv, '--interval', '1s',
+    '--spool', path.join(workDir, 'shed.spool'), '--commands'],
+  { WATTLINE_DEVICE_TOKEN: device.token });
+  try {
+    // One alert, and the one command it queued, answered by the simulator.
+    const command = await h.waitFor(async () => {
+      const list = await ctx.api('GET', `/api/v1/devices/${device.id}/commands`,
+        { token: ctx.admin.token });
+      const done = list.json.items.find((c) => c.alert_id && c.status === 'succeeded');
+      return done;
+    }, { timeout: 40 * SECOND, message: `the over-limit command answered (sim: ${sim.output()})` });
+    assert.equal(command.name, 'relay');
+    assert.deepEqual(command.params, { state: 'off' });
+    assert.equal(command.created_by, null);
+    const alerts = await ctx.api('GET', `/api/v1/alerts?device_id=${device.id}`,
+      { token: ctx.admin.token });
+    assert.equal(alerts.json.items.length, 1);
+    assert.equal(command.alert_id, alerts.json.items[0].id);
+
+    // The load is shed: readings keep coming, the register stands still.
+    const after = Date.now() + SECOND;
+    const held = await readingsAfter(device.id, after, 3);
+    for (const r of held) assert.equal(r.value, held[0].value, JSON.stringify(held));
+    const commands = await ctx.api('GET', `/api/v1/devices/${device.id}/commands`,
+      { token: ctx.admin.token });
+    assert.equal(commands.json.items.length, 1, 'one command for the one alert');
+  } finally {
+    sim.proc.kill('SIGTERM');
+    await sim.done;
+  }
+});
