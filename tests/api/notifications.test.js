@@ -222,6 +222,42 @@ test('an alert reaches the owner\'s webhook, signed, and only the owner\'s', asy
   await h.api(one, 'DELETE', `/api/v1/me/webhooks/${bobHook.id}`, { token: bob.token });
 });
 
+test('commands reach the owner\'s webhook at creation and at each status change, when preferred', async () => {
+  const prefs = { alert: { websocket: true, webhook: true }, forecast: { websocket: true, webhook: false },
+    command: { websocket: true, webhook: true }, device_status: { websocket: true, webhook: true } };
+  const put = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: alice.token, body: prefs });
+  assert.equal(put.status, 200, put.text);
+  const hook = await addHook(alice, rx.url('/alice-commands'), ['command']);
+  const device = await makeDevice(alice);
+  try {
+    const created = await h.api(one, 'POST', `/api/v1/devices/${device.id}/commands`,
+      { token: alice.token, body: { name: 'relay', params: { state: 'off' } } });
+    assert.equal(created.status, 201, created.text);
+    const cancel = await h.api(one, 'POST', `/api/v1/commands/${created.json.id}/cancel`,
+      { token: alice.token });
+    assert.equal(cancel.status, 200, cancel.text);
+    const got = await h.waitFor(() => {
+      const list = deliveriesFor('/alice-commands');
+      return list.length >= 2 && list;
+    }, { timeout: 10000 });
+    const bodies = got.map((g) => JSON.parse(g.body));
+    assert.deepEqual(bodies.map((b) => b.type), ['command', 'command']);
+    assert.deepEqual(bodies.map((b) => b.command.status).sort(), ['canceled', 'queued']);
+    for (const b of bodies) {
+      assert.equal(b.command.id, created.json.id);
+      assert.equal(b.command.device_id, device.id);
+      assert.deepEqual(b.command.params, { state: 'off' });
+    }
+    assert.equal(bodies.find((b) => b.command.status === 'queued').command.created_at,
+      created.json.created_at);
+    for (const g of got) assert.ok(verify(hook.secret, g.headers, g.body));
+  } finally {
+    await h.api(one, 'DELETE', `/api/v1/me/webhooks/${hook.id}`, { token: alice.token });
+    prefs.command.webhook = false;
+    await h.api(one, 'PUT', '/api/v1/me/notifications', { token: alice.token, body: prefs });
+  }
+});
+
 test('a 500 is retried with the same event id, attempt 2 succeeds', async () => {
   const user = await account(one);
   const hook = await addHook(user, rx.url('/retry'), ['alert']);
