@@ -15,6 +15,7 @@ const alerts = require('./scenarios/alerts');
 const batch = require('./scenarios/batch');
 const broker = require('./scenarios/broker');
 const webhooks = require('./scenarios/webhooks');
+const commands = require('./scenarios/commands');
 const rabbit = require('./lib/rabbit');
 const chat = require('./scenarios/chat');
 const ingest = require('./scenarios/ingest');
@@ -37,6 +38,7 @@ const FULL = {
   idleSessions: 10000,
   chartSeconds: 10,
   brokerMessages: 100000,
+  commandCount: 1000,
 };
 
 // BENCH_QUICK=1: every phase short, to try the machinery out; not comparable figures.
@@ -55,14 +57,15 @@ const QUICK = {
   idleSessions: 1000,
   chartSeconds: 3,
   brokerMessages: 10000,
+  commandCount: 100,
 };
 
 const SERVER_SETTINGS_SHOWN = ['HTTP_THREADS', 'QUERY_WORKERS', 'DB_POOL_SIZE', 'LOG_LEVEL', 'LOG_FORMAT',
   'ACCESS_TOKEN_TTL', 'WS_MAX_SESSIONS', 'WS_MAX_SESSIONS_PER_USER', 'MAX_CONNECTIONS',
   'MAX_CONNECTIONS_PER_IP'];
 
-const SCENARIOS = ['memory', 'alerts', 'chat', 'webhooks', 'ingestion', 'batch', 'queries',
-  'broker'];
+const SCENARIOS = ['memory', 'alerts', 'chat', 'commands', 'webhooks', 'ingestion', 'batch',
+  'queries', 'broker'];
 
 // BENCH_ONLY=alerts,queries runs just those (for profiling one of them); default all.
 function selectedScenarios() {
@@ -109,6 +112,7 @@ async function runAll(ctx, results) {
   }
   if (only.has('alerts')) await phase(results, 'alerts', () => alerts.run(ctx));
   if (only.has('chat')) await phase(results, 'chat', () => chat.run(ctx));
+  if (only.has('commands')) await phase(results, 'commands', () => commands.run(ctx));
   // Before ingestion: the ingestion runs then measure a server whose owners have
   // webhooks configured (compare with BENCH_ONLY=ingestion, where none have).
   if (only.has('webhooks')) await phase(results, 'webhooks', () => webhooks.run(ctx));

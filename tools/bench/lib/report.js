@@ -78,6 +78,17 @@ function alertRows(a) {
   ];
 }
 
+function commandRows(c, alerts) {
+  const floor = alerts?.notify_ceiling?.rtt_ms?.p99;
+  return [
+    row(`9 command round trip p50 / p99 (${num(c.commands)})`,
+      `${ms(c.round_trip_ms.p50)} / ${ms(c.round_trip_ms.p99)}`,
+      floor === undefined ? '' : `NOTIFY round trip p99 ${ms(floor, 3)}`, '', '(information)', null),
+    row('9   create to device p50 / p99', `${ms(c.to_device_ms.p50)} / ${ms(c.to_device_ms.p99)}`,
+      '', '', '(information)', null),
+  ];
+}
+
 function webhookRows(w, alerts) {
   const l = w.latency_ms;
   const floor = alerts?.notify_ceiling?.rtt_ms?.p99;
@@ -151,6 +162,7 @@ function tableRows(results) {
   if (results.alerts) rows.push(...alertRows(results.alerts));
   if (results.chat) rows.push(...chatRows(results.chat, results.alerts));
   if (results.queries) rows.push(...queryRows(results.queries));
+  if (results.commands) rows.push(...commandRows(results.commands, results.alerts));
   if (results.webhooks) rows.push(...webhookRows(results.webhooks, results.alerts));
   if (results.broker) rows.push(...brokerRows(results.broker));
   if (results.memory) rows.push(...memoryRows(results.memory, results.ingestion));
