@@ -99,7 +99,9 @@ static const struct db_stmt OUTBOX_FINISH = {
 
 static const struct db_stmt OUTBOX_NEXT = {
     "outbox_next",
-    "SELECT greatest(0, (extract(epoch FROM min(d.next_at) - now()) * 1000)::bigint)"
+    /* NULL when nothing is pending (greatest() would skip the NULL and say 0:
+     * due now, a busy loop) */
+    "SELECT (extract(epoch FROM min(d.next_at) - now()) * 1000)::bigint"
     " FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
     " WHERE d.state = 'pending' AND w.active"};
 
@@ -390,8 +392,10 @@ enum status db_outbox_next_due(struct db_conn *c, long long *ms)
     PGresult *res;
     enum status st = db_exec_row(c, &OUTBOX_NEXT, 0, NULL, &res);
     *ms = -1;
-    if (st == STATUS_OK && !db_is_null(res, 0, 0))
-        *ms = db_get_ll(res, 0, 0);
+    if (st == STATUS_OK && !db_is_null(res, 0, 0)) {
+        long long left = db_get_ll(res, 0, 0);
+        *ms = left < 0 ? 0 : left;
+    }
     PQclear(res);
     return st == STATUS_NOT_FOUND ? STATUS_OK : st;
 }
