@@ -93,6 +93,15 @@ static const struct db_stmt EXPIRE = {
 static const struct db_stmt BY_IDS = {
     "commands_by_ids",
     "SELECT " COMMAND_COLUMNS " FROM commands c WHERE c.id = ANY($1::bigint[]) ORDER BY c.id"};
+
+/* Who hears of these commands live (their devices' owners, the admins) but
+ * turned commands off for sessions (migrations/0009). */
+static const struct db_stmt LIVE_MUTED = {
+    "commands_live_muted",
+    "SELECT u.id FROM users u"
+    " WHERE (u.role = 'admin' OR u.id IN (SELECT d.owner_id FROM commands c"
+    "   JOIN devices d ON d.id = c.device_id WHERE c.id = ANY($1::bigint[])))"
+    " AND NOT notification_wanted(u.id, 'command', 'websocket') ORDER BY u.id"};
 // clang-format on
 
 static const char *const STATUS_NAMES[COMMAND_STATUSES] = {
@@ -298,6 +307,21 @@ enum status db_commands_by_ids(struct db_conn *conn, const long long *ids, int n
     enum status st = db_exec_ids(conn, &BY_IDS, ids, n, &res);
     if (st == STATUS_OK)
         st = read_list(conn, res, out);
+    PQclear(res);
+    return st;
+}
+
+enum status db_commands_live_muted(struct db_conn *conn, const long long *ids, int n,
+                                   long long **users, int *count)
+{
+    *users = NULL;
+    *count = 0;
+    PGresult *res;
+    enum status st = db_exec_ids(conn, &LIVE_MUTED, ids, n, &res);
+    if (st == STATUS_OK)
+        st = db_check_rows(conn, res, sizeof **users, (void **)users, count);
+    for (int i = 0; st == STATUS_OK && i < *count; i++)
+        (*users)[i] = db_get_ll(res, i, 0);
     PQclear(res);
     return st;
 }

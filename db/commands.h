@@ -141,4 +141,10 @@ enum status db_commands_expire(struct db_conn *conn, int limit, int *count);
 enum status db_commands_by_ids(struct db_conn *conn, const long long *ids, int n,
                                struct command_list *out);
 
+/* The users who would hear of these commands live (their devices' owners and
+ * every admin) but turned commands off for sessions, ascending: *users
+ * (the caller frees it whatever the status) and *count. */
+enum status db_commands_live_muted(struct db_conn *conn, const long long *ids, int n,
+                                   long long **users, int *count);
+
 #endif

@@ -169,12 +169,24 @@ void commands_tick(struct hub *h, double now)
 void commands_run_read(struct hub *h, struct job *j)
 {
     j->status = h->store.commands_by_ids(h->store.ctx, j->ids, j->nids, &j->commands);
+    if (j->status == STATUS_OK)
+        j->status =
+            h->store.commands_live_muted(h->store.ctx, j->ids, j->nids, &j->muted, &j->nmuted);
+}
+
+/* Whether user_id turned commands off for sessions (a few users at most). */
+static bool is_muted(const struct job *j, long long user_id)
+{
+    for (int i = 0; i < j->nmuted; i++)
+        if (j->muted[i] == user_id)
+            return true;
+    return false;
 }
 
 /* The READY sessions of admins here, collected once per batch of commands
  * (admins have no list of their own; owners do: registry_user). Caller
  * frees; NULL when there are none. */
-static struct hub_session **admin_sessions(struct hub *h, int *n)
+static struct hub_session **admin_sessions(struct hub *h, const struct job *j, int *n)
 {
     *n = 0;
     struct hub_session **out = NULL;
@@ -182,7 +194,7 @@ static struct hub_session **admin_sessions(struct hub *h, int *n)
     for (size_t i = 0; i < h->sessions.cap; i++) {
         struct hub_session *s = h->sessions.keys[i] ? h->sessions.vals[i] : NULL;
         if (!s || s->state != SESSION_READY || s->kind != SESSION_KIND_USER ||
-            s->role != ROLE_ADMIN)
+            s->role != ROLE_ADMIN || is_muted(j, s->user_id))
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
@@ -200,10 +212,10 @@ static struct hub_session **admin_sessions(struct hub *h, int *n)
 
 /* Sends text to the owner's sessions that are not admins' (those got it
  * with the admins). */
-static void send_to_owner(struct hub *h, long long owner_id, const char *text)
+static void send_to_owner(struct hub *h, const struct job *j, long long owner_id, const char *text)
 {
     struct user_entry *u = registry_user(h, owner_id);
-    if (!u)
+    if (!u || is_muted(j, owner_id))
         return;
     int n;
     struct hub_session **sessions = registry_snapshot(&u->sessions, &n);
@@ -251,7 +263,7 @@ void commands_apply_read(struct hub *h, struct job *j, double now)
         return;
     }
     int nadmins;
-    struct hub_session **admins = admin_sessions(h, &nadmins);
+    struct hub_session **admins = admin_sessions(h, j, &nadmins);
     for (int k = 0; k < j->ntransitions; k++) {
         const struct command *read =
             find_command(&j->commands, EVENTS_COMMAND_ID(j->transitions[k]));
@@ -266,7 +278,7 @@ void commands_apply_read(struct hub *h, struct job *j, double now)
             continue;
         for (int i = 0; i < nadmins; i++)
             protocol_send_text(h, admins[i], OUT_COMMAND, text);
-        send_to_owner(h, c->owner_id, text);
+        send_to_owner(h, j, c->owner_id, text);
         free(text);
     }
     free(admins);

@@ -110,6 +110,9 @@ struct hub_store {
      * db_commands_answer (db/commands.h). */
     enum status (*commands_by_ids)(void *ctx, const long long *ids, int n,
                                    struct command_list *out);
+    /* As db_commands_live_muted: who turned commands off for sessions. */
+    enum status (*commands_live_muted)(void *ctx, const long long *ids, int n, long long **users,
+                                       int *count);
     enum status (*commands_claim)(void *ctx, long long device_id, struct command_list *out);
     enum status (*commands_answer)(void *ctx, long long device_id, long long id,
                                    const struct command_answer *answer, struct command *out,

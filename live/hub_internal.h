@@ -191,6 +191,8 @@ struct job {
     bool by_event;                /* DEVICE_CLAIM: asked by a change, not the lock timer */
     struct command_list commands; /* COMMANDS, DEVICE_CLAIM */
     long long *transitions;       /* COMMANDS: EVENTS_COMMAND values, as notified */
+    long long *muted;             /* COMMANDS: users who turned them off live */
+    int nmuted;
     int ntransitions;
     long long command_id;         /* DEVICE_ANSWER */
     struct command_answer answer; /* its strings point into answer_result / answer_error */

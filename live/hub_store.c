@@ -68,6 +68,13 @@ static enum status store_commands_by_ids(void *ctx, const long long *ids, int n,
     WITH_CONN(app, db_commands_by_ids(conn, ids, n, out));
 }
 
+static enum status store_commands_live_muted(void *ctx, const long long *ids, int n,
+                                             long long **users, int *count)
+{
+    struct app *app = ctx;
+    WITH_CONN(app, db_commands_live_muted(conn, ids, n, users, count));
+}
+
 static enum status store_commands_claim(void *ctx, long long device_id, struct command_list *out)
 {
     struct app *app = ctx;
@@ -135,6 +142,7 @@ struct hub_store hub_store_for_app(struct app *app)
         .user_roles = store_user_roles,
         .authenticate_device = store_authenticate_device,
         .commands_by_ids = store_commands_by_ids,
+        .commands_live_muted = store_commands_live_muted,
         .commands_claim = store_commands_claim,
         .commands_answer = store_commands_answer,
         .chat_post = store_chat_post,

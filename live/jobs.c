@@ -71,6 +71,7 @@ void job_free(struct job *j)
     free(j->roles);
     command_list_free(&j->commands);
     free(j->transitions);
+    free(j->muted);
     command_clear(&j->command);
     free(j->answer_result);
     free(j->answer_error);

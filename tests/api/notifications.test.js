@@ -479,6 +479,41 @@ test('preferences decide: alerts off for sessions never reach the WebSocket', as
   c.close();
 });
 
+test('preferences decide: commands off for sessions reach neither the owner\'s WebSocket nor that admin\'s', async () => {
+  const user = await account(one);
+  const device = await makeDevice(user);
+  const mutedAdminAccount = await h.createUser(one, { role: 'admin' });
+  const mutedAdmin = { token: (await h.login(one, mutedAdminAccount.email,
+    mutedAdminAccount.password)).access_token };
+  const off = { alert: { websocket: true, webhook: true }, forecast: { websocket: true, webhook: false },
+    command: { websocket: false, webhook: false }, device_status: { websocket: true, webhook: true } };
+  for (const who of [user, mutedAdmin]) {
+    const res = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: who.token, body: off });
+    assert.equal(res.status, 200, res.text);
+  }
+  const owner = await session(two, user);
+  const listening = await session(two, { token: admin });
+  const muted = await session(two, mutedAdmin);
+  const first = await h.api(one, 'POST', `/api/v1/devices/${device.id}/commands`,
+    { token: user.token, body: { name: 'relay', params: { state: 'off' } } });
+  assert.equal(first.status, 201, first.text);
+  // The admin who kept commands on hears of it: so the others had their chance too.
+  assert.equal((await listening.next('command')).command.id, first.json.id);
+  await h.sleep(500);
+  assert.equal(owner.received('command').length, 0, 'the owner turned commands off');
+  assert.equal(muted.received('command').length, 0, 'so did this admin');
+  off.command.websocket = true;
+  const on = await h.api(one, 'PUT', '/api/v1/me/notifications', { token: user.token, body: off });
+  assert.equal(on.status, 200, on.text);
+  const cancel = await h.api(one, 'POST', `/api/v1/commands/${first.json.id}/cancel`, { token: user.token });
+  assert.equal(cancel.status, 200, cancel.text);
+  const heard = await owner.next('command');
+  assert.equal(heard.command.id, first.json.id);
+  assert.equal(heard.command.status, 'canceled');
+  assert.equal(muted.received('command').length, 0);
+  for (const c of [owner, listening, muted]) c.close();
+});
+
 test('a webhook failing for the whole window turns inactive', async () => {
   const user = await account(one);
   const hook = await addHook(user, rx.url('/failing'), ['alert']);

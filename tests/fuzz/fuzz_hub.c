@@ -130,6 +130,17 @@ static enum status fake_authenticate_device(void *ctx, const char *token, struct
     return STATUS_OK;
 }
 
+static enum status fake_commands_live_muted(void *ctx, const long long *ids, int n,
+                                            long long **users, int *count)
+{
+    (void)ctx;
+    (void)ids;
+    (void)n;
+    *users = NULL;
+    *count = 0;
+    return STATUS_OK;
+}
+
 static enum status fake_commands_by_ids(void *ctx, const long long *ids, int n,
                                         struct command_list *out)
 {
@@ -439,6 +450,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .user_roles = fake_user_roles,
                               .authenticate_device = fake_authenticate_device,
                               .commands_by_ids = fake_commands_by_ids,
+                              .commands_live_muted = fake_commands_live_muted,
                               .commands_claim = fake_commands_claim,
                               .commands_answer = fake_commands_answer,
                               .chat_post = fake_chat_post,

@@ -232,8 +232,7 @@ static int claim_reads;     /* how many claims the worker ran */
 static int answers_stored;  /* how many answers were recorded */
 static long long queued_id; /* a deliverable command of device 11 (0: none) */
 
-static inline enum status fake_authenticate_device(void *ctx, const char *token,
-                                                   struct caller *out)
+static inline enum status fake_authenticate_device(void *ctx, const char *token, struct caller *out)
 {
     (void)ctx;
     auth_reads++;
@@ -255,6 +254,17 @@ static inline void fake_command(long long id, enum command_status st, struct com
                           .status = st,
                           .created_at = 1700000000000000LL,
                           .expires_at = 1700003600000000LL};
+}
+
+static inline enum status fake_commands_live_muted(void *ctx, const long long *ids, int n,
+                                                   long long **users, int *count)
+{
+    (void)ctx;
+    (void)ids;
+    (void)n;
+    *users = NULL;
+    *count = 0;
+    return STATUS_OK;
 }
 
 static inline enum status fake_commands_by_ids(void *ctx, const long long *ids, int n,
@@ -335,7 +345,7 @@ static inline enum status fake_chat_typing(void *ctx, const struct chat_typing *
     for (int i = 0; i < n; i++) {
         chat_typings++;
         out[i] = fake_chat_visible(in[i].conversation_id, in[i].owner_scope) ? STATUS_OK
-                                                                               : STATUS_NOT_FOUND;
+                                                                             : STATUS_NOT_FOUND;
     }
     return STATUS_OK;
 }
@@ -429,6 +439,7 @@ static inline int setup(void **state)
                               .user_roles = fake_user_roles,
                               .authenticate_device = fake_authenticate_device,
                               .commands_by_ids = fake_commands_by_ids,
+                              .commands_live_muted = fake_commands_live_muted,
                               .commands_claim = fake_commands_claim,
                               .commands_answer = fake_commands_answer,
                               .chat_post = fake_chat_post,
@@ -521,8 +532,7 @@ static inline void ready_device(struct fixture *f, int i, long long device)
     say(f, i, msg, NOW);
     settle(f, NOW);
     assert_string_equal(sent_type(&f->conns[i], 0), "ready");
-    assert_int_equal(json_integer_value(json_object_get(f->conns[i].sent[0], "device_id")),
-                     device);
+    assert_int_equal(json_integer_value(json_object_get(f->conns[i].sent[0], "device_id")), device);
 }
 
 /* The session was closed by the hub: the transport reports it gone. */
