@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "json_writer.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,10 +86,35 @@ void log_request(const struct log_request *r)
     char ts[40];
     timestamp(ts, sizeof ts);
     if (settings.format == LOG_FORMAT_JSON) {
-        emit_json(json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "ts", ts, "level", "info",
-                            "method", r->method, "route", r->route, "status", r->status,
-                            "duration_ms", r->duration_ms, "request_id", r->request_id, "client",
-                            r->client_ip));
+        /* Once per request: written straight, not through a jansson tree. */
+        struct json_writer w;
+        json_writer_init(&w);
+        json_writer_begin_object(&w);
+        json_writer_key(&w, "ts");
+        json_writer_string(&w, ts);
+        json_writer_key(&w, "level");
+        json_writer_string(&w, "info");
+        json_writer_key(&w, "method");
+        json_writer_string(&w, r->method);
+        json_writer_key(&w, "route");
+        json_writer_string(&w, r->route);
+        json_writer_key(&w, "status");
+        json_writer_int(&w, r->status);
+        json_writer_key(&w, "duration_ms");
+        json_writer_real(&w, r->duration_ms);
+        json_writer_key(&w, "request_id");
+        json_writer_string(&w, r->request_id);
+        json_writer_key(&w, "client");
+        json_writer_string(&w, r->client_ip);
+        json_writer_end_object(&w);
+        size_t len;
+        char *doc = json_writer_finish(&w, &len);
+        char *line = doc ? realloc(doc, len + 1) : NULL; /* room for the newline */
+        if (line) {
+            line[len] = '\n';
+            emit(line, len + 1);
+        }
+        free(line ? line : doc);
         return;
     }
     char line[600];

@@ -118,6 +118,9 @@ enum status db_transaction(struct db_conn *conn, db_tx_fn body, void *ctx);
  * (ingestion's group commit announces usage after its COMMIT). Anything else
  * uses db_transaction(). */
 enum status db_begin(struct db_conn *conn);
+/* BEGIN, sent with the next statement that waits for a result (one round
+ * trip for both; libpq's pipeline mode): its failure is that statement's. */
+enum status db_begin_pipelined(struct db_conn *conn);
 enum status db_commit(struct db_conn *conn);
 void db_rollback(struct db_conn *conn);
 

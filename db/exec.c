@@ -13,10 +13,121 @@ static bool is_prepared(const struct db_conn *c, const struct db_stmt *stmt)
     return false;
 }
 
-/* format: 0 text, 1 binary results. */
+/* ---- pipelines -------------------------------------------------------------- */
+
+/* Sends (pipeline mode) a PREPARE of stmt if it is not prepared, and one
+ * execution. false when libpq could not send or the queue is full. */
+static bool send_prepared(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                          const char *const *values, int format)
+{
+    if (c->nqueued + 2 > DB_MAX_QUEUED)
+        return false;
+    if (!is_prepared(c, stmt) && c->nprepared < DB_MAX_PREPARED) {
+        bool queued_already = false;
+        for (int i = 0; i < c->nqueued; i++)
+            queued_already |= c->queued[i].prepare == stmt;
+        if (!queued_already) {
+            if (!PQsendPrepare(c->pg, stmt->name, stmt->sql, 0, NULL))
+                return false;
+            c->queued[c->nqueued++] = (struct db_queued){.prepare = stmt};
+        }
+    }
+    int ok = is_prepared(c, stmt) || c->nprepared < DB_MAX_PREPARED
+                 ? PQsendQueryPrepared(c->pg, stmt->name, nparams, values, NULL, NULL, format)
+                 : PQsendQueryParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, format);
+    if (!ok)
+        return false;
+    c->queued[c->nqueued++] = (struct db_queued){0};
+    return true;
+}
+
+static bool enter_pipeline(struct db_conn *c)
+{
+    return PQpipelineStatus(c->pg) == PQ_PIPELINE_ON || PQenterPipelineMode(c->pg);
+}
+
+/* Sends the sync, reads every queued result and leaves pipeline mode. The
+ * last queued statement's result is returned (the caller's); an earlier
+ * failure is returned instead, and later statements were not run. NULL when
+ * the connection broke. */
+static PGresult *sync_pipeline(struct db_conn *c)
+{
+    PGresult *failed = NULL, *last = NULL;
+    bool broken = !PQpipelineSync(c->pg);
+    for (int i = 0; !broken && i < c->nqueued; i++) {
+        PGresult *res = PQgetResult(c->pg);
+        if (!res) {
+            broken = true;
+            break;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (ok && c->queued[i].prepare && c->nprepared < DB_MAX_PREPARED)
+            c->prepared[c->nprepared++] = c->queued[i].prepare;
+        if (!ok && !failed && st != PGRES_PIPELINE_ABORTED) {
+            failed = res;
+        } else if (i == c->nqueued - 1 && !failed) {
+            last = res;
+        } else {
+            PQclear(res);
+        }
+        PGresult *end = PQgetResult(c->pg); /* NULL: the end of this statement's results */
+        if (end) {
+            PQclear(end);
+            broken = true;
+        }
+    }
+    /* The sync's own result, then pipeline mode can end. */
+    PGresult *sync = broken ? NULL : PQgetResult(c->pg);
+    if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+        broken = true;
+    PQclear(sync);
+    c->nqueued = 0;
+    if (broken || !PQexitPipelineMode(c->pg)) {
+        PQclear(failed);
+        PQclear(last);
+        return NULL;
+    }
+    if (failed) {
+        PQclear(last);
+        return failed;
+    }
+    return last;
+}
+
+enum status db_queue(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                     const char *const *values)
+{
+    if (!enter_pipeline(c) || !send_prepared(c, stmt, nparams, values, 0)) {
+        PQclear(sync_pipeline(c));
+        log_warn("database: could not queue %s: %s", stmt->name, PQerrorMessage(c->pg));
+        return STATUS_UNAVAILABLE;
+    }
+    return STATUS_OK;
+}
+
+enum status db_queue_command(struct db_conn *c, const char *sql)
+{
+    if (!enter_pipeline(c) || c->nqueued == DB_MAX_QUEUED ||
+        !PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+        PQclear(sync_pipeline(c));
+        log_warn("database: could not queue %s: %s", sql, PQerrorMessage(c->pg));
+        return STATUS_UNAVAILABLE;
+    }
+    c->queued[c->nqueued++] = (struct db_queued){0};
+    return STATUS_OK;
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+/* format: 0 text, 1 binary results. With statements queued, this one joins
+ * them and the pipeline is synced (one round trip for all). */
 static PGresult *exec_prepared(struct db_conn *c, const struct db_stmt *stmt, int nparams,
                                const char *const *values, int format)
 {
+    if (c->nqueued > 0)
+        return send_prepared(c, stmt, nparams, values, format) ? sync_pipeline(c)
+                                                                : (PQclear(sync_pipeline(c)), NULL);
     if (!is_prepared(c, stmt)) {
         if (c->nprepared == DB_MAX_PREPARED)
             return PQexecParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, format);
@@ -88,7 +199,9 @@ enum status db_check_rows(struct db_conn *c, const PGresult *res, size_t item_si
 
 enum status db_command(struct db_conn *c, const char *sql)
 {
-    PGresult *res = PQexec(c->pg, sql);
+    PGresult *res = c->nqueued == 0 ? PQexec(c->pg, sql)
+                    : db_queue_command(c, sql) == STATUS_OK ? sync_pipeline(c)
+                                                            : NULL;
     /* A command may be a SELECT of a function for its effect (advisory locks). */
     enum status st =
         PQresultStatus(res) == PGRES_TUPLES_OK ? STATUS_OK : db_check(c, res, PGRES_COMMAND_OK);
@@ -101,6 +214,11 @@ enum status db_begin(struct db_conn *c)
     return db_command(c, "BEGIN");
 }
 
+enum status db_begin_pipelined(struct db_conn *c)
+{
+    return db_queue_command(c, "BEGIN");
+}
+
 enum status db_commit(struct db_conn *c)
 {
     return db_command(c, "COMMIT");
@@ -108,6 +226,8 @@ enum status db_commit(struct db_conn *c)
 
 void db_rollback(struct db_conn *c)
 {
+    if (c->nqueued > 0)
+        PQclear(sync_pipeline(c)); /* whatever was queued is rolled back too */
     if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         PQclear(PQexec(c->pg, "ROLLBACK"));
 }

@@ -385,19 +385,13 @@ enum status db_ingest_write_in_tx(struct db_conn *c, const struct ingest_write *
         LL_COLUMN(&a[6], w->latest, w->nlatest, struct ingest_row, ts),
         DOUBLE_COLUMN(&a[7], w->latest, w->nlatest, struct ingest_row, value),
     };
-    enum status st = STATUS_INTERNAL;
-    if (all_built(params, 8)) {
-        PGresult *res = db_exec(c, &WRITE, 8, params);
-        st = db_check(c, res, PGRES_COMMAND_OK);
-        PQclear(res);
-    }
+    enum status st = all_built(params, 8) ? db_queue(c, &WRITE, 8, params) : STATUS_INTERNAL;
     free_arrays(a, 8);
     if (st == STATUS_OK && w->nonline > 0) {
-        PGresult *res = NULL;
-        st = db_exec_ids(c, &ONLINE, w->online, w->nonline, &res);
-        if (st == STATUS_OK)
-            st = db_check(c, res, PGRES_TUPLES_OK);
-        PQclear(res);
+        struct db_array ids;
+        const char *online[] = {db_array_of_ll(&ids, w->online, w->nonline)};
+        st = online[0] ? db_queue(c, &ONLINE, 1, online) : STATUS_INTERNAL;
+        db_array_free(&ids);
     }
     return st;
 }
@@ -413,12 +407,7 @@ enum status db_ingest_forecast_in_tx(struct db_conn *c, const struct ingest_fore
         DOUBLE_COLUMN(&a[4], f, n, struct ingest_forecast, limit),
         LL_COLUMN(&a[5], f, n, struct ingest_forecast, at),
     };
-    enum status st = STATUS_INTERNAL;
-    if (all_built(params, 6)) {
-        PGresult *res = db_exec(c, &FORECAST, 6, params);
-        st = db_check(c, res, PGRES_TUPLES_OK);
-        PQclear(res);
-    }
+    enum status st = all_built(params, 6) ? db_queue(c, &FORECAST, 6, params) : STATUS_INTERNAL;
     free_arrays(a, 6);
     return st;
 }
@@ -489,10 +478,7 @@ enum status db_ingest_raise_alerts_in_tx(struct db_conn *c, const struct ingest_
 
 enum status db_ingest_lock_alerts_in_tx(struct db_conn *c)
 {
-    PGresult *res = db_exec(c, &LOCK_ALERTS, 0, NULL);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    PQclear(res);
-    return st;
+    return db_queue(c, &LOCK_ALERTS, 0, NULL);
 }
 
 enum status db_ingest_ensure_partitions(struct db_conn *c)

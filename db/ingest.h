@@ -60,6 +60,11 @@ enum status db_ingest_lock_devices_in_tx(struct db_conn *conn, struct ingest_dev
  * WebSocket session deliver strictly in id order without skipping one. */
 enum status db_ingest_lock_alerts_in_tx(struct db_conn *conn);
 
+/* The writes below (and the lock above) are queued, not waited for: each is
+ * sent at once and answered with the next statement that reads a result, or
+ * the COMMIT, which then reports its failure (db_queue, libpq's pipeline
+ * mode). A group's usual transaction is four round trips instead of six. */
+
 /* Inserts rows[0..n) (sorted by device then ts, unique); inserted[i] tells
  * which were new (the others were stored already). */
 enum status db_ingest_insert_in_tx(struct db_conn *conn, const struct ingest_row *rows, int n,

@@ -15,10 +15,20 @@ struct db_stmt {
 
 #define DB_MAX_PREPARED 128
 
+/* At most this many statements wait in a pipeline (db_queue). */
+#define DB_MAX_QUEUED 16
+
 struct db_conn {
     PGconn *pg;
     const struct db_stmt *prepared[DB_MAX_PREPARED];
     int nprepared;
+    /* Pipeline mode (db_queue): what was sent and whose results are unread,
+     * in order; a statement sent with its PREPARE is prepared only once that
+     * PREPARE's result says so. */
+    struct db_queued {
+        const struct db_stmt *prepare; /* a PREPARE of this statement, or NULL */
+    } queued[DB_MAX_QUEUED];
+    int nqueued;
     struct db_conn *next_free;
 };
 
@@ -58,6 +68,15 @@ enum status db_check(struct db_conn *conn, const PGresult *res, ExecStatusType e
  * status) and *n (0 unless STATUS_OK). */
 enum status db_check_rows(struct db_conn *conn, const PGresult *res, size_t item_size, void **items,
                           int *n);
+
+/* Queues a statement whose only answer that matters is success (BEGIN, a
+ * write): it is sent now in libpq's pipeline mode and travels with the next
+ * statement that waits for a result (db_exec*, db_command, db_commit), whose
+ * round trip it shares; if it fails, that statement returns its failure and
+ * is not run. sql (db_queue_command) is a parameterless command. */
+enum status db_queue(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
+                     const char *const *values);
+enum status db_queue_command(struct db_conn *conn, const char *sql);
 
 /* Runs an unparameterised command (BEGIN, COMMIT, SELECT pg_advisory_lock(..)). */
 enum status db_command(struct db_conn *conn, const char *sql);

@@ -62,7 +62,7 @@ static enum status pg_begin(void *conn)
 {
     struct pg_conn *c = conn;
     pg_maintain_partitions(c);
-    return db_begin(c->db);
+    return db_begin_pipelined(c->db); /* travels with the devices' lock */
 }
 
 static enum status pg_lock_devices(void *conn, struct ingest_device *devices, int n)

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,14 @@
  * connection is closed: an endless body is not read forever. */
 #define HTTP_DRAIN_MAX (8u << 20)
 
+/* libmicrohttpd's per-connection memory: the request line, headers and the
+ * read buffer (a body reaches the handler in chunks of at most this). It
+ * zeroes the whole pool between two requests of a keep-alive connection, so
+ * a larger one costs every request: 64 KiB was 8% of the server's CPU in
+ * single-reading ingestion (PERF-NOTES). 16 KiB still takes headers twice
+ * nginx's default limit. */
+#define HTTP_CONNECTION_POOL_BYTES (16 * 1024)
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct app *app;
@@ -36,6 +45,11 @@ struct http_server {
     struct workers *queries; /* credential look-ups and THREAD_QUERY routes */
     struct workers *hashing; /* THREAD_HASHING routes */
     atomic_int in_flight;
+    /* Request ids: a random key fixed at start, mixed with a counter, so that
+     * ids are unique across instances without a call to the kernel's
+     * randomness per request. */
+    uint64_t request_id_key;
+    atomic_uint_fast64_t request_count;
     /* Every suspended request, so that a shutdown can resume them all before
      * the daemon stops (libmicrohttpd aborts otherwise). */
     pthread_mutex_t suspended_mutex;
@@ -156,10 +170,17 @@ static void request_id_init(struct http_ctx *ctx, struct MHD_Connection *conn)
         snprintf(ctx->request_id, sizeof ctx->request_id, "%s", given);
         return;
     }
-    unsigned char raw[8] = {0};
-    crypto_random(raw, sizeof raw);
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(ctx->request_id + 2 * i, 3, "%02x", raw[i]);
+    /* splitmix64's finaliser: a bijection, so distinct counts give distinct
+     * ids, and they do not read as a sequence. */
+    uint64_t x = ctx->srv->request_id_key + atomic_fetch_add(&ctx->srv->request_count, 1) *
+                                                0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, x >>= 4)
+        ctx->request_id[i] = hex[x & 0xf];
+    ctx->request_id[16] = '\0';
 }
 
 /* Every X-Forwarded-For header, in the order they came: a proxy may add its
@@ -581,6 +602,11 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         return NULL;
     }
     srv->app = app;
+    if (!crypto_random((unsigned char *)&srv->request_id_key, sizeof srv->request_id_key)) {
+        snprintf(err, errlen, "no randomness for request ids");
+        free(srv);
+        return NULL;
+    }
     pthread_mutex_init(&srv->suspended_mutex, NULL);
     srv->dispatcher = (struct dispatcher){.routes = ROUTES,
                                           .nroutes = ROUTES_COUNT,
@@ -638,7 +664,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_POOL_BYTES,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_ARRAY,
         cfg->tls_cert ? tls_opts : &tls_opts[3], MHD_OPTION_END);
     if (!srv->daemon) {
