@@ -127,7 +127,7 @@ static PGresult *exec_prepared(struct db_conn *c, const struct db_stmt *stmt, in
 {
     if (c->nqueued > 0)
         return send_prepared(c, stmt, nparams, values, format) ? sync_pipeline(c)
-                                                                : (PQclear(sync_pipeline(c)), NULL);
+                                                               : (PQclear(sync_pipeline(c)), NULL);
     if (!is_prepared(c, stmt)) {
         if (c->nprepared == DB_MAX_PREPARED)
             return PQexecParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, format);
@@ -199,7 +199,7 @@ enum status db_check_rows(struct db_conn *c, const PGresult *res, size_t item_si
 
 enum status db_command(struct db_conn *c, const char *sql)
 {
-    PGresult *res = c->nqueued == 0 ? PQexec(c->pg, sql)
+    PGresult *res = c->nqueued == 0                         ? PQexec(c->pg, sql)
                     : db_queue_command(c, sql) == STATUS_OK ? sync_pipeline(c)
                                                             : NULL;
     /* A command may be a SELECT of a function for its effect (advisory locks). */

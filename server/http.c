@@ -172,8 +172,8 @@ static void request_id_init(struct http_ctx *ctx, struct MHD_Connection *conn)
     }
     /* splitmix64's finaliser: a bijection, so distinct counts give distinct
      * ids, and they do not read as a sequence. */
-    uint64_t x = ctx->srv->request_id_key + atomic_fetch_add(&ctx->srv->request_count, 1) *
-                                                0x9e3779b97f4a7c15ULL;
+    uint64_t x = ctx->srv->request_id_key +
+                 atomic_fetch_add(&ctx->srv->request_count, 1) * 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     x ^= x >> 31;
@@ -664,9 +664,9 @@ struct http_server *http_start(struct app *app, char *err, size_t errlen)
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_POOL_BYTES,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_ARRAY,
-        cfg->tls_cert ? tls_opts : &tls_opts[3], MHD_OPTION_END);
+        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONNECTION_POOL_BYTES, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+        MHD_OPTION_ARRAY, cfg->tls_cert ? tls_opts : &tls_opts[3], MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or TLS files invalid)",
                  cfg->http_addr, cfg->http_port);
