@@ -29,6 +29,19 @@ struct token_slot {
     long long exp;
 };
 
+/* A device-token miss waiting to be looked up (lookup_device). */
+struct device_miss {
+    const char *hash;
+    long long device_id; /* 0: no device holds it */
+    enum reading_type type;
+    enum status status;
+    bool done;
+    struct device_miss *next;
+};
+
+/* Device look-ups in one query at most this many at a time. */
+#define DEVICE_MISS_BATCH 64
+
 struct authn {
     struct db_pool *pool;
     const char *jwt_secret;
@@ -37,6 +50,11 @@ struct authn {
     atomic_ulong user_lookups, device_lookups;
     pthread_mutex_t mutex; /* tokens */
     struct token_slot tokens[TOKEN_SLOTS];
+    /* Device-token misses not yet taken, and whether a look-up is running. */
+    pthread_mutex_t miss_mutex;
+    pthread_cond_t miss_done;
+    struct device_miss *misses;
+    bool miss_running;
 };
 
 struct authn *authn_create(struct db_pool *pool, const char *jwt_secret, size_t jwt_secret_len)
@@ -53,6 +71,8 @@ struct authn *authn_create(struct db_pool *pool, const char *jwt_secret, size_t 
         return NULL;
     }
     pthread_mutex_init(&a->mutex, NULL);
+    pthread_mutex_init(&a->miss_mutex, NULL);
+    pthread_cond_init(&a->miss_done, NULL);
     return a;
 }
 
@@ -64,6 +84,8 @@ void authn_free(struct authn *a)
         free(a->tokens[i].token);
     authn_cache_free(a->cache);
     pthread_mutex_destroy(&a->mutex);
+    pthread_mutex_destroy(&a->miss_mutex);
+    pthread_cond_destroy(&a->miss_done);
     free(a);
 }
 
@@ -212,6 +234,76 @@ enum authn_verdict authn_device_cached(struct authn *a, const char *token, struc
     return AUTHN_NEEDS_LOOKUP;
 }
 
+/* Looks up the misses of batch (at most DEVICE_MISS_BATCH) in one query and
+ * caches what it found. */
+static void lookup_batch(struct authn *a, struct device_miss *batch)
+{
+    const char *hashes[DEVICE_MISS_BATCH];
+    long long ids[DEVICE_MISS_BATCH];
+    enum reading_type types[DEVICE_MISS_BATCH];
+    int n = 0;
+    for (struct device_miss *m = batch; m; m = m->next)
+        hashes[n++] = m->hash;
+    enum status st = STATUS_UNAVAILABLE;
+    struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
+    struct authn_ticket ticket = authn_cache_device_begin(a->cache, clock_mono_s());
+    if (conn) {
+        atomic_fetch_add(&a->device_lookups, (unsigned long)n);
+        st = db_credentials_devices_by_tokens(conn, hashes, n, ids, types);
+        db_pool_release(a->pool, conn);
+    }
+    int i = 0;
+    for (struct device_miss *m = batch; m; m = m->next, i++) {
+        m->status = st;
+        if (st != STATUS_OK)
+            continue;
+        m->device_id = ids[i];
+        m->type = types[i];
+        if (ids[i])
+            authn_cache_device_put(a->cache, &ticket, m->hash, ids[i], types[i]);
+        else
+            authn_cache_device_put_bad(a->cache, &ticket, m->hash, clock_mono_s());
+    }
+}
+
+/* Device-token misses that arrive while a look-up runs wait and are then
+ * looked up together, in one query, by whichever of them finds none running:
+ * under load one query serves a batch of requests instead of one each (every
+ * query worker may be waiting on a miss at once), and alone a miss costs what
+ * it did. */
+static void lookup_device(struct authn *a, struct device_miss *me)
+{
+    pthread_mutex_lock(&a->miss_mutex);
+    me->next = a->misses;
+    a->misses = me;
+    while (!me->done) {
+        if (a->miss_running) {
+            pthread_cond_wait(&a->miss_done, &a->miss_mutex);
+            continue;
+        }
+        /* Take the oldest misses first (the list is newest first), a batch. */
+        struct device_miss **cut = &a->misses;
+        int waiting = 0;
+        for (struct device_miss *m = a->misses; m; m = m->next)
+            waiting++;
+        for (int skip = waiting - DEVICE_MISS_BATCH; skip > 0; skip--)
+            cut = &(*cut)->next;
+        struct device_miss *batch = *cut;
+        *cut = NULL;
+        a->miss_running = true;
+        pthread_mutex_unlock(&a->miss_mutex);
+        lookup_batch(a, batch);
+        pthread_mutex_lock(&a->miss_mutex);
+        for (struct device_miss *m = batch, *next; m; m = next) {
+            next = m->next;
+            m->done = true; /* m may be gone once the mutex is released */
+        }
+        a->miss_running = false;
+        pthread_cond_broadcast(&a->miss_done);
+    }
+    pthread_mutex_unlock(&a->miss_mutex);
+}
+
 enum status authn_device(struct authn *a, const char *token, struct caller *out)
 {
     char hash[CRYPTO_SHA256_HEX_LEN + 1];
@@ -225,23 +317,14 @@ enum status authn_device(struct authn *a, const char *token, struct caller *out)
     case AUTHN_CACHE_MISS:
         break;
     }
-    long long device_id = 0;
-    enum reading_type type = READING_CUMULATIVE;
-    struct db_conn *conn = db_pool_acquire(a->pool, AUTHN_DB_WAIT_MS);
-    if (!conn)
-        return STATUS_UNAVAILABLE;
-    struct authn_ticket ticket = authn_cache_device_begin(a->cache, clock_mono_s());
-    atomic_fetch_add(&a->device_lookups, 1);
-    enum status st = db_credentials_device_by_token(conn, hash, &device_id, &type);
-    db_pool_release(a->pool, conn);
-    if (st == STATUS_NOT_FOUND) {
-        authn_cache_device_put_bad(a->cache, &ticket, hash, clock_mono_s());
+    struct device_miss me = {.hash = hash, .type = READING_CUMULATIVE};
+    lookup_device(a, &me);
+    if (me.status != STATUS_OK)
+        return me.status;
+    if (me.device_id == 0)
         return STATUS_UNAUTHORIZED;
-    }
-    if (st != STATUS_OK)
-        return st;
-    authn_cache_device_put(a->cache, &ticket, hash, device_id, type);
-    *out = (struct caller){.kind = CALLER_DEVICE, .device_id = device_id, .reading_type = type};
+    *out =
+        (struct caller){.kind = CALLER_DEVICE, .device_id = me.device_id, .reading_type = me.type};
     return STATUS_OK;
 }
 

@@ -1,5 +1,7 @@
 #include "credentials.h"
 
+#include <string.h>
+
 #include "internal.h"
 
 static const struct db_stmt USER_ROLE = {"credentials_user_role",
@@ -7,6 +9,10 @@ static const struct db_stmt USER_ROLE = {"credentials_user_role",
 
 static const struct db_stmt DEVICE_BY_TOKEN = {
     "credentials_device_by_token", "SELECT id, reading_type FROM devices WHERE token_hash = $1"};
+
+static const struct db_stmt DEVICES_BY_TOKENS = {
+    "credentials_devices_by_tokens",
+    "SELECT token_hash, id, reading_type FROM devices WHERE token_hash = ANY($1::text[])"};
 
 enum status db_credentials_user_role(struct db_conn *c, long long user_id, enum role *role)
 {
@@ -32,5 +38,35 @@ enum status db_credentials_device_by_token(struct db_conn *c, const char *token_
             st = STATUS_INTERNAL;
     }
     PQclear(res);
+    return st;
+}
+
+enum status db_credentials_devices_by_tokens(struct db_conn *c, const char *const *hashes, int n,
+                                             long long *device_ids, enum reading_type *types)
+{
+    struct db_array a;
+    db_array_init(&a);
+    for (int i = 0; i < n; i++) {
+        device_ids[i] = 0;
+        db_array_add_text(&a, hashes[i]);
+    }
+    const char *params[] = {db_array_finish(&a)};
+    enum status st = STATUS_INTERNAL;
+    if (params[0]) {
+        PGresult *res = db_exec(c, &DEVICES_BY_TOKENS, 1, params);
+        st = db_check(c, res, PGRES_TUPLES_OK);
+        for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
+            const char *hash = PQgetvalue(res, row, 0);
+            for (int i = 0; i < n; i++) {
+                if (strcmp(hashes[i], hash) != 0)
+                    continue;
+                device_ids[i] = db_get_ll(res, row, 1);
+                if (!reading_type_parse(PQgetvalue(res, row, 2), &types[i]))
+                    st = STATUS_INTERNAL;
+            }
+        }
+        PQclear(res);
+    }
+    db_array_free(&a);
     return st;
 }
