@@ -40,7 +40,7 @@ struct device_miss {
 };
 
 /* Device look-ups in one query at most this many at a time. */
-#define DEVICE_MISS_BATCH 64
+#define DEVICE_MISS_BATCH DB_TOKENS_PER_QUERY
 
 struct authn {
     struct db_pool *pool;

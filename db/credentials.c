@@ -44,12 +44,18 @@ enum status db_credentials_device_by_token(struct db_conn *c, const char *token_
 enum status db_credentials_devices_by_tokens(struct db_conn *c, const char *const *hashes, int n,
                                              long long *device_ids, enum reading_type *types)
 {
+    if (n < 1 || n > DB_TOKENS_PER_QUERY)
+        return STATUS_INTERNAL;
+    /* Always DB_TOKENS_PER_QUERY elements (the first repeated): 10 is the
+     * length PostgreSQL assumes for an array parameter in a generic plan, so
+     * no custom plan looks cheaper and the statement is planned once, not
+     * at every call (43 µs, twice its execution). */
     struct db_array a;
     db_array_init(&a);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < DB_TOKENS_PER_QUERY; i++)
+        db_array_add_text(&a, hashes[i < n ? i : 0]);
+    for (int i = 0; i < n; i++)
         device_ids[i] = 0;
-        db_array_add_text(&a, hashes[i]);
-    }
     const char *params[] = {db_array_finish(&a)};
     enum status st = STATUS_INTERNAL;
     if (params[0]) {
