@@ -542,9 +542,8 @@ static bool resolve(struct broker *b, struct delivery **items, int n)
             continue;
         d->device_id = dev->id;
         d->type = dev->type;
-        enum status rs =
-            broker_message_readings(&d->msg, d->type, now_us, max_age_us, &d->readings,
-                                    &d->nreadings, d->why, sizeof d->why);
+        enum status rs = broker_message_readings(&d->msg, d->type, now_us, max_age_us, &d->readings,
+                                                 &d->nreadings, d->why, sizeof d->why);
         if (rs == STATUS_OK)
             d->state = D_READY;
         else if (rs == STATUS_INVALID)

@@ -44,7 +44,7 @@ struct retention_device {
 
 /* The devices with readings in month, by id. *devices is malloc'd (caller
  * frees, whatever the status). */
-enum status db_retention_devices(struct db_conn *conn, int month,
-                                 struct retention_device **devices, int *n);
+enum status db_retention_devices(struct db_conn *conn, int month, struct retention_device **devices,
+                                 int *n);
 
 #endif

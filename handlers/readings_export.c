@@ -178,7 +178,7 @@ static int answer_page(const struct request *req, struct response *res, struct d
  * than the cursor did and keeps a chunk's buffer under 400 KB. */
 
 /* Readings per chunk. */
-#define CSV_BATCH 5000
+#define CSV_BATCH        5000
 #define CSV_BUFFER_BYTES ((size_t)CSV_BATCH * READINGS_CSV_LINE_MAX)
 
 struct csv_export {

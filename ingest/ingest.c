@@ -42,7 +42,7 @@ struct committer {
 
 struct ingest {
     struct ingest_store store;
-    long long max_age_us; /* MAX_READING_AGE_DAYS */
+    long long max_age_us;    /* MAX_READING_AGE_DAYS */
     atomic_llong horizon_us; /* the oldest ts kept (retired months), LLONG_MIN: none */
 
     pthread_mutex_t mutex;

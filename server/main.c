@@ -372,9 +372,8 @@ static int cmd_serve(int argc, char **argv)
                                 .fail_window_s = cfg.webhook_fail_window_s};
     /* Retention at start, then hourly, on a thread of its own: a pass may
      * archive for minutes. */
-    struct retention_options ro = {.db = &opts,
-                                   .archive_dir = cfg.archive_dir,
-                                   .report = {.line = retention_log}};
+    struct retention_options ro = {
+        .db = &opts, .archive_dir = cfg.archive_dir, .report = {.line = retention_log}};
     if (cfg.raw_retention_days > 0 && !(retention = retention_start(&ro, cfg.raw_retention_days))) {
         fprintf(stderr, "wattline: cannot start the retention thread\n");
         goto out;
