@@ -103,18 +103,23 @@ function archive(args, env = {}) {
   return h.cli(['archive', ...args], { server: ctx.server, env: { ARCHIVE_DIR: archiveDir, ...env } });
 }
 
-// Holds an ACCESS SHARE lock on a table for ms from a session of its own (a long report,
-// say): the DROP of that partition cannot have its lock within its 2 s lock_timeout.
-async function holdLock(table, ms) {
+// Runs sql (which takes a lock, then sleeps) in a session of its own until it ends; resolves
+// once heldSql counts the lock as granted.
+async function holdWhile(sql, heldSql, what) {
   const bin = path.join(process.env.PG_BINDIR || '/usr/lib/postgresql/15/bin', 'psql');
-  const proc = spawn(bin, ['-X', '-q', '-d', ctx.pg.url, '-c',
-    `BEGIN; LOCK TABLE ${table} IN ACCESS SHARE MODE; SELECT pg_sleep(${ms / 1000}); COMMIT;`],
-  { stdio: 'ignore' });
+  const proc = spawn(bin, ['-X', '-q', '-d', ctx.pg.url, '-c', sql], { stdio: 'ignore' });
   const done = new Promise((resolve) => proc.on('close', resolve));
-  await h.waitFor(() => count(`SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-    WHERE c.relname = '${table}' AND l.granted AND l.pid <> pg_backend_pid()`) > 0,
-  { message: `a lock on ${table}` });
+  await h.waitFor(() => count(heldSql) > 0, { message: what });
   return { released: done }; // not the promise itself: awaiting this must not wait for it
+}
+
+// Holds an ACCESS SHARE lock on a table for ms (a long report, say): the DROP of that
+// partition cannot have its lock within its 2 s lock_timeout.
+function holdLock(table, ms) {
+  return holdWhile(
+    `BEGIN; LOCK TABLE ${table} IN ACCESS SHARE MODE; SELECT pg_sleep(${ms / 1000}); COMMIT;`,
+    `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+      WHERE c.relname = '${table}' AND l.granted AND l.pid <> pg_backend_pid()`, `a lock on ${table}`);
 }
 
 // A late reading into a retired month: 422 too_old naming ts, once the instance has the
@@ -285,6 +290,21 @@ test('--force writes an archived month again', async () => {
   for (const device of Object.values(devices)) {
     assert.deepEqual(await monthHours(device, M3), hours[`${M3}/${device.id}`]);
   }
+});
+
+test('while another instance is retiring months, a run skips and changes nothing', async () => {
+  // The retention lock's key (db/retention.c), held as another instance's run holds it.
+  const { released } = await holdWhile('SELECT pg_advisory_lock(7239019), pg_sleep(4);',
+    `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7239019 AND granted
+      AND pid <> pg_backend_pid()`, 'the retention lock');
+  const horizon = ctx.pg.scalar('SELECT oldest_kept FROM readings_horizon');
+  const res = await archive(['--before', monthName(CURRENT - 1)]);
+  assert.equal(res.code, 1, res.stdout + res.stderr);
+  assert.match(res.stdout, /another instance is retiring months now: skipped/);
+  assert.match(res.stderr, /try again later/);
+  assert.equal(ctx.pg.scalar('SELECT oldest_kept FROM readings_horizon'), horizon);
+  assert.equal(rawIn(M2), 1);
+  await released;
 });
 
 test('RAW_RETENTION_DAYS: a server retires the months that are due on its own at start',
