@@ -97,10 +97,10 @@ static void *retention_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         int before = month_first_kept((long long)clock_wall_s(), r->days);
         bool skipped;
-        retention_run(&r->opts, before, &skipped);
+        enum status st = retention_run(&r->opts, before, &skipped);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += RETENTION_PERIOD_S;
+        until.tv_sec += st == STATUS_OK ? RETENTION_PERIOD_S : RETENTION_RETRY_S;
         pthread_mutex_lock(&r->lock);
         while (!r->stopping && pthread_cond_timedwait(&r->wake, &r->lock, &until) != ETIMEDOUT) {
         }

@@ -34,9 +34,12 @@ struct retention_options {
 enum status retention_run(const struct retention_options *opts, int before, bool *skipped);
 
 /* The schedule: a thread that runs retention_run() for the months all older
- * than now - days, at start and then every RETENTION_PERIOD_S. opts (and
- * what it points to) must outlive it. NULL when the thread cannot start. */
+ * than now - days, at start and then every RETENTION_PERIOD_S, or
+ * RETENTION_RETRY_S after a run that failed (the database was away, a lock
+ * not had in time). opts (and what it points to) must outlive it. NULL when
+ * the thread cannot start. */
 #define RETENTION_PERIOD_S 3600
+#define RETENTION_RETRY_S  300
 struct retention;
 struct retention *retention_start(const struct retention_options *opts, int days);
 /* Ends a run in progress at its next file (a month half archived is

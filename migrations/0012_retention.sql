@@ -153,3 +153,8 @@ BEGIN
     RETURN removed;
 END;
 $$;
+
+-- Functions are executable by PUBLIC unless revoked: these two only by their
+-- owner and the roles granted them (the server's, by the default privileges
+-- of migration 0011 where it exists).
+REVOKE EXECUTE ON FUNCTION readings_close_month(date), readings_retire_month(date) FROM PUBLIC;
