@@ -39,15 +39,19 @@ static enum status retire_month(const struct retention_options *o, struct db_con
 }
 
 /* The months before `before` that hold readings, then before - 1 itself if
- * it holds none (so that the horizon reaches `before` all the same). */
+ * it holds none and the horizon is short of `before` (so that it reaches
+ * `before` all the same; an hourly run with nothing due does nothing). */
 static enum status retire_before(const struct retention_options *o, struct db_conn *c, int before)
 {
-    int *months, n;
-    enum status st = db_retention_months(c, before, &months, &n);
+    bool none;
+    int horizon, *months = NULL, n = 0;
+    enum status st = db_retention_horizon(c, &none, &horizon);
+    if (st == STATUS_OK)
+        st = db_retention_months(c, before, &months, &n);
     for (int i = 0; st == STATUS_OK && i < n; i++)
         st = o->stop && atomic_load(o->stop) ? STATUS_UNAVAILABLE
                                              : retire_month(o, c, months[i], true);
-    if (st == STATUS_OK && (n == 0 || months[n - 1] != before - 1))
+    if (st == STATUS_OK && (n == 0 || months[n - 1] != before - 1) && (none || horizon < before))
         st = retire_month(o, c, before - 1, false);
     free(months);
     return st;

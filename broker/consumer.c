@@ -533,7 +533,7 @@ static bool resolve(struct broker *b, struct delivery **items, int n)
         return false;
     }
     long long now_us = (long long)(clock_wall_s() * 1e6);
-    long long max_age_us = ingest_max_age_us(b->ingest, now_us); /* retired months too */
+    long long max_age_us = ingest_max_age_us(b->ingest, now_us, b->max_age_us); /* retired months */
     for (int i = 0; i < n; i++) {
         struct delivery *d = items[i];
         const struct db_broker_device *dev =

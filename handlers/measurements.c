@@ -82,7 +82,8 @@ int measurements_ingest(const struct request *req, struct response *res, struct 
             return reply_rate_limited(res, wait);
     }
     long long now_us = (long long)(req->now * 1e6);
-    long long max_age_us = ingest_max_age_us(app->ingest, now_us); /* retired months too */
+    long long max_age_us = ingest_max_age_us(app->ingest, now_us, /* retired months too */
+                                             app->config->max_reading_age_days * INGEST_DAY_US);
     struct ingest_reading *readings;
     int n;
     struct ingest_decode_error err;

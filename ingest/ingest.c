@@ -234,13 +234,13 @@ void ingest_set_horizon(struct ingest *ing, long long oldest_kept_us)
     }
 }
 
-long long ingest_max_age_us(struct ingest *ing, long long now_us)
+long long ingest_max_age_us(struct ingest *ing, long long now_us, long long max_age_us)
 {
-    long long horizon = atomic_load(&ing->horizon_us);
+    long long horizon = ing ? atomic_load(&ing->horizon_us) : LLONG_MIN;
     /* ts < now - (now - horizon) is ts < horizon: the same too_old rule. */
-    if (horizon != LLONG_MIN && now_us - horizon < ing->max_age_us)
+    if (horizon != LLONG_MIN && now_us - horizon < max_age_us)
         return now_us - horizon;
-    return ing->max_age_us;
+    return max_age_us;
 }
 
 /* The rules again, whoever decoded the readings: a submission breaking one
@@ -261,7 +261,7 @@ void ingest_enqueue(struct ingest *ing, struct ingest_request *req)
     req->next = NULL;
     req->result = (struct ingest_result){0};
     req->status = STATUS_OK;
-    if (!submission_valid(&req->in, ingest_max_age_us(ing, req->in.received_at))) {
+    if (!submission_valid(&req->in, ingest_max_age_us(ing, req->in.received_at, ing->max_age_us))) {
         req->status = STATUS_INVALID;
         req->done(req);
         return;

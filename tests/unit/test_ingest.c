@@ -143,11 +143,12 @@ static void the_horizon_refuses_retired_months(void **state)
     fake_add_device(&f, 7, READING_INTERVAL, 1e9);
     struct ingest *ing = start(&f);
     long long now = T0 + H;
-    assert_int_equal(ingest_max_age_us(ing, now), AGE);
+    assert_int_equal(ingest_max_age_us(ing, now, AGE), AGE);
+    assert_int_equal(ingest_max_age_us(NULL, now, AGE), AGE);
     ingest_set_horizon(ing, T0);
-    assert_int_equal(ingest_max_age_us(ing, now), H);
+    assert_int_equal(ingest_max_age_us(ing, now, AGE), H);
     ingest_set_horizon(ing, T0 - 24 * H); /* an older horizon heard late changes nothing */
-    assert_int_equal(ingest_max_age_us(ing, now), H);
+    assert_int_equal(ingest_max_age_us(ing, now, AGE), H);
     struct ingest_reading before[] = {{T0 - 1, 1.0, READING_INTERVAL}};
     struct ingest_submission sub = {7, READING_INTERVAL, before, 1, now};
     struct ingest_result res;
