@@ -47,9 +47,11 @@ CREATE TRIGGER readings_default_retired BEFORE INSERT ON readings_default
     FOR EACH ROW EXECUTE FUNCTION readings_refuse_retired();
 
 -- As in 0003, but never (re)creates a month below the horizon: a retired
--- month stays gone.
+-- month stays gone. SECURITY DEFINER (search_path pinned) because ingestion
+-- calls it at runtime and the server's role may not CREATE (migration 0011);
+-- CREATE OR REPLACE keeps its owner and grants.
 CREATE OR REPLACE FUNCTION readings_ensure_partitions(from_month date, months int)
-RETURNS int LANGUAGE plpgsql AS $$
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     created int := 0;
     m date := date_trunc('month', from_month)::date;
