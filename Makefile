@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 
-PKGS     := libmicrohttpd libwebsockets libpq jansson libjwt openssl librabbitmq libcurl
+PKGS     := libmicrohttpd libwebsockets libpq jansson libjwt openssl librabbitmq libcurl zlib
 SIM_PKGS := libcurl jansson librabbitmq libmosquitto
 
 # The server's layers, lowest first. A layer may include headers of the layers
@@ -17,7 +17,8 @@ PKGS_db        := libpq jansson
 PKGS_auth      := openssl libjwt jansson
 PKGS_ingest    := jansson
 PKGS_broker    := librabbitmq jansson
-PKGS_api       := jansson
+# zlib: the archives of retired months (api/archive.c).
+PKGS_api       := jansson zlib
 # notify/ owns libcurl: the one layer that makes outbound HTTP requests (webhooks).
 PKGS_notify    := libcurl jansson
 PKGS_live      := jansson

@@ -105,6 +105,10 @@ static const struct option_spec OPTIONS[] = {
         "divides the webhook retry schedule (10 s .. 6 h); only tests shorten it"),
     INT(webhook_fail_window_s, "WEBHOOK_FAIL_WINDOW_S", "86400", 1, 31536000,
         "a webhook failing for this long without a success turns inactive, seconds"),
+    INT(raw_retention_days, "RAW_RETENTION_DAYS", "0", 0, 36500,
+        "drop raw readings by whole months once all of a month is this old (0: keep)"),
+    STR(archive_dir, "ARCHIVE_DIR", NULL,
+        "write each month to <dir>/<yyyy-mm>/device-<id>.csv.gz before it is dropped"),
 };
 
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])

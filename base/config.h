@@ -65,6 +65,8 @@ struct config {
     bool webhook_allow_private; /* WEBHOOK_ALLOW_PRIVATE */
     int webhook_retry_divisor;  /* WEBHOOK_RETRY_DIVISOR: 1 in production */
     int webhook_fail_window_s;  /* WEBHOOK_FAIL_WINDOW_S */
+    int raw_retention_days;     /* RAW_RETENTION_DAYS: 0 keeps raw readings */
+    char *archive_dir;          /* ARCHIVE_DIR: NULL drops retired months unarchived */
 };
 
 typedef const char *(*config_getenv_fn)(const char *name, void *ctx);

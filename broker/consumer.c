@@ -533,6 +533,7 @@ static bool resolve(struct broker *b, struct delivery **items, int n)
         return false;
     }
     long long now_us = (long long)(clock_wall_s() * 1e6);
+    long long max_age_us = ingest_max_age_us(b->ingest, now_us, b->max_age_us); /* retired months */
     for (int i = 0; i < n; i++) {
         struct delivery *d = items[i];
         const struct db_broker_device *dev =
@@ -541,9 +542,8 @@ static bool resolve(struct broker *b, struct delivery **items, int n)
             continue;
         d->device_id = dev->id;
         d->type = dev->type;
-        enum status rs =
-            broker_message_readings(&d->msg, d->type, now_us, b->max_age_us, &d->readings,
-                                    &d->nreadings, d->why, sizeof d->why);
+        enum status rs = broker_message_readings(&d->msg, d->type, now_us, max_age_us, &d->readings,
+                                                 &d->nreadings, d->why, sizeof d->why);
         if (rs == STATUS_OK)
             d->state = D_READY;
         else if (rs == STATUS_INVALID)

@@ -235,8 +235,10 @@ enum status broker_message_readings(const struct broker_message *m, enum reading
     if (m->format == BROKER_FORMAT_OWN) {
         struct ingest_decode_error err;
         enum status st = ingest_decode(m->body, type, now_us, max_age_us, out, n, &err);
+        /* too_old leads the dead-letter reason, as it is the problem's code over HTTP. */
         if (st == STATUS_INVALID)
-            snprintf(why, whylen, "%s", err.detail);
+            snprintf(why, whylen, "%s%s", err.fault == INGEST_DECODE_TOO_OLD ? "too_old: " : "",
+                     err.detail);
         return st;
     }
     /* The seed's value is whatever the device's type says it is. */
@@ -244,7 +246,8 @@ enum status broker_message_readings(const struct broker_message *m, enum reading
     enum ingest_check_reason reason = ingest_check(&r, type, now_us, max_age_us);
     if (reason != INGEST_CHECK_OK) {
         const char *member = reason == INGEST_CHECK_VALUE ? "measurement_value" : "timestamp";
-        snprintf(why, whylen, "%s: %s", member, ingest_check_message(reason, type));
+        snprintf(why, whylen, "%s%s: %s", reason == INGEST_CHECK_TS_TOO_OLD ? "too_old: " : "",
+                 member, ingest_check_message(reason, type));
         return STATUS_INVALID;
     }
     *out = malloc(sizeof r);

@@ -27,6 +27,10 @@
  * (roles as enum role). Texts and names are never sent: receivers read them.
  *   "notices"         events for users' sessions (forecast, device_status),
  *                     sent by notification_enqueue() in SQL (db/notifications.h)
+ * and one integer:
+ *   "readings_horizon" raw readings before this instant (epoch seconds, a
+ *                     month's start) were retired: sent by
+ *                     readings_close_month() in SQL (db/retention.h)
  * e.g. {"alerts":[41,42],"usage":[7]}. Payloads over 7,000 bytes are split
  * into several notifications in the same transaction.
  */

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "../base/log.h"
+#include "../base/month.h"
 #include "events.h"
 #include "internal.h"
+#include "retention.h"
 #include "../base/clock.h"
 
 #define CATCH_UP_PAGE     1000
@@ -127,6 +129,11 @@ bool listener_parse_payload(const char *payload, struct listener_events *out)
                           &out->nchat_typing) &&
              parse_tuples(root, "chat_reads", EVENTS_CHAT_READ_LEN, &out->chat_reads,
                           &out->nchat_reads);
+    const json_t *horizon = json_object_get(root, "readings_horizon");
+    if (ok && horizon) {
+        ok = json_is_integer(horizon) && json_integer_value(horizon) > 0;
+        out->readings_horizon = ok ? json_integer_value(horizon) : 0;
+    }
     json_decref(root);
     if (!ok)
         listener_events_free(out);
@@ -212,6 +219,19 @@ static enum status catch_up(struct listener *l, struct db_conn *c)
     }
 }
 
+/* The horizon as the table has it, handed over like a notification. */
+static enum status hand_over_horizon(struct listener *l, struct db_conn *c)
+{
+    bool none;
+    int month;
+    enum status st = db_retention_horizon(c, &none, &month);
+    if (st == STATUS_OK && !none) {
+        struct listener_events ev = {.readings_horizon = month_start(month)};
+        hand_over(l, &ev);
+    }
+    return st;
+}
+
 static struct db_conn *connect_and_listen(struct listener *l, char *err, size_t errlen)
 {
     struct db_pool_options opts = {
@@ -229,6 +249,8 @@ static struct db_conn *connect_and_listen(struct listener *l, char *err, size_t 
     enum status st = db_command(c, "LISTEN " EVENTS_CHANNEL);
     if (st == STATUS_OK)
         st = l->have_baseline ? catch_up(l, c) : record_baseline(l, c);
+    if (st == STATUS_OK)
+        st = hand_over_horizon(l, c);
     if (st != STATUS_OK) {
         snprintf(err, errlen, "LISTEN or catch-up failed");
         db_disconnect(c);

@@ -41,6 +41,11 @@ struct listener_events {
     int nchat_reads;
     long long *notices; /* notification_events for sessions (db/notifications.h) */
     int nnotices;
+    /* {"readings_horizon": s}: raw readings before s (epoch seconds, the
+     * oldest month kept) were retired (db/retention.h); 0 when absent. The
+     * listener also hands it over, read from the table, on every connection:
+     * a NOTIFY missed while disconnected is not lost. */
+    long long readings_horizon;
 };
 
 void listener_events_free(struct listener_events *ev);

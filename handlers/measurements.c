@@ -68,7 +68,8 @@ static int reply_decode_failure(struct response *res, enum status st,
 /* POST /api/v1/measurements — device token
  * Body: one reading {"ts"?, "meter_kwh"|"kwh"} or {"measurements": [...]}.
  * 200 {"accepted","duplicates"} after COMMIT; 422 naming the bad reading
- * (too_old for a ts before MAX_READING_AGE_DAYS, invalid_field otherwise);
+ * (too_old for a ts before MAX_READING_AGE_DAYS or in a retired month,
+ * invalid_field otherwise);
  * 429 rate_limited with Retry-After past DEVICE_RATE_PER_MIN (nothing of
  * the request decoded or stored); 401 when the device is gone; 503 when
  * the database is. The request is suspended (its thread free for others)
@@ -81,7 +82,8 @@ int measurements_ingest(const struct request *req, struct response *res, struct 
             return reply_rate_limited(res, wait);
     }
     long long now_us = (long long)(req->now * 1e6);
-    long long max_age_us = app->config->max_reading_age_days * INGEST_DAY_US;
+    long long max_age_us = ingest_max_age_us(app->ingest, now_us, /* retired months too */
+                                             app->config->max_reading_age_days * INGEST_DAY_US);
     struct ingest_reading *readings;
     int n;
     struct ingest_decode_error err;

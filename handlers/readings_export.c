@@ -9,6 +9,7 @@
 #include "../base/log.h"
 #include "../api/app.h"
 #include "../api/export_limit.h"
+#include "../api/readings_csv.h"
 #include "devices.h"
 #include "../base/timefmt.h"
 #include "../api/validate.h"
@@ -177,11 +178,8 @@ static int answer_page(const struct request *req, struct response *res, struct d
  * than the cursor did and keeps a chunk's buffer under 400 KB. */
 
 /* Readings per chunk. */
-#define CSV_BATCH 5000
-/* The longest line: an RFC 3339 time, a comma, a double ("%.17g" takes at
- * most 24 characters), a newline. */
-#define CSV_LINE_MAX     (TIMEFMT_MAX + 1 + 32 + 1)
-#define CSV_BUFFER_BYTES ((size_t)CSV_BATCH * CSV_LINE_MAX)
+#define CSV_BATCH        5000
+#define CSV_BUFFER_BYTES ((size_t)CSV_BATCH * READINGS_CSV_LINE_MAX)
 
 struct csv_export {
     struct app *app;   /* borrowed: the pool and the export caps */
@@ -201,12 +199,8 @@ static enum status csv_fetch(struct csv_export *x, struct db_conn *c)
     enum status st = db_readings_list(c, x->device_id, x->from, x->to, CSV_BATCH, &list);
     if (st != STATUS_OK)
         return st;
-    for (int i = 0; i < list.count; i++) {
-        char ts[TIMEFMT_MAX], value[32];
-        timefmt_format(list.items[i].ts, ts);
-        format_double_exact(list.items[i].value, value, sizeof value); /* reads back exactly */
-        x->len += (size_t)snprintf(x->buf + x->len, CSV_LINE_MAX, "%s,%s\n", ts, value);
-    }
+    for (int i = 0; i < list.count; i++)
+        x->len += readings_csv_line(&list.items[i], x->buf + x->len);
     x->last = list.count < CSV_BATCH;
     if (list.count > 0)
         x->from = list.items[list.count - 1].ts + 1; /* below to: no overflow */
@@ -296,7 +290,7 @@ static int answer_csv(const struct request *req, struct response *res, struct ap
                              .from = range.from,
                              .to = range.to,
                              .buf = buf};
-    x->len = (size_t)sprintf(x->buf, "ts,%s\n", value_name(d->reading_type));
+    x->len = (size_t)sprintf(x->buf, "%s", readings_csv_header(d->reading_type));
     enum status st = csv_fetch(x, c);
     if (st != STATUS_OK) {
         csv_free(x);

@@ -52,7 +52,8 @@ const char *ingest_check_message(enum ingest_check_reason reason, enum reading_t
     case INGEST_CHECK_TS_FUTURE:
         return "ts is more than 5 minutes in the future";
     case INGEST_CHECK_TS_TOO_OLD:
-        return "ts is older than MAX_READING_AGE_DAYS before the server's time";
+        return "ts is older than MAX_READING_AGE_DAYS before the server's time, or in a month "
+               "whose raw readings were retired";
     case INGEST_CHECK_VALUE:
         return "must be a number from 0 to 1e12";
     }

@@ -1,5 +1,6 @@
 #include "ingest.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,7 +42,8 @@ struct committer {
 
 struct ingest {
     struct ingest_store store;
-    long long max_age_us; /* MAX_READING_AGE_DAYS */
+    long long max_age_us;    /* MAX_READING_AGE_DAYS */
+    atomic_llong horizon_us; /* the oldest ts kept (retired months), LLONG_MIN: none */
 
     pthread_mutex_t mutex;
     pthread_cond_t work; /* committers wait for submissions */
@@ -169,6 +171,7 @@ struct ingest *ingest_start(const struct ingest_store *store, long long max_age_
     }
     ing->store = *store;
     ing->max_age_us = max_age_us;
+    atomic_init(&ing->horizon_us, LLONG_MIN);
     pthread_mutex_init(&ing->mutex, NULL);
     pthread_cond_init(&ing->work, NULL);
     for (int i = 0; i < INGEST_COMMITTERS; i++) {
@@ -221,6 +224,25 @@ int ingest_fail_queued(struct ingest *ing)
     return n;
 }
 
+void ingest_set_horizon(struct ingest *ing, long long oldest_kept_us)
+{
+    /* Only forward: a horizon heard late (a reconnect's read racing a
+     * NOTIFY) never reopens a retired month. */
+    long long cur = atomic_load(&ing->horizon_us);
+    while (oldest_kept_us > cur &&
+           !atomic_compare_exchange_weak(&ing->horizon_us, &cur, oldest_kept_us)) {
+    }
+}
+
+long long ingest_max_age_us(struct ingest *ing, long long now_us, long long max_age_us)
+{
+    long long horizon = ing ? atomic_load(&ing->horizon_us) : LLONG_MIN;
+    /* ts < now - (now - horizon) is ts < horizon: the same too_old rule. */
+    if (horizon != LLONG_MIN && now_us - horizon < max_age_us)
+        return now_us - horizon;
+    return max_age_us;
+}
+
 /* The rules again, whoever decoded the readings: a submission breaking one
  * stores nothing. Cheap next to the transaction that follows. */
 static bool submission_valid(const struct ingest_submission *in, long long max_age_us)
@@ -239,7 +261,7 @@ void ingest_enqueue(struct ingest *ing, struct ingest_request *req)
     req->next = NULL;
     req->result = (struct ingest_result){0};
     req->status = STATUS_OK;
-    if (!submission_valid(&req->in, ing->max_age_us)) {
+    if (!submission_valid(&req->in, ingest_max_age_us(ing, req->in.received_at, ing->max_age_us))) {
         req->status = STATUS_INVALID;
         req->done(req);
         return;

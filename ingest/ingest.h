@@ -81,6 +81,18 @@ struct ingest_request {
     struct ingest_request *next; /* the queue's */
 };
 
+/* The horizon of raw readings (RAW_RETENTION_DAYS, wattline archive): no
+ * reading before oldest_kept_us (the first instant of the oldest month
+ * kept) is taken any more. Set at start and by the listener when a month is
+ * retired, from any thread; it only moves forward. */
+void ingest_set_horizon(struct ingest *ingest, long long oldest_kept_us);
+
+/* The max_age_us a source checks readings received at now_us with
+ * (ingest_check, ingest_decode): max_age_us (MAX_READING_AGE_DAYS), or less
+ * when the horizon is closer, so that a reading into a retired month is
+ * too_old. A NULL ingest has no horizon. */
+long long ingest_max_age_us(struct ingest *ingest, long long now_us, long long max_age_us);
+
 /* Checks and queues a submission without waiting: what an event-driven
  * caller (the HTTP server, which suspends the request meanwhile) uses. */
 void ingest_enqueue(struct ingest *ingest, struct ingest_request *req);

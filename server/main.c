@@ -8,6 +8,7 @@
 #include "../api/app.h"
 #include "../api/command_poll.h"
 #include "../api/export_limit.h"
+#include "../api/retention.h"
 #include "../auth/authn.h"
 #include "../auth/broker_login.h"
 #include "../auth/password.h"
@@ -24,6 +25,8 @@
 #include "../base/clock.h"
 #include "../base/log.h"
 #include "../db/migration_files.h"
+#include "../db/retention.h"
+#include "../base/month.h"
 #include "routes.h"
 #include "ws.h"
 
@@ -48,6 +51,9 @@ static void usage(FILE *out)
             "[--if-none]\n"
             "                             add a user; the password is read as one line on\n"
             "                             standard input unless --generate-password prints one\n"
+            "  archive --before YYYY-MM [--force]\n"
+            "                             retire the raw readings of every month before that\n"
+            "                             one (archived first when ARCHIVE_DIR is set)\n"
             "  --help, --version\n"
             "\n");
 }
@@ -173,6 +179,8 @@ static struct hub *realtime_hub_create(struct app *app)
 static void realtime_on_events(void *ctx, struct listener_events *ev)
 {
     struct app *app = ctx;
+    if (ev->readings_horizon > 0) /* a month was retired, here or elsewhere */
+        ingest_set_horizon(app->ingest, ev->readings_horizon * 1000000LL);
     command_poll_wake(app->command_poll, ev->command_devices, ev->ncommand_devices);
     broker_wake_commands(app->broker, ev->command_devices, ev->ncommand_devices);
     hub_post_events(app->hub, ev);
@@ -238,6 +246,30 @@ static bool shutdown_drain(struct app *app, struct http_server *http, struct rea
     return false;
 }
 
+/* Ingestion refuses readings into retired months from the first request;
+ * the listener keeps the horizon current from then on. */
+static bool load_horizon(struct app *app)
+{
+    struct db_conn *c = db_pool_acquire(app->pool, 5000);
+    bool none = true;
+    int month;
+    enum status st = c ? db_retention_horizon(c, &none, &month) : STATUS_UNAVAILABLE;
+    db_pool_release(app->pool, c);
+    if (st != STATUS_OK) {
+        fprintf(stderr, "wattline: cannot read the horizon of raw readings\n");
+        return false;
+    }
+    if (!none)
+        ingest_set_horizon(app->ingest, month_start(month) * 1000000LL);
+    return true;
+}
+
+static void retention_log(void *ctx, const char *text)
+{
+    (void)ctx;
+    log_info("retention: %s", text);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct config cfg;
@@ -259,6 +291,7 @@ static int cmd_serve(int argc, char **argv)
     struct http_server *http = NULL;
     struct realtime realtime = {0};
     struct sender *sender = NULL;
+    struct retention *retention = NULL;
 
     if (!migrations_load(cfg.migrations_dir, &migrations, err, sizeof err)) {
         fprintf(stderr, "wattline: %s\n", err);
@@ -307,6 +340,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
     }
+    if (!load_horizon(&app))
+        goto out;
     if (cfg.amqp_url) {
         struct broker_options bo = {.url = cfg.amqp_url,
                                     .prefetch = cfg.amqp_prefetch,
@@ -335,6 +370,14 @@ static int cmd_serve(int argc, char **argv)
                                 .allow_private = cfg.webhook_allow_private,
                                 .retry_divisor = cfg.webhook_retry_divisor,
                                 .fail_window_s = cfg.webhook_fail_window_s};
+    /* Retention at start, then hourly, on a thread of its own: a pass may
+     * archive for minutes. */
+    struct retention_options ro = {
+        .db = &opts, .archive_dir = cfg.archive_dir, .report = {.line = retention_log}};
+    if (cfg.raw_retention_days > 0 && !(retention = retention_start(&ro, cfg.raw_retention_days))) {
+        fprintf(stderr, "wattline: cannot start the retention thread\n");
+        goto out;
+    }
     sender = sender_start(&so);
     if (!sender) {
         fprintf(stderr, "wattline: cannot start the webhook sender\n");
@@ -377,6 +420,7 @@ out:
     http_stop(http, true);
     realtime_stop(&app, &realtime);
     command_poll_stop(app.command_poll); /* after HTTP: no poll is left to register */
+    retention_stop(retention);
     sender_stop(sender);
     if (sender)
         sender_global_cleanup();
@@ -417,6 +461,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "migrate"))
         return cmd_migrate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "archive"))
+        return cli_archive(argc - 2, argv + 2);
     if (!strcmp(cmd, "user") && argc >= 3 && !strcmp(argv[2], "add"))
         return cli_user_add(argc - 3, argv + 3);
     fprintf(stderr, "wattline: unknown command '%s' (see wattline --help)\n", cmd);

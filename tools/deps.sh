@@ -19,7 +19,7 @@ readonly PROG="tools/deps.sh"
 
 readonly BUILD_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libwebsockets-dev
     libjansson-dev libjwt-dev libssl-dev libpq-dev libcurl4-openssl-dev librabbitmq-dev
-    libmosquitto-dev)
+    libmosquitto-dev zlib1g-dev)
 readonly RUN_PACKAGES=(postgresql openssl)
 # Debian's RabbitMQ ships the MQTT, HTTP-auth and auth-cache plugins; amqp-tools and
 # mosquitto-clients are the clients that are not ours, which the README's examples and

@@ -19,7 +19,7 @@ declare -A LIBRARY=(
     [auth]='^(openssl/|jwt\.h$|jansson\.h$)'
     [ingest]='^jansson\.h$'
     [broker]='^(amqp\.h|amqp_framing\.h|amqp_tcp_socket\.h|jansson\.h)$'
-    [api]='^jansson\.h$'
+    [api]='^(jansson\.h|zlib\.h)$'
     # libcurl: outbound HTTP (webhooks) only, kept apart from the server's transport.
     [notify]='^(curl/curl\.h|jansson\.h)$'
     [live]='^jansson\.h$'

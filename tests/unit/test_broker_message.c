@@ -166,6 +166,41 @@ static void seed_values_and_times_that_are_not(void **state)
     broker_message_free(&m);
 }
 
+/* A reading older than the max age a consumer was given (MAX_READING_AGE_DAYS,
+ * or a retired month: ingest_max_age_us) is dead-lettered with too_old first,
+ * in both formats; another fault is not. */
+static void too_old_leads_the_reason(void **state)
+{
+    (void)state;
+    struct broker_message m;
+    struct ingest_reading *r;
+    int n;
+    long long hour = 3600LL * 1000000;
+    assert_true(parse("{\"timestamp\": 1794990000000, \"device_id\": 5, \"measurement_value\": "
+                      "3}",
+                      NULL, &m));
+    assert_int_equal(
+        broker_message_readings(&m, READING_CUMULATIVE, NOW, AGE, &r, &n, why, sizeof why),
+        STATUS_OK);
+    free(r);
+    assert_int_equal(
+        broker_message_readings(&m, READING_CUMULATIVE, NOW, hour, &r, &n, why, sizeof why),
+        STATUS_INVALID);
+    assert_int_equal(strncmp(why, "too_old: timestamp: ", 20), 0);
+    broker_message_free(&m);
+    assert_true(
+        parse("{\"device_id\": 7, \"ts\": \"2026-11-18T00:00:00Z\", \"kwh\": 1}", NULL, &m));
+    assert_int_equal(
+        broker_message_readings(&m, READING_INTERVAL, NOW, hour, &r, &n, why, sizeof why),
+        STATUS_INVALID);
+    assert_int_equal(strncmp(why, "too_old: ts: ", 13), 0);
+    assert_int_equal(
+        broker_message_readings(&m, READING_CUMULATIVE, NOW, AGE, &r, &n, why, sizeof why),
+        STATUS_INVALID);
+    assert_null(strstr(why, "too_old"));
+    broker_message_free(&m);
+}
+
 static void names_that_cannot_be_a_device(void **state)
 {
     (void)state;
@@ -236,6 +271,7 @@ int main(void)
         cmocka_unit_test(device_id_may_be_a_string_naming_an_id_or_a_serial),
         cmocka_unit_test(seed_format_as_the_simulators_send_it),
         cmocka_unit_test(seed_values_and_times_that_are_not),
+        cmocka_unit_test(too_old_leads_the_reason),
         cmocka_unit_test(names_that_cannot_be_a_device),
         cmocka_unit_test(bodies_that_are_not_messages),
         cmocka_unit_test(mqtt_topics_name_the_device),

@@ -134,6 +134,34 @@ static void a_bad_reading_fails_the_submission_and_stores_nothing(void **state)
     fake_destroy(&f);
 }
 
+/* A retired month's reading is too_old: the horizon narrows max_age, only forward. */
+static void the_horizon_refuses_retired_months(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    fake_add_device(&f, 7, READING_INTERVAL, 1e9);
+    struct ingest *ing = start(&f);
+    long long now = T0 + H;
+    assert_int_equal(ingest_max_age_us(ing, now, AGE), AGE);
+    assert_int_equal(ingest_max_age_us(NULL, now, AGE), AGE);
+    ingest_set_horizon(ing, T0);
+    assert_int_equal(ingest_max_age_us(ing, now, AGE), H);
+    ingest_set_horizon(ing, T0 - 24 * H); /* an older horizon heard late changes nothing */
+    assert_int_equal(ingest_max_age_us(ing, now, AGE), H);
+    struct ingest_reading before[] = {{T0 - 1, 1.0, READING_INTERVAL}};
+    struct ingest_submission sub = {7, READING_INTERVAL, before, 1, now};
+    struct ingest_result res;
+    assert_int_equal(ingest_submit(ing, &sub, &res), STATUS_INVALID);
+    struct ingest_reading at[] = {{T0, 1.0, READING_INTERVAL}};
+    sub.readings = at;
+    assert_int_equal(ingest_submit(ing, &sub, &res), STATUS_OK);
+    assert_int_equal(res.accepted, 1);
+    ingest_stop(ing);
+    assert_int_equal(f.committed.nreadings, 1);
+    fake_destroy(&f);
+}
+
 static void a_gone_device_and_an_unreachable_database(void **state)
 {
     (void)state;
@@ -158,6 +186,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(submit_blocks_until_committed),
         cmocka_unit_test(a_bad_reading_fails_the_submission_and_stores_nothing),
+        cmocka_unit_test(the_horizon_refuses_retired_months),
         cmocka_unit_test(a_gone_device_and_an_unreachable_database),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

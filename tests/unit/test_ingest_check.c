@@ -77,8 +77,10 @@ static void ts_at_most_max_age_behind(void **state)
     assert_int_equal(ingest_check_ts(NOW - INGEST_DAY_US, NOW, INGEST_DAY_US), INGEST_CHECK_OK);
     struct ingest_reading r = {0, 0.0, READING_CUMULATIVE};
     assert_string_equal(ingest_check_field(INGEST_CHECK_TS_TOO_OLD, &r), "ts");
-    assert_string_equal(ingest_check_message(INGEST_CHECK_TS_TOO_OLD, READING_CUMULATIVE),
-                        "ts is older than MAX_READING_AGE_DAYS before the server's time");
+    assert_string_equal(
+        ingest_check_message(INGEST_CHECK_TS_TOO_OLD, READING_CUMULATIVE),
+        "ts is older than MAX_READING_AGE_DAYS before the server's time, or in a month "
+        "whose raw readings were retired");
 }
 
 static void value_finite_not_negative_and_at_most_1e12(void **state)

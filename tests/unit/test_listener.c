@@ -61,11 +61,31 @@ static void test_listener_chat_tuples(void **state)
     }
 }
 
+/* A retired month's horizon: epoch seconds, positive, alone or with ids. */
+static void test_listener_horizon(void **state)
+{
+    (void)state;
+    struct listener_events ev;
+    assert_true(listener_parse_payload("{\"readings_horizon\":1785542400}", &ev));
+    assert_int_equal(ev.readings_horizon, 1785542400LL);
+    listener_events_free(&ev);
+    assert_true(listener_parse_payload("{\"alerts\":[1]}", &ev));
+    assert_int_equal(ev.readings_horizon, 0);
+    listener_events_free(&ev);
+    const char *bad[] = {"{\"readings_horizon\":0}", "{\"readings_horizon\":-5}",
+                         "{\"readings_horizon\":\"2026-08-01\"}", "{\"readings_horizon\":1.5}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_false(listener_parse_payload(bad[i], &ev));
+        assert_int_equal(ev.readings_horizon, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listener_payloads),
         cmocka_unit_test(test_listener_chat_tuples),
+        cmocka_unit_test(test_listener_horizon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,10 +119,13 @@ static void faults_read_as_before(void **state)
         /* MAX_READING_AGE_DAYS before 2026-11-21T10:00:00Z is 2023-11-17T10:00:00Z */
         {"{\"ts\":\"1970-01-01T00:00:00Z\",\"meter_kwh\":0}", READING_CUMULATIVE,
          INGEST_DECODE_TOO_OLD, "ts",
-         "ts: ts is older than MAX_READING_AGE_DAYS before the server's time"},
+         "ts: ts is older than MAX_READING_AGE_DAYS before the server's time, or in a month "
+         "whose raw readings were retired"},
         {"{\"measurements\":[{\"kwh\":1},{\"ts\":\"2023-11-17T09:59:59.999999Z\",\"kwh\":1}]}",
          READING_INTERVAL, INGEST_DECODE_TOO_OLD, "measurements[1].ts",
-         "measurements[1].ts: ts is older than MAX_READING_AGE_DAYS before the server's time"},
+         "measurements[1].ts: ts is older than MAX_READING_AGE_DAYS before the server's time, or "
+         "in a month "
+         "whose raw readings were retired"},
         /* the first offending member, in the body's order */
         {"{\"kwh\":1,\"extra\":2}", READING_CUMULATIVE, INGEST_DECODE_INVALID_FIELD, "kwh",
          "kwh: this device reports a meter register: use meter_kwh"},

@@ -67,6 +67,7 @@ const SERVER_CONFIG_VARS = [
   'AMQP_URL', 'AMQP_PREFETCH', 'AMQP_LEGACY_QUEUES', 'BROKER_AUTH_ALLOW',
   'COMMAND_LOCK_S',
   'WEBHOOK_ALLOW_PRIVATE', 'WEBHOOK_RETRY_DIVISOR', 'WEBHOOK_FAIL_WINDOW_S',
+  'RAW_RETENTION_DAYS', 'ARCHIVE_DIR',
 ];
 
 // Lines that mean a sanitizer found a bug, whatever the exit status says.
