@@ -973,3 +973,6 @@ module.exports = {
   suite,
   waitFor,
 };
+
+// For lib/replica.js, which makes a standby the way startPostgres() makes a primary.
+Object.assign(module.exports, { PgCluster, makeClusterDir, runAsOwner, track });
