@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../base/clock.h"
@@ -72,19 +73,37 @@ static const char REPLICA_SQL[] =
  * primary: its reads could miss every write from then on, so it is DOWN. */
 static enum db_health watch_replica(struct db_watch *w)
 {
-    PGresult *res = PQexec(w->conn.pg, REPLICA_SQL);
-    bool answered = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    bool standby = answered && PQgetvalue(res, 0, 0)[0] == 't';
-    bool measured = standby && !PQgetisnull(res, 0, 1);
-    double lag = measured ? strtod(PQgetvalue(res, 0, 1), NULL) : -1;
-    PQclear(res);
-    if (measured && lag < 0)
-        lag = 0; /* clocks of two machines: a standby "ahead" is not behind */
+    bool answered = false, standby = false;
+    double lag = -1;
+    /* Right after a quiet spell, the first transaction's WAL is received a
+     * moment before it is replayed, and the age of the previous replay then
+     * reads as a lag of the whole spell: a lag is believed only when a
+     * second look, 100 ms later, still sees one. */
+    for (int look = 0; look < 2; look++) {
+        if (look)
+            nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+        PGresult *res = PQexec(w->conn.pg, REPLICA_SQL);
+        answered = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+        standby = answered && PQgetvalue(res, 0, 0)[0] == 't';
+        bool measured = standby && !PQgetisnull(res, 0, 1);
+        lag = measured ? strtod(PQgetvalue(res, 0, 1), NULL) : -1;
+        PQclear(res);
+        if (measured && lag < 0)
+            lag = 0; /* clocks of two machines: a standby "ahead" is not behind */
+        if (lag == 0 || !standby)
+            break;
+    }
     db_pool_replica_lag_set(w->pool, lag);
     if (answered && !standby && !w->warned)
         log_warn("database: DATABASE_READ_URL is not a standby (promoted?): reads use the "
                  "primary");
     w->warned = answered && !standby;
+    if (answered && !standby) {
+        /* Connect anew at the next check: a multi-host URL with
+         * target_session_attrs=prefer-standby then finds a standby if one is left. */
+        PQfinish(w->conn.pg);
+        w->conn.pg = NULL;
+    }
     return standby ? DB_HEALTH_READY : DB_HEALTH_DOWN;
 }
 
