@@ -3,7 +3,8 @@
 // from a real streaming replica (lib/replica.js: pg_basebackup -R of this file's
 // cluster, on its own port), everything else from the primary.
 // Checked: those reads are answered by the replica (counted on /metrics, and seen on
-// the standby itself: the wattline-read sessions and the scans they made); a write
+// the standby itself: the wattline-read sessions and the scans they made); a read whose
+// replica session dies while it waits is answered by the primary; a write
 // followed by a read of the single object sees itself at once, even with the replica's
 // replay paused; a lagging replica (replay paused past DATABASE_READ_MAX_LAG_S) is not
 // read from and the reads see the write; a replica stopped (fast shutdown) or killed
@@ -11,7 +12,9 @@
 // reads go to it again.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
+const path = require('node:path');
 const h = require('./lib/harness');
 const { startReplica } = require('./lib/replica');
 
@@ -254,6 +257,42 @@ test('a replica lagging past DATABASE_READ_MAX_LAG_S is not read from; reads see
     { token: ctx.admin.token });
   assert.equal(chart.json.total_kwh, 10, chart.text);
   assert.equal((await readCounts(r.strict)).replica - before.replica, 1, 'back on the replica');
+});
+
+test('a replica read whose session dies mid-way is answered by the primary', async () => {
+  await waitInUse(r.fast, 1);
+  // An ACCESS EXCLUSIVE lock on the primary reaches the standby, where the startup
+  // process holds it until the primary's transaction ends: the chart's statement on the
+  // replica waits there, and its session is terminated while it waits.
+  const locker = spawn(path.join(h.pgBinDir(), 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1',
+    '-d', ctx.pg.url], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const locked = new Promise((resolve) => locker.on('close', resolve));
+  locker.stdin.end('begin; lock table device_hours in access exclusive mode; ' +
+    'select pg_sleep(8); commit;\n');
+  try {
+    // The lock's WAL record is sent once flushed: any commit after it flushes it.
+    await h.waitFor(() => {
+      ctx.pg.psql('select txid_current()');
+      return Number(r.replica.scalar(`select count(*) from pg_locks
+        where mode = 'AccessExclusiveLock' and relation = 'device_hours'::regclass`)) > 0;
+    }, { ...WAIT, message: 'the lock to be replayed on the standby' });
+    const before = await readCounts(r.fast);
+    const chart = h.api(r.fast, 'GET', `/api/v1/devices/${r.device.id}/consumption?date=${DAY}`,
+      { token: ctx.admin.token });
+    const waiting = `from pg_stat_activity where application_name = 'wattline-read'
+      and wait_event_type = 'Lock'`;
+    await h.waitFor(() => Number(r.replica.scalar(`select count(*) ${waiting}`)) > 0,
+      { ...WAIT, message: 'the chart to wait on the standby' });
+    r.replica.psql(`select pg_terminate_backend(pid) ${waiting}`);
+    const res = await chart;
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.total_kwh, r.total, res.text);
+    const afterChart = await readCounts(r.fast);
+    assert.equal(afterChart.retried - before.retried, 1, 'retried on the primary');
+    assert.equal(afterChart.replica - before.replica, 0);
+  } finally {
+    assert.equal(await locked, 0, 'the locking transaction on the primary');
+  }
 });
 
 for (const [how, stop] of [

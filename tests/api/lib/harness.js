@@ -975,4 +975,4 @@ module.exports = {
 };
 
 // For lib/replica.js, which makes a standby the way startPostgres() makes a primary.
-Object.assign(module.exports, { PgCluster, makeClusterDir, runAsOwner, track });
+Object.assign(module.exports, { PgCluster, makeClusterDir, pgBinDir, runAsOwner, track });
