@@ -22,10 +22,13 @@ struct rate_table;
 struct export_limit;
 struct broker_login;
 struct command_poll;
+struct read_pool;
 
 struct app {
     const struct config *config;
     struct db_pool *pool;
+    struct db_pool *read_db;     /* DATABASE_READ_URL's pool; NULL without one */
+    struct read_pool *read_pool; /* routes reads to read_db or the primary; NULL without one */
     struct metrics *metrics;
     const struct migration_set *migrations;
     struct password_limiter *password_limiter;

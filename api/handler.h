@@ -42,6 +42,9 @@ struct request {
     json_t *body; /* parsed JSON body (borrowed) or NULL */
     struct caller caller;
     double now; /* request start, unix seconds */
+    /* The route reads from the replica when there is a usable one
+     * (api/read_pool.h); pooled_run() and the export honour it. */
+    bool read_replica;
 };
 
 /* Streaming body. read() runs on an HTTP thread and never waits: it copies up

@@ -109,6 +109,12 @@ static const struct option_spec OPTIONS[] = {
         "drop raw readings by whole months once all of a month is this old (0: keep)"),
     STR(archive_dir, "ARCHIVE_DIR", NULL,
         "write each month to <dir>/<yyyy-mm>/device-<id>.csv.gz before it is dropped"),
+    STR(database_read_url, "DATABASE_READ_URL", NULL,
+        "a streaming replica for charts, readings, exports and lists; off when unset"),
+    INT(database_read_max_lag_s, "DATABASE_READ_MAX_LAG_S", "5", 1, 3600,
+        "a replica further behind than this is not read from (the primary is), seconds"),
+    INT(db_read_pool_size, "DB_READ_POOL_SIZE", "0", 0, 256,
+        "connections to DATABASE_READ_URL (0: one per query worker)"),
 };
 
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
@@ -341,6 +347,11 @@ int config_db_pool_size(const struct config *cfg)
 {
     return cfg->db_pool_size ? cfg->db_pool_size
                              : config_http_threads(cfg) + config_query_workers(cfg) + 2;
+}
+
+int config_db_read_pool_size(const struct config *cfg)
+{
+    return cfg->db_read_pool_size ? cfg->db_read_pool_size : config_query_workers(cfg);
 }
 
 void config_print_help(void)

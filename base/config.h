@@ -67,6 +67,9 @@ struct config {
     int webhook_fail_window_s;  /* WEBHOOK_FAIL_WINDOW_S */
     int raw_retention_days;     /* RAW_RETENTION_DAYS: 0 keeps raw readings */
     char *archive_dir;          /* ARCHIVE_DIR: NULL drops retired months unarchived */
+    char *database_read_url;    /* DATABASE_READ_URL: a streaming replica; NULL: none */
+    int database_read_max_lag_s;
+    int db_read_pool_size;
 };
 
 typedef const char *(*config_getenv_fn)(const char *name, void *ctx);
@@ -92,6 +95,10 @@ int config_query_workers(const struct config *cfg);
 /* DB_POOL_SIZE, or by default one connection for each thread that may query
  * at once (HTTP threads and query workers) plus two. */
 int config_db_pool_size(const struct config *cfg);
+
+/* DB_READ_POOL_SIZE, or by default one connection per query worker: the
+ * only threads that read from the replica (handlers and export chunks). */
+int config_db_read_pool_size(const struct config *cfg);
 
 /* Prints the options table (for --help). */
 void config_print_help(void);

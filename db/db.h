@@ -82,6 +82,21 @@ enum db_health db_pool_health(struct db_pool *pool, double *age_s);
 struct migration;
 bool db_pool_watch(struct db_pool *pool, const struct migration *list, size_t n);
 
+/* A read replica's watcher (DATABASE_READ_URL): the same thread and
+ * connection handling as db_pool_watch(), but each check asks whether the
+ * server is a standby and how far behind the primary its replay is. Then
+ * db_pool_health() is READY while it answers as a standby (DOWN when it does
+ * not answer or has been promoted: its reads would no longer follow the
+ * primary), and db_pool_replica_lag() is that lag. No schema check: the
+ * schema is the primary's, replicated. False when the thread cannot start. */
+bool db_pool_watch_replica(struct db_pool *pool);
+
+/* The replay lag, in seconds, the replica's watcher last measured: 0 when
+ * everything received is replayed, else the age of the last transaction
+ * replayed. Negative when unknown (not checked yet, down, or nothing
+ * replayed since the standby started while WAL waits). */
+double db_pool_replica_lag(struct db_pool *pool);
+
 struct db_pool_stats {
     int size;
     int in_use;

@@ -37,10 +37,13 @@ struct db_conn {
  * it), and the health state's setter. */
 PGconn *db_pool_connect(struct db_pool *pool);
 void db_pool_health_set(struct db_pool *pool, enum db_health state);
+void db_pool_replica_lag_set(struct db_pool *pool, double lag_s);
 
 /* health.c, for the pool: starts and stops (and frees) the watcher. */
 struct db_watch;
-struct db_watch *db_watch_start(struct db_pool *pool, const struct migration *list, size_t n);
+/* replica: check a standby's replay lag instead of the schema (list unused). */
+struct db_watch *db_watch_start(struct db_pool *pool, const struct migration *list, size_t n,
+                                bool replica);
 void db_watch_stop(struct db_watch *w);
 
 /* Runs a prepared statement with text parameters (NULL entries are SQL NULL).

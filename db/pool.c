@@ -29,7 +29,8 @@ struct db_pool {
      * at above them: one word, so a reader never sees a state with another's
      * time. */
     atomic_ullong health;
-    struct db_watch *watch; /* NULL until db_pool_watch() */
+    atomic_llong replica_lag_us; /* a replica's replay lag; < 0 unknown */
+    struct db_watch *watch;      /* NULL until db_pool_watch() or db_pool_watch_replica() */
 };
 
 /* While PostgreSQL is down, one attempt per this many seconds; the rest of the
@@ -87,6 +88,7 @@ struct db_pool *db_pool_create(const struct db_pool_options *opts)
     pool->opts.application_name =
         strdup(opts->application_name ? opts->application_name : "wattline");
     pool->size = opts->size;
+    atomic_init(&pool->replica_lag_us, -1);
     pool->conns = calloc((size_t)opts->size, sizeof *pool->conns);
     if (!pool->opts.url || !pool->opts.application_name || !pool->conns) {
         db_pool_free(pool);
@@ -139,8 +141,26 @@ enum db_health db_pool_health(struct db_pool *pool, double *age_s)
 bool db_pool_watch(struct db_pool *pool, const struct migration *list, size_t n)
 {
     if (!pool->watch)
-        pool->watch = db_watch_start(pool, list, n);
+        pool->watch = db_watch_start(pool, list, n, false);
     return pool->watch != NULL;
+}
+
+bool db_pool_watch_replica(struct db_pool *pool)
+{
+    if (!pool->watch)
+        pool->watch = db_watch_start(pool, NULL, 0, true);
+    return pool->watch != NULL;
+}
+
+void db_pool_replica_lag_set(struct db_pool *pool, double lag_s)
+{
+    atomic_store(&pool->replica_lag_us, lag_s < 0 ? -1 : (long long)(lag_s * 1e6));
+}
+
+double db_pool_replica_lag(struct db_pool *pool)
+{
+    long long us = atomic_load(&pool->replica_lag_us);
+    return us < 0 ? -1 : (double)us / 1e6;
 }
 
 /* A connection is usable when libpq thinks so and no close notice from the

@@ -5,6 +5,7 @@
 
 #include "../api/access.h"
 #include "../api/app.h"
+#include "../api/pooled.h"
 #include "../api/resources.h"
 #include "../base/log.h"
 #include "../base/timefmt.h"
@@ -32,7 +33,7 @@ static bool query_id_or_reply(const struct request *req, const char *name, long 
 /* GET /api/v1/alerts?since_id=&device_id=&limit=&cursor= — user
  * Newest first; a client sees its devices' alerts, an admin all.
  * 200 {"items": [alert...], "next_cursor"}; 400 on a bad query. */
-int alerts_list(const struct request *req, struct response *res, struct app *app)
+static int alerts_list_on(const struct request *req, struct response *res, struct db_conn *conn)
 {
     struct alert_query q = {.owner_id = access_owner_scope(&req->caller)};
     if (!query_id_or_reply(req, "since_id", &q.since_id, res) ||
@@ -40,12 +41,8 @@ int alerts_list(const struct request *req, struct response *res, struct app *app
         !query_id_or_reply(req, "cursor", &q.before_id, res) ||
         !validate_limit_or_reply(req, &q.limit, res))
         return res->status;
-    struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct alert_list list;
     enum status st = db_alerts_list(conn, &q, &list);
-    db_pool_release(app->pool, conn);
     if (st != STATUS_OK)
         return response_status(res, st);
     /* Every alert or none: one that cannot be rendered (a figure that is not
@@ -76,6 +73,11 @@ int alerts_list(const struct request *req, struct response *res, struct app *app
         return response_status(res, STATUS_INTERNAL);
     }
     return response_json(res, 200, page);
+}
+
+int alerts_list(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, alerts_list_on);
 }
 
 /* POST /api/v1/alerts/{id}/ack — user (the device's owner, or an admin)

@@ -7,6 +7,7 @@
 
 #include "../api/access.h"
 #include "../api/app.h"
+#include "../api/pooled.h"
 #include "../api/chat_text.h"
 #include "../api/cursor.h"
 #include "../api/resources.h"
@@ -84,7 +85,8 @@ static int reply_conversation(struct response *res, const struct chat_conversati
  * Every conversation, most recently active first; unread=true keeps those
  * with client messages no admin has read. 200 {"items", "next_cursor"};
  * 400 invalid_query / invalid_cursor. */
-int chat_conversations_list(const struct request *req, struct response *res, struct app *app)
+static int chat_conversations_list_on(const struct request *req, struct response *res,
+                                      struct db_conn *conn)
 {
     int limit;
     long long before = 0;
@@ -95,13 +97,9 @@ int chat_conversations_list(const struct request *req, struct response *res, str
     if (!validate_limit_or_reply(req, &limit, res) ||
         !cursor_or_reply(req, CURSOR_CONVERSATIONS, &before, res))
         return res->status;
-    struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct chat_conversation_list list;
     enum status st = db_chat_conversations_list(conn, before, unread && !strcmp(unread, "true"),
                                                 limit + 1, &list);
-    db_pool_release(app->pool, conn);
     if (st != STATUS_OK)
         return response_status(res, st);
     int shown = list.count > limit ? limit : list.count;
@@ -116,6 +114,11 @@ int chat_conversations_list(const struct request *req, struct response *res, str
         json_decref(items);
     chat_conversation_list_free(&list);
     return page ? response_json(res, 200, page) : response_status(res, STATUS_INTERNAL);
+}
+
+int chat_conversations_list(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, chat_conversations_list_on);
 }
 
 /* GET /api/v1/me/conversation — user (a client)
@@ -144,7 +147,8 @@ int chat_me_conversation(const struct request *req, struct response *res, struct
 /* GET /api/v1/conversations/{id}/messages?before_id=&limit=&cursor= — its
  * client, admin. Newest first; before_id (or the cursor of the previous
  * page) keeps older messages. 200 {"items", "next_cursor"}; 400; 404. */
-int chat_messages_list(const struct request *req, struct response *res, struct app *app)
+static int chat_messages_list_on(const struct request *req, struct response *res,
+                                 struct db_conn *conn)
 {
     int limit;
     long long before = 0;
@@ -152,15 +156,11 @@ int chat_messages_list(const struct request *req, struct response *res, struct a
         !query_positive_or_reply(req, "before_id", &before, res) ||
         !cursor_or_reply(req, CURSOR_MESSAGES, &before, res))
         return res->status;
-    struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct chat_conversation c;
     struct chat_message_list list = {0};
     enum status st = STATUS_OK;
     if (conversation_or_reply(req, conn, &c, res))
         st = db_chat_messages_list(conn, c.id, before, limit + 1, &list);
-    db_pool_release(app->pool, conn);
     chat_conversation_clear(&c);
     if (res->status)
         return res->status;
@@ -178,6 +178,11 @@ int chat_messages_list(const struct request *req, struct response *res, struct a
         json_decref(items);
     chat_message_list_free(&list);
     return page ? response_json(res, 200, page) : response_status(res, STATUS_INTERNAL);
+}
+
+int chat_messages_list(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, chat_messages_list_on);
 }
 
 /* GET /api/v1/conversations/{id}/messages/{message_id} — its client, admin.

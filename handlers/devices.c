@@ -271,7 +271,7 @@ static json_t *page_json(const struct device_list *list, int limit)
  * A client sees its own devices (an owner_id of someone else gives an empty
  * page); an admin sees all, optionally one owner's. 200 {"items",
  * "next_cursor"}; 400 invalid_query / invalid_cursor. */
-int devices_list(const struct request *req, struct response *res, struct app *app)
+static int devices_list_on(const struct request *req, struct response *res, struct db_conn *c)
 {
     int limit;
     long long owner_id, after_id = 0;
@@ -284,17 +284,18 @@ int devices_list(const struct request *req, struct response *res, struct app *ap
     if (scope)
         owner_id = scope;
 
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct device_list list;
     enum status st = db_devices_list(c, owner_id, after_id, limit + 1, &list);
-    db_pool_release(app->pool, c);
     if (st != STATUS_OK)
         return response_status(res, st);
     response_json(res, 200, page_json(&list, limit));
     device_list_free(&list);
     return res->status;
+}
+
+int devices_list(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, devices_list_on);
 }
 
 /* A fresh token and its hash; false with a 500 in res when the system

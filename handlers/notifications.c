@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../api/app.h"
+#include "../api/pooled.h"
 #include "../api/cursor.h"
 #include "../api/resources.h"
 #include "../api/validate.h"
@@ -198,7 +199,7 @@ int webhooks_create(const struct request *req, struct response *res, struct app 
 
 /* GET /api/v1/me/webhooks?limit=&cursor= — user
  * 200 {"items": [webhook...], "next_cursor"}: the caller's, oldest first. */
-int webhooks_list(const struct request *req, struct response *res, struct app *app)
+static int webhooks_list_on(const struct request *req, struct response *res, struct db_conn *conn)
 {
     int limit;
     long long after = 0;
@@ -208,12 +209,8 @@ int webhooks_list(const struct request *req, struct response *res, struct app *a
     if (cursor && !cursor_decode(cursor, "w", &after))
         return response_problem(res, 400, "invalid_cursor", "cursor",
                                 "cursor is not one this list gave");
-    struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct webhook_list list;
     enum status st = db_webhooks_list(conn, req->caller.user_id, after, limit, &list);
-    db_pool_release(app->pool, conn);
     if (st != STATUS_OK) {
         webhook_list_free(&list);
         return response_status(res, st);
@@ -225,6 +222,11 @@ int webhooks_list(const struct request *req, struct response *res, struct app *a
     webhook_list_free(&list);
     json_t *page = cursor_page(items, "w", last ? &last : NULL);
     return page ? response_json(res, 200, page) : response_status(res, STATUS_INTERNAL);
+}
+
+int webhooks_list(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, webhooks_list_on);
 }
 
 /* GET /api/v1/me/webhooks/{id} — user
@@ -277,7 +279,8 @@ static json_t *attempt_to_json(const struct webhook_attempt *a)
 /* GET /api/v1/me/webhooks/{id}/deliveries?limit=&cursor= — user
  * 200 {"items": [{"id", "event_id", "event", "attempt", "status_code" | null,
  * "error" | null, "at"}], "next_cursor"}, newest first; 404 as above. */
-int webhooks_deliveries(const struct request *req, struct response *res, struct app *app)
+static int webhooks_deliveries_on(const struct request *req, struct response *res,
+                                  struct db_conn *conn)
 {
     long long id, before = 0;
     int limit;
@@ -289,12 +292,8 @@ int webhooks_deliveries(const struct request *req, struct response *res, struct 
     if (cursor && !cursor_decode(cursor, "wd", &before))
         return response_problem(res, 400, "invalid_cursor", "cursor",
                                 "cursor is not one this list gave");
-    struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct webhook_attempt_list list;
     enum status st = db_webhooks_attempts(conn, req->caller.user_id, id, before, limit, &list);
-    db_pool_release(app->pool, conn);
     if (st != STATUS_OK) {
         webhook_attempt_list_free(&list);
         if (st == STATUS_NOT_FOUND)
@@ -308,4 +307,9 @@ int webhooks_deliveries(const struct request *req, struct response *res, struct 
     webhook_attempt_list_free(&list);
     json_t *page = cursor_page(items, "wd", last ? &last : NULL);
     return page ? response_json(res, 200, page) : response_status(res, STATUS_INTERNAL);
+}
+
+int webhooks_deliveries(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, webhooks_deliveries_on);
 }

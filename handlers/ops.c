@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../api/app.h"
+#include "../api/read_pool.h"
 #include "../auth/authn.h"
 #include "../live/hub.h"
 #include "../broker/broker.h"
@@ -127,6 +128,8 @@ int ops_metrics(const struct request *req, struct response *res, struct app *app
                        "wattline_broker_messages_total{result=\"dead\"} %llu\n",
                        bs.connected, bs.stored, bs.duplicate, bs.dead);
     }
+    if (app->read_pool)
+        read_pool_render_metrics(app->read_pool, &buf, &len, &cap);
     hub_render_metrics(app->hub, &buf, &len, &cap);
     return response_body(res, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
 }

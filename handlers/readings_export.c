@@ -10,6 +10,8 @@
 #include "../api/app.h"
 #include "../api/export_limit.h"
 #include "../api/readings_csv.h"
+#include "../api/pooled.h"
+#include "../api/read_pool.h"
 #include "devices.h"
 #include "../base/timefmt.h"
 #include "../api/validate.h"
@@ -189,6 +191,7 @@ struct csv_export {
     char *buf;          /* CSV_BUFFER_BYTES: the lines of one chunk */
     size_t len, sent;   /* buf[sent..len) is still to go */
     bool last;          /* nothing after what buf holds */
+    bool read_replica;  /* the route's: each chunk may come from the replica */
     bool failed;        /* a fill failed: the file cannot be completed */
 };
 
@@ -208,11 +211,30 @@ static enum status csv_fetch(struct csv_export *x, struct db_conn *c)
     return STATUS_OK;
 }
 
+/* The next chunk from the replica when it is usable: false when the primary
+ * must fetch it. Each chunk chooses anew, and may safely come from either:
+ * stored readings are only ever added, and the chunk starts at x->from. */
+static bool csv_fill_replica(struct csv_export *x)
+{
+    struct read_pool *rp = x->read_replica ? x->app->read_pool : NULL;
+    struct db_pool *replica = read_pool_replica(rp);
+    struct db_conn *c = replica ? db_pool_acquire(replica, READ_POOL_WAIT_MS) : NULL;
+    enum status st = c ? csv_fetch(x, c) : STATUS_UNAVAILABLE;
+    db_pool_release(replica, c);
+    if (st == STATUS_OK)
+        read_pool_note(rp, READ_REPLICA);
+    else
+        read_pool_note(rp, c ? READ_RETRIED : READ_FALLBACK);
+    return st == STATUS_OK;
+}
+
 /* On a query worker, once read() has sent everything buffered. */
 static void csv_fill(void *ctx)
 {
     struct csv_export *x = ctx;
     x->len = x->sent = 0;
+    if (csv_fill_replica(x))
+        return;
     struct db_conn *c = db_pool_acquire(x->app->pool, APP_DB_WAIT_MS);
     enum status st = c ? csv_fetch(x, c) : STATUS_UNAVAILABLE;
     db_pool_release(x->app->pool, c);
@@ -289,7 +311,8 @@ static int answer_csv(const struct request *req, struct response *res, struct ap
                              .device_id = d->id,
                              .from = range.from,
                              .to = range.to,
-                             .buf = buf};
+                             .buf = buf,
+                             .read_replica = req->read_replica};
     x->len = (size_t)sprintf(x->buf, "%s", readings_csv_header(d->reading_type));
     enum status st = csv_fetch(x, c);
     if (st != STATUS_OK) {
@@ -316,24 +339,24 @@ static int answer_csv(const struct request *req, struct response *res, struct ap
  * 422 from >= to; CSV only: 429 rate_limited (EXPORT_MAX_PER_USER of the
  * caller's exports in progress) or 503 busy (EXPORT_MAX_TOTAL in all), both
  * with Retry-After. */
-int readings_export_get(const struct request *req, struct response *res, struct app *app)
+static int export_on(const struct request *req, struct response *res, struct app *app,
+                     struct db_conn *c)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct device d;
     struct readings_range range;
-    if (!devices_load_visible_or_reply(req, c, &d, res)) {
-        db_pool_release(app->pool, c);
+    if (!devices_load_visible_or_reply(req, c, &d, res))
         return res->status;
-    }
     if (range_or_reply(req, &range, res)) {
         if (readings_export_wants_csv(req->accept))
             answer_csv(req, res, app, c, &d, range);
         else
             answer_page(req, res, c, &d, range);
     }
-    db_pool_release(app->pool, c); /* an export takes connections only while it fetches */
     device_clear(&d);
-    return res->status;
+    return res->status; /* an export takes connections only while it fetches */
+}
+
+int readings_export_get(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run_app(req, res, app, export_on);
 }

@@ -9,6 +9,7 @@
 #include "../auth/authn.h"
 #include "../auth/login.h"
 #include "../api/app.h"
+#include "../api/pooled.h"
 #include "../api/cursor.h"
 #include "../api/reply.h"
 #include "../api/resources.h"
@@ -244,7 +245,7 @@ int users_me_patch(const struct request *req, struct response *res, struct app *
 /* GET /api/v1/users?q=&limit=&cursor= — admin — 200 {"items", "next_cursor"},
  * by id; q keeps users whose email or name contains it (any case). 400 bad
  * limit, cursor or q. */
-int users_list(const struct request *req, struct response *res, struct app *app)
+static int users_list_on(const struct request *req, struct response *res, struct db_conn *conn)
 {
     int limit;
     long long after = 0;
@@ -265,10 +266,7 @@ int users_list(const struct request *req, struct response *res, struct app *app)
     if (!users)
         return response_status(res, STATUS_INTERNAL);
     int count = 0;
-    struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    enum status st =
-        conn ? db_users_list(conn, q, after, limit + 1, users, &count) : STATUS_UNAVAILABLE;
-    db_pool_release(app->pool, conn);
+    enum status st = db_users_list(conn, q, after, limit + 1, users, &count);
 
     json_t *items = json_array();
     for (int i = 0; st == STATUS_OK && items && i < count && i < limit; i++)
@@ -285,6 +283,11 @@ int users_list(const struct request *req, struct response *res, struct app *app)
     if (!body)
         return response_status(res, STATUS_INTERNAL);
     return response_json(res, 200, body);
+}
+
+int users_list(const struct request *req, struct response *res, struct app *app)
+{
+    return pooled_run(req, res, app, users_list_on);
 }
 
 /* POST /api/v1/users — admin — {"email", "name", "password", "role"}.

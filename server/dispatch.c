@@ -336,6 +336,7 @@ static void request_fill(struct dispatch_request *r)
         .query = r->query,
         .nquery = nquery,
         .now = r->started,
+        .read_replica = r->route->read_replica,
     };
     memcpy(r->req.params, m->params, sizeof r->req.params);
     if (r->route->body != BODY_NONE)

@@ -9,6 +9,7 @@
 #include "../api/command_poll.h"
 #include "../api/export_limit.h"
 #include "../api/retention.h"
+#include "../api/read_pool.h"
 #include "../auth/authn.h"
 #include "../auth/broker_login.h"
 #include "../auth/password.h"
@@ -333,6 +334,20 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: out of memory\n");
         goto out;
     }
+    if (cfg.database_read_url) {
+        /* The replica's pool: the same code, its own size, named so that
+         * operators (and the tests) tell its sessions from the primary's. */
+        struct db_pool_options ro = pool_options(&cfg, config_db_read_pool_size(&cfg));
+        ro.url = cfg.database_read_url;
+        ro.application_name = "wattline-read";
+        app.read_db = db_pool_create(&ro);
+        app.read_pool =
+            app.read_db ? read_pool_create(app.read_db, cfg.database_read_max_lag_s) : NULL;
+        if (!app.read_pool || !db_pool_watch_replica(app.read_db)) {
+            fprintf(stderr, "wattline: out of memory\n");
+            goto out;
+        }
+    }
     struct ingest_store ingest_store = ingest_store_pg(&opts); /* opts outlives the ingest */
     app.ingest =
         ingest_start(&ingest_store, cfg.max_reading_age_days * INGEST_DAY_US, err, sizeof err);
@@ -433,6 +448,8 @@ out:
     broker_login_free(app.broker_login);
     authn_free(app.authn);
     metrics_free(app.metrics);
+    read_pool_free(app.read_pool);
+    db_pool_free(app.read_db);
     db_pool_free(app.pool);
     migrations_free(&migrations);
     config_free(&cfg);

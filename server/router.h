@@ -52,6 +52,10 @@ struct route {
      * status of the answer it put in res. A refusal thus never waits for the
      * route's worker (login's per-address throttle). */
     handler_fn admit;
+    /* The contract's charts, readings, exports and lists: may read from
+     * DATABASE_READ_URL (api/read_pool.h). Never set on a route that writes
+     * or on a single object's GET. */
+    bool read_replica;
 };
 
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };

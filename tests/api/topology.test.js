@@ -2,7 +2,9 @@
 // The deployment topology on loopback, without Docker (issue 8): one PostgreSQL, two
 // `wattline serve` instances sharing one JWT secret, and Debian's nginx started with
 // docker/nginx.conf rendered for local upstreams (tools/render-nginx.sh), terminating
-// TLS with the certificate `make certs` makes. Every client request goes through nginx;
+// TLS with the certificate `make certs` makes, and (issue 19) a streaming replica of the
+// PostgreSQL that both instances read charts and lists from (DATABASE_READ_URL; the test
+// waits for it to replay what a check then reads). Every client request goes through nginx;
 // the instances are only looked at (logs, /metrics) to know which one did what.
 // Checked: the dashboard and the API work through nginx; a WebSocket session through
 // nginx gets its alerts whichever instance took the readings; and with one instance
@@ -17,6 +19,7 @@ const h = require('./lib/harness');
 const certs = require('./lib/certs');
 const hs = require('./lib/https');
 const ngx = require('./lib/nginx');
+const { startReplica } = require('./lib/replica');
 
 const { before, after } = test;
 
@@ -33,12 +36,13 @@ before(async () => {
   const dir = certs.tempDir('wattline-topology-');
   ctx.dev = certs.makeDevCerts(path.join(dir, 'certs'));
   ctx.pg = await h.startPostgres();
+  ctx.replica = await startReplica(ctx.pg);
   const nginxPort = await h.freePort();
   ctx.publicWsUrl = `wss://127.0.0.1:${nginxPort}/ws`;
   // Both instances must accept each other's tokens: one secret for the deployment.
   // nginx reaches them from 127.0.0.1: its X-Forwarded-For names the client.
   const env = { PUBLIC_WS_URL: ctx.publicWsUrl, JWT_SECRET: crypto.randomBytes(48).toString('hex'),
-    TRUSTED_PROXIES: '127.0.0.1' };
+    TRUSTED_PROXIES: '127.0.0.1', DATABASE_READ_URL: ctx.replica.readUrlFor(ctx.pg.url) };
   // One after the other: the first applies the migrations.
   for (let i = 0; i < 2; i++) {
     const server = await h.startServer({ databaseUrl: ctx.pg.url, env });
@@ -80,6 +84,7 @@ after(async () => {
       problems.push(err);
     }
   }
+  if (ctx.replica) await ctx.replica.destroy();
   if (ctx.pg) await ctx.pg.destroy();
   if (problems.length) throw problems[0];
 });
@@ -94,6 +99,19 @@ async function createDevice(name, { limit }) {
 // The instance (index into ctx.instances) that logged a request with this id, or -1.
 function instanceThatServed(requestId) {
   return ctx.instances.findIndex((s) => s.logs().some((line) => line.request_id === requestId));
+}
+
+// Reads the instances answered from the replica, in all.
+async function replicaReads() {
+  let sum = 0;
+  for (const server of ctx.instances) {
+    if (ctx.killed.has(server)) continue;
+    const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    const m = /^wattline_db_reads_total\{pool="replica"\} (\d+)$/m.exec(text);
+    assert.ok(m, 'wattline_db_reads_total is not in /metrics');
+    sum += Number(m[1]);
+  }
+  return sum;
 }
 
 async function openSessions(server) {
@@ -130,10 +148,20 @@ test('the dashboard and the API work through nginx', async () => {
     assert.equal(res.headers['x-request-id'], rid, 'the request id passes through nginx');
   }
   const day = iso(hour).slice(0, 10);
+  // The chart reads from the replica: once it has replayed the readings, through it.
+  await ctx.replica.waitCaughtUp(ctx.pg);
+  await h.waitFor(async () => (await ctx.api('GET', `/api/v1/devices/${device.id}/consumption?date=${day}`,
+    { token: ctx.owner.token })).status === 200 && (await replicaReads()) > 0,
+  { timeout: 20000, message: 'an instance to read a chart from the replica' });
+  const readsBefore = await replicaReads();
   const consumption = await ctx.api('GET', `/api/v1/devices/${device.id}/consumption?date=${day}`,
     { token: ctx.owner.token });
   assert.equal(consumption.status, 200, consumption.text);
   assert.equal(consumption.json.total_kwh, 1);
+  const list = await ctx.api('GET', '/api/v1/devices', { token: ctx.owner.token });
+  assert.equal(list.status, 200, list.text);
+  assert.ok(list.json.items.some((d) => d.id === device.id), 'the device list, from the replica');
+  assert.equal(await replicaReads() - readsBefore, 2, 'the chart and the list came from the replica');
 
   // Round robin: both instances took part.
   await h.waitFor(() => requestIds.every((rid) => instanceThatServed(rid) >= 0),

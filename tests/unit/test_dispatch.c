@@ -85,15 +85,15 @@ static int admit_unless_slowed(const struct request *req, struct response *res, 
 }
 
 static const struct route ROUTES[] = {
-    {"GET", "/api/open", answer_ok, ACCESS_ANYONE, BODY_NONE, THREAD_HTTP, NULL},
-    {"POST", "/api/json", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HTTP, NULL},
-    {"GET", "/api/admin", answer_ok, ACCESS_ADMIN, BODY_NONE, THREAD_HTTP, NULL},
-    {"GET", "/api/query", answer_ok, ACCESS_USER, BODY_NONE, THREAD_QUERY, NULL},
-    {"POST", "/api/hash", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HASHING, NULL},
-    {"POST", "/api/login", answer_ok, ACCESS_ANYONE, BODY_JSON, THREAD_HASHING,
-     admit_unless_slowed},
-    {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON_BULK, THREAD_HTTP, NULL},
-    {"POST", "/api/form", answer_form, ACCESS_ANYONE, BODY_FORM, THREAD_HTTP, NULL},
+    {"GET", "/api/open", answer_ok, ACCESS_ANYONE, BODY_NONE, THREAD_HTTP, NULL, false},
+    {"POST", "/api/json", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HTTP, NULL, false},
+    {"GET", "/api/admin", answer_ok, ACCESS_ADMIN, BODY_NONE, THREAD_HTTP, NULL, false},
+    {"GET", "/api/query", answer_ok, ACCESS_USER, BODY_NONE, THREAD_QUERY, NULL, false},
+    {"POST", "/api/hash", answer_ok, ACCESS_USER, BODY_JSON, THREAD_HASHING, NULL, false},
+    {"POST", "/api/login", answer_ok, ACCESS_ANYONE, BODY_JSON, THREAD_HASHING, admit_unless_slowed,
+     false},
+    {"POST", "/api/ingest", answer_later, ACCESS_DEVICE, BODY_JSON_BULK, THREAD_HTTP, NULL, false},
+    {"POST", "/api/form", answer_form, ACCESS_ANYONE, BODY_FORM, THREAD_HTTP, NULL, false},
 };
 
 /* ---- fake credentials: the token says what the caches and the database know ---- */

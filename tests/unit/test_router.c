@@ -16,12 +16,13 @@ static int h1(const struct request *q, struct response *r, struct app *a)
 }
 
 static const struct route TABLE[] = {
-    {"GET", "/api/v1/devices", h1, ACCESS_USER, BODY_NONE, THREAD_HTTP, NULL},
-    {"POST", "/api/v1/devices", h1, ACCESS_ADMIN, BODY_JSON, THREAD_HTTP, NULL},
-    {"GET", "/api/v1/devices/{id}", h1, ACCESS_USER, BODY_NONE, THREAD_HTTP, NULL},
-    {"PATCH", "/api/v1/devices/{id}", h1, ACCESS_USER, BODY_JSON, THREAD_HTTP, NULL},
-    {"POST", "/api/v1/devices/{id}/token", h1, ACCESS_ADMIN, BODY_NONE, THREAD_HTTP, NULL},
-    {"GET", "/api/v1/devices/{id}/consumption", h1, ACCESS_USER, BODY_NONE, THREAD_HTTP, NULL},
+    {"GET", "/api/v1/devices", h1, ACCESS_USER, BODY_NONE, THREAD_HTTP, NULL, false},
+    {"POST", "/api/v1/devices", h1, ACCESS_ADMIN, BODY_JSON, THREAD_HTTP, NULL, false},
+    {"GET", "/api/v1/devices/{id}", h1, ACCESS_USER, BODY_NONE, THREAD_HTTP, NULL, false},
+    {"PATCH", "/api/v1/devices/{id}", h1, ACCESS_USER, BODY_JSON, THREAD_HTTP, NULL, false},
+    {"POST", "/api/v1/devices/{id}/token", h1, ACCESS_ADMIN, BODY_NONE, THREAD_HTTP, NULL, false},
+    {"GET", "/api/v1/devices/{id}/consumption", h1, ACCESS_USER, BODY_NONE, THREAD_HTTP, NULL,
+     false},
 };
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 

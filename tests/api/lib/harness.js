@@ -974,3 +974,8 @@ module.exports = {
   suite,
   waitFor,
 };
+
+// For lib/replica.js, which makes a standby the way startPostgres() makes a primary.
+Object.assign(module.exports, { PgCluster, makeClusterDir, pgBinDir, runAsOwner, track });
+// The read replica's settings (issue 19) must not leak from the shell into a server either.
+SERVER_CONFIG_VARS.push('DATABASE_READ_URL', 'DATABASE_READ_MAX_LAG_S', 'DB_READ_POOL_SIZE');
