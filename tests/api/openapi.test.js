@@ -34,17 +34,17 @@ const ACCESS_SCHEME = {
   ACCESS_DEVICE: 'deviceBearer',
 };
 
-// R(...), Q(...), H(...) and HA(...) lines of server/routes.c: [{method, path, handler,
+// R(...), Q(...), QR(...) (may read from the replica), H(...) and HA(...) lines of server/routes.c: [{method, path, handler,
 // access, body, hashing}]; H and HA routes run on the password hashing workers (HA's
 // sixth argument is an admission check run before that).
 function serverRoutes() {
   const text = SOURCE('server', 'routes.c');
-  const re = new RegExp(String.raw`^\s*([RQH]A?)\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,` +
+  const re = new RegExp(String.raw`^\s*([RQH][AR]?)\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,` +
     String.raw`\s*(ACCESS_\w+)\s*,\s*(BODY_\w+)\s*(?:,\s*\w+\s*)?\)`, 'gm');
   const routes = [...text.matchAll(re)].map(([, kind, method, p, handler, access, body]) =>
     ({ method, path: p, handler, access, body, hashing: kind.startsWith('H') }));
   // The table must be fully understood: every entry line was matched.
-  const entries = (text.match(/^\s*[RQH]A?\(\s*"/gm) || []).length;
+  const entries = (text.match(/^\s*[RQH][AR]?\(\s*"/gm) || []).length;
   assert.equal(routes.length, entries, 'a route table line the parser did not understand');
   assert.ok(routes.length >= 20, `only ${routes.length} routes parsed from server/routes.c`);
   return routes;
