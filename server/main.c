@@ -248,21 +248,23 @@ static bool shutdown_drain(struct app *app, struct http_server *http, struct rea
 }
 
 /* Ingestion refuses readings into retired months from the first request;
- * the listener keeps the horizon current from then on. */
-static bool load_horizon(struct app *app)
+ * the listener keeps the horizon current from then on, and hands it over
+ * again on every (re)connection. A database that is down or not migrated yet
+ * does not stop the start (/healthz, /readyz must answer): the listener
+ * brings the horizon when it connects, and until then a reading into a
+ * retired month is refused by the database's own guard (migration 0012). */
+static void load_horizon(struct app *app)
 {
-    struct db_conn *c = db_pool_acquire(app->pool, 5000);
+    struct db_conn *c = db_pool_acquire(app->pool, 1000);
     bool none = true;
     int month;
     enum status st = c ? db_retention_horizon(c, &none, &month) : STATUS_UNAVAILABLE;
     db_pool_release(app->pool, c);
-    if (st != STATUS_OK) {
-        fprintf(stderr, "wattline: cannot read the horizon of raw readings\n");
-        return false;
-    }
-    if (!none)
+    if (st != STATUS_OK)
+        log_warn("retention: the horizon of raw readings is not known yet; the listener "
+                 "will bring it");
+    else if (!none)
         ingest_set_horizon(app->ingest, month_start(month) * 1000000LL);
-    return true;
 }
 
 static void retention_log(void *ctx, const char *text)
@@ -355,8 +357,7 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "wattline: %s\n", err);
         goto out;
     }
-    if (!load_horizon(&app))
-        goto out;
+    load_horizon(&app);
     if (cfg.amqp_url) {
         struct broker_options bo = {.url = cfg.amqp_url,
                                     .prefetch = cfg.amqp_prefetch,
