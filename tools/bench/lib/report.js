@@ -183,7 +183,7 @@ function scaleRows(sc) {
       a.alerts_stored === a.alerts_posted),
   ];
   if (sc.established < sc.target) {
-    rows.push(row('10   why not all', `${num(sc.failed)} failed: ${sc.why_not_all ?? 'unknown'}`,
+    rows.push(row('10   why not all', `${num(sc.failed)} failed; ${sc.why_not_all ?? 'unknown'}`,
       '', '', '(information)', null));
   }
   return rows;

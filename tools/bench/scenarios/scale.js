@@ -24,6 +24,17 @@ const ALERT_OWNERS = 20; // with 5 sessions each
 const SESSIONS_PER_ALERT_OWNER = 5;
 const SETTLE_MS = 1500;
 const HOUR_S = 3600;
+const FD_MARGIN = 300; // the server's other descriptors: database, HTTP, the alert POSTs
+
+// The sessions the server can take: its open-file limit less what it has open and a
+// margin. Beyond it lws cannot accept, and each further client would wait out its
+// handshake timeout: better to stop there and say why.
+function serverRoom(pid) {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  const limit = m && m[1] !== 'unlimited' ? Number(m[1]) : Infinity;
+  const open = fs.readdirSync(`/proc/${pid}/fd`).length;
+  return { limit, open, room: Math.max(0, limit - open - FD_MARGIN) };
+}
 
 // A holder process and its JSON answers, one per "open N".
 function startHolder(ctx, tokensFile, index, parallel) {
@@ -64,6 +75,12 @@ async function run(ctx) {
   const { owners, devices } = ctx.setup;
   const pid = ctx.server.pid;
   const target = ctx.cfg.scaleSessions;
+  const fds = serverRoom(pid);
+  const planned = Math.min(target, fds.room);
+  const capped = planned < target ? `the server's open-file limit is ${fds.limit} ` +
+    `(${fds.open} in use before); run.sh could not raise it (root with CAP_SYS_RESOURCE can)`
+    : null;
+  if (capped) ctx.log(`scale: only ${planned} sessions: ${capped}`);
   const nAlertOwners = Math.min(ALERT_OWNERS, Math.floor(owners.length / 5));
   const alertOwners = owners.slice(0, nAlertOwners);
   const others = owners.slice(nAlertOwners);
@@ -74,7 +91,7 @@ async function run(ctx) {
 
   await sleep(SETTLE_MS);
   const rssBefore = rssKiB(pid);
-  const nHolders = Math.max(1, Math.ceil(target / PER_HOLDER));
+  const nHolders = Math.max(1, Math.ceil(planned / PER_HOLDER));
   const holders = Array.from({ length: nHolders },
     (_, i) => startHolder(ctx, tokensFile, i, Math.ceil(200 / nHolders)));
   const collect = alerts.collector(new Map(alertDevices.map((d) => [d.id, d.owner.id])));
@@ -84,19 +101,20 @@ async function run(ctx) {
     const started = Date.now();
     mine = await openSessions(ctx.server.wsUrl, alertOwners,
       nAlertOwners * SESSIONS_PER_ALERT_OWNER, { onMessage: collect.onMessage });
-    const firstCount = Math.max(0, ctx.cfg.scaleAlertSessions - mine.length);
+    const firstCount = Math.max(0, Math.min(ctx.cfg.scaleAlertSessions, planned) - mine.length);
     ctx.log(`scale: opening ${firstCount.toLocaleString('en-US')} idle sessions ` +
       `(${nHolders} processes)`);
     let answers = await openOnHolders(holders, firstCount);
     let openSeconds = (Date.now() - started) / 1000;
     const withAlertSessions = mine.length + sum(answers, 'open');
 
+    await sleep(SETTLE_MS); // the last sessions' authentication is done with
     ctx.log(`scale: alert latency with ${withAlertSessions.toLocaleString('en-US')} sessions open`);
     const count = Math.min(ctx.cfg.alertCount / 2, alertDevices.length * 25);
     const latency = await alerts.measure(ctx, { sessions: mine, collect, devices: alertDevices,
       count, firstHour: firstHour(ctx) });
 
-    const rest = Math.max(0, target - withAlertSessions);
+    const rest = Math.max(0, planned - withAlertSessions);
     ctx.log(`scale: opening ${rest.toLocaleString('en-US')} more idle sessions`);
     const restStarted = Date.now();
     answers = await openOnHolders(holders, rest);
@@ -105,9 +123,11 @@ async function run(ctx) {
     const established = mine.filter((s) => s.closedCode === null).length + sum(answers, 'open');
     const rssWith = rssKiB(pid);
     ctx.server.assertAlive();
-    const why = answers.map((a) => a.error).find(Boolean) ?? null;
+    const why = [capped, answers.map((a) => a.error).find(Boolean)].filter(Boolean).join('; ') ||
+      null;
     return {
-      target, established, failed: sum(answers, 'failed'), why_not_all: why,
+      target, planned, established, failed: sum(answers, 'failed'), why_not_all: why,
+      server_open_files_limit: fds.limit,
       processes: nHolders, open_seconds: openSeconds, rss_before_kib: rssBefore,
       rss_with_sessions_kib: rssWith,
       per_session_kib: established > 0 ? (rssWith - rssBefore) / established : NaN,
