@@ -4,7 +4,8 @@
 #   tools/bench/run.sh
 #
 # Environment: BENCH_QUICK=1 shortens every phase, to try the machinery out (its figures
-# are not comparable); BENCH_ONLY=alerts,queries runs only those scenarios;
+# are not comparable); BENCH_ONLY=alerts,queries runs only those scenarios; BENCH_REPEAT=3
+# runs each scenario three times and prints the median of each figure with its spread;
 # BENCH_PG_STATS=1 loads pg_stat_statements and stores each phase's top statements in
 # the JSON (for profiling; it costs the database a little); WATTLINE_BIN=path
 # benchmarks that server binary instead of building bin/wattline; server settings

@@ -4,7 +4,8 @@
 // the owners' access tokens from TOKENS_FILE (one a line). For each "open N" line on
 // stdin it opens N more authenticated sessions from LOCAL_ADDRESS, round robin over the
 // tokens, PARALLEL handshakes at a time, and prints one JSON line:
-//   {"open": sessions open now, "failed": failures so far, "error": the first failure}
+//   {"open": sessions open now, "failed": failures so far, "error": the first failure,
+//    "closed": sessions the server closed after they were ready, "codes": {code: count}}
 // A failure does not stop the batch (the scenario reports how many were reached and
 // why not more) unless 200 fail in a row. Exits, closing everything, when stdin ends.
 //
@@ -50,8 +51,13 @@ async function main() {
     const m = /^open (\d+)$/.exec(line.trim());
     if (!m) continue;
     await openMore(Number(m[1]));
-    const open = sessions.filter((s) => s.closedCode === null).length;
-    process.stdout.write(`${JSON.stringify({ open, failed, error: firstError })}\n`);
+    const codes = {};
+    for (const s of sessions) {
+      if (s.closedCode !== null) codes[s.closedCode] = (codes[s.closedCode] ?? 0) + 1;
+    }
+    const closed = Object.values(codes).reduce((a, b) => a + b, 0);
+    process.stdout.write(`${JSON.stringify({ open: sessions.length - closed, failed,
+      error: firstError, closed, codes })}\n`);
   }
   process.exit(0); // the kernel closes the sockets
 }
