@@ -235,7 +235,10 @@ format:
 certs:
 	@tools/certs.sh
 
+# Installs what it needs first, as `make test` does: wrk, PostgreSQL's clients, RabbitMQ
+# (the broker scenario), node and tests/node_modules (ws, amqplib).
 bench:
+	@tools/deps.sh test
 	@tools/bench/run.sh
 
 install: bin/wattline bin/wattline-sim

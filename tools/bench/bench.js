@@ -21,6 +21,7 @@ const chat = require('./scenarios/chat');
 const ingest = require('./scenarios/ingest');
 const memory = require('./scenarios/memory');
 const queries = require('./scenarios/queries');
+const scale = require('./scenarios/scale');
 
 const FULL = {
   owners: 200,
@@ -39,6 +40,8 @@ const FULL = {
   chartSeconds: 10,
   brokerMessages: 100000,
   commandCount: 1000,
+  scaleSessions: 50000,
+  scaleAlertSessions: 10000,
 };
 
 // BENCH_QUICK=1: every phase short, to try the machinery out; not comparable figures.
@@ -58,6 +61,8 @@ const QUICK = {
   chartSeconds: 3,
   brokerMessages: 10000,
   commandCount: 100,
+  scaleSessions: 3000,
+  scaleAlertSessions: 1000,
 };
 
 const SERVER_SETTINGS_SHOWN = ['HTTP_THREADS', 'QUERY_WORKERS', 'DB_POOL_SIZE', 'LOG_LEVEL', 'LOG_FORMAT',
@@ -65,7 +70,16 @@ const SERVER_SETTINGS_SHOWN = ['HTTP_THREADS', 'QUERY_WORKERS', 'DB_POOL_SIZE', 
   'MAX_CONNECTIONS_PER_IP'];
 
 const SCENARIOS = ['memory', 'alerts', 'chat', 'commands', 'webhooks', 'ingestion', 'batch',
-  'queries', 'broker'];
+  'queries', 'broker', 'scale'];
+
+// BENCH_REPEAT=3: every scenario three times over (one server, one setup); the table
+// shows the median of each figure and the runs' spread.
+function repeatCount() {
+  const text = process.env.BENCH_REPEAT || '1';
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`BENCH_REPEAT=${text}: 1 to 9`);
+  return n;
+}
 
 // BENCH_ONLY=alerts,queries runs just those (for profiling one of them); default all.
 function selectedScenarios() {
@@ -92,18 +106,7 @@ async function phase(results, name, fn) {
   results.phase_seconds[name] = (Date.now() - started) / 1000;
 }
 
-async function runAll(ctx, results) {
-  log(`starting ${BIN}`);
-  await ctx.server.start();
-  results.memory = { idle: await memory.idle(ctx) };
-
-  log('setup: an admin (command line), owners and devices (API)');
-  ctx.setup = await setupAll(ctx.server, ctx.work, {
-    owners: ctx.cfg.owners, ingestDevices: ctx.cfg.ingestDevices,
-    batchDevices: ctx.cfg.batchDevices, yearDays: ctx.cfg.yearDays,
-  }, log);
-  results.setup_seconds = ctx.setup.seconds;
-
+async function runScenarios(ctx, results) {
   const only = ctx.only;
   if (only.has('memory')) {
     const started = Date.now();
@@ -120,6 +123,31 @@ async function runAll(ctx, results) {
   if (only.has('batch')) await phase(results, 'batch', () => batch.run(ctx));
   if (only.has('queries')) await phase(results, 'queries', () => queries.run(ctx));
   if (only.has('broker')) await phase(results, 'broker', () => broker.run(ctx));
+  // Last: 50,000 sessions leave the most behind (TIME_WAIT sockets, the allocator).
+  if (only.has('scale')) await phase(results, 'scale', () => scale.run(ctx));
+}
+
+async function runAll(ctx, results) {
+  log(`starting ${BIN}`);
+  await ctx.server.start();
+  results.memory = { idle: await memory.idle(ctx) };
+
+  log('setup: an admin (command line), owners and devices (API)');
+  ctx.setup = await setupAll(ctx.server, ctx.work, {
+    owners: ctx.cfg.owners, ingestDevices: ctx.cfg.ingestDevices,
+    batchDevices: ctx.cfg.batchDevices, yearDays: ctx.cfg.yearDays,
+  }, log);
+  results.setup_seconds = ctx.setup.seconds;
+
+  for (let rep = 0; rep < ctx.repeat; rep++) {
+    ctx.rep = rep;
+    if (ctx.repeat > 1) log(`run ${rep + 1} of ${ctx.repeat}`);
+    // One run's figures: the results themselves, or one entry of results.runs.
+    const r = ctx.repeat === 1 ? results
+      : { phase_seconds: {}, memory: { idle: results.memory.idle } };
+    if (ctx.repeat > 1) results.runs.push(r);
+    await runScenarios(ctx, r);
+  }
   log('stopping the server');
   await ctx.server.stop();
 }
@@ -135,13 +163,15 @@ function serverSettings(server) {
 async function main() {
   const quick = process.env.BENCH_QUICK === '1';
   const only = selectedScenarios();
+  const repeat = repeatCount();
   const cfg = quick ? QUICK : FULL;
   const machine = report.machine();
   const pgVersion = (await pg.scalar('SELECT version()')).replace(/ on .*$/, '');
   process.stdout.write(`Wattline benchmark, ${startedAt.toISOString()}${quick ? ' (QUICK: ' +
     'figures not comparable)' : ''}\n${report.machineText(machine, pgVersion)}\n\n`);
 
-  const ctx = { cfg, only, work: process.env.BENCH_WORK, log, server: null, setup: null };
+  const ctx = { cfg, only, repeat, rep: 0, work: process.env.BENCH_WORK, log, server: null,
+    setup: null };
   let node = null;
   if (only.has('broker')) {
     log('starting a private RabbitMQ node (tools/rabbitmq.sh)');
@@ -151,7 +181,7 @@ async function main() {
   }
   ctx.server = new Server({ databaseUrl: pg.URL, work: ctx.work,
     env: ctx.amqpUrl ? { AMQP_URL: ctx.amqpUrl } : {} });
-  const results = { phase_seconds: {} };
+  const results = { phase_seconds: {}, ...(repeat > 1 ? { runs: [] } : {}) };
   let error = null;
   try {
     await runAll(ctx, results);
@@ -163,12 +193,17 @@ async function main() {
   }
   if (node) await node.stop().catch((err) => process.stderr.write(`bench: ${err.message}\n`));
 
-  const rows = report.tableRows(results);
+  const rows = repeat > 1 ? report.repeatRows(results.runs.filter((r) => Object.keys(r).length > 2))
+    : report.tableRows(results);
   const passed = !error && rows.every((r) => r.pass !== false);
   const totalSeconds = (Date.now() - t0) / 1000;
+  if (repeat > 1) {
+    process.stdout.write(`median of ${repeat} runs; [min–max] of the runs after the main ` +
+      'figure and the ratio; the day chart must meet its target in every run\n');
+  }
   process.stdout.write(`${report.formatTable(rows)}\n\n`);
   const file = report.writeJson(process.env.BENCH_RESULTS, {
-    started_at: startedAt.toISOString(), quick, scenarios: [...only], machine,
+    started_at: startedAt.toISOString(), quick, repeat, scenarios: [...only], machine,
     postgresql: pgVersion,
     config: cfg, server_settings: serverSettings(ctx.server), total_seconds: totalSeconds,
     error: error ? String(error.message) : null, passed, table: rows, results,

@@ -4,7 +4,8 @@
 #   tools/bench/run.sh
 #
 # Environment: BENCH_QUICK=1 shortens every phase, to try the machinery out (its figures
-# are not comparable); BENCH_ONLY=alerts,queries runs only those scenarios;
+# are not comparable); BENCH_ONLY=alerts,queries runs only those scenarios; BENCH_REPEAT=3
+# runs each scenario three times and prints the median of each figure with its spread;
 # BENCH_PG_STATS=1 loads pg_stat_statements and stores each phase's top statements in
 # the JSON (for profiling; it costs the database a little); WATTLINE_BIN=path
 # benchmarks that server binary instead of building bin/wattline; server settings
@@ -28,7 +29,9 @@ readonly HELPER_DIR="$ROOT/build/bench" # the ceiling programs (build/ is git-ig
 readonly RUN_AS=postgres                # PostgreSQL refuses to run as root
 readonly PG_USER=wattline
 readonly PG_DB=wattline
-readonly OPEN_FILES=20000 # 10,000 WebSocket sessions, twice (client and server side)
+# The scale scenario's 50,000 WebSocket sessions, for the server and the client
+# processes (each its own count): raised for the bench's processes only.
+readonly OPEN_FILES=131072
 
 die() {
     echo "$PROG: $*" >&2
@@ -87,6 +90,7 @@ build() {
     fi
     build_helper mhd204 libmicrohttpd
     build_helper notify_rtt libpq
+    build_helper grouped_sql libpq
 }
 
 # ---- cleanup ------------------------------------------------------------------------
@@ -233,6 +237,9 @@ trap 'on_signal 129' HUP
 WORK="$(mktemp -d /tmp/wattline-bench.XXXXXX)"
 chmod 0755 "$WORK" # the postgres user runs the cluster inside it
 
+# Root may raise the hard limit too; others get theirs, and the scale scenario reports
+# how many sessions it reached.
+ulimit -Hn "$OPEN_FILES" 2>/dev/null || true
 ulimit -n "$OPEN_FILES" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 build
 start_postgres

@@ -11,10 +11,11 @@ const READY_TIMEOUT_MS = 20000;
 
 // Opens one session, authenticates and resolves once the server says ready.
 // onMessage(session, msg, receivedAt) sees every later message (receivedAt from
-// performance.now(), taken before parsing).
-function openSession(url, { token, owner, onMessage }) {
+// performance.now(), taken before parsing). localAddress: the loopback source address
+// (one has only ~28,000 ephemeral ports towards one server port).
+function openSession(url, { token, owner, onMessage, localAddress }) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
     const session = { ws, owner, ready: false, closedCode: null };
     const timer = setTimeout(() => {
       ws.terminate();
@@ -89,4 +90,4 @@ function closedCount(sessions) {
   return sessions.filter((s) => s.closedCode !== null).length;
 }
 
-module.exports = { closeSessions, closedCount, openSessions };
+module.exports = { closeSessions, closedCount, openSession, openSessions };

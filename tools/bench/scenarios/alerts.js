@@ -114,6 +114,52 @@ function deliveries(readings, sessionsByOwner, responses) {
   return { latencies, missing, duplicates, beforeResponse };
 }
 
+// The sessions of each owner.
+function byOwner(sessions) {
+  const sessionsByOwner = new Map();
+  for (const s of sessions) {
+    if (!sessionsByOwner.has(s.owner.id)) sessionsByOwner.set(s.owner.id, []);
+    sessionsByOwner.get(s.owner.id).push(s);
+  }
+  return sessionsByOwner;
+}
+
+// Posts `count` alerting readings for `devices` (hours from firstHour on) and measures
+// their delivery to `sessions`, opened with collect.onMessage (the scale scenario
+// measures the same among thousands of other sessions).
+async function measure(ctx, { sessions, collect, devices, count, firstHour }) {
+  const sessionsByOwner = byOwner(sessions);
+  const readings = plan(devices, count, firstHour);
+  const expected = readings.reduce(
+    (n, r) => n + (sessionsByOwner.get(r.device.owner.id)?.length ?? 0), 0);
+  ctx.log(`alert latency: posting ${readings.length} alerting readings at ${ctx.cfg.alertRate}/s`);
+  const posted = await postAll(ctx, readings);
+  const received = () => sessions.reduce((n, s) => n + [...(s.alerts?.values() ?? [])]
+    .reduce((m, l) => m + l.length, 0), 0);
+  const deadline = performance.now() + STRAGGLER_WAIT_MS;
+  while (received() < expected && performance.now() < deadline) await sleep(50);
+
+  const d = deliveries(readings, sessionsByOwner, posted.responses);
+  const lastHour = firstHour + Math.ceil(count / devices.length) * HOUR_S;
+  const stored = Number(await pg.scalar(`SELECT count(*) FROM alerts
+    WHERE device_id IN (${devices.map((x) => x.id).join(',')})
+      AND hour_start >= to_timestamp(${firstHour}) AND hour_start < to_timestamp(${lastHour})`));
+  return {
+    sessions: sessions.length, owners: sessionsByOwner.size, alerts_posted: readings.length,
+    post_failures: posted.failures, post_seconds: posted.seconds, alerts_stored: stored,
+    deliveries_expected: expected, deliveries: d.latencies.length, missing: d.missing,
+    wrong_session: collect.wrong.length, duplicates: d.duplicates,
+    before_response: d.beforeResponse, sessions_closed_by_server: closedCount(sessions),
+    latency_ms: summarize(d.latencies),
+  };
+}
+
+// Hours of a run's own: each BENCH_REPEAT run 12 hours after the one before (at most
+// 5 hours each), so that every reading raises a new alert.
+function runHour(ctx, daysBack) {
+  return Math.floor(Date.now() / 1000 / HOUR_S) * HOUR_S - daysBack * 86400 + ctx.rep * 12 * HOUR_S;
+}
+
 async function wattline(ctx) {
   const { owners, devices } = ctx.setup;
   const deviceOwner = new Map(devices.alerting.map((d) => [d.id, d.owner.id]));
@@ -121,34 +167,9 @@ async function wattline(ctx) {
   ctx.log(`alert latency: opening ${ctx.cfg.alertSessions} WebSocket sessions`);
   const sessions = await openSessions(ctx.server.wsUrl, owners, ctx.cfg.alertSessions,
     { onMessage: collect.onMessage });
-  const sessionsByOwner = new Map();
-  for (const s of sessions) {
-    if (!sessionsByOwner.has(s.owner.id)) sessionsByOwner.set(s.owner.id, []);
-    sessionsByOwner.get(s.owner.id).push(s);
-  }
   try {
-    const firstHour = Math.floor(Date.now() / 1000 / HOUR_S) * HOUR_S - 3 * 86400;
-    const readings = plan(devices.alerting, ctx.cfg.alertCount, firstHour);
-    const expected = readings.reduce(
-      (n, r) => n + (sessionsByOwner.get(r.device.owner.id)?.length ?? 0), 0);
-    ctx.log(`alert latency: posting ${readings.length} alerting readings at ${ctx.cfg.alertRate}/s`);
-    const posted = await postAll(ctx, readings);
-    const received = () => sessions.reduce((n, s) => n + [...(s.alerts?.values() ?? [])]
-      .reduce((m, l) => m + l.length, 0), 0);
-    const deadline = performance.now() + STRAGGLER_WAIT_MS;
-    while (received() < expected && performance.now() < deadline) await sleep(50);
-
-    const d = deliveries(readings, sessionsByOwner, posted.responses);
-    const stored = Number(await pg.scalar(`SELECT count(*) FROM alerts
-      WHERE device_id IN (${devices.alerting.map((x) => x.id).join(',')})`));
-    return {
-      sessions: sessions.length, owners: sessionsByOwner.size, alerts_posted: readings.length,
-      post_failures: posted.failures, post_seconds: posted.seconds, alerts_stored: stored,
-      deliveries_expected: expected, deliveries: d.latencies.length, missing: d.missing,
-      wrong_session: collect.wrong.length, duplicates: d.duplicates,
-      before_response: d.beforeResponse, sessions_closed_by_server: closedCount(sessions),
-      latency_ms: summarize(d.latencies),
-    };
+    return await measure(ctx, { sessions, collect, devices: devices.alerting,
+      count: ctx.cfg.alertCount, firstHour: runHour(ctx, 3) });
   } finally {
     await closeSessions(sessions);
   }
@@ -169,4 +190,4 @@ async function run(ctx) {
   return { wattline: result, notify_ceiling: await ceiling(ctx) };
 }
 
-module.exports = { run, plan, postAll, keyOf };
+module.exports = { run, plan, postAll, keyOf, collector, measure, runHour };

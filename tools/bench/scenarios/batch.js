@@ -10,8 +10,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const pg = require('../lib/pg');
+const { cpuByTree, cpuDelta } = require('../lib/proc');
 const { sleep } = require('../lib/stats');
 const { wrk } = require('../lib/wrk');
+const { cpuRoots, perReading } = require('./ingest');
 
 const BATCH = 1000;
 const COPY_HALF_ROWS = 600000; // about half of what Wattline stores in its 10 s
@@ -80,17 +82,22 @@ async function copyCeiling(ctx, devices, rows, t0) {
 async function run(ctx) {
   const devices = ctx.setup.devices.batch;
   const today = Math.floor(Date.now() / 1000 / DAY_S) * DAY_S;
-  const wattlineT0 = today - 150 * DAY_S;
-  const copyT0 = today - 100 * DAY_S;
+  // Each BENCH_REPEAT run 100 days after the one before, all within the 13 months of
+  // partitions, so that every run appends (Wattline's readings, then the COPY's).
+  const wattlineT0 = today - (150 + 100 * (ctx.repeat - 1 - ctx.rep)) * DAY_S;
+  const copyT0 = wattlineT0 + 50 * DAY_S;
 
   ctx.log(`batched ingestion: COPY ceiling, first half (${num(COPY_HALF_ROWS)} rows)`);
   const before = await copyCeiling(ctx, devices, COPY_HALF_ROWS, copyT0);
 
   ctx.log('batched ingestion: Wattline');
   await pg.checkpoint();
+  const roots = cpuRoots(ctx);
+  const cpuBefore = cpuByTree(roots);
   const res = await wrk({ script: 'batch.lua', url: ctx.server.baseUrl, connections: CONNECTIONS,
-    seconds: ctx.cfg.batchSeconds, env: { BENCH_DEVICES: ctx.setup.files.batch,
+    seconds: ctx.cfg.batchSeconds, cpu: true, env: { BENCH_DEVICES: ctx.setup.files.batch,
       BENCH_T0: wattlineT0, BENCH_STEP: STEP_S, BENCH_BATCH: BATCH } });
+  const cpu = { ...cpuDelta(cpuBefore, cpuByTree(roots)), wrk: res.cpu_seconds };
   await sleep(500);
   ctx.server.assertAlive();
   const stored = await storedFor(devices, wattlineT0, copyT0);
@@ -105,7 +112,8 @@ async function run(ctx) {
     batch: BATCH,
     connections: CONNECTIONS,
     devices: devices.length,
-    wattline: { ...res, readings_per_s: (okRequests * BATCH) / res.duration_s, stored },
+    wattline: { ...res, readings_per_s: (okRequests * BATCH) / res.duration_s, stored,
+      cpu_seconds: cpu, cpu_us_per_reading: perReading(cpu, stored) },
     copy_ceiling: copy,
   };
 }

@@ -6,22 +6,31 @@
 //   (a) HTTP: mhd204, a bare libmicrohttpd server answering 204 to the same requests;
 //   (b) naive database: pgbench doing the per-reading SQL (insert + hourly upsert) in
 //       one transaction per reading at the same concurrency. Group commit must beat it.
+//   (c) grouped SQL (grouped_sql.c): the best this schema allows with groups of 64:
+//       8 clients, each transaction 64 readings of 64 devices (insert the readings, add
+//       to the hours, update the devices, check the limits) in two statements over
+//       arrays, sent with BEGIN and COMMIT in one round trip.
+// For the measured run, the CPU (user + system) the server, PostgreSQL (every process
+// of the cluster) and wrk spent per stored reading, from /proc before and after.
 // Wattline is run three times (the first is the measured one), each run continuing the
 // devices' timelines where the one before stopped, as devices do; the server's RSS
 // after each run shows whether memory grows with the work done. The naive ceiling runs
 // in two halves, just before and just after the measured run: on a shared machine
 // whose speed drifts over a minute, the ratio then compares like with like.
 
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 
 const pg = require('../lib/pg');
-const { rssKiB, spawnTracked, stop } = require('../lib/proc');
+const { cpuByTree, cpuDelta, rssKiB, runOk, spawnTracked, stop } = require('../lib/proc');
 const { sleep } = require('../lib/stats');
 const { freePort } = require('../lib/wattline');
 const { wrk } = require('../lib/wrk');
 
 const CONNECTIONS = 64;
+const GROUPED_CLIENTS = 8;
+const GROUPED_SIZE = 64; // readings per transaction
 const STEP_S = 60; // a device reads its meter once a minute
 
 function waitListening(port, timeoutMs = 5000) {
@@ -73,6 +82,46 @@ async function naiveCeilingHalf(ctx, tag) {
   });
 }
 
+// The grouped-SQL ceiling on the naive ceiling's devices (its readings, stamped "now"
+// too, only ever append to them). QUICK has too few devices for 8 clients x 64: the
+// group shrinks to what each client owns, and the JSON says so.
+async function groupedCeilingHalf(ctx) {
+  const range = deviceRange(ctx.setup.devices.naive);
+  const group = Math.min(GROUPED_SIZE, Math.floor(range.count / GROUPED_CLIENTS));
+  const seconds = Math.max(1, Math.round(ctx.cfg.ingestSeconds / 2));
+  await pg.checkpoint();
+  const res = await runOk(path.join(process.env.BENCH_HELPERS, 'grouped_sql'), [pg.URL,
+    String(range.first), String(range.count), String(GROUPED_CLIENTS), String(group),
+    String(seconds)], { timeoutMs: (seconds + 60) * 1000 });
+  return JSON.parse(res.stdout);
+}
+
+function groupedBracket(before, after) {
+  return {
+    clients: before.clients, group: before.group,
+    readings_per_s: (before.readings_per_s + after.readings_per_s) / 2,
+    latency_us: {
+      p50: (before.latency_us.p50 + after.latency_us.p50) / 2,
+      p99: Math.max(before.latency_us.p99, after.latency_us.p99),
+      max: Math.max(before.latency_us.max, after.latency_us.max),
+    },
+    halves: [before, after],
+  };
+}
+
+// The process trees whose CPU the measured run reports (wrk's own comes from wrk()).
+function cpuRoots(ctx) {
+  const postmaster = Number(fs.readFileSync(path.join(process.env.BENCH_PG_DATA, 'postmaster.pid'),
+    'utf8').split('\n')[0]);
+  return { wattline: ctx.server.pid, postgresql: postmaster };
+}
+
+// µs of CPU per stored reading, by process tree.
+function perReading(cpuSeconds, stored) {
+  return Object.fromEntries(Object.entries(cpuSeconds)
+    .map(([name, s]) => [name, stored > 0 ? Number(((s * 1e6) / stored).toFixed(1)) : NaN]));
+}
+
 // The two halves as one ceiling: the mean rate (equal durations) and the worse p99.
 function bracket(before, after) {
   return {
@@ -104,11 +153,18 @@ async function wattlineRun(ctx, range, base, seconds) {
   const { server } = ctx;
   const t0 = await continueFrom(range, base);
   await pg.checkpoint();
+  const roots = cpuRoots(ctx);
+  const cpuBefore = cpuByTree(roots);
   const res = await wrk({ script: 'ingest.lua', url: server.baseUrl, connections: CONNECTIONS,
-    seconds, env: { BENCH_DEVICES: ctx.setup.files.ingest, BENCH_T0: t0, BENCH_STEP: STEP_S } });
+    seconds, cpu: true,
+    env: { BENCH_DEVICES: ctx.setup.files.ingest, BENCH_T0: t0, BENCH_STEP: STEP_S } });
+  // Sampled before the pause below: what the window cost, not the idle second after it.
+  const cpu = { ...cpuDelta(cpuBefore, cpuByTree(roots)), wrk: res.cpu_seconds };
   await sleep(1000); // in-flight requests finish; the allocator settles
   server.assertAlive();
-  return { ...res, t0, stored: await storedSince(range, t0), rss_after_kib: rssKiB(server.pid) };
+  const stored = await storedSince(range, t0);
+  return { ...res, t0, stored, rss_after_kib: rssKiB(server.pid), cpu_seconds: cpu,
+    cpu_us_per_reading: perReading(cpu, stored) };
 }
 
 async function run(ctx) {
@@ -121,10 +177,13 @@ async function run(ctx) {
   const http = await httpCeiling(ctx, env);
   ctx.log('ingestion: naive database ceiling (pgbench), first half');
   const naiveBefore = await naiveCeilingHalf(ctx, 'ingest-before');
+  ctx.log('ingestion: grouped SQL ceiling (grouped_sql), first half');
+  const groupedBefore = await groupedCeilingHalf(ctx);
   await pg.psql('VACUUM ANALYZE readings; VACUUM ANALYZE device_hours;');
 
   const runs = [];
   let naive;
+  let grouped;
   const lengths = [ctx.cfg.ingestSeconds, ctx.cfg.repeatSeconds, ctx.cfg.repeatSeconds];
   for (const [i, seconds] of lengths.entries()) {
     ctx.log(`ingestion: Wattline, run ${i + 1} of ${lengths.length} (${seconds} s)`);
@@ -132,10 +191,12 @@ async function run(ctx) {
     if (i === 0) {
       ctx.log('ingestion: naive database ceiling (pgbench), second half');
       naive = bracket(naiveBefore, await naiveCeilingHalf(ctx, 'ingest-after'));
+      ctx.log('ingestion: grouped SQL ceiling (grouped_sql), second half');
+      grouped = groupedBracket(groupedBefore, await groupedCeilingHalf(ctx));
     }
   }
   return { connections: CONNECTIONS, devices: range.count, http_ceiling: http,
-    naive_ceiling: naive, runs };
+    naive_ceiling: naive, grouped_ceiling: grouped, runs };
 }
 
-module.exports = { run };
+module.exports = { cpuRoots, perReading, run };

@@ -12,9 +12,8 @@ const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 
 const { sleep, summarize } = require('../lib/stats');
-const { keyOf, plan, postAll } = require('./alerts');
+const { keyOf, plan, postAll, runHour } = require('./alerts');
 
-const HOUR_S = 3600;
 const STRAGGLER_WAIT_MS = 15000;
 
 // A receiver that records each delivery's arrival and checks its signature.
@@ -56,14 +55,22 @@ async function run(ctx) {
   const url = `http://127.0.0.1:${rx.server.address().port}/hook`;
   try {
     const alertOwners = new Set(devices.alerting.map((d) => d.owner.id));
+    // A BENCH_REPEAT run replaces the webhooks of the run before (whose receiver is
+    // gone); they stay until then, so that the ingestion runs measure a server with
+    // webhooks configured.
+    for (const { owner, id } of ctx.webhooks ?? []) {
+      await ctx.server.apiOk('DELETE', `/api/v1/me/webhooks/${id}`, 204, { token: owner.token });
+    }
+    ctx.webhooks = [];
     ctx.log(`webhooks: ${alertOwners.size} owners register a webhook for alerts`);
     for (const owner of owners.filter((o) => alertOwners.has(o.id))) {
       const hook = await ctx.server.apiOk('POST', '/api/v1/me/webhooks', 201,
         { token: owner.token, body: { url, events: ['alert'] } });
       secrets.set(owner.id, hook.secret);
+      ctx.webhooks.push({ owner, id: hook.id });
     }
     // Hours of their own: the alert scenario used the three days before.
-    const firstHour = Math.floor(Date.now() / 1000 / HOUR_S) * HOUR_S - 10 * 86400;
+    const firstHour = runHour(ctx, 10);
     const readings = plan(devices.alerting, ctx.cfg.alertCount, firstHour);
     ctx.log(`webhooks: posting ${readings.length} alerting readings at ${ctx.cfg.alertRate}/s`);
     const posted = await postAll(ctx, readings);
