@@ -57,7 +57,23 @@ function ingestionRows(ing) {
     row('1   errors', `${w.error_count} (${num(w.stored)} stored)`, '', '', '0',
       w.error_count === 0 && w.stored >= w.requests - w.errors.status),
     row('1   CPU µs per stored reading', cpuPerReading(w), '', '', '(information)', null),
+    ...webhookCostRows(ing.runs),
   ];
+}
+
+// Runs 2 and 3 (scenarios/ingest.js): with the webhooks of scenario 8 and without.
+// Within noise: the two differ by no more than run 1 and run 2 (the same server,
+// alike but for time) differ from each other, or by 5 %.
+function webhookCostRows(runs) {
+  const [first, withHooks, without] = runs;
+  if (!without || !withHooks.webhooks || without.webhooks) return [];
+  const r = ratio(withHooks.ok_rate, without.ok_rate);
+  const noise = Math.max(0.05, Math.abs(1 - ratio(withHooks.ok_rate, first.ok_rate)));
+  return [row('1   with / without webhooks (runs 2, 3)',
+    `${num(withHooks.ok_rate)} / ${num(without.ok_rate)} readings/s`,
+    `${withHooks.webhooks} webhooks, then none`, times(r),
+    `within noise (±${num(noise * 100, 1)} %)`, Math.abs(1 - r) <= noise,
+    { figure: r, fmt: times })];
 }
 
 function batchRows(b) {

@@ -186,8 +186,20 @@ async function run(ctx) {
   let grouped;
   const lengths = [ctx.cfg.ingestSeconds, ctx.cfg.repeatSeconds, ctx.cfg.repeatSeconds];
   for (const [i, seconds] of lengths.entries()) {
-    ctx.log(`ingestion: Wattline, run ${i + 1} of ${lengths.length} (${seconds} s)`);
-    runs.push(await wattlineRun(ctx, range, base, seconds));
+    // Runs 2 and 3 are alike and back to back: run 2 with the webhooks scenario 8
+    // registered (every owner has one), run 3 after they are deleted, so the two
+    // compare ingestion with webhooks configured and without, in one run.
+    if (i === 2 && ctx.webhooks?.length) {
+      ctx.log(`ingestion: deleting the ${ctx.webhooks.length} webhooks before run 3`);
+      for (const { owner, id } of ctx.webhooks) {
+        await ctx.server.apiOk('DELETE', `/api/v1/me/webhooks/${id}`, 204, { token: owner.token });
+      }
+      ctx.webhooks = [];
+    }
+    const webhooks = ctx.webhooks?.length ?? 0;
+    ctx.log(`ingestion: Wattline, run ${i + 1} of ${lengths.length} (${seconds} s, ` +
+      `${webhooks} webhooks configured)`);
+    runs.push({ ...await wattlineRun(ctx, range, base, seconds), webhooks });
     if (i === 0) {
       ctx.log('ingestion: naive database ceiling (pgbench), second half');
       naive = bracket(naiveBefore, await naiveCeilingHalf(ctx, 'ingest-after'));
