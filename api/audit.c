@@ -7,8 +7,8 @@
 
 static bool is_secret(const char *key)
 {
-    static const char *const secrets[] = {"password",   "current_password", "password_hash",
-                                          "token",      "token_hash",       "secret"};
+    static const char *const secrets[] = {"password", "current_password", "password_hash",
+                                          "token",    "token_hash",       "secret"};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         if (strcmp(key, secrets[i]) == 0)
             return true;
@@ -23,7 +23,8 @@ static json_t *without_secrets(const json_t *v)
         json_t *out = json_object();
         const char *key;
         json_t *member;
-        json_object_foreach ((json_t *)v, key, member) {
+        json_object_foreach((json_t *)v, key, member)
+        {
             if (!out || is_secret(key))
                 continue;
             if (json_object_set_new(out, key, without_secrets(member)) != 0) {
@@ -37,11 +38,12 @@ static json_t *without_secrets(const json_t *v)
         json_t *out = json_array();
         size_t i;
         json_t *item;
-        json_array_foreach (v, i, item)
-            if (out && json_array_append_new(out, without_secrets(item)) != 0) {
-                json_decref(out);
-                out = NULL;
-            }
+        json_array_foreach(v, i,
+                           item) if (out && json_array_append_new(out, without_secrets(item)) != 0)
+        {
+            json_decref(out);
+            out = NULL;
+        }
         return out;
     }
     return json_deep_copy(v);
@@ -63,9 +65,8 @@ bool audit_note_init(struct audit_note *note, const struct request *req, json_t 
     note->ctx = (struct audit_ctx){
         .actor_id = req->caller.kind == CALLER_USER ? req->caller.user_id : 0,
         /* The column is inet: an unknown client is NULL, not "unknown". */
-        .client_addr = req->client_ip && strcmp(req->client_ip, NETADDR_UNKNOWN) != 0
-                           ? req->client_ip
-                           : NULL,
+        .client_addr =
+            req->client_ip && strcmp(req->client_ip, NETADDR_UNKNOWN) != 0 ? req->client_ip : NULL,
         .request_id = req->request_id,
         .changes = note->changes_text,
     };

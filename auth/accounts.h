@@ -24,8 +24,8 @@ const char *accounts_check_password(const char *password, size_t len);
 struct password_limiter;
 
 /* Validates, hashes the password (under the limiter when given) and inserts
- * with the user.create audit entry (db_users_create). On STATUS_INVALID, *field names the bad member and *why says what is wrong.
- * STATUS_CONFLICT: the email is taken. */
+ * with the user.create audit entry (db_users_create). On STATUS_INVALID, *field names the bad
+ * member and *why says what is wrong. STATUS_CONFLICT: the email is taken. */
 enum status accounts_create(struct db_conn *conn, struct password_limiter *limiter,
                             const char *email, const char *name, enum role role,
                             const char *password, size_t password_len,

@@ -28,8 +28,12 @@ enum status db_audit_add_in_tx(struct db_conn *c, const struct audit_entry *e)
     static const struct audit_ctx none = {0};
     const struct audit_ctx *ctx = e->ctx ? e->ctx : &none;
     struct db_ll_text actor, target;
-    const char *params[] = {db_ll(&actor, ctx->actor_id), e->action,  e->target_type,
-                            db_ll(&target, e->target_id), ctx->changes, ctx->client_addr,
+    const char *params[] = {db_ll(&actor, ctx->actor_id),
+                            e->action,
+                            e->target_type,
+                            db_ll(&target, e->target_id),
+                            ctx->changes,
+                            ctx->client_addr,
                             ctx->request_id};
     PGresult *res = db_exec(c, &ADD, 7, params);
     enum status st = db_check(c, res, PGRES_COMMAND_OK);
@@ -73,9 +77,13 @@ static bool read_row(const PGresult *res, int row, struct audit_row *a)
 enum status db_audit_list(struct db_conn *c, const struct audit_query *q, struct audit_list *out)
 {
     struct db_ll_text actor, target, from, to, before, limit;
-    const char *params[] = {db_ll(&actor, q->actor_id), q->action,    q->target_type,
-                            db_ll(&target, q->target_id), db_ll(&from, q->from),
-                            db_ll(&to, q->to),            db_ll(&before, q->before_id),
+    const char *params[] = {db_ll(&actor, q->actor_id),
+                            q->action,
+                            q->target_type,
+                            db_ll(&target, q->target_id),
+                            db_ll(&from, q->from),
+                            db_ll(&to, q->to),
+                            db_ll(&before, q->before_id),
                             db_ll(&limit, q->limit)};
     PGresult *res = db_exec(c, &LIST, 8, params);
     void *items;

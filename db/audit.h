@@ -11,7 +11,7 @@
 /* Who made a change, from where, and what it set: what a handler knows and
  * the db_ call that makes the change does not. All borrowed. */
 struct audit_ctx {
-    long long actor_id;     /* 0: none (a failed login, the command line) */
+    long long actor_id;      /* 0: none (a failed login, the command line) */
     const char *client_addr; /* a bare IP address, or NULL when unknown */
     const char *request_id;  /* or NULL */
     const char *changes;     /* a JSON object's text (never a secret), or NULL for {} */
@@ -39,13 +39,13 @@ enum status db_audit_add(struct db_conn *conn, const struct audit_entry *e);
 
 struct audit_row {
     long long id;
-    long long at; /* microseconds since the epoch */
-    long long actor_id;  /* 0: null */
+    long long at;       /* microseconds since the epoch */
+    long long actor_id; /* 0: null */
     char action[AUDIT_ACTION_MAX];
     char target_type[AUDIT_TYPE_MAX];
-    long long target_id; /* 0: null */
-    char *changes;       /* JSON object text, owned by the list */
-    char client_addr[AUDIT_ADDR_MAX]; /* "": null */
+    long long target_id;                /* 0: null */
+    char *changes;                      /* JSON object text, owned by the list */
+    char client_addr[AUDIT_ADDR_MAX];   /* "": null */
     char request_id[AUDIT_REQUEST_MAX]; /* "": null */
 };
 
@@ -63,8 +63,8 @@ struct audit_query {
     const char *action;
     const char *target_type;
     long long target_id;
-    long long from; /* at >= from, microseconds; 0: no bound */
-    long long to;   /* at < to, microseconds; 0: no bound */
+    long long from;      /* at >= from, microseconds; 0: no bound */
+    long long to;        /* at < to, microseconds; 0: no bound */
     long long before_id; /* the cursor: ids below it; 0: from the newest */
     int limit;
 };

@@ -137,8 +137,7 @@ static const char *double_text(struct double_text *buf, double v)
 static enum status audit_device_in_tx(struct db_conn *c, const struct audit_ctx *audit,
                                       const char *action, long long id)
 {
-    return db_audit_add_in_tx(
-        c, &(struct audit_entry){audit, action, "device", id});
+    return db_audit_add_in_tx(c, &(struct audit_entry){audit, action, "device", id});
 }
 
 struct create_tx {

@@ -100,14 +100,15 @@ enum status db_devices_update(struct db_conn *conn, long long id, long long owne
                               const struct device_patch *patch, const struct audit_ctx *audit,
                               struct device *out);
 
-/* Replaces the token hash, writes the device.rotate_token entry and announces it (devices_changed: sessions that
- * authenticated with the old token close); STATUS_NOT_FOUND when the device
- * is gone. */
+/* Replaces the token hash, writes the device.rotate_token entry and announces it (devices_changed:
+ * sessions that authenticated with the old token close); STATUS_NOT_FOUND when the device is gone.
+ */
 enum status db_devices_set_token(struct db_conn *conn, long long id, const char *token_hash,
                                  const struct audit_ctx *audit);
 
 /* Deletes the device (its readings, hours and alerts go by cascade), writes
- * the device.delete entry and announces it, in one transaction. STATUS_NOT_FOUND when it is gone. */
+ * the device.delete entry and announces it, in one transaction. STATUS_NOT_FOUND when it is gone.
+ */
 enum status db_devices_delete(struct db_conn *conn, long long id, const struct audit_ctx *audit);
 
 /* ---- by the names of device_name.h: MQTT logins ---- */

@@ -70,7 +70,7 @@ static enum status start_in_tx(struct db_conn *c, void *ctx)
     const char *params[] = {id, t->token_hash, ttl};
     enum status st = run_command(c, &START, 3, params);
     return st == STATUS_OK ? db_audit_add_in_tx(c, &(struct audit_entry){t->audit, "login.success",
-                                                                        "user", t->user_id})
+                                                                         "user", t->user_id})
                            : st;
 }
 

@@ -15,10 +15,10 @@
 
 /* What the table's CHECKs allow: a filter outside them is a typo, answered
  * 400 rather than an always-empty page. */
-static const char *const ACTIONS[] = {
-    "user.create",    "user.update",    "user.delete",         "device.create",
-    "device.update",  "device.delete",  "device.rotate_token", "command.create",
-    "command.cancel", "login.success",  "login.failure",       NULL};
+static const char *const ACTIONS[] = {"user.create",         "user.update",    "user.delete",
+                                      "device.create",       "device.update",  "device.delete",
+                                      "device.rotate_token", "command.create", "command.cancel",
+                                      "login.success",       "login.failure",  NULL};
 static const char *const TARGET_TYPES[] = {"user", "device", "command", NULL};
 
 static bool one_of(const char *s, const char *const *list)
@@ -48,8 +48,7 @@ static bool id_filter_or_reply(const struct request *req, const char *name, long
 }
 
 static bool word_filter_or_reply(const struct request *req, const char *name,
-                                 const char *const *allowed, const char **out,
-                                 struct response *res)
+                                 const char *const *allowed, const char **out, struct response *res)
 {
     *out = request_query(req, name);
     if (!*out || one_of(*out, allowed))
@@ -107,11 +106,11 @@ static json_t *entry_to_json(const struct audit_row *a)
     json_t *changes = a->changes ? json_loads(a->changes, 0, NULL) : NULL;
     if (!changes)
         return NULL;
-    return json_pack("{s:I, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)a->id,
-                     "at", at, "actor_id", id_or_null(a->actor_id), "action", a->action,
-                     "target_type", a->target_type, "target_id", id_or_null(a->target_id),
-                     "changes", changes, "client_addr", text_or_null(a->client_addr),
-                     "request_id", text_or_null(a->request_id));
+    return json_pack("{s:I, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)a->id, "at",
+                     at, "actor_id", id_or_null(a->actor_id), "action", a->action, "target_type",
+                     a->target_type, "target_id", id_or_null(a->target_id), "changes", changes,
+                     "client_addr", text_or_null(a->client_addr), "request_id",
+                     text_or_null(a->request_id));
 }
 
 static int list_on(const struct request *req, struct response *res, struct db_conn *conn)

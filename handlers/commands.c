@@ -63,10 +63,10 @@ static int create_on(const struct request *req, struct response *res, struct db_
                                    .created_by = req->caller.user_id};
     struct command c;
     struct audit_note note;
-    enum status st = audit_note_init(&note, req, audit_changes(req->body))
-                         ? db_commands_create(conn, &in, access_owner_scope(&req->caller),
-                                              &note.ctx, &c)
-                         : STATUS_INTERNAL;
+    enum status st =
+        audit_note_init(&note, req, audit_changes(req->body))
+            ? db_commands_create(conn, &in, access_owner_scope(&req->caller), &note.ctx, &c)
+            : STATUS_INTERNAL;
     free(params);
     audit_note_free(&note);
     if (st == STATUS_CONFLICT)
@@ -167,10 +167,10 @@ static int cancel_on(const struct request *req, struct response *res, struct db_
     struct audit_note note;
     if (!audit_note_init(&note, req, json_pack("{s:s}", "status", "canceled")))
         return response_status(res, STATUS_INTERNAL);
-    enum status st = request_param_id(req, 0, &id)
-                         ? db_commands_cancel(conn, id, access_owner_scope(&req->caller),
-                                              &note.ctx, &c)
-                         : STATUS_NOT_FOUND;
+    enum status st =
+        request_param_id(req, 0, &id)
+            ? db_commands_cancel(conn, id, access_owner_scope(&req->caller), &note.ctx, &c)
+            : STATUS_NOT_FOUND;
     audit_note_free(&note);
     if (st == STATUS_CONFLICT)
         return already_final(res, &c);

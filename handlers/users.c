@@ -329,10 +329,10 @@ int users_create(const struct request *req, struct response *res, struct app *ap
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     struct user user;
     const char *field = NULL, *why = NULL;
-    enum status st = conn ? accounts_create(conn, app->password_limiter, email, name, role,
-                                            password, strlen(password), &note.ctx, &user, &field,
-                                            &why)
-                          : STATUS_UNAVAILABLE;
+    enum status st = conn
+                         ? accounts_create(conn, app->password_limiter, email, name, role, password,
+                                           strlen(password), &note.ctx, &user, &field, &why)
+                         : STATUS_UNAVAILABLE;
     db_pool_release(app->pool, conn);
     audit_note_free(&note);
     if (st == STATUS_INVALID && field)

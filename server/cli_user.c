@@ -107,7 +107,8 @@ int cli_user_add(int argc, char **argv)
     const char *field, *why;
     /* Recorded like POST /users, with no actor, address or request: the
      * command line is run by whoever holds the database's credentials. */
-    json_t *changes = json_pack("{s:s, s:s, s:s}", "email", a.email, "name", a.name, "role", a.role);
+    json_t *changes =
+        json_pack("{s:s, s:s, s:s}", "email", a.email, "name", a.name, "role", a.role);
     char *changes_text = changes ? json_dumps(changes, JSON_COMPACT) : NULL;
     json_decref(changes);
     struct audit_ctx audit = {.changes = changes_text};
