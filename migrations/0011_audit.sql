@@ -42,21 +42,26 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse();
 
--- The serving group role. Roles belong to the cluster, so another database of
--- it may be creating the same role at this moment: that is no failure.
+-- The serving group role, and what it may do: what the server does at runtime
+-- and no more (no CREATE anywhere; audit_log only INSERT and SELECT; the
+-- migrations' bookkeeping only SELECT, for /readyz). Roles belong to the
+-- cluster, so another database of it may be creating the same role at this
+-- moment: that is no failure. An owner without CREATEROLE (a single-role setup,
+-- where the server serves as the owner) skips all this unless a superuser made
+-- the role beforehand; the trigger above still guards the log.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wattline_server') THEN
-        CREATE ROLE wattline_server NOLOGIN;
+        BEGIN
+            CREATE ROLE wattline_server NOLOGIN;
+        EXCEPTION
+            WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            WHEN insufficient_privilege THEN
+                RAISE NOTICE 'role wattline_server not created (no CREATEROLE): serving as the owner';
+                RETURN;
+        END;
     END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
-END;
-$$;
-
--- What the server does at runtime, and no more: no CREATE anywhere.
-DO $$
-BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO wattline_server', current_schema());
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I'
                    ' TO wattline_server', current_schema());
@@ -64,21 +69,17 @@ BEGIN
                    current_schema());
     EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO wattline_server',
                    current_schema());
+    -- Later migrations' objects get the same grants without a word; a migration
+    -- only REVOKEs what must be narrower, as below.
+    ALTER DEFAULT PRIVILEGES GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO wattline_server;
+    ALTER DEFAULT PRIVILEGES GRANT USAGE, SELECT ON SEQUENCES TO wattline_server;
+    ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO wattline_server;
+    REVOKE ALL ON audit_log FROM wattline_server;
+    GRANT SELECT, INSERT ON audit_log TO wattline_server;
+    REVOKE ALL ON schema_migrations FROM wattline_server;
+    GRANT SELECT ON schema_migrations TO wattline_server;
 END;
 $$;
-
--- Later migrations' objects get the same grants without a word; a migration
--- only REVOKEs what must be narrower, as below.
-ALTER DEFAULT PRIVILEGES GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO wattline_server;
-ALTER DEFAULT PRIVILEGES GRANT USAGE, SELECT ON SEQUENCES TO wattline_server;
-ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO wattline_server;
-
-REVOKE ALL ON audit_log FROM wattline_server;
-GRANT SELECT, INSERT ON audit_log TO wattline_server;
-
--- /readyz reads which migrations are applied; only the owner records them.
-REVOKE ALL ON schema_migrations FROM wattline_server;
-GRANT SELECT ON schema_migrations TO wattline_server;
 
 -- Ingestion creates the monthly partitions of readings on demand: they are
 -- created as the owner (whose default privileges then grant them), so the

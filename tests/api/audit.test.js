@@ -327,3 +327,35 @@ test('the partitions of readings are made for the serving role without CREATE', 
      from devices limit 1`);
   assert.ok(insert.ok, insert.err);
 });
+
+test('a single-role setup (an owner without CREATEROLE) still migrates and serves', async () => {
+  const pg = await h.startPostgres();
+  try {
+    // A cluster where no one made the serving roles: the owner may not create them.
+    pg.psql(`drop role ${h.PG_APP_ROLE}; drop role wattline_server;
+      create role solo login; create database solo_db owner solo;`, { database: 'postgres' });
+    const url = pg.urlFor('solo_db').replace('//wattline@', '//solo@');
+    const migrated = await h.cli(['migrate'], { databaseUrl: url });
+    assert.equal(migrated.code, 0, migrated.stderr);
+    assert.equal(pg.scalar("select count(*)::int from pg_roles where rolname = 'wattline_server'"),
+      0);
+    const server = await h.startServer({ databaseUrl: url });
+    try {
+      await server.waitReady();
+      assert.equal(server.appDatabaseUrl, url, 'no serving role to switch to');
+      const account = await h.createUser(server, { role: 'admin' });
+      const tokens = await h.login(server, account.email, account.password);
+      const res = await h.api(server, 'GET', '/api/v1/audit?action=login.success',
+        { token: tokens.access_token });
+      assert.equal(res.status, 200);
+      assert.equal(res.json.items.length, 1);
+      // The trigger guards the log even for the owner it serves as.
+      const r = sqlAs(url, 'delete from audit_log');
+      assert.match(r.err, /append-only/);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await pg.destroy();
+  }
+});
