@@ -191,6 +191,7 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
     struct audit_note note;
     if (!audit_note_init(&note, req, json_pack("{s:s}", "email", email)))
         return response_status(res, STATUS_INTERNAL);
+    note.ctx.actor_id = 0; /* whoever sent a token along: a login's actor is who logged in */
     struct login *l = calloc(1, sizeof *l);
     if (!l) {
         audit_note_free(&note);

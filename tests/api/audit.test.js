@@ -90,6 +90,12 @@ test('logins: a success names the user, a failure names no actor, neither holds 
     await entryOf(unknown.requestId, { actor_id: null, action: 'login.failure',
       target_type: 'user', target_id: null, changes: { email: 'nobody@example.test' } });
 
+    // A failure names no actor even when the request carried someone's token.
+    const carried = await call('POST', '/api/v1/auth/login', {
+      body: { email: ctx.admin.email, password: 'not-the-password-2' } });
+    assert.equal(carried.res.status, 401);
+    await entryOf(carried.requestId, { actor_id: null, action: 'login.failure' });
+
     // A body the route refuses is no login attempt.
     const bad = await call('POST', '/api/v1/auth/login', { token: null, body: { email: 'x' } });
     assert.equal(bad.res.status, 422);

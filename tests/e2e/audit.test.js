@@ -61,6 +61,7 @@ describe('audit page', () => {
       assert.match(text, new RegExp(`user #${clientId}`));
       assert.match(text, new RegExp(`user #${ctx.admin.user.id}`));
       assert.match(text, /127\.0\.0\.1/);
+      await b.screenshot(page, 'admin-audit-desktop.png');
 
       // The first page holds 50 entries; Load more brings the rest.
       const rows = page.locator('#audit-table tbody tr');
