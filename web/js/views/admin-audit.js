@@ -36,7 +36,7 @@ function readFilters(form) {
 function entryRow(entry) {
   const target = entry.target_id === null ? entry.target_type : `${entry.target_type} #${entry.target_id}`;
   return h('tr', { dataset: { auditId: entry.id, action: entry.action } },
-    h('td', { dataset: { label: 'Time' } }, h('time', { datetime: entry.at }, formatDateTime(entry.at))),
+    h('td', { dataset: { label: 'Time' } }, h('time', { datetime: entry.at, title: entry.at }, formatDateTime(entry.at))),
     h('td', { dataset: { label: 'Actor' } }, entry.actor_id === null ? h('span', { class: 'muted' }, 'none') : `user #${entry.actor_id}`),
     h('td', { dataset: { label: 'Action' } }, h('span', { class: 'tag' }, entry.action)),
     h('td', { dataset: { label: 'Target' } }, target),
