@@ -41,8 +41,9 @@ const char *accounts_check_password(const char *password, size_t len)
 
 enum status accounts_create(struct db_conn *conn, struct password_limiter *limiter,
                             const char *email, const char *name, enum role role,
-                            const char *password, size_t password_len, struct user *out,
-                            const char **field, const char **why)
+                            const char *password, size_t password_len,
+                            const struct audit_ctx *audit, struct user *out, const char **field,
+                            const char **why)
 {
     *field = NULL;
     *why = NULL;
@@ -60,7 +61,7 @@ enum status accounts_create(struct db_conn *conn, struct password_limiter *limit
     char hash[PASSWORD_HASH_MAX];
     enum status st = accounts_hash_password(limiter, password, password_len, hash);
     if (st == STATUS_OK)
-        st = db_users_create(conn, email, name, role, hash, out);
+        st = db_users_create(conn, email, name, role, hash, audit, out);
     explicit_bzero(hash, sizeof hash);
     return st;
 }

@@ -23,13 +23,14 @@ const char *accounts_check_password(const char *password, size_t len);
 
 struct password_limiter;
 
-/* Validates, hashes the password (under the limiter when given) and inserts.
- * On STATUS_INVALID, *field names the bad member and *why says what is wrong.
- * STATUS_CONFLICT: the email is taken. */
+/* Validates, hashes the password (under the limiter when given) and inserts
+ * with the user.create audit entry (db_users_create). On STATUS_INVALID, *field names the bad
+ * member and *why says what is wrong. STATUS_CONFLICT: the email is taken. */
 enum status accounts_create(struct db_conn *conn, struct password_limiter *limiter,
                             const char *email, const char *name, enum role role,
-                            const char *password, size_t password_len, struct user *out,
-                            const char **field, const char **why);
+                            const char *password, size_t password_len,
+                            const struct audit_ctx *audit, struct user *out, const char **field,
+                            const char **why);
 
 /* Hashes a new password with the default parameters into out, under a slot
  * of limiter when one is given. STATUS_UNAVAILABLE when no slot freed up

@@ -30,6 +30,8 @@ struct option_spec {
 
 static const struct option_spec OPTIONS[] = {
     STR(database_url, "DATABASE_URL", NULL, "PostgreSQL connection URL (required)"),
+    STR(database_owner_url, "DATABASE_OWNER_URL", NULL,
+        "URL of the role that owns the schema, for migrations (default DATABASE_URL)"),
     STR(http_addr, "HTTP_ADDR", "127.0.0.1", "address to listen on (HTTP and WebSocket)"),
     INT(http_port, "HTTP_PORT", "8080", 1, 65535, "HTTP(S) port for the API and dashboard"),
     INT(ws_port, "WS_PORT", "8081", 1, 65535, "WebSocket port (path /ws)"),

@@ -17,6 +17,7 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct config {
     char *database_url;
+    char *database_owner_url; /* migrations; NULL: database_url */
     char *http_addr;
     int http_port;
     int ws_port;

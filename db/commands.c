@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "events.h"
 #include "internal.h"
 
@@ -234,8 +235,16 @@ static enum status announce_in_tx(struct db_conn *conn, const struct command *it
 struct create_tx {
     const struct command_new *in;
     long long owner_scope;
+    const struct audit_ctx *audit;
     struct command *out;
 };
+
+/* The entry of a change to command id, in its transaction. */
+static enum status audit_command_in_tx(struct db_conn *conn, const struct audit_ctx *audit,
+                                       const char *action, long long id)
+{
+    return db_audit_add_in_tx(conn, &(struct audit_entry){audit, action, "command", id});
+}
 
 static enum status create_in_tx(struct db_conn *conn, void *ctx)
 {
@@ -258,14 +267,17 @@ static enum status create_in_tx(struct db_conn *conn, void *ctx)
     PQclear(res);
     if (st == STATUS_NOT_FOUND)
         return STATUS_CONFLICT; /* the device is there: its queue is full */
+    if (st == STATUS_OK)
+        st = audit_command_in_tx(conn, t->audit, "command.create", t->out->id);
     return st == STATUS_OK ? announce_in_tx(conn, t->out, 1) : st;
 }
 
 enum status db_commands_create(struct db_conn *conn, const struct command_new *in,
-                               long long owner_scope, struct command *out)
+                               long long owner_scope, const struct audit_ctx *audit,
+                               struct command *out)
 {
     *out = (struct command){0};
-    struct create_tx t = {in, owner_scope, out};
+    struct create_tx t = {in, owner_scope, audit, out};
     enum status st = db_transaction(conn, create_in_tx, &t);
     if (st != STATUS_OK)
         command_clear(out); /* read before a failed announcement or COMMIT */
@@ -404,6 +416,7 @@ enum status db_commands_answer(struct db_conn *conn, long long device_id, long l
 
 struct cancel_tx {
     long long id, owner_scope;
+    const struct audit_ctx *audit;
     struct command *out;
 };
 
@@ -416,6 +429,8 @@ static enum status cancel_in_tx(struct db_conn *conn, void *ctx)
     enum status st = read_one(conn, res, t->out);
     PQclear(res);
     if (st == STATUS_OK)
+        st = audit_command_in_tx(conn, t->audit, "command.cancel", t->id);
+    if (st == STATUS_OK)
         return announce_in_tx(conn, t->out, 1);
     if (st != STATUS_NOT_FOUND)
         return st;
@@ -426,10 +441,10 @@ static enum status cancel_in_tx(struct db_conn *conn, void *ctx)
 }
 
 enum status db_commands_cancel(struct db_conn *conn, long long id, long long owner_scope,
-                               struct command *out)
+                               const struct audit_ctx *audit, struct command *out)
 {
     *out = (struct command){0};
-    struct cancel_tx t = {id, owner_scope, out};
+    struct cancel_tx t = {id, owner_scope, audit, out};
     enum status st = db_transaction(conn, cancel_in_tx, &t);
     if (st != STATUS_OK && st != STATUS_CONFLICT)
         command_clear(out);

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 
+#include "audit.h"
 #include "db.h"
 
 #define COMMANDS_NAME_MAX       64
@@ -88,9 +89,11 @@ struct command_new {
 /* Queues a command, locking the device row so that the per-device cap holds
  * under concurrent creations. STATUS_NOT_FOUND when the device is gone or
  * owner_scope (0: any) does not own it; STATUS_CONFLICT when the device has
- * COMMANDS_PER_DEVICE_MAX unfinished commands. */
+ * COMMANDS_PER_DEVICE_MAX unfinished commands. The command.create audit
+ * entry (audit: who, from where, what) commits with it. */
 enum status db_commands_create(struct db_conn *conn, const struct command_new *in,
-                               long long owner_scope, struct command *out);
+                               long long owner_scope, const struct audit_ctx *audit,
+                               struct command *out);
 
 /* The command, if owner_scope is 0 or owns its device; else STATUS_NOT_FOUND. */
 enum status db_commands_get(struct db_conn *conn, long long id, long long owner_scope,
@@ -128,9 +131,10 @@ enum status db_commands_answer(struct db_conn *conn, long long device_id, long l
                                bool *changed);
 
 /* Cancels an unfinished command of a device owner_scope (0: any) owns.
- * STATUS_NOT_FOUND; STATUS_CONFLICT (with the command in *out) when final. */
+ * STATUS_NOT_FOUND; STATUS_CONFLICT (with the command in *out) when final.
+ * The command.cancel audit entry commits with the change. */
 enum status db_commands_cancel(struct db_conn *conn, long long id, long long owner_scope,
-                               struct command *out);
+                               const struct audit_ctx *audit, struct command *out);
 
 /* The sweep: stores "expired" for up to limit commands whose expires_at has
  * passed and announces them. *count: how many. */

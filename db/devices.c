@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "events.h"
 #include "internal.h"
 
@@ -132,9 +133,24 @@ static const char *double_text(struct double_text *buf, double v)
     return buf->s;
 }
 
-enum status db_devices_create(struct db_conn *c, const struct device_new *in,
-                              const char *token_hash, struct device *out)
+/* The entry of a change to device id, in its transaction. */
+static enum status audit_device_in_tx(struct db_conn *c, const struct audit_ctx *audit,
+                                      const char *action, long long id)
 {
+    return db_audit_add_in_tx(c, &(struct audit_entry){audit, action, "device", id});
+}
+
+struct create_tx {
+    const struct device_new *in;
+    const char *token_hash;
+    const struct audit_ctx *audit;
+    struct device *out;
+};
+
+static enum status create_in_tx(struct db_conn *c, void *ctx)
+{
+    const struct create_tx *t = ctx;
+    const struct device_new *in = t->in;
     struct double_text max;
     struct db_ll_text owner, offline;
     const char *params[] = {in->name,
@@ -143,15 +159,27 @@ enum status db_devices_create(struct db_conn *c, const struct device_new *in,
                             double_text(&max, in->max_hourly_kwh),
                             reading_type_name(in->reading_type),
                             in->owner_id ? db_ll(&owner, in->owner_id) : NULL,
-                            token_hash,
+                            t->token_hash,
                             in->serial,
                             in->offline_after_s ? db_ll(&offline, in->offline_after_s) : NULL,
                             in->over_limit_command};
     PGresult *res = db_exec(c, &CREATE, 10, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK)
-        st = read_device(res, 0, out);
+        st = read_device(res, 0, t->out);
     PQclear(res);
+    return st == STATUS_OK ? audit_device_in_tx(c, t->audit, "device.create", t->out->id) : st;
+}
+
+enum status db_devices_create(struct db_conn *c, const struct device_new *in,
+                              const char *token_hash, const struct audit_ctx *audit,
+                              struct device *out)
+{
+    *out = (struct device){0};
+    struct create_tx t = {in, token_hash, audit, out};
+    enum status st = db_transaction(c, create_in_tx, &t);
+    if (st != STATUS_OK)
+        device_clear(out); /* read before a failed entry or COMMIT */
     return st;
 }
 
@@ -235,6 +263,7 @@ static enum status announce_device_in_tx(struct db_conn *c, long long id)
 struct update_tx {
     long long id, owner_scope;
     const struct device_patch *patch;
+    const struct audit_ctx *audit;
     struct device *out;
 };
 
@@ -243,18 +272,18 @@ static enum status update_in_tx(struct db_conn *c, void *ctx)
     struct update_tx *u = ctx;
     bool owner_changed = false;
     enum status st = run_update(c, u->id, u->owner_scope, u->patch, u->out, &owner_changed);
+    if (st == STATUS_OK)
+        st = audit_device_in_tx(c, u->audit, "device.update", u->id);
     return st == STATUS_OK && owner_changed ? announce_device_in_tx(c, u->id) : st;
 }
 
 enum status db_devices_update(struct db_conn *c, long long id, long long owner_scope,
-                              const struct device_patch *patch, struct device *out)
+                              const struct device_patch *patch, const struct audit_ctx *audit,
+                              struct device *out)
 {
     *out = (struct device){0};
-    bool owner_changed = false;
-    /* Only an owner change needs the announcement, hence the transaction. */
-    if (!patch->set_owner)
-        return run_update(c, id, owner_scope, patch, out, &owner_changed);
-    struct update_tx u = {id, owner_scope, patch, out};
+    /* The audit entry commits with the change, hence the transaction. */
+    struct update_tx u = {id, owner_scope, patch, audit, out};
     enum status st = db_transaction(c, update_in_tx, &u);
     if (st != STATUS_OK)
         device_clear(out); /* read before a failed announcement or COMMIT */
@@ -264,6 +293,7 @@ enum status db_devices_update(struct db_conn *c, long long id, long long owner_s
 struct set_token_tx {
     long long id;
     const char *token_hash;
+    const struct audit_ctx *audit;
 };
 
 /* The announcement closes the device's WebSocket sessions on every instance
@@ -278,31 +308,42 @@ static enum status set_token_in_tx(struct db_conn *c, void *ctx)
     if (st == STATUS_OK && strcmp(PQcmdTuples(res), "1") != 0)
         st = STATUS_NOT_FOUND;
     PQclear(res);
+    if (st == STATUS_OK)
+        st = audit_device_in_tx(c, t->audit, "device.rotate_token", t->id);
     return st == STATUS_OK ? announce_device_in_tx(c, t->id) : st;
 }
 
-enum status db_devices_set_token(struct db_conn *c, long long id, const char *token_hash)
+enum status db_devices_set_token(struct db_conn *c, long long id, const char *token_hash,
+                                 const struct audit_ctx *audit)
 {
-    struct set_token_tx t = {id, token_hash};
+    struct set_token_tx t = {id, token_hash, audit};
     return db_transaction(c, set_token_in_tx, &t);
 }
 
+struct delete_tx {
+    long long id;
+    const struct audit_ctx *audit;
+};
+
 static enum status delete_in_tx(struct db_conn *c, void *ctx)
 {
-    const long long *id = ctx;
+    const struct delete_tx *t = ctx;
     struct db_ll_text idt;
-    const char *params[] = {db_ll(&idt, *id)};
+    const char *params[] = {db_ll(&idt, t->id)};
     PGresult *res = db_exec(c, &DELETE, 1, params);
     enum status st = db_check(c, res, PGRES_TUPLES_OK);
     if (st == STATUS_OK && PQntuples(res) != 1)
         st = STATUS_NOT_FOUND;
     PQclear(res);
-    return st == STATUS_OK ? announce_device_in_tx(c, *id) : st;
+    if (st == STATUS_OK)
+        st = audit_device_in_tx(c, t->audit, "device.delete", t->id);
+    return st == STATUS_OK ? announce_device_in_tx(c, t->id) : st;
 }
 
-enum status db_devices_delete(struct db_conn *c, long long id)
+enum status db_devices_delete(struct db_conn *c, long long id, const struct audit_ctx *audit)
 {
-    return db_transaction(c, delete_in_tx, &id);
+    struct delete_tx t = {id, audit};
+    return db_transaction(c, delete_in_tx, &t);
 }
 
 /* ---- by name ------------------------------------------------------------------ */

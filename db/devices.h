@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "../base/device_name.h"
+#include "audit.h"
 #include "db.h"
 #include "models.h"
 
@@ -54,11 +55,14 @@ struct device_new {
     const char *over_limit_command; /* JSON text {"name","params"}; NULL: none */
 };
 
-/* Inserts a device holding token_hash. STATUS_INVALID when owner_id names no
+/* Inserts a device holding token_hash, with its device.create entry
+ * (audit: who, from where, what was set) in the same transaction.
+ * STATUS_INVALID when owner_id names no
  * user (the foreign key) or the serial is not one (the CHECK; the handlers
  * check it first); STATUS_CONFLICT when another device has the serial. */
 enum status db_devices_create(struct db_conn *conn, const struct device_new *in,
-                              const char *token_hash, struct device *out);
+                              const char *token_hash, const struct audit_ctx *audit,
+                              struct device *out);
 
 /* The device with this id, if owner_id is 0 or owns it; else STATUS_NOT_FOUND. */
 enum status db_devices_get(struct db_conn *conn, long long id, long long owner_id,
@@ -87,21 +91,25 @@ struct device_patch {
 };
 
 /* Applies the patch to the device if owner_scope is 0 or owns it (else
- * STATUS_NOT_FOUND), in one transaction that also announces an owner change
+ * STATUS_NOT_FOUND), in one transaction that also writes the device.update
+ * audit entry and announces an owner change
  * (devices_changed event) so live sessions drop the device. STATUS_INVALID
  * when the new owner names no user; STATUS_CONFLICT when another device has
  * the new serial. */
 enum status db_devices_update(struct db_conn *conn, long long id, long long owner_scope,
-                              const struct device_patch *patch, struct device *out);
+                              const struct device_patch *patch, const struct audit_ctx *audit,
+                              struct device *out);
 
-/* Replaces the token hash and announces it (devices_changed: sessions that
- * authenticated with the old token close); STATUS_NOT_FOUND when the device
- * is gone. */
-enum status db_devices_set_token(struct db_conn *conn, long long id, const char *token_hash);
+/* Replaces the token hash, writes the device.rotate_token entry and announces it (devices_changed:
+ * sessions that authenticated with the old token close); STATUS_NOT_FOUND when the device is gone.
+ */
+enum status db_devices_set_token(struct db_conn *conn, long long id, const char *token_hash,
+                                 const struct audit_ctx *audit);
 
-/* Deletes the device (its readings, hours and alerts go by cascade) and
- * announces it, in one transaction. STATUS_NOT_FOUND when it is gone. */
-enum status db_devices_delete(struct db_conn *conn, long long id);
+/* Deletes the device (its readings, hours and alerts go by cascade), writes
+ * the device.delete entry and announces it, in one transaction. STATUS_NOT_FOUND when it is gone.
+ */
+enum status db_devices_delete(struct db_conn *conn, long long id, const struct audit_ctx *audit);
 
 /* ---- by the names of device_name.h: MQTT logins ---- */
 

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include "audit.h"
 #include "internal.h"
 
 static const struct db_stmt START = {
@@ -53,14 +54,31 @@ static enum status run_command(struct db_conn *c, const struct db_stmt *stmt, in
     return st;
 }
 
-enum status db_refresh_start(struct db_conn *c, long long user_id, const char *token_hash,
-                             long long ttl_s)
+struct start_tx {
+    long long user_id;
+    const char *token_hash;
+    long long ttl_s;
+    const struct audit_ctx *audit;
+};
+
+static enum status start_in_tx(struct db_conn *c, void *ctx)
 {
+    const struct start_tx *t = ctx;
     char id[24], ttl[24];
-    snprintf(id, sizeof id, "%lld", user_id);
-    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
-    const char *params[] = {id, token_hash, ttl};
-    return run_command(c, &START, 3, params);
+    snprintf(id, sizeof id, "%lld", t->user_id);
+    snprintf(ttl, sizeof ttl, "%lld", t->ttl_s);
+    const char *params[] = {id, t->token_hash, ttl};
+    enum status st = run_command(c, &START, 3, params);
+    return st == STATUS_OK ? db_audit_add_in_tx(c, &(struct audit_entry){t->audit, "login.success",
+                                                                         "user", t->user_id})
+                           : st;
+}
+
+enum status db_refresh_start(struct db_conn *c, long long user_id, const char *token_hash,
+                             long long ttl_s, const struct audit_ctx *audit)
+{
+    struct start_tx t = {user_id, token_hash, ttl_s, audit};
+    return db_transaction(c, start_in_tx, &t);
 }
 
 /* The spending UPDATE: *family_id and *user_id of the spent token, or

@@ -8,11 +8,13 @@
 #ifndef WATTLINE_DB_REFRESH_TOKENS_H
 #define WATTLINE_DB_REFRESH_TOKENS_H
 
+#include "audit.h"
 #include "db.h"
 
-/* Starts a family for user_id with its first token, live for ttl_s seconds. */
+/* Starts a family for user_id with its first token, live for ttl_s seconds:
+ * a login, so its login.success audit entry commits with it. */
 enum status db_refresh_start(struct db_conn *conn, long long user_id, const char *token_hash,
-                             long long ttl_s);
+                             long long ttl_s, const struct audit_ctx *audit);
 
 /* Spends a live token and stores next_hash (live for ttl_s) in its family,
  * in one transaction. Of two concurrent calls with the same token at most one

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "events.h"
 #include "internal.h"
 #include "refresh_tokens.h"
@@ -62,11 +63,32 @@ static enum status one_user(struct db_conn *c, const struct db_stmt *stmt, int n
     return st;
 }
 
-enum status db_users_create(struct db_conn *c, const char *email, const char *name, enum role role,
-                            const char *password_hash, struct user *out)
+/* The entry of a change to user id, in its transaction. */
+static enum status audit_user_in_tx(struct db_conn *c, const struct audit_ctx *audit,
+                                    const char *action, long long id)
 {
-    const char *params[] = {email, name, role_name(role), password_hash};
-    return one_user(c, &CREATE, 4, params, out);
+    return db_audit_add_in_tx(c, &(struct audit_entry){audit, action, "user", id});
+}
+
+struct create_tx {
+    const char *params[4];
+    const struct audit_ctx *audit;
+    struct user *out;
+};
+
+static enum status create_in_tx(struct db_conn *c, void *ctx)
+{
+    const struct create_tx *t = ctx;
+    enum status st = one_user(c, &CREATE, 4, t->params, t->out);
+    return st == STATUS_OK ? audit_user_in_tx(c, t->audit, "user.create", t->out->id) : st;
+}
+
+enum status db_users_create(struct db_conn *c, const char *email, const char *name, enum role role,
+                            const char *password_hash, const struct audit_ctx *audit,
+                            struct user *out)
+{
+    struct create_tx t = {{email, name, role_name(role), password_hash}, audit, out};
+    return db_transaction(c, create_in_tx, &t);
 }
 
 enum status db_users_count(struct db_conn *c, long long *count)
@@ -135,6 +157,7 @@ static enum status announce_user_in_tx(struct db_conn *c, long long id)
 struct update_tx {
     long long id;
     const struct user_change *change;
+    const struct audit_ctx *audit;
     struct user *out;
 };
 
@@ -146,6 +169,8 @@ static enum status update_in_tx(struct db_conn *c, void *ctx)
     const char *params[] = {db_ll(&idt, u->id), u->change->email, u->change->name, role,
                             u->change->password_hash};
     enum status st = one_user(c, &UPDATE, 5, params, u->out);
+    if (st == STATUS_OK)
+        st = audit_user_in_tx(c, u->audit, "user.update", u->id);
     if (st == STATUS_OK && u->change->password_hash)
         st = db_refresh_revoke_user_in_tx(c, u->id);
     if (st == STATUS_OK && u->change->role != ROLE_NONE)
@@ -154,28 +179,36 @@ static enum status update_in_tx(struct db_conn *c, void *ctx)
 }
 
 enum status db_users_update(struct db_conn *c, long long id, const struct user_change *change,
-                            struct user *out)
+                            const struct audit_ctx *audit, struct user *out)
 {
-    struct update_tx u = {id, change, out};
+    struct update_tx u = {id, change, audit, out};
     return db_transaction(c, update_in_tx, &u);
 }
 
+struct delete_tx {
+    long long id;
+    const struct audit_ctx *audit;
+};
+
 static enum status delete_in_tx(struct db_conn *c, void *ctx)
 {
-    const long long *id = ctx;
+    const struct delete_tx *t = ctx;
     struct db_ll_text idt;
-    const char *params[] = {db_ll(&idt, *id)};
+    const char *params[] = {db_ll(&idt, t->id)};
     PGresult *res = db_exec(c, &DELETE, 1, params);
     enum status st = db_check(c, res, PGRES_COMMAND_OK);
     if (st == STATUS_OK && strcmp(PQcmdTuples(res), "0") == 0)
         st = STATUS_NOT_FOUND;
     PQclear(res);
-    return st == STATUS_OK ? announce_user_in_tx(c, *id) : st;
+    if (st == STATUS_OK)
+        st = audit_user_in_tx(c, t->audit, "user.delete", t->id);
+    return st == STATUS_OK ? announce_user_in_tx(c, t->id) : st;
 }
 
-enum status db_users_delete(struct db_conn *c, long long id)
+enum status db_users_delete(struct db_conn *c, long long id, const struct audit_ctx *audit)
 {
-    return db_transaction(c, delete_in_tx, &id);
+    struct delete_tx t = {id, audit};
+    return db_transaction(c, delete_in_tx, &t);
 }
 
 /* "%q%" with \, % and _ in q escaped, for ILIKE ... ESCAPE '\'. Caller frees. */

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "audit.h"
 #include "db.h"
 #include "models.h"
 
@@ -18,9 +19,12 @@ struct user {
     long long created_at; /* microseconds since the epoch */
 };
 
-/* Inserts a user; STATUS_CONFLICT when the email is taken (any case). */
+/* Inserts a user with its user.create audit entry (audit: who, from where,
+ * what; NULL for none) in one transaction; STATUS_CONFLICT when the email is
+ * taken (any case). */
 enum status db_users_create(struct db_conn *conn, const char *email, const char *name,
-                            enum role role, const char *password_hash, struct user *out);
+                            enum role role, const char *password_hash,
+                            const struct audit_ctx *audit, struct user *out);
 
 /* How many users exist. */
 enum status db_users_count(struct db_conn *conn, long long *count);
@@ -54,14 +58,15 @@ struct user_change {
 /* Applies change to user id and gives the result, in one transaction that
  * also revokes every login of the user when the password changes and
  * announces a new role (users_changed event) so that live sessions re-read
- * it. STATUS_NOT_FOUND, STATUS_CONFLICT when the new email is taken. */
+ * it, and writes the user.update audit entry. STATUS_NOT_FOUND,
+ * STATUS_CONFLICT when the new email is taken. */
 enum status db_users_update(struct db_conn *conn, long long id, const struct user_change *change,
-                            struct user *out);
+                            const struct audit_ctx *audit, struct user *out);
 
-/* Deletes user id (its devices become unassigned, its sessions go) and
- * announces it (users_changed event), in one transaction. STATUS_NOT_FOUND
- * when there is none. */
-enum status db_users_delete(struct db_conn *conn, long long id);
+/* Deletes user id (its devices become unassigned, its sessions go), writes
+ * the user.delete audit entry and announces it (users_changed event), in one
+ * transaction. STATUS_NOT_FOUND when there is none. */
+enum status db_users_delete(struct db_conn *conn, long long id, const struct audit_ctx *audit);
 
 /* Up to limit users with id > after_id, by id; when q is not NULL only those
  * whose email or name contains q, ignoring case (q is literal text: LIKE

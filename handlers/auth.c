@@ -12,6 +12,7 @@
 #include "../auth/authn.h"
 #include "../auth/login.h"
 #include "../api/app.h"
+#include "../api/audit.h"
 #include "../api/reply.h"
 #include "../api/resources.h"
 #include "../auth/jwt.h"
@@ -122,7 +123,7 @@ static enum status login_check(struct app *app, const char *email, const char *p
 /* After a correct password: forgive the attempt, store an upgraded hash,
  * drop dead sessions and start a new one. */
 static enum status login_start_session(struct app *app, const char *email, const struct login *l,
-                                       const char *refresh_hash)
+                                       const char *refresh_hash, const struct audit_ctx *audit)
 {
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!conn)
@@ -133,8 +134,24 @@ static enum status login_start_session(struct app *app, const char *email, const
     if (st == STATUS_OK)
         st = db_refresh_prune_user(conn, l->user.id);
     if (st == STATUS_OK)
-        st = db_refresh_start(conn, l->user.id, refresh_hash, AUTH_REFRESH_TTL_S);
+        st = db_refresh_start(conn, l->user.id, refresh_hash, AUTH_REFRESH_TTL_S, audit);
     db_pool_release(app->pool, conn);
+    return st;
+}
+
+/* A wrong password or an unknown email: the login.failure entry, with the
+ * account when there is one. Its own transaction: the attempt itself was
+ * counted before the password was checked (login_count_attempt). A failure
+ * that cannot be recorded is answered 503, never a 401 that left no trace. */
+static enum status login_record_failure(const struct request *req, struct app *app,
+                                        const struct audit_note *note, const struct login *l)
+{
+    struct audit_entry e = {&note->ctx, "login.failure", "user", l->found ? l->user.id : 0};
+    struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
+    enum status st = conn ? db_audit_add(conn, &e) : STATUS_UNAVAILABLE;
+    db_pool_release(app->pool, conn);
+    if (st != STATUS_OK)
+        log_error("auth: the failed login of request %s is not in the audit log", req->request_id);
     return st;
 }
 
@@ -169,9 +186,17 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
     if (auth_login_admit(req, res, app) != 0)
         return res->status;
 
-    struct login *l = calloc(1, sizeof *l);
-    if (!l)
+    /* An attempt is a password that was checked: one refused by a throttle
+     * before any check (the address's or the account's lock) is not. */
+    struct audit_note note;
+    if (!audit_note_init(&note, req, json_pack("{s:s}", "email", email)))
         return response_status(res, STATUS_INTERNAL);
+    note.ctx.actor_id = 0; /* whoever sent a token along: a login's actor is who logged in */
+    struct login *l = calloc(1, sizeof *l);
+    if (!l) {
+        audit_note_free(&note);
+        return response_status(res, STATUS_INTERNAL);
+    }
     enum status st = login_check(app, email, password, req->now, l);
     if (l->busy)
         reply_busy(res);
@@ -183,13 +208,18 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
         /* Stamped when it failed: a slow hash must not shorten the slowdown. */
         throttle_table_fail(app->login_throttle, req->client_ip, clock_wall_s());
         log_info("auth: failed login from %s", req->client_ip);
-        reply_invalid_credentials(res);
+        st = login_record_failure(req, app, &note, l);
+        if (st == STATUS_OK)
+            reply_invalid_credentials(res);
+        else
+            response_status(res, st);
     } else {
         char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
         st = crypto_token_new(token) ? STATUS_OK : STATUS_INTERNAL;
         crypto_sha256_hex(token, strlen(token), hash);
+        note.ctx.actor_id = l->user.id;
         if (st == STATUS_OK)
-            st = login_start_session(app, email, l, hash);
+            st = login_start_session(app, email, l, hash, &note.ctx);
         if (st == STATUS_OK)
             reply_session(res, app, &l->user, token);
         else
@@ -197,6 +227,7 @@ int auth_login(const struct request *req, struct response *res, struct app *app)
     }
     explicit_bzero(l, sizeof *l);
     free(l);
+    audit_note_free(&note);
     return res->status;
 }
 

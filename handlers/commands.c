@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/audit.h"
 #include "../api/access.h"
 #include "../api/app.h"
 #include "../api/command_input.h"
@@ -61,8 +62,13 @@ static int create_on(const struct request *req, struct response *res, struct db_
                                    .ttl_s = ttl_s,
                                    .created_by = req->caller.user_id};
     struct command c;
-    enum status st = db_commands_create(conn, &in, access_owner_scope(&req->caller), &c);
+    struct audit_note note;
+    enum status st =
+        audit_note_init(&note, req, audit_changes(req->body))
+            ? db_commands_create(conn, &in, access_owner_scope(&req->caller), &note.ctx, &c)
+            : STATUS_INTERNAL;
     free(params);
+    audit_note_free(&note);
     if (st == STATUS_CONFLICT)
         return response_problem(res, 409, "queue_full", NULL,
                                 "the device has %d unfinished commands", COMMANDS_PER_DEVICE_MAX);
@@ -158,9 +164,14 @@ static int cancel_on(const struct request *req, struct response *res, struct db_
 {
     long long id;
     struct command c;
-    enum status st = request_param_id(req, 0, &id)
-                         ? db_commands_cancel(conn, id, access_owner_scope(&req->caller), &c)
-                         : STATUS_NOT_FOUND;
+    struct audit_note note;
+    if (!audit_note_init(&note, req, json_pack("{s:s}", "status", "canceled")))
+        return response_status(res, STATUS_INTERNAL);
+    enum status st =
+        request_param_id(req, 0, &id)
+            ? db_commands_cancel(conn, id, access_owner_scope(&req->caller), &note.ctx, &c)
+            : STATUS_NOT_FOUND;
+    audit_note_free(&note);
     if (st == STATUS_CONFLICT)
         return already_final(res, &c);
     return st == STATUS_OK ? reply_command(res, 200, &c) : response_status(res, st);

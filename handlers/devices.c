@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/audit.h"
 #include "../api/access.h"
 #include "../api/app.h"
 #include "../api/command_input.h"
@@ -340,11 +341,16 @@ int devices_create(const struct request *req, struct response *res, struct app *
         return res->status;
 
     char *over_limit = devices_over_limit_text(&f);
-    if (f.over_limit_command && !over_limit)
+    struct audit_note note;
+    if ((f.over_limit_command && !over_limit) ||
+        !audit_note_init(&note, req, audit_changes(req->body))) {
+        free(over_limit);
         return response_status(res, STATUS_INTERNAL);
+    }
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
     if (!c) {
         free(over_limit);
+        audit_note_free(&note);
         return response_status(res, STATUS_UNAVAILABLE);
     }
     const struct device_new in = {
@@ -359,9 +365,10 @@ int devices_create(const struct request *req, struct response *res, struct app *
         .offline_after_s = f.offline_after_s,
     };
     struct device d;
-    enum status st = db_devices_create(c, &in, hash, &d);
+    enum status st = db_devices_create(c, &in, hash, &note.ctx, &d);
     db_pool_release(app->pool, c);
     free(over_limit);
+    audit_note_free(&note);
     if (st == STATUS_INVALID)
         return owner_problem(res);
     if (st == STATUS_CONFLICT)
@@ -442,11 +449,17 @@ static int update_device(const struct request *req, struct response *res, struct
         .set_offline_after_s = f.has_offline_after_s,
         .offline_after_s = f.offline_after_s,
     };
-    if (f.over_limit_command && !patch.over_limit_command)
+    struct audit_note note;
+    if ((f.over_limit_command && !patch.over_limit_command) ||
+        !audit_note_init(&note, req, audit_changes(req->body))) {
+        free((char *)patch.over_limit_command);
         return response_status(res, STATUS_INTERNAL);
+    }
     /* Scoped again: a client's device may have been reassigned meanwhile. */
-    enum status st = db_devices_update(c, id, access_owner_scope(&req->caller), &patch, &d);
+    enum status st =
+        db_devices_update(c, id, access_owner_scope(&req->caller), &patch, &note.ctx, &d);
     free((char *)patch.over_limit_command);
+    audit_note_free(&note);
     if (st == STATUS_INVALID)
         return owner_problem(res);
     if (st == STATUS_CONFLICT)
@@ -476,11 +489,13 @@ int devices_delete(const struct request *req, struct response *res, struct app *
     long long id;
     if (!request_param_id(req, 0, &id))
         return response_status(res, STATUS_NOT_FOUND);
+    struct audit_note note;
+    if (!audit_note_init(&note, req, NULL))
+        return response_status(res, STATUS_INTERNAL);
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
-    enum status st = db_devices_delete(c, id);
+    enum status st = c ? db_devices_delete(c, id, &note.ctx) : STATUS_UNAVAILABLE;
     db_pool_release(app->pool, c);
+    audit_note_free(&note);
     if (st != STATUS_OK)
         return response_status(res, st);
     /* Other instances' caches expire within AUTHN_CACHE_TTL_S. */
@@ -498,11 +513,14 @@ int devices_rotate_token(const struct request *req, struct response *res, struct
     char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_SHA256_HEX_LEN + 1];
     if (!new_token_or_reply(token, hash, res))
         return res->status;
+    struct audit_note note;
+    if (!audit_note_init(&note, req, NULL))
+        return response_status(res, STATUS_INTERNAL);
     struct db_conn *c = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!c)
-        return response_status(res, STATUS_UNAVAILABLE);
-    enum status st = db_devices_set_token(c, id, hash);
+    /* The entry says a token was issued, never which. */
+    enum status st = c ? db_devices_set_token(c, id, hash, &note.ctx) : STATUS_UNAVAILABLE;
     db_pool_release(app->pool, c);
+    audit_note_free(&note);
     if (st != STATUS_OK)
         return response_status(res, st);
     authn_forget_device(app->authn, id);

@@ -10,6 +10,7 @@
 #include "../auth/login.h"
 #include "../api/app.h"
 #include "../api/pooled.h"
+#include "../api/audit.h"
 #include "../api/cursor.h"
 #include "../api/reply.h"
 #include "../api/resources.h"
@@ -100,18 +101,38 @@ static bool hash_or_reply(struct app *app, const char *password, char hash[PASSW
     return st == STATUS_OK;
 }
 
-/* Applies change to user id (a new password also ends every login of the
- * user: db_users_update); the authentication cache forgets the user so that
- * a new role counts at once. */
-static int update_and_reply(struct app *app, long long id, const struct user_change *change,
-                            struct response *res)
+/* The user.update entry's changes: the body's members without secrets, and
+ * that the password changed (never what to). NULL when out of memory. */
+static json_t *update_changes(const json_t *body, const struct user_change *change)
 {
+    json_t *changes = audit_changes(body);
+    if (changes && change->password_hash &&
+        json_object_set_new(changes, "password_changed", json_true()) != 0) {
+        json_decref(changes);
+        changes = NULL;
+    }
+    return changes;
+}
+
+/* Applies change to user id (a new password also ends every login of the
+ * user: db_users_update) with its audit entry; the authentication cache
+ * forgets the user so that a new role counts at once. */
+static int update_and_reply(const struct request *req, struct app *app, long long id,
+                            const struct user_change *change, struct response *res)
+{
+    struct audit_note note;
+    json_t *changes = update_changes(req->body, change);
+    if (!changes || !audit_note_init(&note, req, changes))
+        return response_status(res, STATUS_INTERNAL);
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
+    if (!conn) {
+        audit_note_free(&note);
         return response_status(res, STATUS_UNAVAILABLE);
+    }
     struct user user;
-    enum status st = db_users_update(conn, id, change, &user);
+    enum status st = db_users_update(conn, id, change, &note.ctx, &user);
     db_pool_release(app->pool, conn);
+    audit_note_free(&note);
     authn_forget_user(app->authn, id);
     if (st == STATUS_CONFLICT)
         return reply_email_taken(res);
@@ -235,7 +256,7 @@ int users_me_patch(const struct request *req, struct response *res, struct app *
     if (password && !me_password_or_reply(req, app, current, password, hash, res))
         return res->status;
     struct user_change change = {.name = name, .password_hash = password ? hash : NULL};
-    update_and_reply(app, req->caller.user_id, &change, res);
+    update_and_reply(req, app, req->caller.user_id, &change, res);
     explicit_bzero(hash, sizeof hash);
     return res->status;
 }
@@ -305,14 +326,18 @@ int users_create(const struct request *req, struct response *res, struct app *ap
         !role_or_reply(req->body, true, &role, res))
         return res->status;
 
+    struct audit_note note;
+    if (!audit_note_init(&note, req, audit_changes(req->body)))
+        return response_status(res, STATUS_INTERNAL);
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
-        return response_status(res, STATUS_UNAVAILABLE);
     struct user user;
-    const char *field, *why;
-    enum status st = accounts_create(conn, app->password_limiter, email, name, role, password,
-                                     strlen(password), &user, &field, &why);
+    const char *field = NULL, *why = NULL;
+    enum status st = conn
+                         ? accounts_create(conn, app->password_limiter, email, name, role, password,
+                                           strlen(password), &note.ctx, &user, &field, &why)
+                         : STATUS_UNAVAILABLE;
     db_pool_release(app->pool, conn);
+    audit_note_free(&note);
     if (st == STATUS_INVALID && field)
         return response_problem(res, 422, "invalid_field", field, "%s", why);
     if (st == STATUS_CONFLICT)
@@ -365,7 +390,7 @@ int users_patch(const struct request *req, struct response *res, struct app *app
     if (password && !hash_or_reply(app, password, hash, res))
         return res->status;
     change.password_hash = password ? hash : NULL;
-    update_and_reply(app, id, &change, res);
+    update_and_reply(req, app, id, &change, res);
     explicit_bzero(hash, sizeof hash);
     return res->status;
 }
@@ -382,12 +407,14 @@ int users_delete(const struct request *req, struct response *res, struct app *ap
     if (id == req->caller.user_id)
         return response_problem(res, 409, "cannot_delete_self", NULL,
                                 "an admin cannot delete its own account");
+    struct audit_note note;
+    if (!audit_note_init(&note, req, NULL))
+        return response_status(res, STATUS_INTERNAL);
     struct db_conn *conn = db_pool_acquire(app->pool, APP_DB_WAIT_MS);
-    if (!conn)
-        return response_status(res, STATUS_UNAVAILABLE);
     /* The user's WebSocket sessions on every instance close at once. */
-    enum status st = db_users_delete(conn, id);
+    enum status st = conn ? db_users_delete(conn, id, &note.ctx) : STATUS_UNAVAILABLE;
     db_pool_release(app->pool, conn);
+    audit_note_free(&note);
     authn_forget_user(app->authn, id);
     if (st != STATUS_OK)
         return response_status(res, st);

@@ -1,3 +1,4 @@
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +105,17 @@ int cli_user_add(int argc, char **argv)
     }
     struct user u;
     const char *field, *why;
-    enum status st = accounts_create(conn, NULL, a.email, a.name, role_parse(a.role), password, len,
-                                     &u, &field, &why);
+    /* Recorded like POST /users, with no actor, address or request: the
+     * command line is run by whoever holds the database's credentials. */
+    json_t *changes =
+        json_pack("{s:s, s:s, s:s}", "email", a.email, "name", a.name, "role", a.role);
+    char *changes_text = changes ? json_dumps(changes, JSON_COMPACT) : NULL;
+    json_decref(changes);
+    struct audit_ctx audit = {.changes = changes_text};
+    enum status st = changes_text ? accounts_create(conn, NULL, a.email, a.name, role_parse(a.role),
+                                                    password, len, &audit, &u, &field, &why)
+                                  : STATUS_INTERNAL;
+    free(changes_text);
     if (st == STATUS_INVALID)
         fprintf(stderr, "wattline: %s: %s\n", field, why);
     else if (st == STATUS_CONFLICT)

@@ -97,11 +97,15 @@ static struct db_pool_options pool_options(const struct config *cfg, int size)
 }
 
 /* Applies pending migrations, waiting up to wait_s for PostgreSQL to accept
- * connections (containers start together). Returns an exit status. */
+ * connections (containers start together). Returns an exit status. They run
+ * as the schema's owner (DATABASE_OWNER_URL) when it is set: the serving
+ * role may not create anything. */
 static int run_migrations(const struct config *cfg, const struct migration_set *set, int wait_s)
 {
     char err[512];
     struct db_pool_options opts = pool_options(cfg, 1);
+    if (cfg->database_owner_url)
+        opts.url = cfg->database_owner_url;
     struct db_conn *conn = NULL;
     for (int i = 0; !(conn = db_connect(&opts, err, sizeof err)) && i < wait_s; i++)
         sleep(1);

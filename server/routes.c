@@ -3,6 +3,7 @@
 #include "routes.h"
 
 #include "../handlers/alerts.h"
+#include "../handlers/audit.h"
 #include "../handlers/auth.h"
 #include "../handlers/commands.h"
 #include "../handlers/broker_auth.h"
@@ -96,6 +97,8 @@ const struct route ROUTES[] = {
     /* The long-poll waits suspended in command_poll, holding no thread. */
     R("GET", "/api/v1/device/commands", commands_poll, ACCESS_DEVICE, BODY_NONE),
     Q("POST", "/api/v1/device/commands/{id}/result", commands_result, ACCESS_DEVICE, BODY_JSON),
+
+    Q("GET", "/api/v1/audit", audit_list, ACCESS_ADMIN, BODY_NONE),
 
     QR("GET", "/api/v1/alerts", alerts_list, ACCESS_USER, BODY_NONE),
     Q("POST", "/api/v1/alerts/{id}/ack", alerts_ack, ACCESS_USER, BODY_NONE),

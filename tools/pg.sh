@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # pg.sh: the private PostgreSQL cluster behind `make run`.
 #
-#   tools/pg.sh init | start | stop | status | url | dir | destroy | psql [ARGS...]
+#   tools/pg.sh init | start | stop | status | url [app] | app-role | dir | destroy | psql [ARGS...]
+#
+# `url` is the owner's (the superuser, which migrates); `url app` the serving login role
+# wattline_app's, which `app-role` creates (once the migrations made its group role
+# wattline_server: README, "Database roles").
 #
 # Where it lives: outside the checkout, in /var/tmp/wattline-pg.OWNER.NAME-HASH, where
 # OWNER is the system user that runs the cluster, NAME the checkout's directory name and
@@ -52,6 +56,8 @@ readonly LOG_FILE="$LOG_DIR/postgresql.log"
 readonly PORT=5432 # only names the socket file (.s.PGSQL.5432); no TCP listener
 readonly DB_NAME=wattline
 readonly DB_USER=wattline
+readonly APP_USER=wattline_app     # the serving login role
+readonly APP_GROUP=wattline_server # its group role, made and granted by the migrations
 
 die() {
     echo "$PROG: $*" >&2
@@ -59,7 +65,7 @@ die() {
 }
 
 usage() {
-    echo "usage: $PROG init | start | stop | status | url | dir | destroy | psql [ARGS...]" >&2
+    echo "usage: $PROG init | start | stop | status | url [app] | app-role | dir | destroy | psql [ARGS...]" >&2
     exit 2
 }
 
@@ -245,8 +251,25 @@ url_encode() {
 
 # libpq takes a socket directory as the host: an absolute path in the host parameter.
 cmd_url() {
+    local user="$DB_USER"
+    [[ ${1:-} == app ]] && user="$APP_USER"
     printf 'postgresql:///%s?host=%s&port=%s&user=%s\n' \
-        "$DB_NAME" "$(url_encode "$SOCKET_DIR")" "$PORT" "$DB_USER"
+        "$DB_NAME" "$(url_encode "$SOCKET_DIR")" "$PORT" "$user"
+}
+
+# The serving login role, a member of the group role the migrations grant; no password:
+# the cluster trusts its socket, which only its owner can reach.
+cmd_app_role() {
+    is_running || die "the cluster is not running; run '$PROG start'"
+    "$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -U "$DB_USER" "$DB_NAME" <<SQL
+DO \$\$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_USER') THEN
+        CREATE ROLE $APP_USER LOGIN IN ROLE $APP_GROUP;
+    END IF;
+END;
+\$\$;
+SQL
 }
 
 cmd_psql() {
@@ -258,14 +281,16 @@ cmd_psql() {
 command="$1"
 shift
 case "$command" in
-init | start | stop | status | url | dir | destroy) [[ $# -eq 0 ]] || usage ;;
+init | start | stop | status | app-role | dir | destroy) [[ $# -eq 0 ]] || usage ;;
+url) [[ $# -eq 0 || ($# -eq 1 && $1 == app) ]] || usage ;;
 esac
 case "$command" in
 init) cmd_init ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
-url) cmd_url ;;
+url) cmd_url "$@" ;;
+app-role) cmd_app_role ;;
 dir) echo "$PG_DIR" ;;
 destroy) cmd_destroy ;;
 psql) cmd_psql "$@" ;;

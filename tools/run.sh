@@ -90,8 +90,11 @@ use_private_cluster() {
         STARTED_PG=true
         "$PG" start
     fi
-    DATABASE_URL="$("$PG" url)"
-    export DATABASE_URL
+    # Migrations as the owner, the server as the serving role (README, "Database roles").
+    DATABASE_OWNER_URL="$("$PG" url)"
+    DATABASE_URL="$("$PG" url app)"
+    export DATABASE_OWNER_URL DATABASE_URL
+    PRIVATE_PG=true
     DB_NOTE="  Database:          private PostgreSQL in $("$PG" dir) (tools/pg.sh)"
 }
 
@@ -170,6 +173,7 @@ print_banner() {
     echo
 }
 
+PRIVATE_PG=false
 if [[ -z ${DATABASE_URL:-} ]]; then
     use_private_cluster
 fi
@@ -181,6 +185,8 @@ if $WITH_BROKER && [[ -z ${AMQP_URL:-} ]]; then
 fi
 
 "$BIN" migrate
+# The login role joins the group role the migrations made.
+if $PRIVATE_PG; then "$PG" app-role; fi
 ensure_admin
 
 "$BIN" serve --no-migrate &

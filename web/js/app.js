@@ -17,6 +17,7 @@ import { usersView } from './views/admin-users.js';
 import { devicesView } from './views/admin-devices.js';
 import { accountView } from './views/account.js';
 import { adminChatView } from './views/admin-chat.js';
+import { auditView } from './views/admin-audit.js';
 import { startChat, stopChat } from './chat.js';
 import { closeChatPanel } from './chat-ui.js';
 import { notificationsView } from './views/notifications.js';
@@ -34,6 +35,7 @@ const ROUTES = [
   { pattern: /^\/admin\/alerts$/, roles: ['admin'], title: 'All alerts', view: alertsView },
   { pattern: /^\/admin\/chat$/, roles: ['admin'], title: 'Support', view: adminChatView },
   { pattern: /^\/admin\/chat\/(\d+)$/, roles: ['admin'], title: 'Support', view: adminChatView },
+  { pattern: /^\/admin\/audit$/, roles: ['admin'], title: 'Audit log', view: auditView },
   { pattern: /^\/account$/, roles: ['client', 'admin'], title: 'Account', view: accountView },
   { pattern: /^\/notifications$/, roles: ['client', 'admin'], title: 'Notifications', view: notificationsView },
 ];

@@ -22,6 +22,7 @@ function navLinks(user) {
       { href: '#/admin/users', label: 'Users', match: /^\/admin\/users/ },
       { href: '#/admin/alerts', label: 'Alerts', match: /^\/admin\/alerts/ },
       { href: '#/admin/chat', label: 'Support', match: /^\/admin\/chat/, chat: true },
+      { href: '#/admin/audit', label: 'Audit', match: /^\/admin\/audit/ },
     ];
   }
   return [

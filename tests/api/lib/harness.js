@@ -14,6 +14,7 @@
 //                                      crash() (kill -9 of every process of the cluster)
 //   startServer({databaseUrl, env, args, bin})
 //                                   -> server: baseUrl, wsUrl, httpPort, wsPort, jwtSecret, proc,
+//                                      databaseUrl (the owner's), appDatabaseUrl (serving role),
 //                                      logs(), stdout(), stderr(), waitForLog(fn), waitReady(),
 //                                      stop(signal), kill()
 //   cli(args, {server, input, env}) runs `wattline ARGS` -> {code, signal, stdout, stderr}
@@ -47,6 +48,10 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const PG_SUPERUSER = 'wattline';
 const PG_DATABASE = 'wattline';
 const PG_SYSTEM_USER = 'postgres'; // PostgreSQL refuses to run as root
+// The serving login role (README, "Database roles"): a member of the group role the
+// migrations grant. Servers serve as it; the superuser above migrates (the owner).
+const PG_APP_ROLE = 'wattline_app';
+const PG_SERVER_ROLE = 'wattline_server';
 const READY_TIMEOUT_MS = 15000;
 const POLL_INTERVAL_MS = 50;
 const STOP_TIMEOUT_MS = 10000;
@@ -55,7 +60,7 @@ const STOP_TIMEOUT_MS = 10000;
 // not leak into a server (a JWT_SECRET_FILE exported in the shell, say), so these are
 // removed before the harness sets its own.
 const SERVER_CONFIG_VARS = [
-  'DATABASE_URL', 'HTTP_ADDR', 'HTTP_PORT', 'WS_PORT', 'JWT_SECRET', 'JWT_SECRET_FILE',
+  'DATABASE_URL', 'DATABASE_OWNER_URL', 'HTTP_ADDR', 'HTTP_PORT', 'WS_PORT', 'JWT_SECRET', 'JWT_SECRET_FILE',
   'ACCESS_TOKEN_TTL', 'TLS_CERT', 'TLS_KEY', 'WEB_ROOT', 'MIGRATIONS_DIR', 'OPENAPI_FILE',
   'PUBLIC_WS_URL', 'LOG_LEVEL', 'LOG_FORMAT', 'DB_POOL_SIZE', 'HTTP_THREADS',
   'WS_MAX_SESSIONS_PER_USER', 'WS_MAX_SESSIONS', 'WS_MAX_UNAUTH_PER_ADDR', 'MAX_BODY_BYTES',
@@ -540,6 +545,10 @@ async function startPostgres({ fsync = false } = {}) {
       if (attempt >= 4) throw new Error('startPostgres: no free port after 5 attempts');
     }
     cluster.psql(`create database ${PG_DATABASE}`, { database: 'postgres' });
+    // The group role is the migrations' to grant; it is made here too so that the login
+    // role can join it before any migration ran (0011 tolerates it existing).
+    cluster.psql(`create role ${PG_SERVER_ROLE} nologin;
+      create role ${PG_APP_ROLE} login in role ${PG_SERVER_ROLE};`, { database: 'postgres' });
   } catch (err) {
     await cluster.destroy().catch(() => {});
     throw err;
@@ -611,7 +620,7 @@ function probe(url) {
 }
 
 class WattlineServer {
-  constructor({ proc, bin, env, httpPort, wsPort, jwtSecret, databaseUrl }) {
+  constructor({ proc, bin, env, httpPort, wsPort, jwtSecret, databaseUrl, appDatabaseUrl }) {
     this.kind = 'proc';
     this.cleanupOrder = 1;
     this.proc = proc;
@@ -621,7 +630,8 @@ class WattlineServer {
     this.httpPort = httpPort;
     this.wsPort = wsPort;
     this.jwtSecret = jwtSecret;
-    this.databaseUrl = databaseUrl;
+    this.databaseUrl = databaseUrl; // the owner's: tests inspect and alter rows with it
+    this.appDatabaseUrl = appDatabaseUrl; // the serving role's, as the server uses it
     const tls = Boolean(env.TLS_CERT);
     let host = env.HTTP_ADDR === '0.0.0.0' ? '127.0.0.1' : env.HTTP_ADDR;
     if (host === '::') host = '::1';
@@ -782,18 +792,38 @@ function spawnServer({ bin, env, args }) {
   });
 }
 
+// The same database as url, as the serving role, when url names the clusters' superuser
+// (the owner); otherwise null: a URL a test built for another role is used as it is.
+function appDatabaseUrl(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  if (decodeURIComponent(parsed.username) !== PG_SUPERUSER) return null;
+  parsed.username = PG_APP_ROLE;
+  parsed.password = '';
+  return parsed.toString();
+}
+
 // Starts `wattline serve` on free loopback ports against databaseUrl and resolves once
 // /healthz answers 200. env adds to or overrides the server's environment (undefined
 // removes a variable); args are extra command-line flags; bin overrides WATTLINE_BIN.
+// As in production, the server serves as the serving role (DATABASE_URL, server.
+// appDatabaseUrl) and migrates as the owner (DATABASE_OWNER_URL = databaseUrl, which
+// server.databaseUrl keeps: what tests use to inspect and alter rows).
 async function startServer({ databaseUrl, env = {}, args = [], bin = serverBinary(),
   readyTimeout = READY_TIMEOUT_MS } = {}) {
   requireBinary(bin);
+  const appUrl = appDatabaseUrl(databaseUrl);
   for (let attempt = 0; ; attempt++) {
     const httpPort = await freePort();
     const wsPort = await freePort();
     const jwtSecret = env.JWT_SECRET ?? (env.JWT_SECRET_FILE ? undefined : randomHex(48));
     const fullEnv = childEnv({
-      DATABASE_URL: databaseUrl,
+      DATABASE_URL: appUrl ?? databaseUrl,
+      DATABASE_OWNER_URL: appUrl ? databaseUrl : undefined,
       HTTP_ADDR: '127.0.0.1',
       HTTP_PORT: httpPort,
       WS_PORT: wsPort,
@@ -807,6 +837,7 @@ async function startServer({ databaseUrl, env = {}, args = [], bin = serverBinar
     const server = new WattlineServer({
       proc, bin, env: fullEnv, httpPort: Number(fullEnv.HTTP_PORT),
       wsPort: Number(fullEnv.WS_PORT), jwtSecret: fullEnv.JWT_SECRET, databaseUrl,
+      appDatabaseUrl: fullEnv.DATABASE_URL,
     });
     track(server, `${proc.pid} ${processStartTime(proc.pid)}`);
     try {
@@ -960,6 +991,7 @@ function suite({ pg: pgOptions, server: serverOptions = {}, admin = true } = {})
 }
 
 module.exports = {
+  PG_APP_ROLE,
   REPO_ROOT,
   api,
   cli,
