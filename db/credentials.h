@@ -8,11 +8,8 @@
 /* The stored role of a user; STATUS_NOT_FOUND when the user is gone. */
 enum status db_credentials_user_role(struct db_conn *conn, long long user_id, enum role *role);
 
-/* The device holding a token (by its SHA-256 hex); STATUS_NOT_FOUND if none. */
-enum status db_credentials_device_by_token(struct db_conn *conn, const char *token_hash,
-                                           long long *device_id, enum reading_type *type);
-
-/* The same for n (at most DB_TOKENS_PER_QUERY) tokens in one query:
+/* The devices holding n (at most DB_TOKENS_PER_QUERY) tokens, by their
+ * SHA-256 hex, in one query:
  * device_ids[i] is 0 (and types[i] untouched) when no device holds hashes[i]. */
 #define DB_TOKENS_PER_QUERY 10
 enum status db_credentials_devices_by_tokens(struct db_conn *conn, const char *const *hashes, int n,
