@@ -18,7 +18,7 @@ static bool is_prepared(const struct db_conn *c, const struct db_stmt *stmt)
 /* Sends (pipeline mode) a PREPARE of stmt if it is not prepared, and one
  * execution. false when libpq could not send or the queue is full. */
 static bool send_prepared(struct db_conn *c, const struct db_stmt *stmt, int nparams,
-                          const char *const *values, int format)
+                          const char *const *values, int format, PGresult **keep)
 {
     if (c->nqueued + 2 > DB_MAX_QUEUED)
         return false;
@@ -37,7 +37,7 @@ static bool send_prepared(struct db_conn *c, const struct db_stmt *stmt, int npa
                  : PQsendQueryParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, format);
     if (!ok)
         return false;
-    c->queued[c->nqueued++] = (struct db_queued){0};
+    c->queued[c->nqueued++] = (struct db_queued){.keep = keep};
     return true;
 }
 
@@ -64,7 +64,9 @@ static PGresult *sync_pipeline(struct db_conn *c)
         bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
         if (ok && c->queued[i].prepare && c->nprepared < DB_MAX_PREPARED)
             c->prepared[c->nprepared++] = c->queued[i].prepare;
-        if (!ok && !failed && st != PGRES_PIPELINE_ABORTED) {
+        if (ok && c->queued[i].keep) {
+            *c->queued[i].keep = res; /* the caller's now */
+        } else if (!ok && !failed && st != PGRES_PIPELINE_ABORTED) {
             failed = res;
         } else if (i == c->nqueued - 1 && !failed) {
             last = res;
@@ -95,15 +97,23 @@ static PGresult *sync_pipeline(struct db_conn *c)
     return last;
 }
 
-enum status db_queue(struct db_conn *c, const struct db_stmt *stmt, int nparams,
-                     const char *const *values)
+enum status db_queue_keep(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                          const char *const *values, PGresult **res)
 {
-    if (!enter_pipeline(c) || !send_prepared(c, stmt, nparams, values, 0)) {
+    if (res)
+        *res = NULL;
+    if (!enter_pipeline(c) || !send_prepared(c, stmt, nparams, values, 0, res)) {
         PQclear(sync_pipeline(c));
         log_warn("database: could not queue %s: %s", stmt->name, PQerrorMessage(c->pg));
         return STATUS_UNAVAILABLE;
     }
     return STATUS_OK;
+}
+
+enum status db_queue(struct db_conn *c, const struct db_stmt *stmt, int nparams,
+                     const char *const *values)
+{
+    return db_queue_keep(c, stmt, nparams, values, NULL);
 }
 
 enum status db_queue_command(struct db_conn *c, const char *sql)
@@ -126,8 +136,9 @@ static PGresult *exec_prepared(struct db_conn *c, const struct db_stmt *stmt, in
                                const char *const *values, int format)
 {
     if (c->nqueued > 0)
-        return send_prepared(c, stmt, nparams, values, format) ? sync_pipeline(c)
-                                                               : (PQclear(sync_pipeline(c)), NULL);
+        return send_prepared(c, stmt, nparams, values, format, NULL)
+                   ? sync_pipeline(c)
+                   : (PQclear(sync_pipeline(c)), NULL);
     if (!is_prepared(c, stmt)) {
         if (c->nprepared == DB_MAX_PREPARED)
             return PQexecParams(c->pg, stmt->sql, nparams, NULL, values, NULL, NULL, format);
@@ -221,7 +232,13 @@ enum status db_begin_pipelined(struct db_conn *c)
 
 enum status db_commit(struct db_conn *c)
 {
-    return db_command(c, "COMMIT");
+    enum status st = db_command(c, "COMMIT");
+    /* A COMMIT queued behind a statement that failed never ran: the
+     * transaction is still open, aborted. It ends here, as a failed COMMIT's
+     * would. */
+    if (st != STATUS_OK && PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+    return st;
 }
 
 void db_rollback(struct db_conn *c)

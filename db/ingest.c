@@ -27,6 +27,30 @@ static const struct db_stmt LOCK = {
     " FROM devices WHERE id = ANY($1::bigint[])"
     " ORDER BY id FOR UPDATE"};
 
+/* The stored hours of each device from its newest reading's hour to the
+ * hour of $2 (its newest reading in the group): those that readings after
+ * the newest stored one add to. Sent right after LOCK, in the same round
+ * trip: a statement of its own takes its own snapshot, so it sees what the
+ * previous holders of the devices' locks committed. */
+static const struct db_stmt NEAR_HOURS = {
+    "ingest_near_hours",
+    "SELECT b.device_id, " EPOCH("h.hour") ", h.kwh"
+    " FROM unnest($1::bigint[], $2::bigint[]) AS b(device_id, newest_us)"
+    " JOIN devices d ON d.id = b.device_id"
+    " JOIN device_hours h ON h.device_id = b.device_id"
+    "  AND h.hour >= date_bin('1 hour', d.latest_reading_ts, timestamptz 'epoch')"
+    "  AND h.hour <= " TS("b.newest_us")
+    " ORDER BY b.device_id"};
+
+/* Readings known to follow every stored one of their devices: a plain
+ * insert, without the speculative insertion of ON CONFLICT; a row stored
+ * after all fails the transaction (unique_violation). */
+static const struct db_stmt APPEND = {
+    "ingest_append",
+    "INSERT INTO readings (device_id, ts, value)"
+    " SELECT device_id, " TS("us") ", value"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::float8[]) AS t(device_id, us, value)"};
+
 /* Answers (in binary) the rows it inserted; C finds them among its own. */
 static const struct db_stmt INSERT = {
     "ingest_insert",
@@ -65,16 +89,6 @@ static const struct db_stmt CONTEXT = {
     "  SELECT ts, value FROM readings r"
     "  WHERE r.device_id = c.device_id AND r.ts BETWEEN c.r0 AND c.r1 OFFSET 0) r"
     " ORDER BY c.device_id, r.ts"};
-
-/* The stored energy of hours [first, end) of each device: what readings
- * appended after the newest one add to. */
-static const struct db_stmt HOURS = {
-    "ingest_hours",
-    "SELECT b.device_id, " EPOCH("h.hour") ", h.kwh"
-    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS b(device_id, first_us, end_us)"
-    " JOIN device_hours h ON h.device_id = b.device_id"
-    "  AND h.hour >= " TS("b.first_us") " AND h.hour < " TS("b.end_us")
-    " ORDER BY b.device_id"};
 
 /* The hours, and each device's last_seen_at and newest reading. */
 static const struct db_stmt WRITE = {
@@ -247,21 +261,46 @@ static struct ingest_device *find_device(struct ingest_device *devices, int n, l
     return lo < n && devices[lo].id == id ? &devices[lo] : NULL;
 }
 
-enum status db_ingest_lock_devices_in_tx(struct db_conn *c, struct ingest_device *devices, int n)
+/* Reads rows of (device_id, hour, kwh) into out. */
+static enum status read_hours(struct db_conn *c, const PGresult *res, struct ingest_hour_list *out)
 {
-    struct db_array a;
-    const char *params[] = {LL_COLUMN(&a, devices, n, struct ingest_device, id)};
+    *out = (struct ingest_hour_list){0};
+    enum status st = db_check(c, res, PGRES_TUPLES_OK);
+    int rows = st == STATUS_OK ? PQntuples(res) : 0;
+    if (rows > 0 && !(out->hours = malloc((size_t)rows * sizeof *out->hours)))
+        st = STATUS_INTERNAL;
+    for (int i = 0; st == STATUS_OK && i < rows; i++)
+        out->hours[out->count++] = (struct ingest_hour){
+            .device_id = db_get_ll(res, i, 0),
+            .hour = db_get_ll(res, i, 1),
+            .kwh = db_get_double(res, i, 2),
+        };
+    return st;
+}
+
+enum status db_ingest_lock_devices_in_tx(struct db_conn *c, struct ingest_device *devices, int n,
+                                         struct ingest_hour_list *hours)
+{
+    struct db_array a[2];
+    const char *params[] = {LL_COLUMN(&a[0], devices, n, struct ingest_device, id),
+                            LL_COLUMN(&a[1], devices, n, struct ingest_device, newest_ts)};
+    *hours = (struct ingest_hour_list){0};
     for (int i = 0; i < n; i++) {
         devices[i].exists = false;
         devices[i].has_latest = false;
     }
-    if (!params[0]) {
-        db_array_free(&a);
+    if (!all_built(params, 2)) {
+        free_arrays(a, 2);
         return STATUS_INTERNAL;
     }
-    PGresult *res = db_exec(c, &LOCK, 1, params);
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    for (int row = 0; st == STATUS_OK && row < PQntuples(res); row++) {
+    PGresult *res = NULL;
+    enum status st = db_queue_keep(c, &LOCK, 1, params, &res);
+    if (st == STATUS_OK) {
+        PGresult *near = db_exec(c, &NEAR_HOURS, 2, params);
+        st = read_hours(c, near, hours);
+        PQclear(near);
+    }
+    for (int row = 0; st == STATUS_OK && res && row < PQntuples(res); row++) {
         struct ingest_device *d = find_device(devices, n, db_get_ll(res, row, 0));
         if (!d)
             continue;
@@ -275,7 +314,18 @@ enum status db_ingest_lock_devices_in_tx(struct db_conn *c, struct ingest_device
         d->forecast_hour = db_get_ll(res, row, 6);
     }
     PQclear(res);
-    db_array_free(&a);
+    free_arrays(a, 2);
+    return st;
+}
+
+enum status db_ingest_append_in_tx(struct db_conn *c, const struct ingest_row *rows, int n)
+{
+    struct db_array a[3];
+    const char *params[] = {LL_COLUMN(&a[0], rows, n, struct ingest_row, device_id),
+                            LL_COLUMN(&a[1], rows, n, struct ingest_row, ts),
+                            DOUBLE_COLUMN(&a[2], rows, n, struct ingest_row, value)};
+    enum status st = all_built(params, 3) ? db_queue(c, &APPEND, 3, params) : STATUS_INTERNAL;
+    free_arrays(a, 3);
     return st;
 }
 
@@ -333,31 +383,6 @@ enum status db_ingest_context_in_tx(struct db_conn *c, const struct ingest_span 
                 .end_hour = db_get_ll(res, i, 2),
                 .ts = db_get_ll(res, i, 3),
                 .value = db_get_double(res, i, 4),
-            };
-        PQclear(res);
-    }
-    free_arrays(a, 3);
-    return st;
-}
-
-enum status db_ingest_hours_in_tx(struct db_conn *c, const struct ingest_span *spans, int n,
-                                  struct ingest_hour_list *out)
-{
-    struct db_array a[3];
-    const char *params[3];
-    enum status st = STATUS_INTERNAL;
-    *out = (struct ingest_hour_list){0};
-    if (span_params(a, spans, n, params)) {
-        PGresult *res = db_exec(c, &HOURS, 3, params);
-        st = db_check(c, res, PGRES_TUPLES_OK);
-        int rows = st == STATUS_OK ? PQntuples(res) : 0;
-        if (rows > 0 && !(out->hours = malloc((size_t)rows * sizeof *out->hours)))
-            st = STATUS_INTERNAL;
-        for (int i = 0; st == STATUS_OK && i < rows; i++)
-            out->hours[out->count++] = (struct ingest_hour){
-                .device_id = db_get_ll(res, i, 0),
-                .hour = db_get_ll(res, i, 1),
-                .kwh = db_get_double(res, i, 2),
             };
         PQclear(res);
     }

@@ -3,12 +3,12 @@
  * Transactions: every db_ingest_*_in_tx call runs inside a transaction its
  * caller opened (db_begin) and will finish (db_commit or db_rollback); none
  * of them begins, commits or rolls back. The caller (ingest/store_pg.c, for
- * ingest/group.c) runs them in this order: lock devices, insert readings,
- * read the stored hours or the readings around late ones, write hours, and
- * only when some hour is over its limit, lock alerts and raise them (the
- * lock is shared by every device: it is taken last, to cover little more
- * than the commit). db_ingest_ensure_partitions is the
- * one call made outside a transaction.
+ * ingest/group.c) runs them in this order: lock devices (reading the stored
+ * hours that new readings would add to), insert or append readings, read
+ * the readings around late ones, write hours, and only when some hour is
+ * over its limit, lock alerts and raise them (the lock is shared by every
+ * device: it is taken last, to cover little more than the commit).
+ * db_ingest_ensure_partitions is the one call made outside a transaction.
  */
 #ifndef WATTLINE_DB_INGEST_H
 #define WATTLINE_DB_INGEST_H
@@ -18,11 +18,12 @@
 #include "db.h"
 #include "models.h"
 
-/* A device as one ingestion transaction sees it. id and seen_at are the
- * caller's; the rest is what locking the device told. */
+/* A device as one ingestion transaction sees it. id, seen_at and newest_ts
+ * are the caller's; the rest is what locking the device told. */
 struct ingest_device {
     long long id;
-    long long seen_at; /* the newest receive time of its readings: becomes last_seen_at */
+    long long seen_at;   /* the newest receive time of its readings: becomes last_seen_at */
+    long long newest_ts; /* its newest reading in the transaction */
     bool exists;
     enum reading_type type;
     double limit;        /* max_hourly_kwh */
@@ -48,12 +49,27 @@ struct ingest_span {
     long long from, to;
 };
 
+/* The stored energy of hours of devices, sorted by device; hours without a
+ * row are absent. */
+struct ingest_hour {
+    long long device_id;
+    long long hour;
+    double kwh;
+};
+struct ingest_hour_list {
+    struct ingest_hour *hours; /* malloc'd: the caller frees it, whatever the status */
+    int count;
+};
+
 /* Locks the rows of devices[0..n) (ids strictly ascending, so concurrent
  * transactions on other instances cannot deadlock) and fills in the rest of
  * each entry, with its newest reading as committed by whoever held the lock
- * before. A device that does not exist keeps exists = false. */
-enum status db_ingest_lock_devices_in_tx(struct db_conn *conn, struct ingest_device *devices,
-                                         int n);
+ * before. A device that does not exist keeps exists = false. In the same
+ * round trip, once locked: *hours, each device's stored hours from the hour
+ * of its newest stored reading to the hour of its newest_ts, which readings
+ * appended after the stored ones add to. */
+enum status db_ingest_lock_devices_in_tx(struct db_conn *conn, struct ingest_device *devices, int n,
+                                         struct ingest_hour_list *hours);
 
 /* Serialises the transactions that raise alerts, across instances, until
  * the caller's commit: alert ids then commit in id order, which lets a
@@ -63,10 +79,12 @@ enum status db_ingest_lock_alerts_in_tx(struct db_conn *conn);
 /* The writes below (and the lock above) are queued, not waited for: each is
  * sent at once and answered with the next statement that reads a result, or
  * the COMMIT, which then reports its failure (db_queue, libpq's pipeline
- * mode). A group's usual transaction is four round trips instead of six. */
+ * mode). A group whose readings all follow the stored ones is two round
+ * trips: the lock with the hours, then the append, the writes and the
+ * COMMIT. */
 
 /* Inserts rows[0..n) (sorted by device then ts, unique); inserted[i] tells
- * which were new (the others were stored already). */
+ * which were new (the others were stored already). A round trip. */
 enum status db_ingest_insert_in_tx(struct db_conn *conn, const struct ingest_row *rows, int n,
                                    bool *inserted);
 
@@ -88,20 +106,10 @@ enum status db_ingest_context_in_tx(struct db_conn *conn, const struct ingest_sp
                                     struct ingest_context *out);
 void db_ingest_context_free(struct ingest_context *ctx);
 
-/* The stored energy of the hours [spans[i].from, spans[i].to) of device
- * spans[i].device_id, sorted by device; hours without a row are absent.
- * Caller frees out->hours (malloc'd), whatever the status. */
-struct ingest_hour {
-    long long device_id;
-    long long hour;
-    double kwh;
-};
-struct ingest_hour_list {
-    struct ingest_hour *hours;
-    int count;
-};
-enum status db_ingest_hours_in_tx(struct db_conn *conn, const struct ingest_span *spans, int n,
-                                  struct ingest_hour_list *out);
+/* Inserts rows[0..n) (sorted by device then ts, unique), each after the
+ * newest stored reading of its device, so new: queued, no answer awaited. A
+ * row stored after all fails the transaction with STATUS_CONFLICT. */
+enum status db_ingest_append_in_tx(struct db_conn *conn, const struct ingest_row *rows, int n);
 
 /* What a transaction writes besides its readings: the hours' energy, when
  * each device was seen (every device of the group, by seen_at), and the

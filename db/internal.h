@@ -27,6 +27,7 @@ struct db_conn {
      * PREPARE's result says so. */
     struct db_queued {
         const struct db_stmt *prepare; /* a PREPARE of this statement, or NULL */
+        PGresult **keep;               /* where its result goes (db_queue_keep), or NULL */
     } queued[DB_MAX_QUEUED];
     int nqueued;
     struct db_conn *next_free;
@@ -80,6 +81,12 @@ enum status db_check_rows(struct db_conn *conn, const PGresult *res, size_t item
 enum status db_queue(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
                      const char *const *values);
 enum status db_queue_command(struct db_conn *conn, const char *sql);
+/* Queues a statement like db_queue, for a result that matters later: *res
+ * is NULL now and, once the next statement that waits has returned, this
+ * one's result if it succeeded (if it failed, that statement reports it).
+ * The caller PQclear()s *res. */
+enum status db_queue_keep(struct db_conn *conn, const struct db_stmt *stmt, int nparams,
+                          const char *const *values, PGresult **res);
 
 /* Runs an unparameterised command (BEGIN, COMMIT, SELECT pg_advisory_lock(..)). */
 enum status db_command(struct db_conn *conn, const char *sql);

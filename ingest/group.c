@@ -51,6 +51,10 @@ struct group {
     int ndevices;
     struct ingest_row *insert; /* rows[i].r, as the store takes them */
     bool *inserted;            /* inserted[i]: rows[i] was new */
+    /* Every row follows its device's newest stored reading: appended, all
+     * new, without asking which (group_follows). */
+    bool appending;
+    struct ingest_hour_list stored; /* from the lock: the hours appends add to */
     struct hour_list hours;
     struct hour_list over; /* the hours of hours over their device's limit */
     long long *usage;      /* devices with new readings, ascending */
@@ -72,6 +76,7 @@ static void group_free(struct group *g)
     free(g->slices);
     free(g->insert);
     free(g->inserted);
+    free(g->stored.hours);
     free(g->hours.items);
     free(g->over.items);
     free(g->usage);
@@ -183,6 +188,12 @@ static bool group_build(struct group *g, struct ingest_request **jobs, int njobs
         g->rows[kept++] = g->rows[i];
     }
     g->nrows = kept;
+    /* Each device's newest reading: the last of its rows. */
+    for (int i = 0, d = 0; i < g->nrows; i++) {
+        while (g->devices[d].id != g->rows[i].r.device_id)
+            d++;
+        g->devices[d].newest_ts = g->rows[i].r.ts;
+    }
     return true;
 }
 
@@ -236,6 +247,20 @@ static void group_window(const struct group *g, const struct ingest_device *dev,
     long long to = dev->seen_at + INGEST_FUTURE_US;
     s->window_from = energy_hour_floor(s->lo < from ? s->lo : from);
     s->window_to = energy_hour_floor(s->hi > to ? s->hi : to) + ENERGY_HOUR_US;
+}
+
+/* True when every row comes after its device's newest stored reading: then
+ * none can be stored already (the newest is kept by every writer, under the
+ * device's lock), and they are appended without asking which are new. */
+static bool group_follows(const struct group *g)
+{
+    for (int d = 0; d < g->ndevices; d++) {
+        const struct ingest_device *dev = &g->devices[d];
+        const struct group_slice *s = &g->slices[d];
+        if (s->count > 0 && dev->has_latest && g->rows[s->first].r.ts <= dev->latest_ts)
+            return false;
+    }
+    return true;
 }
 
 /* Counts each job's new and duplicate readings and each device's range of
@@ -421,31 +446,28 @@ static void group_split(const struct group *g, struct ingest_span *fast, int *nf
 }
 
 /* The recomputed hours of every device with new readings: by appending where
- * the readings come after all stored ones, from the stored readings around
- * them otherwise (late, out-of-order readings). One statement for each kind,
- * and only when some device needs it. */
+ * the readings come after all stored ones (to the hours the lock read), from
+ * the stored readings around them otherwise (late, out-of-order readings:
+ * one statement, only when some device has them). */
 static enum status group_hours(const struct ingest_store *store, void *conn, struct group *g)
 {
     struct ingest_span *spans = malloc((size_t)(g->ndevices ? g->ndevices : 1) * 2 * sizeof *spans);
     struct ingest_span *fast = spans, *slow = spans ? spans + g->ndevices : NULL;
-    struct ingest_hour_list stored = {0};
     struct ingest_context ctx = {0};
     struct scratch scratch = {0};
     int nfast = 0, nslow = 0;
     enum status st = spans ? STATUS_OK : STATUS_INTERNAL;
     if (st == STATUS_OK)
         group_split(g, fast, &nfast, slow, &nslow);
-    if (st == STATUS_OK && nfast > 0)
-        st = store->hours(conn, fast, nfast, &stored);
     for (int f = 0; st == STATUS_OK && f < nfast; f++)
-        if (!append_hours(g, group_find_device(g, fast[f].device_id), &fast[f], &stored, &scratch))
+        if (!append_hours(g, group_find_device(g, fast[f].device_id), &fast[f], &g->stored,
+                          &scratch))
             st = STATUS_INTERNAL;
     if (st == STATUS_OK && nslow > 0)
         st = store->context(conn, slow, nslow, &ctx);
     if (st == STATUS_OK && !recompute_hours(g, &ctx, &scratch))
         st = STATUS_INTERNAL;
     free(ctx.rows);
-    free(stored.hours);
     scratch_free(&scratch);
     free(spans);
     return st;
@@ -527,14 +549,22 @@ static void group_collect_forecasts(struct group *g)
 
 /* Runs the statements of one group inside the open transaction, up to the
  * alerts: everything here holds only the group's own devices' rows. */
-static enum status group_store(const struct ingest_store *store, void *conn, struct group *g)
+static enum status group_store(const struct ingest_store *store, void *conn, struct group *g,
+                               bool may_append)
 {
-    enum status st = store->lock_devices(conn, g->devices, g->ndevices);
+    enum status st = store->lock_devices(conn, g->devices, g->ndevices, &g->stored);
     if (st != STATUS_OK)
         return st;
     group_slice_rows(g);
-    if (g->nrows > 0)
+    g->appending = may_append && group_follows(g);
+    if (g->appending) {
+        for (int i = 0; i < g->nrows; i++)
+            g->inserted[i] = true;
+        if (g->nrows > 0)
+            st = store->append(conn, g->insert, g->nrows);
+    } else if (g->nrows > 0) {
         st = store->insert(conn, g->insert, g->nrows, g->inserted);
+    }
     if (st != STATUS_OK)
         return st;
     group_count_inserted(g);
@@ -576,19 +606,21 @@ static enum status group_raise_alerts(const struct ingest_store *store, void *co
     return st;
 }
 
-/* Opens the transaction, stores the group, announces, and commits or rolls
- * back. PostgreSQL holds the notification queue lock through the commit of
- * a transaction that notified, WAL flush included: such commits cannot
- * overlap. So only alerts, which must reach their owner if and only if they
- * are stored, are announced inside the transaction; live usage is announced
- * just after the commit (a crash in between loses one usage update, never a
- * reading or an alert). */
-static enum status group_transaction(const struct ingest_store *store, void *conn, struct group *g)
+/* Opens the transaction, stores the group, announces its alerts, and commits
+ * or rolls back. PostgreSQL holds the notification queue lock through the
+ * commit of a transaction that notified, WAL flush included: such commits
+ * cannot overlap. So only alerts, which must reach their owner if and only
+ * if they are stored, are announced inside the transaction (with the live
+ * usage of the group, which costs nothing more there); otherwise live usage
+ * is left to the caller, who announces it after the commit (a crash in
+ * between loses one usage update, never a reading or an alert). */
+static enum status group_transaction(const struct ingest_store *store, void *conn, struct group *g,
+                                     bool may_append)
 {
     enum status st = store->begin(conn);
     if (st != STATUS_OK)
         return st;
-    st = group_store(store, conn, g);
+    st = group_store(store, conn, g, may_append);
     if (st == STATUS_OK)
         st = group_raise_alerts(store, conn, g);
     bool notify_inside = g->nalerts > 0;
@@ -598,11 +630,20 @@ static enum status group_transaction(const struct ingest_store *store, void *con
         store->rollback(conn);
         return st;
     }
-    st = store->commit(conn);
-    if (st == STATUS_OK && !notify_inside &&
-        store->notify(conn, NULL, 0, g->usage, g->nusage) != STATUS_OK)
-        log_warn("ingest: live usage of %d devices not announced", g->nusage);
-    return st;
+    return store->commit(conn);
+}
+
+/* Builds the group of jobs in g and runs its transaction. */
+static enum status group_run(const struct ingest_store *store, void *conn, struct group *g,
+                             struct ingest_request **jobs, int njobs, bool may_append)
+{
+    for (int j = 0; j < njobs; j++) {
+        jobs[j]->result = (struct ingest_result){0};
+        jobs[j]->status = STATUS_OK;
+    }
+    if (!group_build(g, jobs, njobs))
+        return STATUS_INTERNAL;
+    return group_transaction(store, conn, g, may_append);
 }
 
 enum status ingest_group_commit(const struct ingest_store *store, void *conn,
@@ -610,15 +651,23 @@ enum status ingest_group_commit(const struct ingest_store *store, void *conn,
                                 struct ingest_group_outcome *out)
 {
     struct group g = {.max_age_us = max_age_us};
-    for (int j = 0; j < njobs; j++) {
-        jobs[j]->result = (struct ingest_result){0};
-        jobs[j]->status = STATUS_OK;
+    enum status st = group_run(store, conn, &g, jobs, njobs, true);
+    if (st == STATUS_CONFLICT && g.appending) {
+        /* A row was stored after the newest reading the device row knew of:
+         * only a change made by hand does that. The careful way instead. */
+        log_warn("ingest: readings newer than their device's newest stored one were stored "
+                 "already; inserting them one by one");
+        group_free(&g);
+        g.max_age_us = max_age_us;
+        st = group_run(store, conn, &g, jobs, njobs, false);
     }
-    enum status st = group_build(&g, jobs, njobs) ? STATUS_OK : STATUS_INTERNAL;
-    if (st == STATUS_OK)
-        st = group_transaction(store, conn, &g);
     if (st == STATUS_OK) {
         *out = (struct ingest_group_outcome){.alerts = g.nalerts};
+        if (g.nalerts == 0 && g.nusage > 0) { /* else announced with the alerts */
+            out->usage = g.usage;
+            out->nusage = g.nusage;
+            g.usage = NULL;
+        }
         for (int j = 0; j < njobs; j++) {
             out->stored += (unsigned long long)jobs[j]->result.accepted;
             out->duplicates += (unsigned long long)jobs[j]->result.duplicates;

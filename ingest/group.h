@@ -10,10 +10,15 @@
 #include "ingest.h"
 #include "store.h"
 
-/* What a committed group did, for the statistics. */
+/* What a committed group did: for the statistics, and the devices with new
+ * readings whose live usage is still to be announced (none when the group
+ * raised alerts: they went out with them, inside the transaction). usage is
+ * malloc'd or NULL; the caller frees it. */
 struct ingest_group_outcome {
     unsigned long long stored, duplicates;
     int alerts;
+    long long *usage; /* ascending */
+    int nusage;
 };
 
 /* Stores the readings of jobs[0..njobs) (each already checked, with

@@ -28,13 +28,16 @@ struct ingest_store {
 
     /* Opens the transaction (and may do upkeep first, outside it). */
     enum status (*begin)(void *conn);
-    /* As db_ingest_lock_devices_in_tx: devices ascending by id, filled in. */
-    enum status (*lock_devices)(void *conn, struct ingest_device *devices, int n);
+    /* As db_ingest_lock_devices_in_tx: devices ascending by id, filled in,
+     * and the stored hours that readings after the stored ones add to. */
+    enum status (*lock_devices)(void *conn, struct ingest_device *devices, int n,
+                                struct ingest_hour_list *hours);
     /* As db_ingest_insert_in_tx. */
     enum status (*insert)(void *conn, const struct ingest_row *rows, int n, bool *inserted);
-    /* As db_ingest_hours_in_tx: stored hours [from, to) of each span. */
-    enum status (*hours)(void *conn, const struct ingest_span *spans, int n,
-                         struct ingest_hour_list *out);
+    /* As db_ingest_append_in_tx: rows that follow every stored one; a row
+     * stored after all fails the transaction with STATUS_CONFLICT (at this
+     * call or a later one). */
+    enum status (*append)(void *conn, const struct ingest_row *rows, int n);
     /* As db_ingest_context_in_tx: readings around [from, to] of each span. */
     enum status (*context)(void *conn, const struct ingest_span *spans, int n,
                            struct ingest_context *out);

@@ -65,9 +65,10 @@ static enum status pg_begin(void *conn)
     return db_begin_pipelined(c->db); /* travels with the devices' lock */
 }
 
-static enum status pg_lock_devices(void *conn, struct ingest_device *devices, int n)
+static enum status pg_lock_devices(void *conn, struct ingest_device *devices, int n,
+                                   struct ingest_hour_list *hours)
 {
-    return db_ingest_lock_devices_in_tx(((struct pg_conn *)conn)->db, devices, n);
+    return db_ingest_lock_devices_in_tx(((struct pg_conn *)conn)->db, devices, n, hours);
 }
 
 static enum status pg_insert(void *conn, const struct ingest_row *rows, int n, bool *inserted)
@@ -75,10 +76,9 @@ static enum status pg_insert(void *conn, const struct ingest_row *rows, int n, b
     return db_ingest_insert_in_tx(((struct pg_conn *)conn)->db, rows, n, inserted);
 }
 
-static enum status pg_hours(void *conn, const struct ingest_span *spans, int n,
-                            struct ingest_hour_list *out)
+static enum status pg_append(void *conn, const struct ingest_row *rows, int n)
 {
-    return db_ingest_hours_in_tx(((struct pg_conn *)conn)->db, spans, n, out);
+    return db_ingest_append_in_tx(((struct pg_conn *)conn)->db, rows, n);
 }
 
 static enum status pg_context(void *conn, const struct ingest_span *spans, int n,
@@ -134,7 +134,7 @@ struct ingest_store ingest_store_pg(const struct db_pool_options *db)
         .begin = pg_begin,
         .lock_devices = pg_lock_devices,
         .insert = pg_insert,
-        .hours = pg_hours,
+        .append = pg_append,
         .context = pg_context,
         .write = pg_write,
         .lock_alerts = pg_lock_alerts,

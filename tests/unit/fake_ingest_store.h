@@ -184,11 +184,14 @@ static enum status fake_begin(void *conn)
     return STATUS_OK;
 }
 
-static enum status fake_lock_devices(void *conn, struct ingest_device *devices, int n)
+static enum status fake_lock_devices(void *conn, struct ingest_device *devices, int n,
+                                     struct ingest_hour_list *hours)
 {
     struct fake_store *f = conn;
+    *hours = (struct ingest_hour_list){0};
     if (fake_fails(f, "lock_devices"))
         return f->fail_status;
+    hours->hours = malloc(FAKE_ROWS * sizeof *hours->hours);
     for (int i = 0; i < n; i++) {
         if (i > 0 && devices[i].id <= devices[i - 1].id)
             return STATUS_INTERNAL; /* the contract: strictly ascending */
@@ -200,6 +203,14 @@ static enum status fake_lock_devices(void *conn, struct ingest_device *devices, 
             devices[i].limit = d->limit;
             devices[i].latest_ts = d->latest_ts;
             devices[i].latest_value = d->latest_value;
+        }
+        /* db/ingest.c's NEAR_HOURS: from the newest stored reading's hour
+         * to the hour of the group's newest. */
+        for (int h = 0; d && d->has_latest && h < f->tx.nhours; h++) {
+            const struct ingest_hour *row = &f->tx.hours[h];
+            if (row->device_id == d->id && row->hour >= energy_hour_floor(d->latest_ts) &&
+                row->hour <= devices[i].newest_ts)
+                hours->hours[hours->count++] = *row;
         }
     }
     return STATUS_OK;
@@ -223,21 +234,23 @@ static enum status fake_insert(void *conn, const struct ingest_row *rows, int n,
     return STATUS_OK;
 }
 
-static enum status fake_hours(void *conn, const struct ingest_span *spans, int n,
-                              struct ingest_hour_list *out)
+/* A row already stored fails the transaction, as the unique index does. */
+static enum status fake_append(void *conn, const struct ingest_row *rows, int n)
 {
     struct fake_store *f = conn;
-    *out = (struct ingest_hour_list){0};
-    if (fake_fails(f, "hours"))
+    if (fake_fails(f, "append"))
         return f->fail_status;
-    out->hours = malloc(FAKE_ROWS * sizeof *out->hours);
-    for (int s = 0; s < n; s++)
-        for (int i = 0; i < f->tx.nhours; i++) {
-            const struct ingest_hour *h = &f->tx.hours[i];
-            if (h->device_id == spans[s].device_id && h->hour >= spans[s].from &&
-                h->hour < spans[s].to)
-                out->hours[out->count++] = *h;
-        }
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (rows[i].device_id < rows[i - 1].device_id ||
+                      (rows[i].device_id == rows[i - 1].device_id && rows[i].ts <= rows[i - 1].ts)))
+            return STATUS_INTERNAL; /* the contract: sorted and unique */
+        if (!fake_find_device(&f->tx, rows[i].device_id))
+            return STATUS_INVALID; /* the foreign key */
+        if (fake_find_reading(&f->tx, rows[i].device_id, rows[i].ts))
+            return STATUS_CONFLICT;
+        if (f->tx.nreadings < FAKE_ROWS)
+            f->tx.readings[f->tx.nreadings++] = rows[i];
+    }
     return STATUS_OK;
 }
 
@@ -421,7 +434,7 @@ static struct ingest_store fake_store_table(struct fake_store *f)
         .begin = fake_begin,
         .lock_devices = fake_lock_devices,
         .insert = fake_insert,
-        .hours = fake_hours,
+        .append = fake_append,
         .context = fake_context,
         .write = fake_write,
         .lock_alerts = fake_lock_alerts,

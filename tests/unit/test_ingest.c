@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "../../ingest/ingest.h"
 #include "fake_ingest_store.h"
@@ -181,6 +182,59 @@ static void a_gone_device_and_an_unreachable_database(void **state)
     fake_destroy(&f);
 }
 
+/* How many times the fake was told to announce outside a transaction. */
+static int notify_calls(const struct fake_store *f)
+{
+    int n = 0;
+    for (const char *p = f->log; (p = strstr(p, "notify")) != NULL; p++)
+        n += p == f->log || p[-1] == ' ';
+    return n;
+}
+
+/* Live usage is gathered over the groups of an interval and announced
+ * once, each device once and in order, without waiting for more work; what
+ * the last groups stored is announced at the stop. */
+static void usage_is_announced_once_for_the_groups_of_an_interval(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    for (long long id = 7; id <= 9; id++)
+        fake_add_device(&f, id, READING_INTERVAL, 1e9);
+    struct ingest *ing = start(&f);
+    const long long devices[] = {8, 7, 7};
+    for (int i = 0; i < 3; i++) {
+        struct ingest_reading r[] = {{T0 + i * MIN, 1.0, READING_INTERVAL}};
+        struct ingest_submission sub = {devices[i], READING_INTERVAL, r, 1, T0 + H};
+        struct ingest_result res;
+        assert_int_equal(ingest_submit(ing, &sub, &res), STATUS_OK);
+    }
+    /* Announced by the committers' own clock: nothing else happens. */
+    for (int waited = 0; waited < 5000 && __atomic_load_n(&f.nnotified_usage, __ATOMIC_ACQUIRE) < 2;
+         waited++)
+        usleep(1000);
+    pthread_mutex_lock(&f.lock); /* the committers' writes are seen */
+    int calls = notify_calls(&f);
+    pthread_mutex_unlock(&f.lock);
+    /* Three groups in well under the interval: one announcement (two if this
+     * machine stalled a whole interval in between), never one per group. */
+    assert_in_range(calls, 1, 2);
+    if (calls == 1) {
+        assert_int_equal(f.nnotified_usage, 2);
+        assert_true(f.notified_usage[0] == 7 && f.notified_usage[1] == 8);
+    }
+
+    struct ingest_reading r[] = {{T0, 1.0, READING_INTERVAL}};
+    struct ingest_submission sub = {9, READING_INTERVAL, r, 1, T0 + H};
+    struct ingest_result res;
+    int before = f.nnotified_usage;
+    assert_int_equal(ingest_submit(ing, &sub, &res), STATUS_OK);
+    ingest_stop(ing);
+    assert_true(f.nnotified_usage > before);
+    assert_true(f.notified_usage[f.nnotified_usage - 1] == 9);
+    fake_destroy(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +242,7 @@ int main(void)
         cmocka_unit_test(a_bad_reading_fails_the_submission_and_stores_nothing),
         cmocka_unit_test(the_horizon_refuses_retired_months),
         cmocka_unit_test(a_gone_device_and_an_unreachable_database),
+        cmocka_unit_test(usage_is_announced_once_for_the_groups_of_an_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

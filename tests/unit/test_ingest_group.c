@@ -45,6 +45,10 @@ static void assert_result(const struct job *j, enum status st, int accepted, int
     assert_int_equal(j->req.result.duplicates, duplicates);
 }
 
+/* The live usage the last commit_jobs() left to its caller to announce. */
+static long long usage[8];
+static int nusage;
+
 static enum status commit_jobs(struct fake_store *f, struct job **jobs, int n,
                                struct ingest_group_outcome *out)
 {
@@ -52,7 +56,16 @@ static enum status commit_jobs(struct fake_store *f, struct job **jobs, int n,
     struct ingest_request *reqs[8];
     for (int i = 0; i < n; i++)
         reqs[i] = &jobs[i]->req;
-    return ingest_group_commit(&store, f, reqs, n, AGE, out);
+    enum status st = ingest_group_commit(&store, f, reqs, n, AGE, out);
+    nusage = 0;
+    if (st == STATUS_OK) {
+        assert_in_range(out->nusage, 0, 8);
+        for (int i = 0; i < out->nusage; i++)
+            usage[i] = out->usage[i];
+        nusage = out->nusage;
+        free(out->usage);
+    }
+    return st;
 }
 
 static void duplicates_within_the_group_and_against_stored(void **state)
@@ -84,8 +97,12 @@ static void duplicates_within_the_group_and_against_stored(void **state)
     assert_near(fake_hour(&f, 1, T0), 3.0, 1e-9);
     assert_true(f.committed.devices[0].latest_ts == T0 + 30 * MIN);
     assert_true(f.committed.devices[0].last_seen == RECV);
-    assert_string_equal(f.log, "begin lock_devices insert hours write commit notify");
-    assert_int_equal(f.nnotified_usage, 1);
+    /* T0 is not after the newest stored reading: the insert says what is new. */
+    assert_string_equal(f.log, "begin lock_devices insert write commit");
+    /* Usage is the caller's to announce (ingest.c gathers it). */
+    assert_int_equal(f.nnotified_usage, 0);
+    assert_int_equal(nusage, 1);
+    assert_true(usage[0] == 1);
     fake_destroy(&f);
 }
 
@@ -111,8 +128,8 @@ static void devices_and_rows_reach_the_store_in_order(void **state)
     assert_near(fake_hour(&f, 3, T0), 0.875, 0);
     assert_near(fake_hour(&f, 1, T0), 1.0, 0);
     assert_near(fake_hour(&f, 1, T0 + H), 2.0, 0);
-    assert_int_equal(f.nnotified_usage, 2);
-    assert_true(f.notified_usage[0] == 1 && f.notified_usage[1] == 3);
+    assert_int_equal(nusage, 2);
+    assert_true(usage[0] == 1 && usage[1] == 3);
     fake_destroy(&f);
 }
 
@@ -133,8 +150,63 @@ static void appended_readings_add_to_the_stored_hours(void **state)
     assert_result(&a, STATUS_OK, 1, 0);
     assert_near(fake_hour(&f, 1, T0), 8.0, 1e-9);
     assert_near(fake_hour(&f, 1, T0 + H), 3.0, 1e-9);
-    assert_non_null(strstr(f.log, "hours"));
-    assert_null(strstr(f.log, "context"));
+    /* Two round trips: the lock (with the hours), then the rest. */
+    assert_string_equal(f.log, "begin lock_devices append write commit");
+    fake_destroy(&f);
+}
+
+/* One device's late reading sends the whole group the careful way; the
+ * other device's readings still add to the hours the lock read. */
+static void a_late_reading_in_the_group_inserts_them_all(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    fake_add_device(&f, 1, READING_CUMULATIVE, BIG);
+    fake_add_device(&f, 2, READING_INTERVAL, BIG);
+    fake_add_reading(&f, 1, T0 + 30 * MIN, 100.0);
+    fake_add_hour(&f, 1, T0, 5.0);
+    fake_add_reading(&f, 2, T0 + 40 * MIN, 0.5);
+    fake_add_hour(&f, 2, T0, 0.5);
+    struct job a, b;
+    job_init(&a, 1, READING_CUMULATIVE, (long long[]){T0 + 90 * MIN}, (double[]){106.0}, 1);
+    job_init(&b, 2, READING_INTERVAL, (long long[]){T0 + 20 * MIN}, (double[]){0.25}, 1);
+    struct ingest_group_outcome out;
+    assert_int_equal(commit_jobs(&f, (struct job *[]){&a, &b}, 2, &out), STATUS_OK);
+    assert_result(&a, STATUS_OK, 1, 0);
+    assert_result(&b, STATUS_OK, 1, 0);
+    assert_string_equal(f.log, "begin lock_devices insert context write commit");
+    assert_near(fake_hour(&f, 1, T0), 8.0, 1e-9);
+    assert_near(fake_hour(&f, 1, T0 + H), 3.0, 1e-9);
+    assert_near(fake_hour(&f, 2, T0), 0.75, 0);
+    fake_destroy(&f);
+}
+
+/* A reading stored after the newest one its device row knows of (a change
+ * by hand): the append fails on it, and the group is run again the careful
+ * way, which counts it as a duplicate. */
+static void an_append_that_meets_a_stored_row_is_run_again(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    fake_add_device(&f, 1, READING_INTERVAL, BIG);
+    fake_add_reading(&f, 1, T0, 1.0);
+    fake_add_reading(&f, 1, T0 + 10 * MIN, 2.0);
+    fake_add_hour(&f, 1, T0, 3.0);
+    f.committed.devices[0].latest_ts = T0; /* the row forgot T0+10min */
+    struct job a;
+    job_init(&a, 1, READING_INTERVAL, (long long[]){T0 + 10 * MIN, T0 + 20 * MIN},
+             (double[]){9.0, 4.0}, 2);
+    struct ingest_group_outcome out;
+    assert_int_equal(commit_jobs(&f, (struct job *[]){&a}, 1, &out), STATUS_OK);
+    assert_result(&a, STATUS_OK, 1, 1);
+    assert_string_equal(f.log, "begin lock_devices append rollback "
+                               "begin lock_devices insert write commit");
+    assert_int_equal(f.committed.nreadings, 3);
+    assert_true(fake_find_reading(&f.committed, 1, T0 + 10 * MIN)->value == 2.0);
+    assert_near(fake_hour(&f, 1, T0), 7.0, 0);
+    assert_true(f.committed.devices[0].latest_ts == T0 + 20 * MIN);
     fake_destroy(&f);
 }
 
@@ -166,8 +238,7 @@ static void late_readings_recompute_their_hours(void **state)
     assert_near(fake_hour(&f, 1, T0), 15.0 + 5.0 / 3, 1e-9);
     assert_near(fake_hour(&f, 1, T0 + H), 10.0 / 3, 1e-9);
     assert_near(fake_hour(&f, 2, T0), 1.75, 0);
-    assert_non_null(strstr(f.log, "context"));
-    assert_null(strstr(f.log, "hours"));
+    assert_string_equal(f.log, "begin lock_devices insert context write commit");
     /* The newest reading did not change. */
     assert_true(f.committed.devices[0].latest_ts == T0 + 2 * H);
     assert_true(f.committed.devices[1].latest_ts == T0 + 40 * MIN);
@@ -196,6 +267,7 @@ static void an_old_stored_reading_writes_only_the_windows_hours(void **state)
     struct ingest_request *reqs[] = {&a.req};
     struct ingest_group_outcome out;
     assert_int_equal(ingest_group_commit(&store, &f, reqs, 1, age, &out), STATUS_OK);
+    free(out.usage);
     assert_result(&a, STATUS_OK, 1, 0);
     /* [RECV - 2 days, RECV + 1 h): the window, to the new reading's hour */
     assert_int_equal(f.nwritten_hours, 49);
@@ -214,6 +286,7 @@ static void an_old_stored_reading_writes_only_the_windows_hours(void **state)
     job_init(&b, 1, READING_CUMULATIVE, (long long[]){RECV - 30 * MIN}, (double[]){5e6}, 1);
     reqs[0] = &b.req;
     assert_int_equal(ingest_group_commit(&store, &f, reqs, 1, age, &out), STATUS_OK);
+    free(out.usage);
     assert_result(&b, STATUS_OK, 1, 0);
     assert_non_null(strstr(f.log, "context"));
     assert_int_equal(f.nwritten_hours, 49);
@@ -227,8 +300,8 @@ static void an_old_stored_reading_writes_only_the_windows_hours(void **state)
 }
 
 /* An hour over its limit takes the alert lock, after the hours are written,
- * and announces inside the transaction; otherwise usage is announced after
- * the commit. */
+ * and announces inside the transaction, usage with it; otherwise usage is
+ * left to the caller, to announce after the commit. */
 static void alerts_are_locked_and_announced_inside(void **state)
 {
     (void)state;
@@ -244,25 +317,27 @@ static void alerts_are_locked_and_announced_inside(void **state)
     assert_int_equal(commit_jobs(&f, (struct job *[]){&a, &b}, 2, &out), STATUS_OK);
     assert_int_equal(out.alerts, 1);
     assert_string_equal(
-        f.log,
-        "begin lock_devices insert hours write lock_alerts raise_alerts notify_in_tx commit");
+        f.log, "begin lock_devices append write lock_alerts raise_alerts notify_in_tx commit");
     assert_int_equal(f.nnotified_alerts, 1);
     assert_true(f.notified_alerts[0] == 1);
+    assert_int_equal(f.nnotified_usage, 2);
+    assert_int_equal(nusage, 0);
 
-    /* Under the limit: no lock, usage after the commit. */
+    /* Under the limit: no lock, usage for the caller. */
     f.log[0] = '\0';
     job_init(&b, 2, READING_INTERVAL, (long long[]){T0 + 10 * MIN}, (double[]){1.0}, 1);
     assert_int_equal(commit_jobs(&f, (struct job *[]){&b}, 1, &out), STATUS_OK);
     assert_int_equal(out.alerts, 0);
-    assert_string_equal(f.log, "begin lock_devices insert hours write commit notify");
+    assert_string_equal(f.log, "begin lock_devices append write commit");
+    assert_int_equal(nusage, 1);
 
     /* Over the limit again, but the alert exists: the lock, no new alert. */
     f.log[0] = '\0';
     job_init(&a, 1, READING_INTERVAL, (long long[]){T0 + 30 * MIN}, (double[]){0.1}, 1);
     assert_int_equal(commit_jobs(&f, (struct job *[]){&a}, 1, &out), STATUS_OK);
     assert_int_equal(out.alerts, 0);
-    assert_string_equal(
-        f.log, "begin lock_devices insert hours write lock_alerts raise_alerts commit notify");
+    assert_string_equal(f.log, "begin lock_devices append write lock_alerts raise_alerts commit");
+    assert_int_equal(nusage, 1);
     assert_int_equal(f.committed.nalerts, 1);
     fake_destroy(&f);
 }
@@ -293,13 +368,21 @@ static void a_device_that_is_gone_fails_only_its_submitter(void **state)
 static void a_failure_rolls_back_and_fails_everyone(void **state)
 {
     (void)state;
-    const char *ops[] = {"lock_devices", "insert", "hours", "write", "commit"};
-    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+    /* late: device 1 has a newer reading stored, so the group inserts. */
+    const struct {
+        const char *op;
+        bool late;
+    } cases[] = {{"lock_devices", false}, {"append", false}, {"write", false}, {"commit", false},
+                 {"insert", true},        {"context", true}, {"write", true}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct fake_store f;
         fake_init(&f);
         fake_add_device(&f, 1, READING_INTERVAL, BIG);
         fake_add_device(&f, 2, READING_INTERVAL, BIG);
-        f.fail_op = ops[i];
+        int stored = cases[i].late ? 1 : 0;
+        if (cases[i].late)
+            fake_add_reading(&f, 1, T0 + H, 1.0);
+        f.fail_op = cases[i].op;
         f.fail_status = STATUS_UNAVAILABLE;
         struct job a, b;
         job_init(&a, 1, READING_INTERVAL, (long long[]){T0, T0}, (double[]){1.0, 1.0}, 2);
@@ -308,10 +391,11 @@ static void a_failure_rolls_back_and_fails_everyone(void **state)
         assert_int_equal(commit_jobs(&f, (struct job *[]){&a, &b}, 2, &out), STATUS_UNAVAILABLE);
         assert_result(&a, STATUS_UNAVAILABLE, 0, 0);
         assert_result(&b, STATUS_UNAVAILABLE, 0, 0);
-        assert_int_equal(f.committed.nreadings, 0);
+        assert_non_null(strstr(f.log, cases[i].op));
+        assert_int_equal(f.committed.nreadings, stored);
         assert_int_equal(f.committed.nhours, 0);
         assert_int_equal(f.nnotified_usage, 0);
-        if (strcmp(ops[i], "commit") != 0) {
+        if (strcmp(cases[i].op, "commit") != 0) {
             const char *end = f.log + strlen(f.log) - strlen("rollback");
             assert_string_equal(end, "rollback");
             assert_null(strstr(f.log, "commit"));
@@ -326,6 +410,8 @@ int main(void)
         cmocka_unit_test(duplicates_within_the_group_and_against_stored),
         cmocka_unit_test(devices_and_rows_reach_the_store_in_order),
         cmocka_unit_test(appended_readings_add_to_the_stored_hours),
+        cmocka_unit_test(a_late_reading_in_the_group_inserts_them_all),
+        cmocka_unit_test(an_append_that_meets_a_stored_row_is_run_again),
         cmocka_unit_test(late_readings_recompute_their_hours),
         cmocka_unit_test(an_old_stored_reading_writes_only_the_windows_hours),
         cmocka_unit_test(alerts_are_locked_and_announced_inside),
