@@ -11,9 +11,10 @@
  *
  * Group commit: submissions that arrive while a transaction is in flight go
  * together into the next one, and each submitter is woken only after its
- * own readings committed. One transaction per group inserts the readings in
- * one round trip, recomputes the touched hours from the stored readings,
- * raises alerts, and sends one NOTIFY. Rows of a device are locked for the
+ * own readings committed. One transaction per group inserts the readings,
+ * adds to or recomputes the touched hours, raises alerts (announced in the
+ * transaction); the live usage of the groups of 50 ms is announced after
+ * their commits, in one NOTIFY. Rows of a device are locked for the
  * transaction, so concurrent instances cannot corrupt an hour or raise an
  * alert twice.
  */
