@@ -20,7 +20,7 @@
 #include "../../ingest/store.h"
 
 #define FAKE_DEVICES 8
-#define FAKE_ROWS    256
+#define FAKE_ROWS    512
 
 struct fake_device {
     long long id;

@@ -235,6 +235,84 @@ static void usage_is_announced_once_for_the_groups_of_an_interval(void **state)
     fake_destroy(&f);
 }
 
+/* ---- when the second committer joins ---------------------------------------------- */
+
+static atomic_int begins; /* transactions begun, counted before the fake's lock */
+
+static enum status counting_begin(void *conn)
+{
+    atomic_fetch_add(&begins, 1);
+    return fake_begin(conn);
+}
+
+static void note_done(struct ingest_request *req)
+{
+    atomic_store((atomic_bool *)req->user, true);
+}
+
+/* While one committer stores a group, the other takes the queued jobs only
+ * once enough readings wait (one alone grows larger groups); the first takes
+ * the rest when its group is done. */
+static void a_second_committer_joins_only_for_enough_readings(void **state)
+{
+    (void)state;
+    struct fake_store f;
+    fake_init(&f);
+    for (long long id = 7; id <= 9; id++)
+        fake_add_device(&f, id, READING_INTERVAL, 1e9);
+    f.on_commit = gate_wait;
+    gate.reached = gate.open = false;
+    atomic_store(&begins, 0);
+    struct ingest_store store = fake_store_table(&f);
+    store.begin = counting_begin;
+    char err[128];
+    struct ingest *ing = ingest_start(&store, AGE, err, sizeof err);
+    assert_non_null(ing);
+
+    struct ingest_reading one[] = {{T0, 1.0, READING_INTERVAL}};
+    struct submitter s = {.ing = ing, .sub = {7, READING_INTERVAL, one, 1, T0 + H}};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, submitter_main, &s), 0);
+    pthread_mutex_lock(&gate.mutex);
+    while (!gate.reached)
+        pthread_cond_wait(&gate.cond, &gate.mutex);
+    pthread_mutex_unlock(&gate.mutex);
+
+    /* One reading waits: the idle committer is not even woken. */
+    atomic_bool small_done = false, large_done = false;
+    struct ingest_request small = {
+        .in = {8, READING_INTERVAL, one, 1, T0 + H}, .done = note_done, .user = &small_done};
+    ingest_enqueue(ing, &small);
+    usleep(50 * 1000);
+    assert_int_equal(atomic_load(&begins), 1);
+
+    /* 300 wait: the second committer begins (and waits for the fake). */
+    enum { LARGE = 300 };
+    static struct ingest_reading many[LARGE];
+    for (int i = 0; i < LARGE; i++)
+        many[i] = (struct ingest_reading){T0 + i * 1000000LL, 0.5, READING_INTERVAL};
+    struct ingest_request large = {
+        .in = {9, READING_INTERVAL, many, LARGE, T0 + H}, .done = note_done, .user = &large_done};
+    ingest_enqueue(ing, &large);
+    for (int waited = 0; waited < 5000 && atomic_load(&begins) < 2; waited++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&begins), 2);
+
+    pthread_mutex_lock(&gate.mutex);
+    gate.open = true;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.mutex);
+    pthread_join(thread, NULL);
+    ingest_stop(ing); /* finishes what was taken */
+    assert_int_equal(s.status, STATUS_OK);
+    assert_true(atomic_load(&small_done) && atomic_load(&large_done));
+    assert_int_equal(small.status, STATUS_OK);
+    assert_int_equal(large.status, STATUS_OK);
+    assert_int_equal(large.result.accepted, LARGE);
+    assert_int_equal(f.committed.nreadings, LARGE + 2);
+    fake_destroy(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +321,7 @@ int main(void)
         cmocka_unit_test(the_horizon_refuses_retired_months),
         cmocka_unit_test(a_gone_device_and_an_unreachable_database),
         cmocka_unit_test(usage_is_announced_once_for_the_groups_of_an_interval),
+        cmocka_unit_test(a_second_committer_joins_only_for_enough_readings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
