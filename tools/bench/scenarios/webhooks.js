@@ -67,7 +67,7 @@ async function run(ctx) {
       const hook = await ctx.server.apiOk('POST', '/api/v1/me/webhooks', 201,
         { token: owner.token, body: { url, events: ['alert'] } });
       secrets.set(owner.id, hook.secret);
-      ctx.webhooks.push({ owner, id: hook.id });
+      ctx.webhooks.push({ owner, id: hook.id, url, events: ['alert'] });
     }
     // Hours of their own: the alert scenario used the three days before.
     const firstHour = runHour(ctx, 10);
