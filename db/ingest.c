@@ -264,17 +264,17 @@ static struct ingest_device *find_device(struct ingest_device *devices, int n, l
 /* Reads rows of (device_id, hour, kwh) into out. */
 static enum status read_hours(struct db_conn *c, const PGresult *res, struct ingest_hour_list *out)
 {
-    *out = (struct ingest_hour_list){0};
-    enum status st = db_check(c, res, PGRES_TUPLES_OK);
-    int rows = st == STATUS_OK ? PQntuples(res) : 0;
-    if (rows > 0 && !(out->hours = malloc((size_t)rows * sizeof *out->hours)))
-        st = STATUS_INTERNAL;
-    for (int i = 0; st == STATUS_OK && i < rows; i++)
-        out->hours[out->count++] = (struct ingest_hour){
+    void *items;
+    int n;
+    enum status st = db_check_rows(c, res, sizeof *out->hours, &items, &n);
+    out->hours = items;
+    for (int i = 0; i < n; i++)
+        out->hours[i] = (struct ingest_hour){
             .device_id = db_get_ll(res, i, 0),
             .hour = db_get_ll(res, i, 1),
             .kwh = db_get_double(res, i, 2),
         };
+    out->count = n;
     return st;
 }
 
@@ -372,11 +372,11 @@ enum status db_ingest_context_in_tx(struct db_conn *c, const struct ingest_span 
     *out = (struct ingest_context){0};
     if (span_params(a, spans, n, params)) {
         PGresult *res = db_exec(c, &CONTEXT, 3, params);
-        st = db_check(c, res, PGRES_TUPLES_OK);
-        int rows = st == STATUS_OK ? PQntuples(res) : 0;
-        if (rows > 0 && !(out->rows = malloc((size_t)rows * sizeof *out->rows)))
-            st = STATUS_INTERNAL;
-        for (int i = 0; st == STATUS_OK && i < rows; i++)
+        void *items;
+        int rows;
+        st = db_check_rows(c, res, sizeof *out->rows, &items, &rows);
+        out->rows = items;
+        for (int i = 0; i < rows; i++)
             out->rows[out->count++] = (struct ingest_context_row){
                 .device_id = db_get_ll(res, i, 0),
                 .first_hour = db_get_ll(res, i, 1),

@@ -656,7 +656,7 @@ enum status ingest_group_commit(const struct ingest_store *store, void *conn,
         /* A row was stored after the newest reading the device row knew of:
          * only a change made by hand does that. The careful way instead. */
         log_warn("ingest: readings newer than their device's newest stored one were stored "
-                 "already; inserting them one by one");
+                 "already; the group runs again with an insert that skips them");
         group_free(&g);
         g.max_age_us = max_age_us;
         st = group_run(store, conn, &g, jobs, njobs, false);

@@ -216,17 +216,25 @@ static enum status fake_lock_devices(void *conn, struct ingest_device *devices, 
     return STATUS_OK;
 }
 
+/* What the statements' callers promise (rows sorted by device then ts,
+ * unique) and the foreign key, for rows[i]. */
+static enum status fake_check_row(struct fake_store *f, const struct ingest_row *rows, int i)
+{
+    if (i > 0 && (rows[i].device_id < rows[i - 1].device_id ||
+                  (rows[i].device_id == rows[i - 1].device_id && rows[i].ts <= rows[i - 1].ts)))
+        return STATUS_INTERNAL;
+    return fake_find_device(&f->tx, rows[i].device_id) ? STATUS_OK : STATUS_INVALID;
+}
+
 static enum status fake_insert(void *conn, const struct ingest_row *rows, int n, bool *inserted)
 {
     struct fake_store *f = conn;
     if (fake_fails(f, "insert"))
         return f->fail_status;
     for (int i = 0; i < n; i++) {
-        if (i > 0 && (rows[i].device_id < rows[i - 1].device_id ||
-                      (rows[i].device_id == rows[i - 1].device_id && rows[i].ts <= rows[i - 1].ts)))
-            return STATUS_INTERNAL; /* the contract: sorted and unique */
-        if (!fake_find_device(&f->tx, rows[i].device_id))
-            return STATUS_INVALID; /* the foreign key */
+        enum status st = fake_check_row(f, rows, i);
+        if (st != STATUS_OK)
+            return st;
         inserted[i] = !fake_find_reading(&f->tx, rows[i].device_id, rows[i].ts);
         if (inserted[i] && f->tx.nreadings < FAKE_ROWS)
             f->tx.readings[f->tx.nreadings++] = rows[i];
@@ -241,11 +249,9 @@ static enum status fake_append(void *conn, const struct ingest_row *rows, int n)
     if (fake_fails(f, "append"))
         return f->fail_status;
     for (int i = 0; i < n; i++) {
-        if (i > 0 && (rows[i].device_id < rows[i - 1].device_id ||
-                      (rows[i].device_id == rows[i - 1].device_id && rows[i].ts <= rows[i - 1].ts)))
-            return STATUS_INTERNAL; /* the contract: sorted and unique */
-        if (!fake_find_device(&f->tx, rows[i].device_id))
-            return STATUS_INVALID; /* the foreign key */
+        enum status st = fake_check_row(f, rows, i);
+        if (st != STATUS_OK)
+            return st;
         if (fake_find_reading(&f->tx, rows[i].device_id, rows[i].ts))
             return STATUS_CONFLICT;
         if (f->tx.nreadings < FAKE_ROWS)

@@ -45,6 +45,24 @@ static void gate_wait(struct fake_store *f)
     pthread_mutex_unlock(&gate.mutex);
 }
 
+/* Waits until a commit is held at the gate. */
+static void gate_await_commit(void)
+{
+    pthread_mutex_lock(&gate.mutex);
+    while (!gate.reached)
+        pthread_cond_wait(&gate.cond, &gate.mutex);
+    pthread_mutex_unlock(&gate.mutex);
+}
+
+/* Lets every commit through from now on. */
+static void gate_release(void)
+{
+    pthread_mutex_lock(&gate.mutex);
+    gate.open = true;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.mutex);
+}
+
 /* A thread that submits and records what it got back. */
 struct submitter {
     struct ingest *ing;
@@ -79,13 +97,9 @@ static void submit_blocks_until_committed(void **state)
     assert_int_equal(pthread_create(&thread, NULL, submitter_main, &s), 0);
 
     /* The commit has started and is held: the submitter is still waiting. */
-    pthread_mutex_lock(&gate.mutex);
-    while (!gate.reached)
-        pthread_cond_wait(&gate.cond, &gate.mutex);
+    gate_await_commit();
     assert_false(atomic_load(&s.returned));
-    gate.open = true;
-    pthread_cond_broadcast(&gate.cond);
-    pthread_mutex_unlock(&gate.mutex);
+    gate_release();
 
     pthread_join(thread, NULL);
     assert_int_equal(s.status, STATUS_OK);
@@ -273,10 +287,7 @@ static void a_second_committer_joins_only_for_enough_readings(void **state)
     struct submitter s = {.ing = ing, .sub = {7, READING_INTERVAL, one, 1, T0 + H}};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, submitter_main, &s), 0);
-    pthread_mutex_lock(&gate.mutex);
-    while (!gate.reached)
-        pthread_cond_wait(&gate.cond, &gate.mutex);
-    pthread_mutex_unlock(&gate.mutex);
+    gate_await_commit();
 
     /* One reading waits: the idle committer is not even woken. */
     atomic_bool small_done = false, large_done = false;
@@ -298,10 +309,7 @@ static void a_second_committer_joins_only_for_enough_readings(void **state)
         usleep(1000);
     assert_int_equal(atomic_load(&begins), 2);
 
-    pthread_mutex_lock(&gate.mutex);
-    gate.open = true;
-    pthread_cond_broadcast(&gate.cond);
-    pthread_mutex_unlock(&gate.mutex);
+    gate_release();
     pthread_join(thread, NULL);
     ingest_stop(ing); /* finishes what was taken */
     assert_int_equal(s.status, STATUS_OK);
